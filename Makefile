@@ -1,0 +1,26 @@
+# Two commands for a fresh machine: `make test` and `make demo`. Both build .venv from pyproject.toml first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test demo bench bench-replica clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+demo: $(STAMP)
+	$(BIN)/python -m hubdex.demo
+
+bench: bench-replica
+
+bench-replica: $(STAMP)
+	$(BIN)/python bench/replica_serving.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

@@ -1,0 +1,363 @@
+"""The replica's routes: what the Hub answers to each request, independent of the socket layer.
+
+`Replica.handle` takes a parsed request and returns a `wire.Response`; `server.py` puts it on the
+wire (applying the connection-level faults). Order of work for a Hub request: the time-travel prefix
+is stripped, the request is counted, a request fault may answer it, the caller's rate-limit bucket is
+charged (429 when empty), then the route answers; item faults damage the JSON last.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, unquote
+
+import orjson
+import yaml
+
+from . import cardtext, faults, listing, render, router, scenario, wire
+from .ratelimit import RateLimiter
+from .recorded import REPLAYED_HEADERS, Recordings, canonical_query
+from .store import Store
+
+AGENT_HARNESSES = {"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}}
+SERVED_FILES = ("README.md", "config.json")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str         # raw path, percent-encoded as sent
+    query: str        # raw query string
+    headers: dict     # lower-case names
+    body: bytes
+    client: str
+
+
+def _parse_as_of(text: str) -> float:
+    text = unquote(text)
+    if text.replace(".", "").isdigit():
+        return float(text)
+    return float(calendar.timegm(time.strptime(text.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S")))
+
+
+class Replica:
+    def __init__(self, store: Store, recordings: Recordings, *, fault_spec: str = "", seed: int = 0,
+                 limiter: RateLimiter | None = None, catalog: str = ""):
+        self.store = store
+        self.recordings = recordings
+        self.faults = faults.FaultPlan(fault_spec, seed)
+        self.limiter = limiter or RateLimiter()
+        self.seed = seed
+        self.catalog = catalog
+        self.masks = listing.MaskCache()
+        self.stats_lock = threading.Lock()
+        self.counts: Counter = Counter()
+        self.recent: deque = deque(maxlen=20000)
+        self.router_cache = (None, None)
+
+    # -- entry point --------------------------------------------------------------------------------
+    def handle(self, req: Request) -> wire.Response:
+        path, prefix, as_of = req.path, "", None
+        if path.startswith("/_asof/"):
+            stamp, _, rest = path[len("/_asof/"):].partition("/")
+            try:
+                as_of = _parse_as_of(stamp)
+            except ValueError:
+                return wire.error(400, f"Invalid time in /_asof/: {stamp}")
+            prefix, path = f"/_asof/{stamp}", "/" + rest
+        if path.startswith("/_replica/"):
+            return self.control(req, path)
+        route, bucket = self.classify(path)
+        resp = self._answer(req, path, prefix, as_of, route, bucket)
+        with self.stats_lock:
+            self.counts[route] += 1
+            self.counts[f"{route}:{resp.status}"] += 1
+            self.recent.append((req.method, path + ("?" + req.query if req.query else ""), resp.status))
+        return resp
+
+    @staticmethod
+    def classify(path: str) -> tuple[str, str | None]:
+        if path == "/api/models":
+            return "list", "api"
+        if path.startswith("/api/resolve-cache/"):
+            return "card", "resolvers"
+        if path.startswith("/api/models/"):
+            return "info", "api"
+        if path.startswith("/api/"):
+            return "other", "api"
+        if path in ("/v1/models", "/router/v1/models") or path.startswith(("/v1/models/", "/router/v1/models/")):
+            return "router", None
+        if "/resolve/" in path:
+            return "card", "resolvers"
+        return "other", None
+
+    def _answer(self, req, path, prefix, as_of, route, bucket) -> wire.Response:
+        rule = self.faults.request_fault(route)
+        limit_headers = {}
+        if rule is not None:
+            resp = self._fault_response(rule, bucket)
+            if resp is not None:
+                return resp
+        if bucket:
+            auth = req.headers.get("authorization", "")
+            caller = auth if auth.startswith("Bearer ") else req.client
+            allowed, limit_headers = self.limiter.take(bucket, caller, auth.startswith("Bearer "))
+            if not allowed:
+                resp = wire.error(429, f"You have exceeded our rate limit for the '{bucket}' bucket.")
+                resp.headers.update(limit_headers)
+                return resp
+        try:
+            resp = self.route(req, path, prefix, as_of, route)
+        except listing.BadRequest as e:
+            resp = wire.error(400, str(e))
+        if rule is not None:  # slow / reset / truncate: the answer is right, its delivery is not
+            resp.action = rule.kind if rule.kind in ("reset", "truncate") else None
+            resp.delay = float(rule.opts.get("delay", 30)) if rule.kind == "slow" else 0.0
+        resp.headers.update(limit_headers)
+        return resp
+
+    def _fault_response(self, rule, bucket) -> wire.Response | None:
+        if rule.kind in ("500", "502", "503", "504"):
+            return wire.error(int(rule.kind), "Internal Error - We're working hard to fix this as soon as possible!")
+        if rule.kind == "429":
+            resp = wire.error(429, "Too Many Requests")
+            if rule.opts.get("headers", "yes") != "no" and bucket:
+                retry = int(rule.opts.get("retry", 2))
+                q = self.limiter.quotas[bucket][0]
+                resp.headers.update(self.limiter.headers(bucket, 0, retry, q))
+            return resp
+        return None  # slow / reset / truncate act while sending
+
+    # -- Hub routes ---------------------------------------------------------------------------------
+    def route(self, req, path, prefix, as_of, route) -> wire.Response:
+        if req.method not in ("GET", "HEAD"):
+            return wire.error(405, "Method not allowed")
+        if route == "list":
+            return self.list_models(req, path, prefix)
+        if route == "info":
+            return self.model_info(req, path, prefix, as_of)
+        if route == "card":
+            return self.resolve(req, path, prefix)
+        if route == "router":
+            return self.router_models(path)
+        if path == "/api/agent-harnesses":
+            return wire.json_response(200, json.dumps(AGENT_HARNESSES).encode())
+        return wire.error(404, "Not Found", text=True)
+
+    def list_models(self, req, path, prefix) -> wire.Response:
+        q = listing.parse_query(parse_qsl(req.query, keep_blank_values=True))
+        with self.store.lock:
+            rows, cursor = listing.page_rows(self.store, q, self.masks)
+            items = render.render_items(self.store, rows, q.fields(), listing=True)
+        items = self._damage(items, "list")
+        resp = wire.json_response(200, orjson.dumps(items))
+        if cursor:
+            kept = "&".join(p for p in req.query.split("&") if p and not p.startswith("cursor="))
+            host = req.headers.get("host", "127.0.0.1")
+            url = f"http://{host}{prefix}{path}?{kept + '&' if kept else ''}cursor={quote(cursor, safe='')}"
+            resp.headers["Link"] = f'<{url}>; rel="next"'
+        return resp
+
+    def _damage(self, items: list, route: str) -> list:
+        rules = self.faults.item_faults(route)
+        return faults.apply_item_faults(items, rules) if rules else items
+
+    def _missing_repo(self, req) -> wire.Response:
+        # Anonymous callers get 401 even when the repo simply does not exist (hf_raise_for_status comment).
+        status = 404 if req.headers.get("authorization") else 401
+        return wire.error(status, "Repository not found", code="RepoNotFound")
+
+    def model_info(self, req, path, prefix, as_of) -> wire.Response:
+        rec = self.recordings.lookup(path, canonical_query(req.query), as_of)
+        if rec is None and path != unquote(path):
+            rec = self.recordings.lookup(unquote(path), canonical_query(req.query), as_of)
+        if rec is not None:
+            return self._replay(rec)
+        rest = unquote(path[len("/api/models/"):])
+        model_id, _, revision = rest.partition("/revision/")
+        params = parse_qsl(req.query, keep_blank_values=True)
+        with self.store.lock:
+            row, moved = self.store.find(model_id)
+            if row is None or not self.store.cols["alive"][row]:
+                return self._missing_repo(req)
+            if moved:
+                target = f"{prefix}/api/models/{self.store.model_id(row)}"
+                if revision:
+                    target += f"/revision/{quote(revision, safe='')}"
+                return wire.redirect(target + (f"?{req.query}" if req.query else ""))
+            page = render.Page(self.store, [row], listing=False)
+            if revision and revision not in ("main", page.value("sha", 0)):
+                return wire.error(404, f"Invalid rev id: {revision}", code="RevisionNotFound")
+            expand = [v for k, val in params if k in ("expand", "expand[]") for v in val.split(",") if v]
+            bad = [e for e in expand if e not in render.EXPAND_VALUES]
+            if bad:
+                return wire.error(400, f"Invalid expand parameter: {bad[0]}")
+            if expand:
+                fields = ["_id", "id"] + sorted(set(expand) - {"_id", "id"}, key=render.EXPAND_ORDER.get)
+            else:
+                fields = list(render.INFO_FIELDS)
+            item = render.render_items(self.store, [row], fields, listing=False)[0]
+            if not expand and dict(params).get("blobs") in ("true", "1"):
+                item["siblings"] = self._blobs(item.get("siblings") or [], item.get("sha", ""))
+            if not expand and dict(params).get("securityStatus") in ("true", "1"):
+                item["securityRepoStatus"] = {"scansDone": True, "filesWithIssues": []}
+        item = self._damage([item], "info")[0]
+        return wire.json_response(200, orjson.dumps(item))
+
+    @staticmethod
+    def _blobs(siblings: list, sha: str) -> list:
+        out = []
+        for s in siblings:
+            name = s["rfilename"]
+            blob = wire.git_blob_sha(f"{sha}:{name}".encode())
+            entry = {"rfilename": name, "blobId": blob, "size": 1000 + len(name) * 37}
+            if name.endswith((".safetensors", ".bin", ".gguf", ".onnx", ".h5", ".msgpack", ".pt")):
+                size = 50_000_000 + (int(blob[:6], 16) % 1000) * 1_000_000
+                entry.update(size=size, lfs={"size": size, "sha256": blob + blob[:24], "pointerSize": 135})
+            out.append(entry)
+        return out
+
+    def _replay(self, rec) -> wire.Response:
+        headers = {k: v for k, v in rec.headers.items() if k in REPLAYED_HEADERS}
+        resp = wire.Response(rec.status, rec.body, {k.title() if k != "etag" else "ETag": v for k, v in headers.items()})
+        if rec.status == 200 and resp.headers.get("Content-Type", "").startswith("application/json"):
+            rules = self.faults.item_faults("info")
+            if rules:
+                resp.body = orjson.dumps(faults.apply_item_faults([json.loads(rec.body)], rules)[0])
+        return resp
+
+    # -- files ----------------------------------------------------------------------------------------
+    def card_bytes(self, row: int) -> bytes:
+        raw = self.store.cards.get(row)
+        if raw is not None:
+            return raw
+        body = self.store.bodies.get(row)
+        if body is None:
+            return cardtext.synthetic_card(self.store, row)
+        front = yaml.safe_dump(body.get("cardData") or {}, sort_keys=False, allow_unicode=True).strip()
+        return (f"---\n{front}\n---\n\n# {body['id']}\n\nThis replica holds no recorded text for this card; "
+                "its front matter is the model's recorded cardData.\n").encode()
+
+    def file_bytes(self, row: int, name: str) -> bytes | None:
+        if name == "README.md":
+            return self.card_bytes(row)
+        if name == "config.json":
+            page = render.Page(self.store, [row], listing=False)
+            cfg = page.value("config", 0)
+            return None if cfg is render.MISSING else json.dumps(cfg, indent=2).encode()
+        return None
+
+    def resolve(self, req, path, prefix) -> wire.Response:
+        if path.startswith("/api/resolve-cache/models/"):
+            segs = [unquote(s) for s in path[len("/api/resolve-cache/models/"):].split("/")]
+            at = next((i for i, s in enumerate(segs) if len(s) == 40 and all(c in "0123456789abcdef" for c in s)), None)
+            if at is None:
+                return wire.error(404, "Entry not found", code="EntryNotFound", text=True)
+            model_id, revision, filename = "/".join(segs[:at]), segs[at], "/".join(segs[at + 1:])
+            via_cache = True
+        else:
+            head, _, tail = path.partition("/resolve/")
+            model_id = unquote(head.lstrip("/"))
+            revision, _, filename = tail.partition("/")
+            revision, filename = unquote(revision), unquote(filename)
+            via_cache = False
+        with self.store.lock:
+            row, moved = self.store.find(model_id)
+            if row is None or not self.store.cols["alive"][row]:
+                return self._missing_repo(req)
+            current = self.store.model_id(row)
+            if moved:
+                return wire.redirect(f"{prefix}/{current}/resolve/{quote(revision, safe='')}/{filename}")
+            sha = render.Page(self.store, [row], listing=False).value("sha", 0)
+            gated = self.store.cols["gated"][row] and not req.headers.get("authorization")
+            if gated:
+                resp = wire.error(401, f"Access to model {current} is restricted. You must have access to it and be "
+                                       "authenticated to access it. Please log in.", code="GatedRepo", text=True)
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="Authentication required", charset="UTF-8"'
+                return resp
+            if revision not in (sha, "main"):
+                return wire.error(404, f"Invalid rev id: {revision}", code="RevisionNotFound", text=True)
+            content = self.file_bytes(row, filename)
+        if content is None:
+            resp = wire.error(404, "Entry not found", code="EntryNotFound", text=True)
+            resp.headers["X-Repo-Commit"] = sha
+            return resp
+        etag = wire.git_blob_sha(content)
+        if revision == "main" and not via_cache:
+            # As the Hub does since 2026: a branch resolves through a 307 to the commit's resolve-cache URL.
+            original = quote(f"/{current}/resolve/main/{filename}", safe="")
+            resp = wire.redirect(f"{prefix}/api/resolve-cache/models/{current}/{sha}/{filename}"
+                                 f"?{original}=&etag=%22{etag}%22")
+            resp.headers["X-Repo-Commit"] = sha
+            return resp
+        ctype = wire.JSON if filename.endswith(".json") else wire.TEXT
+        return wire.Response(200, content, {"Content-Type": ctype, "ETag": f'"{etag}"', "X-Repo-Commit": sha,
+                                            "Accept-Ranges": "bytes"})
+
+    def router_models(self, path) -> wire.Response:
+        with self.store.lock:
+            version, doc = self.router_cache
+            if version != self.store.mutations:
+                doc = router.catalogue(self.store, include_example=bool(self.store.bodies))
+                self.router_cache = (self.store.mutations, doc)
+        tail = path.split("/v1/models", 1)[1].strip("/")
+        if tail:
+            item = next((m for m in doc["data"] if m["id"] == unquote(tail)), None)
+            if item is None:
+                return wire.error(404, f"Model {tail} not found")
+            return wire.json_response(200, orjson.dumps(item))
+        return wire.json_response(200, orjson.dumps(doc))
+
+    # -- control (not part of the Hub's API) -------------------------------------------------------
+    def control(self, req, path) -> wire.Response:
+        what = path[len("/_replica/"):].strip("/")
+        try:
+            if what == "state" and req.method == "GET":
+                return self._json(self.state())
+            if what == "requests" and req.method == "GET":
+                with self.stats_lock:
+                    return self._json({"counts": dict(self.counts), "recent": list(self.recent)})
+            if what == "requests/reset" and req.method == "POST":
+                with self.stats_lock:
+                    self.counts.clear()
+                    self.recent.clear()
+                return self._json({"ok": True})
+            if what == "faults" and req.method in ("POST", "PUT"):
+                self.faults.replace(req.body.decode())
+                return self._json(self.faults.describe())
+            if what == "faults" and req.method == "DELETE":
+                self.faults.replace("")
+                return self._json(self.faults.describe())
+            if what == "faults" and req.method == "GET":
+                return self._json(self.faults.describe())
+            if what == "scenario" and req.method == "POST":
+                args = json.loads(req.body or b"{}")
+                changes = scenario.apply_step(self.store, **args)
+                self.masks = listing.MaskCache()
+                return self._json(changes)
+            if what == "ratelimit" and req.method == "POST":
+                args = json.loads(req.body or b"{}")
+                window = args.pop("window", None)
+                self.limiter.configure({k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}, window)
+                return self._json({"quotas": self.limiter.quotas, "window": self.limiter.window})
+        except (ValueError, TypeError, faults.FaultSpecError) as e:
+            return wire.error(400, str(e))
+        return wire.error(404, f"unknown control endpoint {req.method} {path}")
+
+    def state(self) -> dict:
+        with self.store.lock:
+            alive = int(self.store.col("alive").sum())
+            return {"catalog": self.catalog, "seed": self.seed, "models": alive, "rows": self.store.n,
+                    "clock": render.iso(self.store.clock), "mutations": self.store.mutations,
+                    "recorded_responses": sum(1 for _ in self.recordings.all()),
+                    "faults": self.faults.describe(),
+                    "ratelimit": {"quotas": self.limiter.quotas, "window": self.limiter.window}}
+
+    @staticmethod
+    def _json(doc) -> wire.Response:
+        return wire.json_response(200, json.dumps(doc).encode())

@@ -1,0 +1,521 @@
+"""Render Hub JSON fields for store rows, a page at a time.
+
+A page gathers the columns it needs once (numpy fancy indexing, then plain lists), and every field
+is a small function of (page, k). Rows backed by a real body answer from that body; the fields a
+real default body lacks (downloadsAllTime, trendingScore, baseModels, childrenModelCount, ...) come
+from the row's columns, as they would from the Hub with `expand`. Sub-structures shared by many
+models (tag prefixes, file lists, configs) are cached and shared by reference: orjson serialises a
+shared list as fast as a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from . import tags as tag_pieces
+from . import vocab
+from .store import Store
+
+MISSING = object()
+
+# Field order of a real default model_info body (35 recorded models), and of a default list item.
+INFO_FIELDS = ["_id", "id", "private", "pipeline_tag", "library_name", "tags", "downloads", "likes", "modelId",
+               "author", "sha", "lastModified", "gated", "disabled", "mask_token", "widgetData", "model-index",
+               "config", "cardData", "transformersInfo", "siblings", "spaces", "createdAt", "safetensors",
+               "inference", "usedStorage"]
+LIST_FIELDS = ["_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag",
+               "library_name", "createdAt", "modelId"]
+# `full=true`: the default list item plus the repo state and files (exact set unverified, HUB-API.md 1.3).
+FULL_EXTRA = ["author", "sha", "lastModified", "gated", "disabled", "siblings"]
+# Every value of huggingface_hub 2.4's ExpandModelProperty_T.
+EXPAND_VALUES = ["author", "baseModels", "cardData", "childrenModelCount", "config", "createdAt", "disabled",
+                 "downloads", "downloadsAllTime", "evalResults", "gated", "gguf", "inference",
+                 "inferenceProviderMapping", "lastModified", "library_name", "likes", "mask_token", "model-index",
+                 "pipeline_tag", "private", "resourceGroup", "safetensors", "sha", "siblings", "spaces", "tags",
+                 "transformersInfo", "trendingScore", "usedStorage", "widgetData"]
+EXPAND_ORDER = {name: i for i, name in enumerate(INFO_FIELDS + [f for f in EXPAND_VALUES if f not in INFO_FIELDS])}
+
+PAGE_COLUMNS = ["oid_hi", "created", "modified", "version", "author", "pipeline", "library", "license",
+                "other_license", "gated", "disabled", "lang", "dataset", "arch", "downloads", "downloads_all",
+                "likes", "trending", "params", "fmt", "relation", "parent", "spaces", "providers", "has_evals"]
+
+CHAT_TEMPLATE = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] "
+                 "+ '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+                 "{% endif %}")
+
+
+_days: dict = {}
+
+
+def iso(ts: int) -> str:
+    """ISO-8601 with milliseconds and Z, as the Hub writes dates (a day's prefix is cached: fast)."""
+    day, sec = divmod(ts, 86400)
+    prefix = _days.get(day)
+    if prefix is None:
+        prefix = _days[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+    h, rem = divmod(sec, 3600)
+    m, s = divmod(rem, 60)
+    return f"{prefix}{h:02d}:{m:02d}:{s:02d}.000Z"
+
+
+class Page:
+    """The columns of a batch of rows, as Python lists, plus the store they came from."""
+
+    def __init__(self, store: Store, rows: list[int], listing: bool):
+        self.store = store
+        self.rows = rows
+        self.listing = listing  # inferenceProviderMapping is a list in listings, a dict in model_info
+        self.k = range(len(rows))
+        idx = list(rows)
+        self.c = {name: store.cols[name][idx].tolist() for name in PAGE_COLUMNS}
+        self.children = None
+        self._ids = None
+        self._oids = None
+
+    @property
+    def ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = [self.store.model_id(r) for r in self.rows]
+        return self._ids
+
+    @property
+    def oids(self) -> list[str]:
+        if self._oids is None:
+            self._oids = [self.store.oid(r) for r in self.rows]
+        return self._oids
+
+    def column(self, field: str) -> list:
+        """One field for every row of the page (MISSING where the row has no such field)."""
+        batch = BATCH_RENDERERS.get(field)
+        if batch is not None:
+            values = batch(self)
+        else:
+            fn = FIELD_RENDERERS.get(field)
+            values = [fn(self, k) for k in self.k] if fn else [MISSING] * len(self.rows)
+        bodies = self.store.bodies
+        if bodies:
+            for k, row in enumerate(self.rows):
+                body = bodies.get(row)
+                if body is not None:
+                    values[k] = self._body_value(field, k, body)
+        return values
+
+    def _body_value(self, field, k, body):
+        row = self.rows[k]
+        if field in body:
+            if field in ("id", "modelId") and row in self.store.renamed:
+                return self.store.renamed[row]
+            return body[field]
+        if field in BODY_DERIVED:
+            return BODY_DERIVED[field](self, k, body)
+        fn = FIELD_RENDERERS.get(field)
+        return fn(self, k) if fn else MISSING
+
+    def value(self, field: str, k: int):
+        body = self.store.bodies.get(self.rows[k])
+        if body is not None:
+            return self._body_value(field, k, body)
+        fn = FIELD_RENDERERS.get(field)
+        return fn(self, k) if fn else MISSING
+
+
+# -- cached shared pieces ------------------------------------------------------------------------
+_cache: dict = {}
+
+
+def _cached(key, make):
+    v = _cache.get(key)
+    if v is None:
+        v = _cache[key] = make()
+    return v
+
+
+def _pipeline(p, k):
+    return p.store.pipelines.values[p.c["pipeline"][k]]
+
+
+def _library(p, k):
+    return p.store.libraries.values[p.c["library"][k]]
+
+
+def _license(p, k):
+    return p.store.licenses.values[p.c["license"][k]]
+
+
+_PIPE_AUTO = {p[0]: p[4] for p in vocab.PIPELINES}
+_TAG_COLUMNS = ("library", "fmt", "pipeline", "arch", "lang", "dataset", "license")
+
+
+def _model_type(p, k):
+    return tag_pieces.model_type(p.store, p.c["pipeline"][k], p.c["arch"][k])
+
+
+def tags(p, k):
+    c = p.c
+    values = {name: c[name][k] for name in _TAG_COLUMNS}
+    return tag_pieces.row_tags(p.store, values, c["parent"][k], c["relation"][k])
+
+
+def tags_batch(p) -> list:
+    """Tags of every row; rows sharing their columns share their head and tail lists (cached)."""
+    c, store, out = p.c, p.store, []
+    cols = [c[name] for name in _TAG_COLUMNS]
+    for k, key in enumerate(zip(*cols)):
+        parts = _tag_parts.get(key)
+        if parts is None:
+            parts = _tag_parts[key] = tag_pieces.head_and_tail(store, dict(zip(_TAG_COLUMNS, key)))
+        parent = c["parent"][k]
+        if parent < 0:
+            out.append(parts[0] + parts[1])
+        else:
+            base = store.model_id(parent)
+            rel = vocab.RELATIONS[c["relation"][k]]
+            out.append(parts[0] + [f"base_model:{base}", f"base_model:{rel}:{base}"] + parts[1])
+    return out
+
+
+_tag_parts: dict = {}
+
+
+def sha(p, k):
+    row = p.rows[k]
+    return hashlib.sha1(f"{p.store.oid(row)}:{p.c['version'][k]}".encode()).hexdigest()
+
+
+def _weight_files(p, k, name):
+    fmt, params, lib = p.c["fmt"][k], p.c["params"][k], _library(p, k)
+    files = []
+    if lib == "diffusers":
+        files += ["model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+                  "text_encoder/model.safetensors", "tokenizer/tokenizer_config.json",
+                  "transformer/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"]
+        return files
+    if lib == "peft":
+        return ["adapter_config.json", "adapter_model.safetensors"]
+    if fmt & vocab.FMT["gguf"]:
+        files += [f"{name}-{q}.gguf" for q in ("Q4_K_M", "Q5_K_M", "Q8_0")]
+    if fmt & vocab.FMT["safetensors"]:
+        shards = max(1, -(-params * 2 // 5_000_000_000))
+        if shards == 1:
+            files.append("model.safetensors")
+        else:
+            files += [f"model-{i:05d}-of-{shards:05d}.safetensors" for i in range(1, shards + 1)]
+            files.append("model.safetensors.index.json")
+    if fmt & vocab.FMT["pytorch"]:
+        files.append("pytorch_model.bin")
+    if fmt & vocab.FMT["onnx"]:
+        files += ["onnx/model.onnx", "onnx/model_quantized.onnx"]
+    if fmt & vocab.FMT["openvino"]:
+        files += ["openvino/openvino_model.bin", "openvino/openvino_model.xml"]
+    if fmt & vocab.FMT["tf"]:
+        files.append("tf_model.h5")
+    if fmt & vocab.FMT["mlx"] and "model.safetensors" not in files:
+        files.append("model.safetensors")
+    return files
+
+
+def siblings(p, k):
+    c = p.c
+    key = ("files", c["library"][k], c["fmt"][k], c["pipeline"][k], c["params"][k] // 5_000_000_000,
+           c["version"][k], c["gated"][k])
+    row = p.rows[k]
+    gguf = c["fmt"][k] & vocab.FMT["gguf"]
+    if gguf:  # gguf files carry the repo name
+        key = key + (row,)
+
+    def make():
+        lib, pipe = _library(p, k), _pipeline(p, k)
+        files = [".gitattributes", "README.md"]
+        if c["gated"][k] or _license(p, k) == "other":
+            files.append("LICENSE.md")
+        if lib in ("transformers", "peft", "mlx", "onnx", None, "gguf") and not gguf:
+            files.append("config.json")
+        if pipe == "text-generation" and lib == "transformers":
+            files.append("generation_config.json")
+        name = p.store.repo_name(row) if gguf else ""
+        files += _weight_files(p, k, name)
+        if lib == "sentence-transformers":
+            files += ["1_Pooling/config.json", "modules.json", "sentence_bert_config.json"]
+        if lib in ("transformers", "sentence-transformers", "mlx") and pipe not in ("image-classification",):
+            files += ["special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"]
+        # Each update adds a file, so that "new files" is visible to a crawler.
+        files += [f"eval_results/v{v}.json" for v in range(1, c["version"][k] + 1)]
+        return [{"rfilename": f} for f in sorted(files)]
+
+    return _cached(key, make)
+
+
+def spaces(p, k):
+    count = p.c["spaces"][k]
+    if not count:
+        return []
+    row, authors = p.rows[k], p.store.authors
+    return [f"{authors[(row * 31 + i * 7) % len(authors)]}/{vocab.SPACE_WORDS[(row + i) % 8]}-{(row * 13 + i) % 997}"
+            for i in range(count)]
+
+
+def card_data(p, k):
+    c, store = p.c, p.store
+    lic = _license(p, k)
+    data = {}
+    langs = store.languages.values[c["lang"][k]]
+    if langs:
+        data["language"] = list(langs) if len(langs) > 1 else langs[0]
+    if lic:
+        data["license"] = lic
+        if lic == "other":
+            name, link = vocab.OTHER_LICENSES[c["other_license"][k] % len(vocab.OTHER_LICENSES)]
+            data["license_name"] = name
+            data["license_link"] = link
+    if c["parent"][k] >= 0:
+        data["base_model"] = store.model_id(c["parent"][k])
+        if c["relation"][k] in (2, 3):  # the card may state the relation (docs/hub/model-cards.md)
+            data["base_model_relation"] = vocab.RELATIONS[c["relation"][k]]
+    ds = store.datasets.values[c["dataset"][k]]
+    if ds:
+        data["datasets"] = [ds]
+    lib = _library(p, k)
+    if lib:
+        data["library_name"] = lib
+    pipe = _pipeline(p, k)
+    if pipe:
+        data["pipeline_tag"] = pipe
+    if c["gated"][k]:
+        data["extra_gated_prompt"] = "You agree to share your contact information to access this model."
+        data["extra_gated_fields"] = {"Name": "text", "Affiliation": "text", "I agree to the license terms": "checkbox"}
+    mi = model_index(p, k)
+    if mi:
+        data["model-index"] = mi
+    return data
+
+
+def model_index(p, k):
+    if not p.c["has_evals"][k]:
+        return None
+    pipe = _pipeline(p, k) or "text-classification"
+    ds = p.store.datasets.values[p.c["dataset"][k]] or "glue"
+    v = p.c["version"][k]
+    score = round(0.55 + ((p.rows[k] * 7919 + v * 104729) % 4000) / 10000, 4)
+    return [{"name": p.store.repo_name(p.rows[k]),
+             "results": [{"task": {"type": pipe, "name": pipe.replace("-", " ").title()},
+                          "dataset": {"name": ds, "type": ds, "split": "test"},
+                          "metrics": [{"type": "accuracy", "value": score, "name": "Accuracy", "verified": False}]}]}]
+
+
+def config(p, k):
+    lib = _library(p, k)
+    if lib not in ("transformers", "peft", "mlx", "sentence-transformers", "onnx", "gguf"):
+        return MISSING
+    c = p.c
+    key = ("config", c["pipeline"][k], c["arch"][k], lib)
+
+    def make():
+        mt = _model_type(p, k)
+        auto = _PIPE_AUTO.get(_pipeline(p, k)) or "AutoModel"
+        cls = "".join(w.capitalize() for w in mt.replace("-", "_").split("_")) + auto.replace("AutoModel", "") or "Model"
+        cfg = {"architectures": [cls], "model_type": mt}
+        if _pipeline(p, k) in vocab.CHAT_PIPELINES:
+            cfg["tokenizer_config"] = {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>",
+                                       "chat_template": CHAT_TEMPLATE}
+        return cfg
+
+    return _cached(key, make)
+
+
+def transformers_info(p, k):
+    auto = _PIPE_AUTO.get(_pipeline(p, k))
+    if _library(p, k) != "transformers" or not auto:
+        return MISSING
+    return _cached(("tinfo", p.c["pipeline"][k]), lambda: {
+        "auto_model": auto, "pipeline_tag": _pipeline(p, k), "processor": "AutoTokenizer"})
+
+
+def safetensors(p, k):
+    params = p.c["params"][k]
+    if not (p.c["fmt"][k] & vocab.FMT["safetensors"]) or not params or _library(p, k) in ("peft", "diffusers"):
+        return MISSING
+    return {"parameters": {"BF16": params}, "total": params}
+
+
+def context_length(p, k):
+    return (4096, 8192, 32768, 131072)[p.rows[k] % 4]
+
+
+def gguf(p, k):
+    if not p.c["fmt"][k] & vocab.FMT["gguf"]:
+        return MISSING
+    out = {"total": p.c["params"][k], "architecture": _model_type(p, k), "context_length": context_length(p, k)}
+    if _pipeline(p, k) in vocab.CHAT_PIPELINES:
+        out.update(chat_template=CHAT_TEMPLATE, bos_token="<|im_start|>", eos_token="<|im_end|>")
+    return out
+
+
+def _provider_entries(p, k):
+    bits = p.c["providers"][k]
+    if not bits:
+        return []
+    row = p.rows[k]
+    mid = p.ids[k]
+    task = "text-to-image" if _pipeline(p, k) == "text-to-image" else "conversational"
+    out = []
+    for i, (name, _pin, _pout) in enumerate(vocab.PROVIDERS):
+        if bits & (1 << i):
+            status = "staging" if (row + i) % 7 == 0 else "live"
+            out.append((name, {"status": status, "providerId": mid.lower() if i % 2 else mid, "task": task}))
+    return out
+
+
+def inference_provider_mapping(p, k):
+    entries = _provider_entries(p, k)
+    if p.listing:
+        return [{"provider": name, **v} for name, v in entries]
+    return {name: {**v, "isModelAuthor": False} for name, v in entries}
+
+
+def inference(p, k):
+    return "warm" if any(v["status"] == "live" for _n, v in _provider_entries(p, k)) else MISSING
+
+
+def base_models(p, k):
+    parent = p.c["parent"][k]
+    if parent < 0:
+        return MISSING
+    return {"relation": vocab.RELATIONS[p.c["relation"][k]],
+            "models": [{"_id": p.store.oid(parent), "id": p.store.model_id(parent)}]}
+
+
+def children_model_count(p, k):
+    if p.children is None:
+        p.children = p.store.children_counts()
+    row = p.children[p.rows[k]]
+    return {"adapter": int(row[2]), "merge": int(row[4]), "quantized": int(row[3]), "finetune": int(row[1])}
+
+
+def used_storage(p, k):
+    files = 1 + bin(p.c["fmt"][k]).count("1")
+    return int(p.c["params"][k] * 2 * files + 4096 * (1 + p.c["version"][k]))
+
+
+def widget_data(p, k):
+    pipe = _pipeline(p, k)
+    if pipe in vocab.CHAT_PIPELINES:
+        return [{"text": "Hi, what can you help me with?"}, {"text": "What is 84 * 3 / 2?"}]
+    if pipe == "fill-mask":
+        return [{"text": "Paris is the [MASK] of France."}]
+    return MISSING
+
+
+FIELD_RENDERERS = {
+    "_id": lambda p, k: p.oids[k],
+    "id": lambda p, k: p.ids[k],
+    "modelId": lambda p, k: p.ids[k],
+    "author": lambda p, k: p.ids[k].split("/")[0],
+    "private": lambda p, k: False,
+    "pipeline_tag": lambda p, k: _pipeline(p, k) or MISSING,
+    "library_name": lambda p, k: _library(p, k) or MISSING,
+    "tags": tags,
+    "downloads": lambda p, k: p.c["downloads"][k],
+    "downloadsAllTime": lambda p, k: p.c["downloads_all"][k],
+    "likes": lambda p, k: p.c["likes"][k],
+    "trendingScore": lambda p, k: p.c["trending"][k],
+    "sha": sha,
+    "lastModified": lambda p, k: iso(p.c["modified"][k]),
+    "createdAt": lambda p, k: iso(p.c["created"][k]),
+    "gated": lambda p, k: (False, "auto", "manual")[p.c["gated"][k]],
+    "disabled": lambda p, k: bool(p.c["disabled"][k]),
+    "mask_token": lambda p, k: "[MASK]" if _pipeline(p, k) == "fill-mask" else MISSING,
+    "widgetData": widget_data,
+    "model-index": model_index,
+    "config": config,
+    "cardData": card_data,
+    "transformersInfo": transformers_info,
+    "siblings": siblings,
+    "spaces": spaces,
+    "safetensors": safetensors,
+    "gguf": gguf,
+    "inference": inference,
+    "inferenceProviderMapping": inference_provider_mapping,
+    "usedStorage": used_storage,
+    "baseModels": base_models,
+    "childrenModelCount": children_model_count,
+    "evalResults": lambda p, k: [],
+    "resourceGroup": lambda p, k: MISSING,
+}
+
+
+# -- fields a real default body lacks, computed for body-backed rows -----------------------------
+def _body_provider_mapping(p, k, body):
+    recorded = p.store.provider_maps.get(p.rows[k])
+    if recorded is None:
+        return inference_provider_mapping(p, k)
+    if p.listing:  # the list form carries the provider inside each entry, as 2.4.0 requires
+        return [{"provider": name, **{key: v[key] for key in ("providerId", "status", "task") if key in v}}
+                for name, v in recorded.items()]
+    return recorded
+
+
+def _body_base_models(p, k, body):
+    if p.c["parent"][k] >= 0:
+        return base_models(p, k)
+    for tag in body.get("tags") or ():
+        parts = tag.split(":")
+        if len(parts) == 3 and parts[0] == "base_model":
+            base = parts[2]
+            pseudo = hashlib.sha1(base.encode()).hexdigest()[:24]  # the base is not in this catalogue
+            return {"relation": parts[1], "models": [{"_id": pseudo, "id": base}]}
+    return MISSING
+
+
+BODY_DERIVED = {
+    "inferenceProviderMapping": _body_provider_mapping,
+    "baseModels": _body_base_models,
+    "inference": lambda p, k, body: "warm" if any(
+        v.get("status") == "live" for v in (p.store.provider_maps.get(p.rows[k]) or {}).values()) else MISSING,
+    "gguf": lambda p, k, body: MISSING,
+    "safetensors": lambda p, k, body: MISSING,
+    "config": lambda p, k, body: MISSING,
+    "transformersInfo": lambda p, k, body: MISSING,
+    "mask_token": lambda p, k, body: MISSING,
+    "widgetData": lambda p, k, body: MISSING,
+    "cardData": lambda p, k, body: MISSING,
+    "model-index": lambda p, k, body: None,
+    "siblings": lambda p, k, body: [],
+    "spaces": lambda p, k, body: [],
+}
+
+
+def _plain(name):
+    return lambda p: list(p.c[name])
+
+
+BATCH_RENDERERS = {
+    "_id": lambda p: list(p.oids),
+    "id": lambda p: list(p.ids),
+    "modelId": lambda p: list(p.ids),
+    "author": lambda p: [i.split("/")[0] for i in p.ids],
+    "private": lambda p: [False] * len(p.rows),
+    "downloads": _plain("downloads"),
+    "downloadsAllTime": _plain("downloads_all"),
+    "likes": _plain("likes"),
+    "trendingScore": _plain("trending"),
+    "lastModified": lambda p: [iso(t) for t in p.c["modified"]],
+    "createdAt": lambda p: [iso(t) for t in p.c["created"]],
+    "gated": lambda p: [(False, "auto", "manual")[g] for g in p.c["gated"]],
+    "disabled": lambda p: [bool(d) for d in p.c["disabled"]],
+    "tags": tags_batch,
+    "pipeline_tag": lambda p: [p.store.pipelines.values[x] or MISSING for x in p.c["pipeline"]],
+    "library_name": lambda p: [p.store.libraries.values[x] or MISSING for x in p.c["library"]],
+}
+
+
+def render_items(store: Store, rows: list[int], fields: list[str], listing: bool) -> list[dict]:
+    """Items with the given fields in that order; a field a row lacks is left out, as on the Hub."""
+    page = Page(store, rows, listing)
+    columns = [(f, page.column(f)) for f in fields]
+    items = [{} for _ in rows]
+    for f, values in columns:
+        for item, v in zip(items, values):
+            if v is not MISSING:
+                item[f] = v
+    return items

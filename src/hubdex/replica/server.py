@@ -1,0 +1,120 @@
+"""The replica's HTTP/1.1 server (stdlib, keep-alive, one thread per connection).
+
+The stdlib server gives full control of the bytes on the wire, which the connection faults need: a
+body cut off by a reset, a short but well-formed body, a response that starts only after the
+client's timeout.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from . import wire
+from .app import Replica, Request
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "hubdex-replica"
+    sys_version = ""
+    app: Replica = None  # set per server
+
+    def log_message(self, fmt, *args):  # quiet: the replica's request log is /_replica/requests
+        pass
+
+    def _serve(self):
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        req = Request(self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()},
+                      body, self.client_address[0])
+        try:
+            resp = self.server.app.handle(req)
+        except Exception as e:  # a replica bug must look like a Hub 500, not a dropped connection
+            resp = wire.error(500, f"replica error: {type(e).__name__}: {e}")
+        self._send(resp, req)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _serve
+
+    def _send(self, resp: wire.Response, req: Request):
+        if resp.delay:
+            time.sleep(resp.delay)
+        body = resp.body
+        if resp.action == "truncate" and body:
+            body = body[: max(1, len(body) // 2)]
+        self.send_response_only(resp.status)
+        headers = {"Date": wire.http_date(), "X-Powered-By": "huggingface-moon",
+                   "X-Request-Id": wire.request_id(req.headers.get("x-amzn-trace-id")),
+                   "Access-Control-Expose-Headers": wire.EXPOSE_HEADERS, "Vary": "Origin"}
+        headers.update(resp.headers)
+        headers["Content-Length"] = str(len(body))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if resp.action == "reset":
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            # SO_LINGER 0: close() sends RST, so the client sees a connection reset mid-body.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):  # clients that hang up mid-response are normal here
+        pass
+
+
+class ReplicaServer:
+    """A running replica: `url`, `stop()`; usable as a context manager."""
+
+    def __init__(self, app: Replica, host: str = "127.0.0.1", port: int = 0):
+        self.app = app
+        self.httpd = _Server((host, port), _Handler)
+        self.httpd.app = app
+        self.host, self.port = self.httpd.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> "ReplicaServer":
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                       name="hubdex-replica", daemon=True)
+        self.thread.start()
+        return self
+
+    def serve_forever(self):
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def start_replica(catalog: str = "demo", *, seed: int = 0, port: int = 0, faults: str = "",
+                  quotas: dict | None = None, window: float | None = None) -> ReplicaServer:
+    """Build a catalogue and serve it on 127.0.0.1 in a background thread."""
+    from .catalog import build
+    from .ratelimit import DEFAULT_WINDOW, RateLimiter
+
+    store, recs = build(catalog, seed=seed)
+    limiter = RateLimiter(quotas, window if window is not None else DEFAULT_WINDOW)
+    app = Replica(store, recs, fault_spec=faults, seed=seed, limiter=limiter, catalog=catalog)
+    return ReplicaServer(app, port=port).start()

@@ -1,0 +1,237 @@
+"""The replica's model store: one row per model, held as numpy columns.
+
+A million models must fit in well under 300 MB, so nothing per model is a Python object: ids are
+derived from the row number and a few small codes, and every detail (tags, files, cards) is
+rendered on demand by `render.py`. Real recorded models and hand-described demo models are rows
+too, with their real body attached in `bodies`, so that sorting, filtering and keyset pagination
+treat every model alike.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import vocab
+
+# Column name -> dtype. Categorical columns index into a `Vocabulary`.
+COLUMNS = {
+    "alive": np.bool_,
+    "oid_hi": np.uint64,      # first 16 hex digits of the Mongo _id: creation time << 32 | row
+    "created": np.uint32,     # createdAt, epoch seconds
+    "modified": np.uint32,    # lastModified, epoch seconds
+    "version": np.uint16,     # bumped by each update; feeds sha, files and card text
+    "author": np.uint32,      # index into Store.authors
+    "name_code": np.uint32,   # packed word / size / variant codes of the repo name
+    "pipeline": np.uint8,
+    "library": np.uint8,
+    "license": np.uint8,
+    "other_license": np.uint8,
+    "gated": np.uint8,        # 0 false, 1 "auto", 2 "manual"
+    "disabled": np.bool_,
+    "lang": np.uint8,
+    "dataset": np.uint8,
+    "arch": np.uint8,         # model_type index in the pipeline's list
+    "downloads": np.uint32,   # last 30 days
+    "downloads_all": np.int64,
+    "likes": np.uint32,
+    "trending": np.int32,
+    "params": np.int64,       # parameter count, 0 when unknown
+    "fmt": np.uint16,         # bitmask of vocab.FORMATS
+    "relation": np.uint8,     # index into vocab.RELATIONS
+    "parent": np.int32,       # row of the base model, -1 for none
+    "spaces": np.uint8,       # number of Spaces using the model (the Hub caps the list at 100)
+    "providers": np.uint32,   # bitmask of vocab.PROVIDERS serving the model
+    "has_evals": np.bool_,
+}
+
+SORT_COLUMNS = {
+    "downloads": "downloads",
+    "likes": "likes",
+    "lastModified": "modified",
+    "createdAt": "created",
+    "trendingScore": "trending",
+}
+
+
+class Vocabulary:
+    """A growable list of category values with their codes (0 is reserved for None)."""
+
+    def __init__(self, values=()):
+        self.values: list = [None]
+        self.codes: dict = {None: 0}
+        for v in values:
+            self.code(v)
+
+    def code(self, value) -> int:
+        c = self.codes.get(value)
+        if c is None:
+            c = len(self.values)
+            if c > 255:
+                raise ValueError("vocabulary full")
+            self.values.append(value)
+            self.codes[value] = c
+        return c
+
+
+class Store:
+    """Columns for every model the replica knows, alive or deleted, plus the few per-model extras."""
+
+    def __init__(self, capacity: int = 1024):
+        self.lock = threading.RLock()
+        self.n = 0
+        self.cols = {name: np.zeros(max(capacity, 16), dtype) for name, dtype in COLUMNS.items()}
+        self.cols["parent"][:] = -1
+        self.pipelines = Vocabulary(p[0] for p in vocab.PIPELINES if p[0])
+        self.libraries = Vocabulary()
+        self.licenses = Vocabulary(lic for lic, _ in vocab.LICENSES if lic)
+        self.languages = Vocabulary()  # codes of language *sets* (tuples)
+        self.datasets = Vocabulary(d for d in vocab.DATASETS if d)
+        self.languages.code(())
+        self.authors: list[str] = []
+        self.bodies: dict[int, dict] = {}        # row -> real or hand-written default body
+        self.provider_maps: dict[int, dict] = {}  # row -> recorded inferenceProviderMapping (dict form)
+        self.cards: dict[int, bytes] = {}         # row -> real README.md bytes
+        self.renamed: dict[int, str] = {}         # row -> its id after a rename
+        self.id_rows: dict[str, int] = {}         # ids that can't be parsed back to a row
+        self.redirects: dict[str, int] = {}       # old id -> row (307 to the current id)
+        self.mutations = 0                        # bumped on any change; keys the derived caches
+        self.clock = 0                            # the replica's "now", epoch seconds (scenario steps advance it)
+        self._sorted: dict[str, tuple] = {}
+        self._children = None
+        self._ids_blob = None
+
+    # -- growth -------------------------------------------------------------------------------
+    def reserve(self, extra: int) -> range:
+        """Make room for `extra` rows and return their row numbers."""
+        need = self.n + extra
+        cap = len(self.cols["alive"])
+        if need > cap:
+            new_cap = max(need, int(cap * 1.5))
+            for name, arr in self.cols.items():
+                grown = np.zeros(new_cap, arr.dtype)
+                if name == "parent":
+                    grown[:] = -1
+                grown[: self.n] = arr[: self.n]
+                self.cols[name] = grown
+        rows = range(self.n, need)
+        self.n = need
+        return rows
+
+    def changed(self):
+        self.mutations += 1
+        self._sorted.clear()
+        self._children = None
+        self._ids_blob = None
+
+    def col(self, name):
+        return self.cols[name][: self.n]
+
+    # -- ids ----------------------------------------------------------------------------------
+    def oid(self, row: int) -> str:
+        body = self.bodies.get(row)
+        if body is not None:
+            return body["_id"]
+        hi = int(self.cols["oid_hi"][row])
+        # The last 8 hex digits look random, as a real ObjectId's do, but are a pure function of the row.
+        return f"{hi:016x}{(row * 2654435761) & 0xFFFFFFFF:08x}"
+
+    def model_id(self, row: int) -> str:
+        rid = self.renamed.get(row)
+        if rid is not None:
+            return rid
+        body = self.bodies.get(row)
+        if body is not None:
+            return body["id"]
+        return f"{self.authors[int(self.cols['author'][row])]}/{self.repo_name(row)}"
+
+    def repo_name(self, row: int) -> str:
+        code = int(self.cols["name_code"][row])
+        word = vocab.NAME_WORDS[code & 0x1F]
+        size = vocab.SIZES[(code >> 5) & 0xF]
+        variant = vocab.VARIANTS[(code >> 9) & 0xF]
+        suffix = SUFFIXES[(code >> 13) & 0x7]
+        parts = [word, size] + ([variant] if variant else []) + ([suffix] if suffix else [])
+        # The row in base 36 keeps names unique and lets `find` map an id back to its row with no index.
+        parts.append(_b36(row))
+        return "-".join(parts)
+
+    def find(self, model_id: str) -> tuple[int | None, bool]:
+        """Row for an id, and whether the id is an old name (the caller answers 307)."""
+        row = self.id_rows.get(model_id)
+        if row is not None:
+            return row, False
+        row = self.redirects.get(model_id)
+        if row is not None:
+            return row, True
+        tail = model_id.rsplit("-", 1)[-1]
+        try:
+            row = int(tail, 36)
+        except ValueError:
+            return None, False
+        if 0 <= row < self.n and row not in self.bodies and self.model_id(row) == model_id:
+            return row, False
+        return None, False
+
+    def register_id(self, row: int, model_id: str):
+        self.id_rows[model_id] = row
+
+    def rename(self, row: int, new_id: str):
+        old = self.model_id(row)
+        self.redirects[old] = row
+        self.id_rows.pop(old, None)
+        self.renamed[row] = new_id
+        self.id_rows[new_id] = row
+        if new_id in self.redirects:
+            del self.redirects[new_id]
+        self.changed()
+
+    def ids_blob(self) -> tuple[bytes, np.ndarray]:
+        """All current ids joined by newlines, with each row's start offset: substring search in C."""
+        if self._ids_blob is None:
+            ids = [self.model_id(r) for r in range(self.n)]
+            blob = ("\n".join(ids) + "\n").encode()
+            lens = np.fromiter((len(i) + 1 for i in ids), dtype=np.int64, count=len(ids))
+            starts = np.zeros(len(ids), dtype=np.int64)
+            np.cumsum(lens[:-1], out=starts[1:])
+            self._ids_blob = (blob, starts)
+        return self._ids_blob
+
+    # -- derived, cached per mutation --------------------------------------------------------
+    def sorted_rows(self, sort: str):
+        """Alive rows ordered by (sort key descending, _id ascending), with the keys alongside."""
+        cached = self._sorted.get(sort)
+        if cached is None:
+            alive = np.flatnonzero(self.col("alive"))
+            key = self.col(SORT_COLUMNS[sort])[alive].astype(np.int64)
+            oid = self.col("oid_hi")[alive]
+            order = np.lexsort((oid, -key))
+            cached = (alive[order], -key[order], oid[order])  # negated keys ascend: searchsorted works
+            self._sorted[sort] = cached
+        return cached
+
+    def children_counts(self) -> np.ndarray:
+        """Per row, how many alive models name it as base, by relation (columns = vocab.RELATIONS)."""
+        if self._children is None:
+            counts = np.zeros((self.n, len(vocab.RELATIONS)), dtype=np.int32)
+            alive = self.col("alive")
+            parent = self.col("parent")
+            rel = self.col("relation")
+            has = alive & (parent >= 0)
+            np.add.at(counts, (parent[has], rel[has]), 1)
+            self._children = counts
+        return self._children
+
+
+SUFFIXES = ["", "GGUF", "AWQ", "LoRA", "Merge", "GPTQ", "MLX", "ONNX"]
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
