@@ -1,0 +1,135 @@
+"""`hubdex` command line: a thin click group over the library."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+import click
+
+from . import __version__
+
+
+@click.group()
+@click.version_option(__version__, prog_name="hubdex")
+def main():
+    """hubdex: crawl and index the Hugging Face Hub into one SQLite file."""
+
+
+@main.group()
+def replica():
+    """The Hub replica: a local HTTP server that speaks the Hub's API."""
+
+
+def _parse_quotas(text: str | None) -> dict:
+    quotas = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        bucket, eq, value = part.partition("=")
+        if bucket not in ("api", "resolvers") or not eq or not value.isdigit():
+            raise click.BadParameter(f"{part!r}: use api=N,resolvers=N", param_hint="--quota")
+        quotas[bucket] = int(value)
+    return quotas
+
+
+@replica.command("serve")
+@click.option("--catalog", default="demo", show_default=True,
+              help="demo | recorded | synthetic:N (N from 10 to 2,000,000; 100k and 1M forms accepted)")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="TCP port on 127.0.0.1 (default: a free one)")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--seed", default=0, type=int, show_default=True, help="seed of the synthetic catalogue and faults")
+@click.option("--faults", default="", help="fault spec, e.g. '503:on=list,nth=1;429:count=5' (see docs/REPLICA.md)")
+@click.option("--quota", default=None, help="requests per window for every caller, e.g. api=1000,resolvers=5000 "
+                                            "(default: the Hub's, 500/3000 anonymous, 1000/5000 with a token)")
+@click.option("--window", default=300.0, type=click.FloatRange(min=0.1), show_default=True,
+              help="rate-limit window in seconds")
+def replica_serve(catalog, port, host, seed, faults, quota, window):
+    """Serve a catalogue until stopped; prints the URL first."""
+    from .replica.app import Replica
+    from .replica.catalog import CatalogSpecError, build
+    from .replica.faults import FaultSpecError, parse_spec
+    from .replica.ratelimit import RateLimiter
+    from .replica.server import ReplicaServer
+
+    quotas = _parse_quotas(quota)
+    try:
+        parse_spec(faults)
+    except FaultSpecError as e:
+        raise click.BadParameter(str(e), param_hint="--faults") from None
+    try:
+        store, recs = build(catalog, seed=seed)
+    except CatalogSpecError as e:
+        raise click.BadParameter(str(e), param_hint="--catalog") from None
+    app = Replica(store, recs, fault_spec=faults, seed=seed, limiter=RateLimiter(quotas, window), catalog=catalog)
+    try:
+        server = ReplicaServer(app, host=host, port=port)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    click.echo(server.url, nl=True)
+    click.echo(f"serving {int(store.col('alive').sum()):,} models ({catalog}); HF_ENDPOINT={server.url}; "
+               "Ctrl-C stops", err=True)
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+
+
+def _control(url: str, method: str, what: str, body: bytes | None = None) -> dict:
+    import requests
+
+    try:
+        r = requests.request(method, f"{url.rstrip('/')}/_replica/{what}", data=body, timeout=60)
+    except requests.RequestException as e:
+        raise click.ClickException(f"no replica answering at {url}: {type(e).__name__}") from None
+    if r.status_code != 200:
+        raise click.ClickException(f"replica refused: {r.headers.get('X-Error-Message') or r.text[:200]}")
+    return r.json()
+
+
+@replica.command("scenario")
+@click.option("--url", required=True, help="the replica's URL, as `replica serve` printed it")
+@click.option("--seed", default=1, type=int, show_default=True)
+@click.option("--update", default="0", help="models updated: a count, or a fraction such as 0.01")
+@click.option("--add", default="0", help="models added")
+@click.option("--rename", default="0", help="models renamed")
+@click.option("--delete", default="0", help="models deleted")
+@click.option("--metrics", default="0", help="models whose downloads / likes / trending move")
+@click.option("--advance", default=3600, type=click.IntRange(min=1), show_default=True,
+              help="seconds the replica's clock moves")
+@click.option("--summary", is_flag=True, help="print counts instead of every changed id")
+def replica_scenario(url, seed, update, add, rename, delete, metrics, advance, summary):
+    """Change the catalogue of a running replica (one seeded step) and print exactly what changed."""
+    args = {"seed": seed, "advance": advance}
+    for name, value in (("update", update), ("add", add), ("rename", rename), ("delete", delete),
+                        ("metrics", metrics)):
+        try:
+            args[name] = float(value) if "." in value else int(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a count or a fraction", param_hint=f"--{name}") from None
+    changes = _control(url, "POST", "scenario", json.dumps(args).encode())
+    if summary:
+        changes = {k: (len(v) if isinstance(v, list) else v) for k, v in changes.items()}
+    click.echo(json.dumps(changes, indent=1))
+
+
+@replica.command("faults")
+@click.option("--url", required=True)
+@click.argument("spec", default="")
+def replica_faults(url, spec):
+    """Replace the faults of a running replica (an empty SPEC clears them)."""
+    click.echo(json.dumps(_control(url, "POST", "faults", spec.encode()), indent=1))
+
+
+@replica.command("state")
+@click.option("--url", required=True)
+def replica_state(url):
+    """Print a running replica's catalogue size, clock, faults and rate limits."""
+    click.echo(json.dumps(_control(url, "GET", "state"), indent=1))
+
+
+if __name__ == "__main__":
+    main()

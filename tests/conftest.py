@@ -1,0 +1,55 @@
+"""Shared fixtures: real replicas on 127.0.0.1, and the real fixtures in ../shared."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+import requests
+
+from hubdex.replica.server import start_replica
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_REAL = REPO.parent / "shared" / "fixtures" / "real"
+UNLIMITED = {"api": 10**9, "resolvers": 10**9}
+
+# huggingface_hub reads HF_HOME at import: keep its cache (agent registry, downloads) out of ~/.cache.
+os.environ.setdefault("HF_HOME", str(REPO / ".pytest-hf-home"))
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def real_dir() -> pathlib.Path:
+    """The ground truth: ../shared when it is beside the repo, else the copy shipped in the package."""
+    if SHARED_REAL.is_dir():
+        return SHARED_REAL
+    return REPO / "src" / "hubdex" / "replica" / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def demo_replica():
+    server = start_replica("demo", quotas=UNLIMITED)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def replica_factory():
+    """Start replicas with any catalogue / faults / quotas; all stopped at the end of the test."""
+    started = []
+
+    def start(catalog="demo", **kwargs):
+        kwargs.setdefault("quotas", UNLIMITED)
+        server = start_replica(catalog, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def control(server, method, what, body=b""):
+    r = requests.request(method, f"{server.url}/_replica/{what}", data=body, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
