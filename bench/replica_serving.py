@@ -135,12 +135,15 @@ def listing_path(expand: bool) -> str:
     return "/api/models?" + urlencode(q)
 
 
-def crawl(server: Server, path: str) -> dict:
-    """One full pass over one keep-alive connection, following Link until there is none."""
+def crawl(server: Server, path: str, rss_every: int = 0) -> dict:
+    """One full pass over one keep-alive connection, following Link until there is none.
+
+    `rss_every`: also sample the server's RSS every that many pages (steady growth = a cache that grows).
+    """
     parts = urlsplit(server.url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
     items = nbytes = 0
-    page_s, first = [], None
+    page_s, first, rss_mb = [], None, []
     cpu0, t0 = server.cpu_s(), time.perf_counter()
     while path:
         t = time.perf_counter()
@@ -151,6 +154,8 @@ def crawl(server: Server, path: str) -> dict:
         if resp.status != 200:
             raise RuntimeError(f"HTTP {resp.status} on page {len(page_s)}: {body[:300]!r}")
         first = first or body
+        if rss_every and len(page_s) % rss_every == 0:
+            rss_mb.append((len(page_s), round(server.status_kb("VmRSS") / 1024)))
         items += count_items(body)
         nbytes += len(body)
         m = NEXT_LINK.search(resp.getheader("Link") or "")
@@ -171,7 +176,7 @@ def crawl(server: Server, path: str) -> dict:
             "latency_ms_p95": round(1e3 * page_s[int(len(page_s) * 0.95)], 2),
             "latency_ms_max": round(1e3 * page_s[-1], 2),
             "server_cpu_share": round(server_cpu / wall, 2),  # ~1.0: the server's core is the bottleneck
-            "_first_page": first}
+            "_first_page": first, **({"rss_mb_by_page": rss_mb} if rss_every else {})}
 
 
 def parse_cost_ms(body: bytes) -> dict:
@@ -228,7 +233,7 @@ def run(args) -> dict:
         big = replica(args.big)
         try:
             rss0 = big.status_kb("VmRSS")
-            r = crawl(big, listing_path(True))
+            r = crawl(big, listing_path(True), rss_every=max(1, args.big // 10_000))
             assert r["items"] == args.big, f"big pass: {r['items']} items, expected {args.big}"
             out["big"] = {"models": args.big, "startup_s": round(big.startup_s, 2),
                           "rss_after_startup_mb": round(rss0 / 1024, 1),
@@ -250,17 +255,16 @@ def run(args) -> dict:
 
 
 def summary(out: dict) -> str:
+    def row(name, label, r):
+        return (name, label, f"{r['items_per_s']:,}", r["pages"], f"{r['bytes_per_item']:,}", r["page_ms"],
+                r["latency_ms_p50"], r["latency_ms_p95"], r["latency_ms_max"], r["server_cpu_share"])
+
     rows = [("listing", "pass", "items/s", "pages", "B/item", "ms/page", "lat p50", "lat p95", "lat max", "srv cpu")]
     for name in ("expand", "plain", "ceiling"):
         for i, r in enumerate(out[name]):
-            rows.append((name, f"{i + 1}{'' if name == 'ceiling' else (' cold' if i == 0 else ' warm')}", f"{r['items_per_s']:,}",
-                         r["pages"], f"{r['bytes_per_item']:,}", r["page_ms"], r["latency_ms_p50"],
-                         r["latency_ms_p95"], r["latency_ms_max"], r["server_cpu_share"]))
+            rows.append(row(name, f"{i + 1}{'' if name == 'ceiling' else (' cold' if i == 0 else ' warm')}", r))
     if "big" in out:
-        r = out["big"]["pass"]
-        rows.append((f"expand {out['big']['models']:,}", "1 cold", f"{r['items_per_s']:,}", r["pages"],
-                     f"{r['bytes_per_item']:,}", r["page_ms"], r["latency_ms_p50"], r["latency_ms_p95"],
-                     r["latency_ms_max"], r["server_cpu_share"]))
+        rows.append(row(f"expand {out['big']['models']:,}", "1 cold", out["big"]["pass"]))
     widths = [max(len(str(row[c])) for row in rows) for c in range(len(rows[0]))]
     lines = ["", f"replica serving, synthetic:{out['config']['models']:,}, one keep-alive connection, "
                  f"{out['machine']['cpus']} cpus, Python {out['machine']['python']}"]
@@ -277,13 +281,16 @@ def summary(out: dict) -> str:
                      f"{rt['vs_ceiling']:.2f}x transport ceiling, {rt['vs_target']:.2f}x target "
                      f"{TARGET_ITEMS_PER_S:,}/s -> {ok(rt['vs_target'] >= 1)}")
     pc = out["parse_cost_ms_per_page"]
-    lines.append(f"client counting cost per page: bytes.count {pc['count_bytes']} ms, orjson.loads {pc['orjson_loads']} ms")
+    lines.append(f"client counting cost per page: bytes.count {pc['count_bytes']} ms, "
+                 f"orjson.loads {pc['orjson_loads']} ms")
     if "big" in out:
         b = out["big"]
         lines.append(f"big synthetic:{b['models']:,}: startup {b['startup_s']} s, RSS after startup "
                      f"{b['rss_after_startup_mb']} MB, peak RSS {b['peak_rss_mb']} MB (target < {TARGET_PEAK_MB}) "
                      f"-> {ok(b['peak_rss_mb'] < TARGET_PEAK_MB)}; {b['pass']['items_per_s']:,} items/s "
                      f"-> {ok(b['pass']['items_per_s'] >= TARGET_ITEMS_PER_S)}")
+        lines.append("  RSS (MB) during that pass, by page: "
+                     + ", ".join(f"{n}: {mb}" for n, mb in b["pass"]["rss_mb_by_page"]))
     la0, la1 = out["machine"]["loadavg_start"][0], out["machine"]["loadavg_end"][0]
     lines.append(f"load average (1 min) at start {la0:.2f}, at end {la1:.2f}"
                  + ("  <- other work on this machine; figures may be noisy" if la0 > 0.5 else ""))

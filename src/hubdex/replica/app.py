@@ -98,11 +98,9 @@ class Replica:
 
     def _answer(self, req, path, prefix, as_of, route, bucket) -> wire.Response:
         rule = self.faults.request_fault(route)
+        if rule is not None and rule.kind == "429":
+            return self._fault_response(rule, bucket)
         limit_headers = {}
-        if rule is not None:
-            resp = self._fault_response(rule, bucket)
-            if resp is not None:
-                return resp
         if bucket:
             auth = req.headers.get("authorization", "")
             caller = auth if auth.startswith("Bearer ") else req.client
@@ -111,13 +109,15 @@ class Replica:
                 resp = wire.error(429, f"You have exceeded our rate limit for the '{bucket}' bucket.")
                 resp.headers.update(limit_headers)
                 return resp
-        try:
-            resp = self.route(req, path, prefix, as_of, route)
-        except listing.BadRequest as e:
-            resp = wire.error(400, str(e))
-        if rule is not None:  # slow / reset / truncate: the answer is right, its delivery is not
-            resp.action = rule.kind if rule.kind in ("reset", "truncate") else None
-            resp.delay = float(rule.opts.get("delay", 30)) if rule.kind == "slow" else 0.0
+        resp = self._fault_response(rule, bucket) if rule is not None else None
+        if resp is None:
+            try:
+                resp = self.route(req, path, prefix, as_of, route)
+            except listing.BadRequest as e:
+                resp = wire.error(400, str(e))
+            if rule is not None:  # slow / reset / truncate: the answer is right, its delivery is not
+                resp.action = rule.kind if rule.kind in ("reset", "truncate") else None
+                resp.delay = float(rule.opts.get("delay", 30)) if rule.kind == "slow" else 0.0
         resp.headers.update(limit_headers)
         return resp
 

@@ -183,6 +183,11 @@ def sha(p, k):
     return hashlib.sha1(f"{p.store.oid(row)}:{p.c['version'][k]}".encode()).hexdigest()
 
 
+def _shards(params: int) -> int:
+    """Safetensors shards of a model saved in 16 bits, 5 GB per shard (transformers' default)."""
+    return max(1, -(-params * 2 // 5_000_000_000))
+
+
 def _weight_files(p, k, name):
     fmt, params, lib = p.c["fmt"][k], p.c["params"][k], _library(p, k)
     files = []
@@ -196,7 +201,7 @@ def _weight_files(p, k, name):
     if fmt & vocab.FMT["gguf"]:
         files += [f"{name}-{q}.gguf" for q in ("Q4_K_M", "Q5_K_M", "Q8_0")]
     if fmt & vocab.FMT["safetensors"]:
-        shards = max(1, -(-params * 2 // 5_000_000_000))
+        shards = _shards(params)
         if shards == 1:
             files.append("model.safetensors")
         else:
@@ -217,8 +222,8 @@ def _weight_files(p, k, name):
 
 def siblings(p, k):
     c = p.c
-    key = ("files", c["library"][k], c["fmt"][k], c["pipeline"][k], c["params"][k] // 5_000_000_000,
-           c["version"][k], c["gated"][k])
+    key = ("files", c["library"][k], c["fmt"][k], c["pipeline"][k], _shards(c["params"][k]), c["version"][k],
+           c["gated"][k], c["license"][k])
     row = p.rows[k]
     gguf = c["fmt"][k] & vocab.FMT["gguf"]
     if gguf:  # gguf files carry the repo name

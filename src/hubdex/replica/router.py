@@ -21,8 +21,8 @@ ROUTER_PIPELINES = {"text-generation": ["text"], "image-text-to-text": ["text", 
 
 
 def _price(base: float, params: int) -> float:
-    scale = max(0.15, (params or 8e9) / 8e9) ** 0.7
-    return round(base * scale, 2)
+    scale = max(0.15, float(params or 8e9) / 8e9) ** 0.7
+    return round(float(base) * scale, 2)
 
 
 def _synthetic_item(store: Store, row: int) -> dict | None:
@@ -62,14 +62,15 @@ def _recorded_item(store: Store, row: int) -> dict | None:
         price = next((p for p in vocab.PROVIDERS if p[0] == name), (name, None, None))
         item = {"provider": name, "status": "live" if v.get("status") == "live" else "error"}
         if price[1] is not None:
-            item["pricing"] = {"input": _price(price[1], store.cols["params"][row]),
-                               "output": _price(price[2], store.cols["params"][row])}
+            params = int(store.cols["params"][row])
+            item["pricing"] = {"input": _price(price[1], params), "output": _price(price[2], params)}
         item["is_model_author"] = bool(v.get("isModelAuthor", False))
         providers.append(item)
     if not providers:
         return None
     mid = store.model_id(row)
-    return {"id": mid, "object": "model", "created": int(store.cols["created"][row]), "owned_by": mid.split("/")[0],
+    return {"id": mid, "object": "model", "created": int(store.cols["created"][row]),
+            "owned_by": mid.split("/")[0],
             "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]}, "providers": providers}
 
 

@@ -188,7 +188,7 @@ def add_models(store: Store, count: int, rng: np.random.Generator, t_from: int, 
     c["trending"][:] = np.floor(likes * recent * rng.random(n) * 2)
 
     # Spaces: only models with downloads get used in Spaces; the Hub's list stops at 100.
-    c["spaces"][:] = np.minimum(np.floor(np.log1p(downloads) ** 2 / 6 * rng.random(n)), 100) * (downloads > 50)
+    c["spaces"][:] = np.minimum(np.floor(np.log1p(downloads) ** 2.2 / 4 * rng.random(n)), 100) * (downloads > 50)
 
     # Inference providers: popular chat and image models only.
     pipe_names = np.array([store.pipelines.values[p] or "" for p in range(len(store.pipelines.values))], object)
