@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import time
 
+import numpy as np
+
 from . import tags as tag_pieces
 from . import vocab
 from .store import Store
@@ -36,7 +38,7 @@ EXPAND_VALUES = ["author", "baseModels", "cardData", "childrenModelCount", "conf
                  "transformersInfo", "trendingScore", "usedStorage", "widgetData"]
 EXPAND_ORDER = {name: i for i, name in enumerate(INFO_FIELDS + [f for f in EXPAND_VALUES if f not in INFO_FIELDS])}
 
-PAGE_COLUMNS = ["oid_hi", "created", "modified", "version", "author", "pipeline", "library", "license",
+PAGE_COLUMNS = ["oid_hi", "name_code", "created", "modified", "version", "author", "pipeline", "library", "license",
                 "other_license", "gated", "disabled", "lang", "dataset", "arch", "downloads", "downloads_all",
                 "likes", "trending", "params", "fmt", "relation", "parent", "spaces", "providers", "has_evals"]
 
@@ -72,18 +74,34 @@ class Page:
         self.children = None
         self._ids = None
         self._oids = None
+        self._parents: dict = {}
 
     @property
     def ids(self) -> list[str]:
         if self._ids is None:
-            self._ids = [self.store.model_id(r) for r in self.rows]
+            store = self.store
+            special = store.bodies.keys() | store.renamed.keys()
+            names = store.repo_names(self.rows, self.c["name_code"])
+            authors = store.authors
+            self._ids = [store.model_id(r) if r in special else f"{authors[a]}/{n}"
+                         for r, a, n in zip(self.rows, self.c["author"], names)]
         return self._ids
 
     @property
     def oids(self) -> list[str]:
         if self._oids is None:
-            self._oids = [self.store.oid(r) for r in self.rows]
+            bodies = self.store.bodies
+            self._oids = [bodies[r]["_id"] if r in bodies else f"{hi:016x}{(r * 2654435761) & 0xFFFFFFFF:08x}"
+                          for r, hi in zip(self.rows, self.c["oid_hi"])]
         return self._oids
+
+    def parent_id(self, k: int) -> str:
+        """The base model's id (popular bases recur on a page: computed once each)."""
+        parent = self.c["parent"][k]
+        pid = self._parents.get(parent)
+        if pid is None:
+            pid = self._parents[parent] = self.store.model_id(parent)
+        return pid
 
     def column(self, field: str) -> list:
         """One field for every row of the page (MISSING where the row has no such field)."""
@@ -121,13 +139,17 @@ class Page:
 
 
 # -- cached shared pieces ------------------------------------------------------------------------
-_cache: dict = {}
+SHARED_CACHE_LIMIT = 50_000  # entries; bounds memory at a million models (cleared, then refilled)
 
 
-def _cached(key, make):
-    v = _cache.get(key)
+def _cached(p, key, make):
+    """Shared sub-structures, per store: category codes mean different values in different stores."""
+    cache = p.store.shared
+    v = cache.get(key)
     if v is None:
-        v = _cache[key] = make()
+        if len(cache) > SHARED_CACHE_LIMIT:
+            cache.clear()
+        v = cache[key] = make()
     return v
 
 
@@ -145,6 +167,9 @@ def _license(p, k):
 
 _PIPE_AUTO = {p[0]: p[4] for p in vocab.PIPELINES}
 _TAG_COLUMNS = ("library", "fmt", "pipeline", "arch", "lang", "dataset", "license")
+_OTHER = len(vocab.OTHER_LICENSES)
+_GATED_PROMPT = "You agree to share your contact information to access this model."
+_GATED_FIELDS = {"Name": "text", "Affiliation": "text", "I agree to the license terms": "checkbox"}
 
 
 def _model_type(p, k):
@@ -158,24 +183,25 @@ def tags(p, k):
 
 
 def tags_batch(p) -> list:
-    """Tags of every row; rows sharing their columns share their head and tail lists (cached)."""
+    """Tags of every row, concatenated from cached pieces (each a function of one or two columns)."""
     c, store, out = p.c, p.store, []
-    cols = [c[name] for name in _TAG_COLUMNS]
-    for k, key in enumerate(zip(*cols)):
-        parts = _tag_parts.get(key)
-        if parts is None:
-            parts = _tag_parts[key] = tag_pieces.head_and_tail(store, dict(zip(_TAG_COLUMNS, key)))
-        parent = c["parent"][k]
-        if parent < 0:
-            out.append(parts[0] + parts[1])
+    groups = [(tag_pieces.group_cache(store, name), [c[col] for col in cols])
+              for name, cols, _fns in tag_pieces.GROUPS]
+    (lf, lf_cols), (pa, pa_cols), (la, la_cols), (ds, ds_cols), (tl, tl_cols) = groups
+    lib, fmt = lf_cols
+    pipe, arch = pa_cols
+    (lang,), (dataset,) = la_cols, ds_cols
+    lic, tlib, tpipe = tl_cols
+    parents, relations = c["parent"], c["relation"]
+    for k in p.k:
+        head = lf[(lib[k], fmt[k])] + pa[(pipe[k], arch[k])] + la[(lang[k],)] + ds[(dataset[k],)]
+        tail = tl[(lic[k], tlib[k], tpipe[k])]
+        if parents[k] < 0:
+            out.append(head + tail)
         else:
-            base = store.model_id(parent)
-            rel = vocab.RELATIONS[c["relation"][k]]
-            out.append(parts[0] + [f"base_model:{base}", f"base_model:{rel}:{base}"] + parts[1])
+            base = p.parent_id(k)
+            out.append(head + [f"base_model:{base}", f"base_model:{vocab.RELATIONS[relations[k]]}:{base}"] + tail)
     return out
-
-
-_tag_parts: dict = {}
 
 
 def sha(p, k):
@@ -226,8 +252,6 @@ def siblings(p, k):
            c["gated"][k], c["license"][k])
     row = p.rows[k]
     gguf = c["fmt"][k] & vocab.FMT["gguf"]
-    if gguf:  # gguf files carry the repo name
-        key = key + (row,)
 
     def make():
         lib, pipe = _library(p, k), _pipeline(p, k)
@@ -248,50 +272,55 @@ def siblings(p, k):
         files += [f"eval_results/v{v}.json" for v in range(1, c["version"][k] + 1)]
         return [{"rfilename": f} for f in sorted(files)]
 
-    return _cached(key, make)
+    return make() if gguf else _cached(p, key, make)  # gguf file names carry the repo name: not shared
+
+
+def _space_pool(store: Store) -> list[str]:
+    pool = store.shared.get("space_pool")
+    if pool is None:
+        authors = store.authors
+        pool = store.shared["space_pool"] = [
+            f"{authors[(i * 31) % len(authors)]}/{vocab.SPACE_WORDS[i % 8]}-{i % 997}" for i in range(4096)]
+    return pool
 
 
 def spaces(p, k):
     count = p.c["spaces"][k]
     if not count:
         return []
-    row, authors = p.rows[k], p.store.authors
-    return [f"{authors[(row * 31 + i * 7) % len(authors)]}/{vocab.SPACE_WORDS[(row + i) % 8]}-{(row * 13 + i) % 997}"
-            for i in range(count)]
+    pool, start = _space_pool(p.store), p.rows[k] * 131
+    return [pool[(start + i * 7) % 4096] for i in range(count)]  # 7 * 100 < 4096: no repeats
 
 
 def card_data(p, k):
     c, store = p.c, p.store
-    lic = _license(p, k)
     data = {}
     langs = store.languages.values[c["lang"][k]]
     if langs:
         data["language"] = list(langs) if len(langs) > 1 else langs[0]
+    lic = store.licenses.values[c["license"][k]]
     if lic:
         data["license"] = lic
         if lic == "other":
-            name, link = vocab.OTHER_LICENSES[c["other_license"][k] % len(vocab.OTHER_LICENSES)]
-            data["license_name"] = name
-            data["license_link"] = link
+            data["license_name"], data["license_link"] = vocab.OTHER_LICENSES[c["other_license"][k] % _OTHER]
     if c["parent"][k] >= 0:
-        data["base_model"] = store.model_id(c["parent"][k])
+        data["base_model"] = p.parent_id(k)
         if c["relation"][k] in (2, 3):  # the card may state the relation (docs/hub/model-cards.md)
             data["base_model_relation"] = vocab.RELATIONS[c["relation"][k]]
     ds = store.datasets.values[c["dataset"][k]]
     if ds:
         data["datasets"] = [ds]
-    lib = _library(p, k)
+    lib = store.libraries.values[c["library"][k]]
     if lib:
         data["library_name"] = lib
-    pipe = _pipeline(p, k)
+    pipe = store.pipelines.values[c["pipeline"][k]]
     if pipe:
         data["pipeline_tag"] = pipe
     if c["gated"][k]:
-        data["extra_gated_prompt"] = "You agree to share your contact information to access this model."
-        data["extra_gated_fields"] = {"Name": "text", "Affiliation": "text", "I agree to the license terms": "checkbox"}
-    mi = model_index(p, k)
-    if mi:
-        data["model-index"] = mi
+        data["extra_gated_prompt"] = _GATED_PROMPT
+        data["extra_gated_fields"] = _GATED_FIELDS
+    if c["has_evals"][k]:
+        data["model-index"] = model_index(p, k)
     return data
 
 
@@ -325,14 +354,14 @@ def config(p, k):
                                        "chat_template": CHAT_TEMPLATE}
         return cfg
 
-    return _cached(key, make)
+    return _cached(p, key, make)
 
 
 def transformers_info(p, k):
     auto = _PIPE_AUTO.get(_pipeline(p, k))
     if _library(p, k) != "transformers" or not auto:
         return MISSING
-    return _cached(("tinfo", p.c["pipeline"][k]), lambda: {
+    return _cached(p, ("tinfo", p.c["pipeline"][k]), lambda: {
         "auto_model": auto, "pipeline_tag": _pipeline(p, k), "processor": "AutoTokenizer"})
 
 
@@ -387,7 +416,7 @@ def base_models(p, k):
     if parent < 0:
         return MISSING
     return {"relation": vocab.RELATIONS[p.c["relation"][k]],
-            "models": [{"_id": p.store.oid(parent), "id": p.store.model_id(parent)}]}
+            "models": [{"_id": p.store.oid(parent), "id": p.parent_id(k)}]}
 
 
 def children_model_count(p, k):
@@ -494,7 +523,20 @@ def _plain(name):
     return lambda p: list(p.c[name])
 
 
+def _children_batch(p) -> list:
+    counts = p.store.children_counts()[p.rows].tolist()
+    return [{"adapter": a, "merge": m, "quantized": q, "finetune": f} for _n, f, a, q, m in counts]
+
+
+def _iso_batch(name):
+    def render(p):
+        stamps = np.datetime_as_string(np.array(p.c[name], dtype="datetime64[s]"))
+        return [f"{t}.000Z" for t in stamps.tolist()]
+    return render
+
+
 BATCH_RENDERERS = {
+    "childrenModelCount": _children_batch,
     "_id": lambda p: list(p.oids),
     "id": lambda p: list(p.ids),
     "modelId": lambda p: list(p.ids),
@@ -504,8 +546,8 @@ BATCH_RENDERERS = {
     "downloadsAllTime": _plain("downloads_all"),
     "likes": _plain("likes"),
     "trendingScore": _plain("trending"),
-    "lastModified": lambda p: [iso(t) for t in p.c["modified"]],
-    "createdAt": lambda p: [iso(t) for t in p.c["created"]],
+    "lastModified": _iso_batch("modified"),
+    "createdAt": _iso_batch("created"),
     "gated": lambda p: [(False, "auto", "manual")[g] for g in p.c["gated"]],
     "disabled": lambda p: [bool(d) for d in p.c["disabled"]],
     "tags": tags_batch,
@@ -517,10 +559,5 @@ BATCH_RENDERERS = {
 def render_items(store: Store, rows: list[int], fields: list[str], listing: bool) -> list[dict]:
     """Items with the given fields in that order; a field a row lacks is left out, as on the Hub."""
     page = Page(store, rows, listing)
-    columns = [(f, page.column(f)) for f in fields]
-    items = [{} for _ in rows]
-    for f, values in columns:
-        for item, v in zip(items, values):
-            if v is not MISSING:
-                item[f] = v
-    return items
+    columns = [page.column(f) for f in fields]
+    return [{f: v for f, v in zip(fields, values) if v is not MISSING} for values in zip(*columns)]

@@ -7,6 +7,7 @@ client's timeout.
 
 from __future__ import annotations
 
+import gc
 import socket
 import struct
 import threading
@@ -85,10 +86,21 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
+def quiet_gc():
+    """Keep the garbage collector off the serving path: the objects that exist once the catalogue is
+    built live as long as the server, so they are frozen out of every collection; and a page allocates
+    tens of thousands of short-lived containers, so the young generation is collected less often.
+    Full collections otherwise rescan the render caches and stall a page by 50-100 ms."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 class ReplicaServer:
     """A running replica: `url`, `stop()`; usable as a context manager."""
 
     def __init__(self, app: Replica, host: str = "127.0.0.1", port: int = 0):
+        quiet_gc()
         self.app = app
         self.httpd = _Server((host, port), _Handler)
         self.httpd.app = app

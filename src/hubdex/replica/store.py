@@ -97,6 +97,7 @@ class Store:
         self.id_rows: dict[str, int] = {}         # ids that can't be parsed back to a row
         self.redirects: dict[str, int] = {}       # old id -> row (307 to the current id)
         self.mutations = 0                        # bumped on any change; keys the derived caches
+        self.shared: dict = {}                    # render caches of sub-structures shared by many rows
         self.clock = 0                            # the replica's "now", epoch seconds (scenario steps advance it)
         self._sorted: dict[str, tuple] = {}
         self._children = None
@@ -147,15 +148,21 @@ class Store:
         return f"{self.authors[int(self.cols['author'][row])]}/{self.repo_name(row)}"
 
     def repo_name(self, row: int) -> str:
-        code = int(self.cols["name_code"][row])
-        word = vocab.NAME_WORDS[code & 0x1F]
-        size = vocab.SIZES[(code >> 5) & 0xF]
-        variant = vocab.VARIANTS[(code >> 9) & 0xF]
-        suffix = SUFFIXES[(code >> 13) & 0x7]
-        parts = [word, size] + ([variant] if variant else []) + ([suffix] if suffix else [])
-        # The row in base 36 keeps names unique and lets `find` map an id back to its row with no index.
-        parts.append(_b36(row))
-        return "-".join(parts)
+        return self.repo_names([row], [int(self.cols["name_code"][row])])[0]
+
+    def repo_names(self, rows, codes) -> list[str]:
+        """Names of synthetic rows: `Word-Size[-Variant][-Suffix]-<row in base 36>`. The row keeps names
+        unique and lets `find` map an id back to its row with no index."""
+        prefixes = self.shared.setdefault("name_prefixes", {})
+        out = []
+        for row, code in zip(rows, codes):
+            prefix = prefixes.get(code)
+            if prefix is None:
+                parts = [vocab.NAME_WORDS[code & 0x1F], vocab.SIZES[(code >> 5) & 0xF],
+                         vocab.VARIANTS[(code >> 9) & 0xF], SUFFIXES[(code >> 13) & 0x7]]
+                prefix = prefixes[code] = "-".join(x for x in parts if x) + "-"
+            out.append(prefix + _b36(row))
+        return out
 
     def find(self, model_id: str) -> tuple[int | None, bool]:
         """Row for an id, and whether the id is an old name (the caller answers 307)."""
@@ -227,11 +234,15 @@ class Store:
 SUFFIXES = ["", "GGUF", "AWQ", "LoRA", "Merge", "GPTQ", "MLX", "ONNX"]
 
 
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_PAIRS = [a + b for a in _DIGITS for b in _DIGITS]  # two base-36 digits at a time
+
+
 def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    if n < 36:
+        return _DIGITS[n]
     out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
+    while n >= 1296:
+        n, r = divmod(n, 1296)
+        out = _PAIRS[r] + out
+    return (_PAIRS[n] if n >= 36 else _DIGITS[n]) + out

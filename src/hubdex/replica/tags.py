@@ -69,38 +69,52 @@ def _compat(store, lib, pipe):
     return tags
 
 
+# The same pieces grouped by the columns they read, in tag order, for rendering a page: each group's
+# lists are cached by column values (a few hundred entries). base_model tags go before "tail".
+GROUPS = [
+    ("lib_fmt", ("library", "fmt"), lambda st, lib, fmt: _library(st, lib) + _formats(st, fmt, lib)),
+    ("pipe_arch", ("pipeline", "arch"), lambda st, pipe, arch: _arch(st, pipe, arch) + _pipeline(st, pipe)),
+    ("lang", ("lang",), _langs),
+    ("dataset", ("dataset",), _dataset),
+    ("tail", ("license", "library", "pipeline"), lambda st, lic, lib, pipe: _license(st, lic) + _compat(st, lib, pipe)),
+]
+
+
+class _GroupCache(dict):
+    def __init__(self, store, fn):
+        super().__init__()
+        self.store, self.fn = store, fn
+
+    def __missing__(self, key):
+        tags = self[key] = self.fn(self.store, *key)
+        return tags
+
+
+def group_cache(store: Store, name: str) -> dict:
+    caches = store.shared.setdefault("tag_groups", {})
+    cache = caches.get(name)
+    if cache is None:
+        fn = next(g[2] for g in GROUPS if g[0] == name)
+        cache = caches[name] = _GroupCache(store, fn)
+    return cache
+
+
 HEAD_PIECES = [(("library",), _library), (("fmt", "library"), _formats), (("pipeline", "arch"), _arch),
                (("pipeline",), _pipeline), (("lang",), _langs), (("dataset",), _dataset)]
 TAIL_PIECES = [(("license",), _license), (("library", "pipeline"), _compat)]
 
-_piece_cache: dict = {}
 _VOCAB_OF = {"library": lambda s: s.libraries, "pipeline": lambda s: s.pipelines, "lang": lambda s: s.languages,
              "dataset": lambda s: s.datasets, "license": lambda s: s.licenses}
 
 
-def _pieces(store, pieces, values: dict) -> list[str]:
-    key = (id(pieces),) + tuple(values[c] for cols, _ in pieces for c in cols)
-    tags = _piece_cache.get(key)
-    if tags is None:
-        tags = []
-        for cols, fn in pieces:
-            tags += fn(store, *(values[c] for c in cols))
-        _piece_cache[key] = tags
-    return tags
-
-
-def head_and_tail(store: Store, values: dict) -> tuple[list[str], list[str]]:
-    """The tags before and after a row's base_model tags."""
-    return _pieces(store, HEAD_PIECES, values), _pieces(store, TAIL_PIECES, values)
-
-
 def row_tags(store: Store, values: dict, parent: int, relation: int) -> list[str]:
     """Tags of a synthetic row, given its column values (a dict of column -> Python int)."""
-    tags = _pieces(store, HEAD_PIECES, values)
+    parts = [group_cache(store, name)[tuple(values[c] for c in cols)] for name, cols, _fn in GROUPS]
+    head, tail = [t for part in parts[:-1] for t in part], parts[-1]
     if parent >= 0:
         base = store.model_id(parent)
-        tags = tags + [f"base_model:{base}", f"base_model:{vocab.RELATIONS[relation]}:{base}"]
-    return tags + _pieces(store, TAIL_PIECES, values)
+        head = head + [f"base_model:{base}", f"base_model:{vocab.RELATIONS[relation]}:{base}"]
+    return head + tail
 
 
 def _piece_mask(store: Store, cols, fn, tag) -> np.ndarray:
