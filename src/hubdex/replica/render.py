@@ -139,7 +139,7 @@ class Page:
 
 
 # -- cached shared pieces ------------------------------------------------------------------------
-SHARED_CACHE_LIMIT = 50_000  # entries; bounds memory at a million models (cleared, then refilled)
+SHARED_CACHE_LIMIT = 20_000  # entries; bounds memory at a million models (cleared, then refilled)
 
 
 def _cached(p, key, make):
@@ -248,15 +248,18 @@ def _weight_files(p, k, name):
 
 def siblings(p, k):
     c = p.c
-    key = ("files", c["library"][k], c["fmt"][k], c["pipeline"][k], _shards(c["params"][k]), c["version"][k],
-           c["gated"][k], c["license"][k])
+    pipe = _pipeline(p, k)
+    licence_file = bool(c["gated"][k]) or _license(p, k) == "other"
+    # The key holds only what decides the list, so that a million models share a few thousand lists.
+    key = ("files", c["library"][k], c["fmt"][k], pipe in ("text-generation", "image-classification") and pipe,
+           _shards(c["params"][k]), c["version"][k], licence_file)
     row = p.rows[k]
     gguf = c["fmt"][k] & vocab.FMT["gguf"]
 
     def make():
-        lib, pipe = _library(p, k), _pipeline(p, k)
+        lib = _library(p, k)
         files = [".gitattributes", "README.md"]
-        if c["gated"][k] or _license(p, k) == "other":
+        if licence_file:
             files.append("LICENSE.md")
         if lib in ("transformers", "peft", "mlx", "onnx", None, "gguf") and not gguf:
             files.append("config.json")
@@ -270,7 +273,10 @@ def siblings(p, k):
             files += ["special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"]
         # Each update adds a file, so that "new files" is visible to a crawler.
         files += [f"eval_results/v{v}.json" for v in range(1, c["version"][k] + 1)]
-        return [{"rfilename": f} for f in sorted(files)]
+        if gguf:
+            return [{"rfilename": f} for f in sorted(files)]
+        interned = p.store.shared.setdefault("file_entries", {})  # one {"rfilename": f} per distinct name
+        return [interned.get(f) or interned.setdefault(f, {"rfilename": f}) for f in sorted(files)]
 
     return make() if gguf else _cached(p, key, make)  # gguf file names carry the repo name: not shared
 

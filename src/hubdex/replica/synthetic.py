@@ -46,20 +46,32 @@ def _weighted(rng, weights, size):
     return rng.choice(len(w), size=size, p=w / w.sum())
 
 
+CHUNK = 65536  # rows generated at a time: bounds the temporaries at any N
+
+
 def add_models(store: Store, count: int, rng: np.random.Generator, t_from: int, t_to: int) -> range:
     """Append `count` synthetic models created between t_from and t_to (rows come in creation order)."""
     if count <= 0:
         return range(store.n, store.n)
     if not store.authors:
         store.authors = make_authors(max(50, count // 6), rng)
-    rows = store.reserve(count)
-    lo, hi = rows.start, rows.stop
-    c = {name: arr[lo:hi] for name, arr in store.cols.items()}  # views: writes land in the store
-    n = count
-
+    start = store.n
     # Creation accelerates (the Hub grows): u**0.6 puts more mass near t_to. Sorted, so row order is
     # creation order and a base model always precedes its derivatives.
-    created = np.sort(t_from + (t_to - t_from) * rng.random(n) ** 0.6).astype(np.int64)
+    created = np.sort(t_from + (t_to - t_from) * rng.random(count) ** 0.6).astype(np.int64)
+    store.reserve(count)
+    store.n = start
+    for at in range(0, count, CHUNK):
+        _add_chunk(store, created[at:at + CHUNK], rng, t_to)
+    store.changed()
+    return range(start, store.n)
+
+
+def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to: int):
+    rows = store.reserve(len(created))
+    lo, hi = rows.start, rows.stop
+    c = {name: arr[lo:hi] for name, arr in store.cols.items()}  # views: writes land in the store
+    n = len(created)
     c["alive"][:] = True
     old = created < CREATED_PLACEHOLDER
     c["created"][:] = np.where(old, CREATED_PLACEHOLDER, created)
@@ -204,5 +216,3 @@ def add_models(store: Store, count: int, rng: np.random.Generator, t_from: int, 
             prov[i] |= 1 << p
     c["providers"][:] = prov
     c["has_evals"][:] = rng.random(n) < 0.1
-    store.changed()
-    return rows
