@@ -17,6 +17,52 @@ def main():
     """hubdex: crawl and index the Hugging Face Hub into one SQLite file."""
 
 
+@main.command()
+@click.argument("model_ids", nargs=-1)
+@click.option("--full", "mode", flag_value="full", help="page through every model; tombstone the ones not seen")
+@click.option("--incremental", "mode", flag_value="incremental",
+              help="only what changed since the last run (the default once a full pass exists)")
+@click.option("--metrics", "mode", flag_value="metrics", help="refresh downloads, likes and trending for every model")
+@click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
+              help="the Hub, or a replica (also from HF_ENDPOINT)")
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False),
+              help="the SQLite file")
+@click.option("--token", envvar="HF_TOKEN", default=None, show_envvar=True,
+              help="Hub token (also from HF_TOKEN); never stored or printed")
+@click.option("--author", default=None, help="scope: models of this author")
+@click.option("--search", default=None, help="scope: ids containing this text")
+@click.option("--filter", "filters", multiple=True, help="scope: a tag (repeatable): license:mit, gguf, en ...")
+@click.option("--pipeline-tag", default=None, help="scope: a task, e.g. text-generation")
+@click.option("--limit", default=None, type=click.IntRange(min=1), help="scope: at most this many models")
+@click.option("--timeout", default=30.0, type=click.FloatRange(min=0.1), show_default=True,
+              help="seconds per request")
+@click.option("--max-retries", default=8, type=click.IntRange(min=0), show_default=True)
+@click.option("--progress/--no-progress", default=None, help="progress line (default: on a terminal)")
+@click.option("--details/--no-details", default=True, show_default=True,
+              help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
+def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
+          max_retries, progress, details):
+    """Crawl the Hub into SQLite. Exit codes: 0 done, 1 unknown model ids, 3 another crawl holds the
+    database, 4 stopped cleanly (the Hub kept failing; the next run resumes), 5 storage error
+    (disk full, unreadable database), 130 interrupted."""
+    from .crawl import EXIT_OK, Scope, run
+
+    scope = Scope(author=author, search=search, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
+                  model_ids=list(model_ids))
+    if scope.is_set() and mode in ("full", "incremental", "metrics"):
+        raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
+    outcome = run(db_path, endpoint, token, mode=mode or "auto", scope=scope, timeout=timeout,
+                  max_retries=max_retries, progress=progress, details=details)
+    if outcome.code == EXIT_OK:
+        click.echo(outcome.summary)
+    else:
+        first, _, rest = outcome.summary.partition("\n")
+        if outcome.run_id is not None:
+            click.echo(first)
+        click.echo(f"Error: {rest.removeprefix('reason: ') or first}", err=True)
+    sys.exit(outcome.code)
+
+
 @main.group()
 def replica():
     """The Hub replica: a local HTTP server that speaks the Hub's API."""
@@ -65,6 +111,9 @@ def replica_serve(catalog, port, host, seed, faults, quota, window):
         server = ReplicaServer(app, host=host, port=port)
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    from .replica.server import quiet_gc
+
+    quiet_gc()
     click.echo(server.url, nl=True)
     click.echo(f"serving {int(store.col('alive').sum()):,} models ({catalog}); HF_ENDPOINT={server.url}; "
                "Ctrl-C stops", err=True)

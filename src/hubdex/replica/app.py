@@ -9,6 +9,7 @@ charged (429 when empty), then the route answers; item faults damage the JSON la
 from __future__ import annotations
 
 import calendar
+import hashlib
 import json
 import threading
 import time
@@ -42,6 +43,8 @@ def _parse_as_of(text: str) -> float:
     text = unquote(text)
     if text.replace(".", "").isdigit():
         return float(text)
+    if len(text) == 10:  # a date alone: the end of that day
+        return float(calendar.timegm(time.strptime(text, "%Y-%m-%d")) + 86399)
     return float(calendar.timegm(time.strptime(text.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S")))
 
 
@@ -180,6 +183,8 @@ class Replica:
             return self._replay(rec)
         rest = unquote(path[len("/api/models/"):])
         model_id, _, revision = rest.partition("/revision/")
+        if not revision and model_id.count("/") > 1:  # /tree/, /refs, ...: routes this replica lacks
+            return wire.error(404, f"Not Found: {path}", text=True)
         params = parse_qsl(req.query, keep_blank_values=True)
         with self.store.lock:
             row, moved = self.store.find(model_id)
@@ -190,8 +195,8 @@ class Replica:
                 if revision:
                     target += f"/revision/{quote(revision, safe='')}"
                 return wire.redirect(target + (f"?{req.query}" if req.query else ""))
-            page = render.Page(self.store, [row], listing=False)
-            if revision and revision not in ("main", page.value("sha", 0)):
+            version = self.version_at(row, revision)
+            if version is False:
                 return wire.error(404, f"Invalid rev id: {revision}", code="RevisionNotFound")
             expand = [v for k, val in params if k in ("expand", "expand[]") for v in val.split(",") if v]
             bad = [e for e in expand if e not in render.EXPAND_VALUES]
@@ -201,7 +206,7 @@ class Replica:
                 fields = ["_id", "id"] + sorted(set(expand) - {"_id", "id"}, key=render.EXPAND_ORDER.get)
             else:
                 fields = list(render.INFO_FIELDS)
-            item = render.render_items(self.store, [row], fields, listing=False)[0]
+            item = render.render_items(self.store, [row], fields, listing=False, version=version)[0]
             if not expand and dict(params).get("blobs") in ("true", "1"):
                 item["siblings"] = self._blobs(item.get("siblings") or [], item.get("sha", ""))
             if not expand and dict(params).get("securityStatus") in ("true", "1"):
@@ -232,22 +237,38 @@ class Replica:
         return resp
 
     # -- files ----------------------------------------------------------------------------------------
-    def card_bytes(self, row: int) -> bytes:
+    def version_at(self, row: int, revision: str):
+        """The version a revision names: None for the current one (main, or no revision), the number
+        of an earlier commit of a synthetic model, False for a revision the repo never had."""
+        if not revision or revision == "main":
+            return None
+        page = render.Page(self.store, [row], listing=False)
+        if revision == page.value("sha", 0):
+            return None
+        if row in self.store.bodies:
+            return False
+        oid = self.store.oid(row)
+        for v in range(int(self.store.cols["version"][row]) - 1, -1, -1):
+            if hashlib.sha1(f"{oid}:{v}".encode()).hexdigest() == revision:
+                return v
+        return False
+
+    def card_bytes(self, row: int, version: int | None = None) -> bytes:
         raw = self.store.cards.get(row)
         if raw is not None:
             return raw
         body = self.store.bodies.get(row)
         if body is None:
-            return cardtext.synthetic_card(self.store, row)
+            return cardtext.synthetic_card(self.store, row, version)
         front = yaml.safe_dump(body.get("cardData") or {}, sort_keys=False, allow_unicode=True).strip()
         return (f"---\n{front}\n---\n\n# {body['id']}\n\nThis replica holds no recorded text for this card; "
                 "its front matter is the model's recorded cardData.\n").encode()
 
-    def file_bytes(self, row: int, name: str) -> bytes | None:
+    def file_bytes(self, row: int, name: str, version: int | None = None) -> bytes | None:
         if name == "README.md":
-            return self.card_bytes(row)
+            return self.card_bytes(row, version)
         if name == "config.json":
-            page = render.Page(self.store, [row], listing=False)
+            page = render.Page(self.store, [row], listing=False, version=version)
             cfg = page.value("config", 0)
             return None if cfg is render.MISSING else json.dumps(cfg, indent=2).encode()
         return None
@@ -273,16 +294,17 @@ class Replica:
             current = self.store.model_id(row)
             if moved:
                 return wire.redirect(f"{prefix}/{current}/resolve/{quote(revision, safe='')}/{filename}")
-            sha = render.Page(self.store, [row], listing=False).value("sha", 0)
+            version = self.version_at(row, revision)
+            sha = render.Page(self.store, [row], listing=False, version=version).value("sha", 0)
             gated = self.store.cols["gated"][row] and not req.headers.get("authorization")
             if gated:
                 resp = wire.error(401, f"Access to model {current} is restricted. You must have access to it and be "
                                        "authenticated to access it. Please log in.", code="GatedRepo", text=True)
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="Authentication required", charset="UTF-8"'
                 return resp
-            if revision not in (sha, "main"):
+            if version is False:
                 return wire.error(404, f"Invalid rev id: {revision}", code="RevisionNotFound", text=True)
-            content = self.file_bytes(row, filename)
+            content = self.file_bytes(row, filename, version)
         if content is None:
             resp = wire.error(404, "Entry not found", code="EntryNotFound", text=True)
             resp.headers["X-Repo-Commit"] = sha

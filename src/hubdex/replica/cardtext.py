@@ -13,10 +13,10 @@ from . import render
 from .store import Store
 
 
-def synthetic_card(store: Store, row: int) -> bytes:
-    page = render.Page(store, [row], listing=False)
+def synthetic_card(store: Store, row: int, version: int | None = None) -> bytes:
+    page = render.Page(store, [row], listing=False, version=version)
     data = render.card_data(page, 0)
-    model_id = store.model_id(row)
+    model_id = store.written_id(row)  # the text was written before any rename
     name = model_id.split("/")[-1]
     pipe = data.get("pipeline_tag") or "feature-extraction"
     lib = data.get("library_name") or "transformers"

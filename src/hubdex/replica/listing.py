@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import calendar
 import json
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -89,7 +90,9 @@ def parse_query(pairs: list[tuple[str, str]]) -> ListQuery:
         elif k == "pipeline_tag":
             q.pipeline_tag = v
         elif k == "gated":
-            q.gated = v in TRUE
+            if v not in ("true", "false"):
+                raise BadRequest(f"Invalid gated parameter: {v}")
+            q.gated = v == "true"
         elif k == "inference":
             q.inference_warm = v == "warm"
         elif k == "inference_provider":
@@ -147,16 +150,19 @@ def encode_cursor(sort: str, value: int, oid: str) -> str:
     return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(sort: str, cursor: str) -> tuple[int, int]:
+def decode_cursor(sort: str, cursor: str) -> tuple[int, int, int]:
+    """(key, _id high 64 bits, _id low 32 bits) of the last item of the previous page."""
     try:
         doc = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4)))
         first = doc["$or"][0]
         v = first[sort]
         oid = first["_id"]["$gt"]
+        if not (isinstance(oid, str) and re.fullmatch(r"[0-9a-f]{24}", oid)):
+            raise ValueError(oid)
         if isinstance(v, str):
             v = calendar.timegm(time.strptime(v[:19], "%Y-%m-%dT%H:%M:%S"))
-        return int(v), int(oid[:16], 16)
-    except (ValueError, KeyError, IndexError, TypeError):
+        return int(v), int(oid[:16], 16), int(oid[16:], 16)
+    except (ValueError, KeyError, IndexError, TypeError, OverflowError):
         raise BadRequest("Invalid cursor") from None
 
 
@@ -218,6 +224,22 @@ def _provider_mask(store: Store, names: list, live_only: bool) -> np.ndarray:
     for row, mapping in store.provider_maps.items():
         live = {p for p, v in mapping.items() if v.get("status") == "live" or not live_only}
         mask[row] = bool(live) and ("all" in names or bool(live & set(names)))
+    if live_only:  # recorded bodies say "inference": "warm" themselves
+        for row in store.bodies:
+            page = render.Page(store, [row], listing=True)
+            mask[row] = page.value("inference", 0) == "warm"
+    return mask
+
+
+def _params_mask(store: Store, lo: float, hi: float) -> np.ndarray:
+    """Models whose shown parameter count (safetensors total, else gguf total) is within [lo, hi]."""
+    params, fmt, lib = store.col("params"), store.col("fmt"), store.col("library")
+    hidden = [store.libraries.codes[name] for name in ("peft", "diffusers") if name in store.libraries.codes]
+    shown = (((fmt & vocab.FMT["safetensors"]) != 0) & ~np.isin(lib, hidden)) | ((fmt & vocab.FMT["gguf"]) != 0)
+    mask = shown & (params >= lo) & (params <= hi) & (params > 0)
+    for row, body in store.bodies.items():
+        total = (body.get("safetensors") or {}).get("total") or (body.get("gguf") or {}).get("total")
+        mask[row] = bool(total) and lo <= total <= hi
     return mask
 
 
@@ -239,9 +261,7 @@ def build_mask(store: Store, q: ListQuery) -> np.ndarray | None:
     if q.inference_warm:
         parts.append(_provider_mask(store, ["all"], live_only=True))
     if q.num_parameters:
-        lo, hi = q.num_parameters
-        params = store.col("params")
-        parts.append((params >= lo) & (params <= hi) & (params > 0))
+        parts.append(_params_mask(store, *q.num_parameters))
     if not parts:
         return None
     mask = parts[0].copy()
@@ -252,13 +272,16 @@ def build_mask(store: Store, q: ListQuery) -> np.ndarray | None:
 
 def page_rows(store: Store, q: ListQuery, masks: MaskCache) -> tuple[list[int], str | None]:
     """Rows of this page, and the cursor of the next one (None on the last page)."""
-    order, neg_key, oid = store.sorted_rows(q.sort)
+    order, neg_key, his, los = store.sorted_rows(q.sort)
     start = 0
     if q.cursor:
-        value, oid_hi = decode_cursor(q.sort, q.cursor)
-        lo = int(np.searchsorted(neg_key, -value, side="left"))
-        hi = int(np.searchsorted(neg_key, -value, side="right"))
-        start = lo + int(np.searchsorted(oid[lo:hi], np.uint64(oid_hi), side="right"))
+        value, oid_hi, oid_lo = decode_cursor(q.sort, q.cursor)
+        # Strictly after (key, _id): same key, then same high digits, then the low digits.
+        a = int(np.searchsorted(neg_key, -value, side="left"))
+        b = int(np.searchsorted(neg_key, -value, side="right"))
+        a2 = a + int(np.searchsorted(his[a:b], np.uint64(oid_hi), side="left"))
+        b2 = a + int(np.searchsorted(his[a:b], np.uint64(oid_hi), side="right"))
+        start = a2 + int(np.searchsorted(los[a2:b2], np.uint32(oid_lo), side="right"))
     mask = masks.get((q.filter_key(), store.mutations), lambda: build_mask(store, q))
     if mask is None:
         picked = np.arange(start, min(start + q.limit + 1, len(order)))

@@ -196,6 +196,7 @@ def add_body_row(store: Store, body: dict, alias_ids=()) -> int:
     modified = body.get("lastModified") or created
     c["alive"][row] = True
     c["oid_hi"][row] = int(body["_id"][:16], 16)
+    c["oid_lo"][row] = int(body["_id"][16:24], 16)
     c["created"][row] = _epoch(created)
     c["modified"][row] = _epoch(modified)
     c["pipeline"][row] = store.pipelines.code(body.get("pipeline_tag"))

@@ -38,7 +38,7 @@ EXPAND_VALUES = ["author", "baseModels", "cardData", "childrenModelCount", "conf
                  "transformersInfo", "trendingScore", "usedStorage", "widgetData"]
 EXPAND_ORDER = {name: i for i, name in enumerate(INFO_FIELDS + [f for f in EXPAND_VALUES if f not in INFO_FIELDS])}
 
-PAGE_COLUMNS = ["oid_hi", "name_code", "created", "modified", "version", "author", "pipeline", "library", "license",
+PAGE_COLUMNS = ["oid_hi", "oid_lo", "name_code", "created", "modified", "version", "author", "pipeline", "library", "license",
                 "other_license", "gated", "disabled", "lang", "dataset", "arch", "downloads", "downloads_all",
                 "likes", "trending", "params", "fmt", "relation", "parent", "spaces", "providers", "has_evals"]
 
@@ -64,13 +64,15 @@ def iso(ts: int) -> str:
 class Page:
     """The columns of a batch of rows, as Python lists, plus the store they came from."""
 
-    def __init__(self, store: Store, rows: list[int], listing: bool):
+    def __init__(self, store: Store, rows: list[int], listing: bool, version: int | None = None):
         self.store = store
         self.rows = rows
         self.listing = listing  # inferenceProviderMapping is a list in listings, a dict in model_info
         self.k = range(len(rows))
         idx = list(rows)
         self.c = {name: store.cols[name][idx].tolist() for name in PAGE_COLUMNS}
+        if version is not None:  # the model as it was at an earlier commit
+            self.c["version"] = [version] * len(idx)
         self.children = None
         self._ids = None
         self._oids = None
@@ -91,8 +93,8 @@ class Page:
     def oids(self) -> list[str]:
         if self._oids is None:
             bodies = self.store.bodies
-            self._oids = [bodies[r]["_id"] if r in bodies else f"{hi:016x}{(r * 2654435761) & 0xFFFFFFFF:08x}"
-                          for r, hi in zip(self.rows, self.c["oid_hi"])]
+            self._oids = [bodies[r]["_id"] if r in bodies else f"{hi:016x}{lo:08x}"
+                          for r, hi, lo in zip(self.rows, self.c["oid_hi"], self.c["oid_lo"])]
         return self._oids
 
     def parent_id(self, k: int) -> str:
@@ -310,7 +312,8 @@ def card_data(p, k):
         if lic == "other":
             data["license_name"], data["license_link"] = vocab.OTHER_LICENSES[c["other_license"][k] % _OTHER]
     if c["parent"][k] >= 0:
-        data["base_model"] = p.parent_id(k)
+        # cardData keeps the author's string; tags follow the base's renames (HUB-API.md 5).
+        data["base_model"] = store.written_id(c["parent"][k])
         if c["relation"][k] in (2, 3):  # the card may state the relation (docs/hub/model-cards.md)
             data["base_model_relation"] = vocab.RELATIONS[c["relation"][k]]
     ds = store.datasets.values[c["dataset"][k]]
@@ -562,8 +565,9 @@ BATCH_RENDERERS = {
 }
 
 
-def render_items(store: Store, rows: list[int], fields: list[str], listing: bool) -> list[dict]:
+def render_items(store: Store, rows: list[int], fields: list[str], listing: bool,
+                 version: int | None = None) -> list[dict]:
     """Items with the given fields in that order; a field a row lacks is left out, as on the Hub."""
-    page = Page(store, rows, listing)
+    page = Page(store, rows, listing, version)
     columns = [page.column(f) for f in fields]
     return [{f: v for f, v in zip(fields, values) if v is not MISSING} for values in zip(*columns)]

@@ -62,8 +62,8 @@ def apply_step(store: Store, seed: int, update=0, add=0, rename=0, delete=0, met
         deleted = [store.model_id(int(r)) for r in dele]
         cols["alive"][dele] = False
 
-        moved = rng.choice(np.flatnonzero(store.col("alive")), size=min(n_metrics, int(store.col("alive").sum())),
-                           replace=False) if n_metrics else np.zeros(0, np.int64)
+        still = pool[store.col("alive")[pool]]  # synthetic and not deleted by this step
+        moved = rng.choice(still, size=min(n_metrics, len(still)), replace=False) if n_metrics else np.zeros(0, np.int64)
         moved = np.sort(moved)
         if len(moved):
             factor = rng.lognormal(0.0, 0.3, len(moved))

@@ -27,9 +27,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.server.connections.add(self.connection)
         # Headers and body leave in one write, and without Nagle's delay: a small response must not
         # wait 40 ms for the client's delayed ACK.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def finish(self):
+        self.server.connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, fmt, *args):  # quiet: the replica's request log is /_replica/requests
         pass
@@ -82,6 +87,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.connections: set = set()
+
     def handle_error(self, request, client_address):  # clients that hang up mid-response are normal here
         pass
 
@@ -90,7 +99,9 @@ def quiet_gc():
     """Keep the garbage collector off the serving path: the objects that exist once the catalogue is
     built live as long as the server, so they are frozen out of every collection; and a page allocates
     tens of thousands of short-lived containers, so the young generation is collected less often.
-    Full collections otherwise rescan the render caches and stall a page by 50-100 ms."""
+    Full collections otherwise rescan the render caches and stall a page by 50-100 ms.
+    Process-wide, so only `hubdex replica serve` calls it: a test process that starts and stops
+    replicas must still collect them."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
@@ -100,7 +111,6 @@ class ReplicaServer:
     """A running replica: `url`, `stop()`; usable as a context manager."""
 
     def __init__(self, app: Replica, host: str = "127.0.0.1", port: int = 0):
-        quiet_gc()
         self.app = app
         self.httpd = _Server((host, port), _Handler)
         self.httpd.app = app
@@ -118,8 +128,14 @@ class ReplicaServer:
         self.httpd.serve_forever(poll_interval=0.2)
 
     def stop(self):
+        """Stop serving and drop the connections clients keep alive, as a server going down would."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        for conn in list(self.httpd.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def __enter__(self):
         return self.start()

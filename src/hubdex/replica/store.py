@@ -19,6 +19,7 @@ from . import vocab
 COLUMNS = {
     "alive": np.bool_,
     "oid_hi": np.uint64,      # first 16 hex digits of the Mongo _id: creation time << 32 | row
+    "oid_lo": np.uint32,      # its last 8 (real ids share their first 16 digits: both orders the keyset)
     "created": np.uint32,     # createdAt, epoch seconds
     "modified": np.uint32,    # lastModified, epoch seconds
     "version": np.uint16,     # bumped by each update; feeds sha, files and card text
@@ -94,6 +95,7 @@ class Store:
         self.provider_maps: dict[int, dict] = {}  # row -> recorded inferenceProviderMapping (dict form)
         self.cards: dict[int, bytes] = {}         # row -> real README.md bytes
         self.renamed: dict[int, str] = {}         # row -> its id after a rename
+        self.first_ids: dict[int, str] = {}       # row -> its id before its first rename (what its card says)
         self.id_rows: dict[str, int] = {}         # ids that can't be parsed back to a row
         self.redirects: dict[str, int] = {}       # old id -> row (307 to the current id)
         self.mutations = 0                        # bumped on any change; keys the derived caches
@@ -134,9 +136,7 @@ class Store:
         body = self.bodies.get(row)
         if body is not None:
             return body["_id"]
-        hi = int(self.cols["oid_hi"][row])
-        # The last 8 hex digits look random, as a real ObjectId's do, but are a pure function of the row.
-        return f"{hi:016x}{(row * 2654435761) & 0xFFFFFFFF:08x}"
+        return f"{int(self.cols['oid_hi'][row]):016x}{int(self.cols['oid_lo'][row]):08x}"
 
     def model_id(self, row: int) -> str:
         rid = self.renamed.get(row)
@@ -184,8 +184,13 @@ class Store:
     def register_id(self, row: int, model_id: str):
         self.id_rows[model_id] = row
 
+    def written_id(self, row: int) -> str:
+        """The id as the model's own files wrote it: a rename changes the repo's name, not its card."""
+        return self.first_ids.get(row) or self.model_id(row)
+
     def rename(self, row: int, new_id: str):
         old = self.model_id(row)
+        self.first_ids.setdefault(row, old)
         self.redirects[old] = row
         self.id_rows.pop(old, None)
         self.renamed[row] = new_id
@@ -212,9 +217,9 @@ class Store:
         if cached is None:
             alive = np.flatnonzero(self.col("alive"))
             key = self.col(SORT_COLUMNS[sort])[alive].astype(np.int64)
-            oid = self.col("oid_hi")[alive]
-            order = np.lexsort((oid, -key))
-            cached = (alive[order], -key[order], oid[order])  # negated keys ascend: searchsorted works
+            hi, lo = self.col("oid_hi")[alive], self.col("oid_lo")[alive]
+            order = np.lexsort((lo, hi, -key))
+            cached = (alive[order], -key[order], hi[order], lo[order])  # negated keys ascend: searchsorted works
             self._sorted[sort] = cached
         return cached
 

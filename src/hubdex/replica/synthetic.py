@@ -77,6 +77,8 @@ def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to
     c["created"][:] = np.where(old, CREATED_PLACEHOLDER, created)
     oid_ts = np.where(old, PLACEHOLDER_OID_TS, created).astype(np.uint64)
     c["oid_hi"][:] = (oid_ts << np.uint64(32)) | np.arange(lo, hi, dtype=np.uint64)
+    # The last 8 hex digits look random, as a real ObjectId's do, but are a pure function of the row.
+    c["oid_lo"][:] = (np.arange(lo, hi, dtype=np.uint64) * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
     # Most repos are touched soon after creation and rarely again.
     span = np.maximum(t_to - created, 0)
     c["modified"][:] = created + (span * rng.random(n) ** 4).astype(np.int64)

@@ -140,8 +140,8 @@ def tag_mask(store: Store, tag: str) -> np.ndarray:
         base_id = parts[-1] if len(parts) in (2, 3) else None
         rel = parts[1] if len(parts) == 3 else None
         if base_id and (rel is None or rel in vocab.RELATIONS[1:]):
-            base, _ = store.find(base_id)
-            if base is not None:
+            base, moved = store.find(base_id)
+            if base is not None and not moved:
                 mask = store.col("parent") == base
                 if rel:
                     mask &= store.col("relation") == vocab.RELATIONS.index(rel)

@@ -1,0 +1,210 @@
+"""Write units of work: a page of models, a page of metrics, details, tombstones, state.
+
+The caller wraps each unit, with its checkpoint written last, in one transaction. This is the
+crawl's hot path (10,000 models a second is the target), so it speaks SQL through `executemany` on
+the tables the migrations created, instead of sqlite-utils' per-row upserts: one SELECT tells which
+of a page's models are known, and only new, changed, renamed or revived models are written.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..records import MODEL_COLUMNS, ModelRecord
+
+METRIC_COLUMNS = ("downloads", "downloads_all_time", "likes", "trending_score")
+_INSERT_MODEL = (f"INSERT INTO models ({', '.join(MODEL_COLUMNS + ('key',) + METRIC_COLUMNS)}, first_seen, "
+                 f"updated_at) VALUES ({', '.join('?' * (len(MODEL_COLUMNS) + 1 + len(METRIC_COLUMNS) + 2))})")
+_UPDATE_MODEL = (f"UPDATE models SET {', '.join(c + ' = ?' for c in MODEL_COLUMNS[1:])}, updated_at = ?, "
+                 f"removed_at = NULL WHERE key = ?")
+_UPDATE_METRICS = f"UPDATE models SET {', '.join(c + ' = ?' for c in METRIC_COLUMNS)} WHERE key = ?"
+_UPSERT_HISTORY = ("INSERT INTO metrics_history (model_key, day, downloads, downloads_all_time, likes, trending_score) "
+                   "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, day) DO UPDATE SET "
+                   "downloads = excluded.downloads, downloads_all_time = excluded.downloads_all_time, "
+                   "likes = excluded.likes, trending_score = excluded.trending_score")
+
+
+@dataclass
+class Counts:
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    renamed: int = 0
+    revived: int = 0
+    metrics_moved: int = 0
+
+    def add(self, other: "Counts"):
+        for f in self.__dataclass_fields__:
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+
+
+def _chunks(seq, size=900):  # SQLite's default limit on bound variables is 999 on old builds
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+class Writer:
+    def __init__(self, conn, day: int, now: str):
+        self.conn = conn
+        self.day, self.now = day, now
+        self.next_key = (conn.execute("SELECT max(key) FROM models").fetchone()[0] or 0) + 1
+
+    def _known(self, oids: list) -> dict:
+        known = {}
+        for chunk in _chunks(oids):
+            sql = (f"SELECT oid, id, key, meta_hash, removed_at, {', '.join(METRIC_COLUMNS)} FROM models "
+                   f"WHERE oid IN ({', '.join('?' * len(chunk))})")
+            for row in self.conn.execute(sql, chunk):
+                known[row[0]] = row
+        return known
+
+    def _free_ids(self, records: list[ModelRecord], known: dict):
+        """An id held by another model (a deleted repo's name reused, two renames crossing) is moved
+        aside to `<id>@<old _id>` and tombstoned, so the id can go to the model that has it now."""
+        ids = [r.id for r in records]
+        owners = {}
+        for chunk in _chunks(ids):
+            sql = f"SELECT id, oid FROM models WHERE id IN ({', '.join('?' * len(chunk))})"
+            owners.update(self.conn.execute(sql, chunk).fetchall())
+        for r in records:
+            owner = owners.get(r.id)
+            if owner is not None and owner != r.oid:
+                aside = f"{r.id}@{owner}"
+                self._rename(r.id, aside)
+                self.conn.execute("UPDATE models SET removed_at = coalesce(removed_at, ?) WHERE id = ?", (self.now, aside))
+                if owner in known:
+                    known[owner] = (owner, aside) + tuple(known[owner][2:])
+
+    def _rename(self, old: str, new: str):
+        self.conn.execute("UPDATE models SET id = ? WHERE id = ?", (new, old))  # children hang on the key
+
+    def save_models(self, records: list[ModelRecord]) -> Counts:
+        counts = Counts(seen=len(records))
+        known = self._known([r.oid for r in records])
+        self._free_ids(records, known)
+        inserts, updates, metric_updates, history = [], [], [], []
+        rewrite, children = [], {t: [] for t in ("model_tags", "model_relations", "model_files", "model_spaces", "model_providers")}
+        for r in records:
+            ex = known.get(r.oid)
+            values = tuple(r.row[c] for c in MODEL_COLUMNS)
+            if ex is None:
+                key = self.next_key
+                self.next_key += 1
+                inserts.append(values + (key,) + r.metrics + (self.now, self.now))
+                history.append((key, self.day) + r.metrics)
+                counts.new += 1
+                self._children(key, r, children)
+                continue
+            _oid, old_id, key, meta_hash, removed_at = ex[:5]
+            renamed = old_id != r.id
+            if renamed:
+                self._rename(old_id, r.id)
+                counts.renamed += 1
+            if renamed or meta_hash != r.row["meta_hash"] or removed_at is not None:
+                updates.append(values[1:] + (self.now, key))
+                rewrite.append((key, r))
+                self._children(key, r, children)
+                counts.changed += meta_hash != r.row["meta_hash"]
+                counts.revived += removed_at is not None
+            if tuple(ex[5:9]) != r.metrics:
+                metric_updates.append(r.metrics + (key,))
+                history.append((key, self.day) + r.metrics)
+        conn = self.conn
+        if inserts:
+            conn.executemany(_INSERT_MODEL, inserts)
+        if updates:
+            conn.executemany(_UPDATE_MODEL, updates)
+            for key, r in rewrite:  # only the kinds the payload carried are replaced
+                for table, present in (("model_tags", True), ("model_relations", True), ("model_files", r.has_files),
+                                       ("model_spaces", r.has_spaces), ("model_providers", r.has_providers)):
+                    if present:
+                        conn.execute(f"DELETE FROM {table} WHERE model_key = ?", (key,))
+        self._write_children(children)
+        if metric_updates:
+            conn.executemany(_UPDATE_METRICS, metric_updates)
+        if history:
+            conn.executemany(_UPSERT_HISTORY, history)
+        counts.metrics_moved = len(history)
+        return counts
+
+    @staticmethod
+    def _children(mid: int, r: ModelRecord, out: dict):
+        out["model_tags"] += [(mid, t) for t in r.tags]
+        out["model_relations"] += [(mid, parent, rel) for parent, rel in r.relations]
+        if r.has_files:
+            out["model_files"] += [(mid,) + f for f in r.files]
+        if r.has_spaces:
+            out["model_spaces"] += [(mid, s) for s in r.spaces]
+        if r.has_providers:
+            out["model_providers"] += [(mid,) + p for p in r.providers]
+
+    def _write_children(self, children: dict):
+        sql = {"model_tags": "INSERT OR IGNORE INTO model_tags VALUES (?, ?)",
+               "model_relations": "INSERT OR IGNORE INTO model_relations VALUES (?, ?, ?)",
+               "model_files": "INSERT OR IGNORE INTO model_files VALUES (?, ?, ?, ?, ?)",
+               "model_spaces": "INSERT OR IGNORE INTO model_spaces VALUES (?, ?)",
+               "model_providers": "INSERT OR IGNORE INTO model_providers VALUES (?, ?, ?, ?, ?)"}
+        for table, rows in children.items():
+            if rows:
+                self.conn.executemany(sql[table], rows)
+
+    def save_metrics(self, items: list[tuple]) -> tuple[int, int]:
+        """(id, _id, metrics) triples from a metrics listing; returns (moved, unknown)."""
+        known = self._known([oid for _id, oid, _m in items])
+        updates, history, unknown = [], [], 0
+        for _mid, oid, metrics in items:
+            ex = known.get(oid)
+            if ex is None:
+                unknown += 1
+            elif tuple(ex[5:9]) != metrics:
+                updates.append(metrics + (ex[2],))
+                history.append((ex[2], self.day) + metrics)
+        if updates:
+            self.conn.executemany(_UPDATE_METRICS, updates)
+            self.conn.executemany(_UPSERT_HISTORY, history)
+        return len(updates), unknown
+
+    def save_details(self, r: ModelRecord):
+        """What only `model_info` gives (file sizes and LFS ids, model-index, widget data): the body is
+        kept whole in `detail`, and the files are replaced by their sized versions."""
+        row = self.conn.execute("SELECT key FROM models WHERE oid = ?", (r.oid,)).fetchone()
+        if row is None:
+            return
+        self.conn.execute("UPDATE models SET detail = ?, mask_token = coalesce(?, mask_token), detail_at = ? "
+                          "WHERE key = ?", (r.row["raw"], r.row["mask_token"], self.now, row[0]))
+        if r.has_files:
+            self.conn.execute("DELETE FROM model_files WHERE model_key = ?", (row[0],))
+            self.conn.executemany("INSERT OR IGNORE INTO model_files VALUES (?, ?, ?, ?, ?)",
+                                  [(row[0],) + f for f in r.files])
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def set_state(self, key: str, value):
+        self.conn.execute("INSERT INTO crawl_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) "
+                          "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                          (key, value if value is None or isinstance(value, str) else json.dumps(value), self.now))
+
+    def record_pass_page(self, pass_id: str, page: int, oids: list):
+        self.conn.execute("INSERT OR REPLACE INTO pass_pages VALUES (?, ?, ?)", (pass_id, page, json.dumps(oids)))
+
+    def finish_pass(self, pass_id: str) -> int:
+        """Tombstone the models a completed full pass did not see; returns how many."""
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen_oids (oid TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM seen_oids")
+        conn.execute("INSERT OR IGNORE INTO seen_oids SELECT j.value FROM pass_pages p, json_each(p.oids) j "
+                     "WHERE p.pass_id = ?", (pass_id,))
+        removed = conn.execute("UPDATE models SET removed_at = ? WHERE removed_at IS NULL AND oid NOT IN "
+                               "(SELECT oid FROM seen_oids)", (self.now,)).rowcount
+        conn.execute("DELETE FROM pass_pages WHERE pass_id = ?", (pass_id,))
+        conn.execute("DELETE FROM seen_oids")
+        return removed
+
+    def quarantine(self, run_id: int, url: str, model_id, reason: str, raw: bytes):
+        self.conn.execute("INSERT INTO quarantine (run_id, seen_at, url, model_id, reason, raw) VALUES (?, ?, ?, ?, ?, ?)",
+                          (run_id, self.now, url, model_id, reason, raw))
+
+
+def get_state(conn, key: str, default=None):
+    row = conn.execute("SELECT value FROM crawl_state WHERE key = ?", (key,)).fetchone()
+    return default if row is None else row[0]

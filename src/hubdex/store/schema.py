@@ -1,0 +1,103 @@
+"""hubdex's schema, as `sqlite_utils.Migrations`: one function per change, never edited once applied.
+
+Tables are STRICT with explicit types. JSON values are TEXT columns holding JSON. Dates are the
+Hub's ISO-8601 strings; history days are integers (days since 1970-01-01, UTC), which keeps a
+history row to a few bytes.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Migrations
+
+migrations = Migrations("hubdex")
+
+MODEL_TYPES = {
+    "id": str, "key": int, "oid": str, "author": str, "sha": str, "last_modified": str, "created_at": str,
+    "private": int, "gated": str, "disabled": int, "pipeline_tag": str, "library_name": str,
+    "license": str, "license_name": str, "license_link": str, "card_license": str,
+    "params": int, "used_storage": int, "context_length": int, "base_model_relation": str,
+    "children_finetune": int, "children_adapter": int, "children_quantized": int, "children_merge": int,
+    "spaces_count": int, "providers_count": int, "inference": str, "mask_token": str,
+    "raw": str, "meta_hash": str,
+    "downloads": int, "downloads_all_time": int, "likes": int, "trending_score": int,
+    "first_seen": str, "updated_at": str, "removed_at": str, "detail_at": str, "detail": str,
+}
+# JSON parts of the payload, as columns computed from `raw` (VIRTUAL: stored once, in `raw`).
+# Fields that only model_info gives (model-index, widgetData) come from `detail` when fetched.
+JSON_COLUMNS = {
+    "card_data": "json_extract(raw, '$.cardData')",
+    "config": "json_extract(raw, '$.config')",
+    "transformers_info": "json_extract(raw, '$.transformersInfo')",
+    "safetensors": "json_extract(raw, '$.safetensors')",
+    "gguf": "json_extract(raw, '$.gguf')",
+    "base_models": "json_extract(raw, '$.baseModels')",
+    "model_index": "coalesce(json_extract(detail, '$.\"model-index\"'), json_extract(raw, '$.\"model-index\"'))",
+    "widget_data": "json_extract(detail, '$.widgetData')",
+}
+
+# Child tables: keyed by the model's integer key (a rename touches one row of `models`, nothing
+# here), WITHOUT ROWID so the primary key is the table (no second copy of every row).
+CHILD_TABLES_SQL = {
+    "model_tags": "tag TEXT NOT NULL, PRIMARY KEY (model_key, tag)",
+    "model_files": "path TEXT NOT NULL, size INTEGER, blob_id TEXT, lfs_sha256 TEXT, PRIMARY KEY (model_key, path)",
+    "model_relations": "parent TEXT NOT NULL, relation TEXT, PRIMARY KEY (model_key, parent)",
+    "model_spaces": "space_id TEXT NOT NULL, PRIMARY KEY (model_key, space_id)",
+    "model_providers": ("provider TEXT NOT NULL, provider_id TEXT, status TEXT, task TEXT, "
+                        "PRIMARY KEY (model_key, provider)"),
+}
+
+
+@migrations()
+def m001_models_and_children(db):
+    db["models"].create(MODEL_TYPES, pk="id", not_null={"key", "oid", "raw", "meta_hash", "first_seen"},
+                        strict=True)
+    for name, expr in JSON_COLUMNS.items():
+        db.execute(f"ALTER TABLE models ADD COLUMN {name} TEXT GENERATED ALWAYS AS ({expr}) VIRTUAL")
+    db["models"].create_index(["key"], unique=True)
+    db["models"].create_index(["oid"], unique=True)
+    db["models"].create_index(["author"])
+    db["models"].create_index(["pipeline_tag"])
+    db["models"].create_index(["downloads"])
+    for table, columns in CHILD_TABLES_SQL.items():
+        db.execute(f"CREATE TABLE {table} (model_key INTEGER NOT NULL REFERENCES models(key), {columns}) "
+                   "WITHOUT ROWID, STRICT")
+    db["model_tags"].create_index(["tag"])
+    db["model_relations"].create_index(["parent", "relation"])
+    db["model_spaces"].create_index(["space_id"])
+    db["model_providers"].create_index(["provider"])
+
+
+@migrations()
+def m002_history(db):
+    # One row per model per day *on which its figures moved* (or it was first seen). WITHOUT ROWID
+    # clusters the rows by (model, day): a model's series is one range read, and no rowid is stored.
+    db.execute("""CREATE TABLE metrics_history (
+        model_key INTEGER NOT NULL, day INTEGER NOT NULL,
+        downloads INTEGER, downloads_all_time INTEGER, likes INTEGER, trending_score INTEGER,
+        PRIMARY KEY (model_key, day)) WITHOUT ROWID, STRICT""")
+    # The days on which figures were recorded: with the rows above, any model's daily series.
+    db["metric_days"].create({"day": int, "date": str, "models_moved": int}, pk="day", strict=True)
+    db.execute("""CREATE VIEW model_daily_metrics AS
+        SELECT m.id AS model_id, d.date AS date, h.downloads, h.downloads_all_time, h.likes, h.trending_score,
+               h.day = d.day AS moved
+        FROM models m
+        JOIN metric_days d
+        JOIN metrics_history h ON h.model_key = m.key AND h.day = (
+            SELECT max(h2.day) FROM metrics_history h2 WHERE h2.model_key = m.key AND h2.day <= d.day)""")
+
+
+@migrations()
+def m003_crawl_bookkeeping(db):
+    db["crawl_state"].create({"key": str, "value": str, "updated_at": str}, pk="key", strict=True)
+    # The _ids each committed page of a full pass saw: at the end of the pass, the models not seen
+    # get their tombstone. One row per page, so an unchanged model still costs no write.
+    db["pass_pages"].create({"pass_id": str, "page": int, "oids": str}, pk=("pass_id", "page"), strict=True)
+    db["runs"].create({
+        "id": int, "mode": str, "scope": str, "endpoint": str, "started_at": str, "ended_at": str, "status": str,
+        "reason": str, "pages": int, "models_seen": int, "models_new": int, "models_changed": int,
+        "models_renamed": int, "models_removed": int, "models_revived": int, "metrics_moved": int,
+        "details": int, "requests": int, "retries": int, "throttled": int, "errors": int, "quarantined": int,
+        "waited_seconds": float, "args": str,
+    }, pk="id", not_null={"mode", "started_at", "status"}, strict=True)
+    db["quarantine"].create({"id": int, "run_id": int, "seen_at": str, "url": str, "model_id": str, "reason": str,
+                             "raw": bytes}, pk="id", not_null={"seen_at", "reason"}, strict=True)
