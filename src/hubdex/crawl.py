@@ -31,6 +31,7 @@ from .hub.expand import CRAWL_EXPAND
 from .progress import Progress
 from .records import BadItem, metrics_of, normalise
 from .store.save import Counts, Writer, get_state
+from .store.schema import drop_analyst_indexes, ensure_analyst_indexes
 
 PAGE_LIMIT = 1000
 INCREMENTAL_OVERLAP_SECONDS = 600  # re-read 10 minutes below the watermark: clocks and commits race
@@ -214,10 +215,13 @@ class Crawler:
             # The incremental watermark a full pass leaves is the Hub's newest lastModified *before*
             # it began: models changed while the pass runs are then re-read by the next incremental.
             newest, _ = self.client.get(listing_url(self.client, "lastModified", ["lastModified"], limit=1))
+            first = self.conn.execute("SELECT count(*) FROM models").fetchone()[0] == 0
             state = {"pass_id": now_iso(), "page": 0, "next_url": listing_url(self.client, "createdAt", CRAWL_EXPAND),
-                     "watermark": newest[0].get("lastModified") if newest else None}
+                     "watermark": newest[0].get("lastModified") if newest else None, "bulk": first}
             with self.db.atomic():
                 self.writer.set_state("full.pass", state)
+                if first:
+                    drop_analyst_indexes(self.conn)
 
         def save_page(url, items):
             records, oids = self._records(url, items)
@@ -227,6 +231,8 @@ class Crawler:
 
         self._walk("full.pass", state, save_page, "full crawl")
         with self.db.atomic():
+            if state.get("bulk"):
+                ensure_analyst_indexes(self.conn)
             self.log.removed = self.writer.finish_pass(state["pass_id"])
             self.writer.set_state("full.pass", None)
             self.writer.set_state("full.completed_at", now_iso())

@@ -25,6 +25,9 @@ MODEL_COLUMNS = ("id", "oid", "author", "sha", "last_modified", "created_at", "p
                  "inference", "mask_token", "raw", "meta_hash")
 
 
+_NOT_HASHED = METRIC_FIELDS + ("id", "modelId")
+
+
 class BadItem(ValueError):
     """A payload that can't become a model row; the message is the quarantine reason."""
 
@@ -33,7 +36,7 @@ class BadItem(ValueError):
 class ModelRecord:
     id: str
     oid: str
-    row: dict
+    values: tuple  # the models columns, in MODEL_COLUMNS order
     metrics: tuple  # (downloads, downloads_all_time, likes, trending_score); None where absent
     tags: list = field(default_factory=list)
     files: list = field(default_factory=list)        # (path, size, blob_id, lfs_sha256)
@@ -43,6 +46,10 @@ class ModelRecord:
     has_files: bool = False       # the payload listed files (siblings may be absent from a listing)
     has_spaces: bool = False
     has_providers: bool = False
+
+    @property
+    def row(self) -> dict:
+        return dict(zip(MODEL_COLUMNS, self.values))
 
 
 def _json(value):
@@ -124,8 +131,16 @@ def _providers(item: dict) -> list:
 
 
 def _files(item: dict) -> list:
+    siblings = _list(item, "siblings")
+    try:  # a listing's siblings carry only rfilename: the common case, built in one pass
+        if all(len(s) == 1 for s in siblings):
+            names = [s["rfilename"] for s in siblings]
+            if all(isinstance(n, str) for n in names):
+                return [(n, None, None, None) for n in names]
+    except (TypeError, KeyError):
+        pass
     out = []
-    for s in _list(item, "siblings"):
+    for s in siblings:
         if not isinstance(s, dict) or not isinstance(s.get("rfilename"), str):
             raise BadItem("a sibling without rfilename")
         lfs = s.get("lfs") if isinstance(s.get("lfs"), dict) else {}
@@ -156,8 +171,11 @@ def normalise(item) -> ModelRecord:
     spaces = [s for s in _list(item, "spaces") if isinstance(s, str)]
     gated = item.get("gated")
     # The id is left out: a rename is reported as a rename, not as a change of everything else.
-    meta = {k: v for k, v in item.items() if k not in METRIC_FIELDS and k not in ("id", "modelId")}
-    meta_bytes = orjson.dumps(meta, option=orjson.OPT_SORT_KEYS)
+    raw = orjson.dumps(item).decode()
+    # Popped and put back rather than copied: the hash covers everything but metrics and the id.
+    held = {k: item.pop(k) for k in _NOT_HASHED if k in item}
+    meta_bytes = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+    item.update(held)
     row = {
         "id": model_id, "oid": oid, "author": _str(item, "author") or (model_id.split("/")[0] if "/" in model_id else None),
         "sha": _str(item, "sha"), "last_modified": _str(item, "lastModified"), "created_at": _str(item, "createdAt"),
@@ -175,11 +193,11 @@ def normalise(item) -> ModelRecord:
         "spaces_count": len(spaces) if "spaces" in item else None,
         "providers_count": len(providers) if "inferenceProviderMapping" in item else None,
         "inference": _str(item, "inference"), "mask_token": _str(item, "mask_token"),
-        "raw": orjson.dumps(item).decode(),
+        "raw": raw,
         "meta_hash": hashlib.blake2b(meta_bytes, digest_size=12).hexdigest(),
     }
     metrics = (_int(item, "downloads"), _int(item, "downloadsAllTime"), _int(item, "likes"), _int(item, "trendingScore"))
-    return ModelRecord(model_id, oid, row, metrics, tags=list(dict.fromkeys(tags)), files=_files(item),
+    return ModelRecord(model_id, oid, tuple(row.values()), metrics, tags=list(dict.fromkeys(tags)), files=_files(item),
                        relations=relations, spaces=list(dict.fromkeys(spaces)), providers=providers,
                        has_files="siblings" in item and item["siblings"] is not None, has_spaces="spaces" in item,
                        has_providers="inferenceProviderMapping" in item)

@@ -7,7 +7,7 @@ import sqlite3
 
 import sqlite_utils
 
-from .schema import migrations
+from .schema import ensure_analyst_indexes, migrations
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -15,6 +15,9 @@ BUSY_TIMEOUT_MS = 10_000
 def connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # 16 KB pages for a new file (a no-op on an existing one): a model's raw JSON (1-2 KB, some much
+    # more) then fits its page instead of spilling into overflow pages.
+    conn.execute("PRAGMA page_size=16384")
     conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL is durable in WAL mode up to the last checkpointed commit; a crash loses at most the
     # last page, whose checkpoint is in the same transaction, so the next run refetches it.
@@ -34,4 +37,9 @@ def open_db(path: str) -> sqlite_utils.Database:
     os.makedirs(directory, exist_ok=True)
     db = sqlite_utils.Database(connect(path))
     migrations.apply(db)
+    # A first pass builds the analyst indexes at its end; if it was killed and is not being resumed
+    # (no pass in progress), build them now.
+    in_progress = db.conn.execute("SELECT value FROM crawl_state WHERE key = 'full.pass'").fetchone()
+    if not in_progress or in_progress[0] in (None, "null"):
+        ensure_analyst_indexes(db.conn)
     return db

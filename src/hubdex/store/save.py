@@ -19,6 +19,7 @@ _INSERT_MODEL = (f"INSERT INTO models ({', '.join(MODEL_COLUMNS + ('key',) + MET
 _UPDATE_MODEL = (f"UPDATE models SET {', '.join(c + ' = ?' for c in MODEL_COLUMNS[1:])}, updated_at = ?, "
                  f"removed_at = NULL WHERE key = ?")
 _UPDATE_METRICS = f"UPDATE models SET {', '.join(c + ' = ?' for c in METRIC_COLUMNS)} WHERE key = ?"
+_HASH = MODEL_COLUMNS.index("meta_hash")
 _UPSERT_HISTORY = ("INSERT INTO metrics_history (model_key, day, downloads, downloads_all_time, likes, trending_score) "
                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, day) DO UPDATE SET "
                    "downloads = excluded.downloads, downloads_all_time = excluded.downloads_all_time, "
@@ -87,7 +88,7 @@ class Writer:
         rewrite, children = [], {t: [] for t in ("model_tags", "model_relations", "model_files", "model_spaces", "model_providers")}
         for r in records:
             ex = known.get(r.oid)
-            values = tuple(r.row[c] for c in MODEL_COLUMNS)
+            values = r.values
             if ex is None:
                 key = self.next_key
                 self.next_key += 1
@@ -101,11 +102,11 @@ class Writer:
             if renamed:
                 self._rename(old_id, r.id)
                 counts.renamed += 1
-            if renamed or meta_hash != r.row["meta_hash"] or removed_at is not None:
+            if renamed or meta_hash != r.values[_HASH] or removed_at is not None:
                 updates.append(values[1:] + (self.now, key))
                 rewrite.append((key, r))
                 self._children(key, r, children)
-                counts.changed += meta_hash != r.row["meta_hash"]
+                counts.changed += meta_hash != r.values[_HASH]
                 counts.revived += removed_at is not None
             if tuple(ex[5:9]) != r.metrics:
                 metric_updates.append(r.metrics + (key,))
