@@ -54,7 +54,9 @@ def test_listing_while_the_catalogue_mutates_between_pages(replica_factory, sort
         if i % 1000 == 0:  # the client asks for the next page only when this one is consumed
             step += 1
             changes = control(server, "POST", "scenario", json.dumps({
-                "seed": step, "update": 40 if sort != "last_modified" else 0, "add": 30, "rename": 20,
+                # Updates and renames move lastModified: in a lastModified listing they are key moves.
+                "seed": step, "update": 40 if sort != "last_modified" else 0, "add": 30,
+                "rename": 20 if sort != "last_modified" else 0,
                 "delete": 25, "metrics": 2000 if moves else 0}).encode())
             deleted |= set(changes["deleted"])
             touched |= {old for old, _new in changes["renamed"]}
@@ -66,7 +68,7 @@ def test_listing_while_the_catalogue_mutates_between_pages(replica_factory, sort
     assert not missing, f"{len(missing)} models that existed throughout were skipped"
     # Anything else seen was added during the listing and deleted again by a later step.
     assert len(set(seen) - before - now) <= len(deleted)
-    assert deleted and touched
+    assert deleted and (touched or sort == "last_modified")
 
 
 def test_cursor_is_opaque_base64_of_the_hubs_keyset_query(big):

@@ -37,11 +37,15 @@ def main():
 @click.option("--timeout", default=30.0, type=click.FloatRange(min=0.1), show_default=True,
               help="seconds per request")
 @click.option("--max-retries", default=8, type=click.IntRange(min=0), show_default=True)
+@click.option("--backoff", default=1.0, type=click.FloatRange(min=0), show_default=True,
+              help="first retry wait in seconds (doubles each time, at most 60)")
+@click.option("--max-db-pages", default=None, type=click.IntRange(min=1),
+              help="cap the database file at this many pages; past it the crawl stops as on a full disk")
 @click.option("--progress/--no-progress", default=None, help="progress line (default: on a terminal)")
 @click.option("--details/--no-details", default=True, show_default=True,
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
 def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
-          max_retries, progress, details):
+          max_retries, backoff, max_db_pages, progress, details):
     """Crawl the Hub into SQLite. Exit codes: 0 done, 1 unknown model ids, 3 another crawl holds the
     database, 4 stopped cleanly (the Hub kept failing; the next run resumes), 5 storage error
     (disk full, unreadable database), 130 interrupted."""
@@ -52,7 +56,8 @@ def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pi
     if scope.is_set() and mode in ("full", "incremental", "metrics"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
     outcome = run(db_path, endpoint, token, mode=mode or "auto", scope=scope, timeout=timeout,
-                  max_retries=max_retries, progress=progress, details=details)
+                  max_retries=max_retries, backoff=backoff, progress=progress, details=details,
+                  max_db_pages=max_db_pages)
     if outcome.code == EXIT_OK:
         click.echo(outcome.summary)
     else:

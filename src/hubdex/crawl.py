@@ -211,7 +211,8 @@ class Crawler:
     # -- modes ---------------------------------------------------------------------------------------
     def full(self):
         state = json.loads(get_state(self.conn, "full.pass") or "null")
-        if not state or not state.get("next_url"):
+        listed = bool(state) and state.get("next_url") is None  # killed after its last page, before the end
+        if not state:
             # The incremental watermark a full pass leaves is the Hub's newest lastModified *before*
             # it began: models changed while the pass runs are then re-read by the next incremental.
             newest, _ = self.client.get(listing_url(self.client, "lastModified", ["lastModified"], limit=1))
@@ -229,7 +230,8 @@ class Crawler:
             self.writer.record_pass_page(state["pass_id"], state["page"], oids)
             return len(items), False
 
-        self._walk("full.pass", state, save_page, "full crawl")
+        if not listed:
+            self._walk("full.pass", state, save_page, "full crawl")
         with self.db.atomic():
             if state.get("bulk"):
                 ensure_analyst_indexes(self.conn)
@@ -383,7 +385,8 @@ class Outcome:
 
 
 def run(db_path: str, endpoint: str, token, *, mode: str = "auto", scope: Scope | None = None,
-        timeout: float = 30.0, max_retries: int = 8, progress: bool | None = None, details: bool = True) -> Outcome:
+        timeout: float = 30.0, max_retries: int = 8, backoff: float = 1.0, progress: bool | None = None,
+        details: bool = True, max_db_pages: int | None = None) -> Outcome:
     """Take the writer lock, open the database, crawl, and log the run; never raises for expected trouble."""
     import sqlite3
 
@@ -400,7 +403,9 @@ def run(db_path: str, endpoint: str, token, *, mode: str = "auto", scope: Scope 
             db = open_db(db_path)
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
-        client = HubClient(endpoint, token, timeout=timeout, max_retries=max_retries)
+        if max_db_pages:  # a quota on the file: past it, writes fail as on a full disk
+            db.conn.execute(f"PRAGMA max_page_count={int(max_db_pages)}")
+        client = HubClient(endpoint, token, timeout=timeout, max_retries=max_retries, base_wait=backoff)
         crawler = Crawler(db, client, progress=progress, details=details)
         if mode == "auto":
             mode = "scoped" if scope.is_set() else (

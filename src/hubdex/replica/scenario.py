@@ -2,8 +2,8 @@
 
 One step advances the replica's clock and then, among synthetic models (real recorded models are
 snapshots and never change): updates some (new sha, card text, a new file, lastModified inside the
-step), adds new ones (created inside the step), renames some (a new owner; the old id answers 307; a
-rename makes no commit, so lastModified stays), deletes some (gone from listings, RepoNotFound), and
+step), adds new ones (created inside the step), renames some (a new owner; the old id answers 307; no
+commit, so the sha stays, but lastModified moves), deletes some (gone from listings, RepoNotFound), and
 moves the downloads, likes and trending score of others (no commit either).
 """
 
@@ -57,6 +57,9 @@ def apply_step(store: Store, seed: int, update=0, add=0, rename=0, delete=0, met
             if new == old or store.find(new)[0] is not None:
                 new = f"{owner}-renamed/{old.split('/', 1)[1]}"
             store.rename(r, new)
+            # No commit (the sha stays), but the repo changed: its lastModified moves. UNVERIFIED on
+            # the Hub; it is what lets a lastModified-sorted listing show a rename at all.
+            cols["modified"][r] = before + 1 + int(rng.integers(0, max(int(advance) - 1, 1)))
             renamed.append([old, new])
 
         deleted = [store.model_id(int(r)) for r in dele]

@@ -106,7 +106,7 @@ class Writer:
                 updates.append(values[1:] + (self.now, key))
                 rewrite.append((key, r))
                 self._children(key, r, children)
-                counts.changed += meta_hash != r.values[_HASH]
+                counts.changed += meta_hash != r.values[_HASH] and not renamed  # a rename counts once
                 counts.revived += removed_at is not None
             if tuple(ex[5:9]) != r.metrics:
                 metric_updates.append(r.metrics + (key,))
@@ -197,7 +197,7 @@ class Writer:
                      "WHERE p.pass_id = ?", (pass_id,))
         removed = conn.execute("UPDATE models SET removed_at = ? WHERE removed_at IS NULL AND oid NOT IN "
                                "(SELECT oid FROM seen_oids)", (self.now,)).rowcount
-        conn.execute("DELETE FROM pass_pages WHERE pass_id = ?", (pass_id,))
+        conn.execute("DELETE FROM pass_pages")  # this pass's, and any an earlier, abandoned pass left
         conn.execute("DELETE FROM seen_oids")
         return removed
 

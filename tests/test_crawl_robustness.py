@@ -1,0 +1,192 @@
+"""A crawl survives kills, faults, full disks and a second writer, and never leaks the token."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from hubdex.crawl import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, EXIT_STORAGE, run
+from hubdex.lock import WriterLock
+
+from .conftest import control
+
+HUBDEX = [sys.executable, "-m", "hubdex"]
+
+
+def replica_oids(server) -> set:
+    out, url = set(), f"{server.url}/api/models?sort=createdAt&expand=createdAt"
+    while url:
+        r = requests.get(url, timeout=60)
+        out |= {i["_id"] for i in r.json()}
+        url = r.links.get("next", {}).get("url")
+    return out
+
+
+def stored(db) -> tuple[set, int, str]:
+    conn = sqlite3.connect(db)
+    oids = [r[0] for r in conn.execute("SELECT oid FROM models WHERE removed_at IS NULL")]
+    integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+    conn.close()
+    return set(oids), len(oids), integrity
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_rerun(replica_factory, tmp_path):
+    server = replica_factory("synthetic:15000", seed=13)
+    truth = replica_oids(server)
+    killed_mid_crawl = 0
+    for seed in range(10):
+        db = tmp_path / f"kill{seed}.db"
+        rng = random.Random(seed)
+        # Kill at a random instant (after interpreter start-up), one to three times, then let a run finish.
+        for _ in range(1 + seed % 3):
+            proc = subprocess.Popen(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
+                                              "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(1.0, 3.5))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        final = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
+                                         "--no-progress"], capture_output=True, text=True, timeout=300)
+        assert final.returncode == EXIT_OK, final.stderr
+        oids, count, integrity = stored(db)
+        assert integrity == "ok"
+        assert oids == truth and count == len(truth), f"seed {seed}: {len(oids)} of {len(truth)}"
+        conn = sqlite3.connect(db)
+        statuses = [r[0] for r in conn.execute("SELECT status FROM runs ORDER BY id")]
+        assert statuses[-1] == "completed"
+        killed_mid_crawl += statuses.count("killed")  # runs that had begun writing when killed
+        assert conn.execute("SELECT count(*) FROM pass_pages").fetchone()[0] == 0
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "idx_model_tags_tag" in indexes  # the bulk-loaded first pass rebuilt them
+        conn.close()
+    assert killed_mid_crawl >= 5  # the other kills land during start-up: random moments too
+
+
+def test_a_second_writer_is_refused_and_writes_nothing(demo_replica, tmp_path):
+    db = tmp_path / "hub.db"
+    with WriterLock(str(db)):
+        out = subprocess.run(HUBDEX + ["crawl", "--endpoint", demo_replica.url, "--db", str(db)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == EXIT_BUSY
+    assert "a crawl is already running" in out.stderr and "Traceback" not in out.stderr
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("spec", [
+    "503:on=list,nth=1", "502:on=list,every=3", "429:on=list,count=3,retry=0", "429:on=list,count=3,headers=no",
+    "slow:on=list,count=1,delay=3", "reset:on=list,nth=2", "truncate:on=list,nth=1|3",
+])
+def test_each_transient_fault_ends_in_a_completed_crawl(replica_factory, tmp_path, spec):
+    server = replica_factory("synthetic:3000", seed=2)
+    control(server, "POST", "faults", spec.encode())
+    db = tmp_path / "hub.db"
+    out = run(str(db), server.url, None, mode="full", timeout=1.0, backoff=0.05, progress=False)
+    assert out.code == EXIT_OK, out.summary
+    oids, count, integrity = stored(db)
+    assert count == 3000 and integrity == "ok"
+    conn = sqlite3.connect(db)
+    retries, throttled = conn.execute("SELECT retries, throttled FROM runs").fetchone()
+    assert retries >= 1
+    if spec.startswith("429"):
+        assert throttled == 3
+
+
+def test_bad_items_go_to_quarantine_and_the_crawl_goes_on(replica_factory, tmp_path):
+    server = replica_factory("synthetic:2000", seed=2)
+    control(server, "POST", "faults", b"missing-id:on=list,rate=0.01;new-field:name=hotness,value=hot")
+    db = tmp_path / "hub.db"
+    out = run(str(db), server.url, None, mode="full", progress=False)
+    assert out.code == EXIT_OK
+    conn = sqlite3.connect(db)
+    quarantined = conn.execute("SELECT reason, raw FROM quarantine").fetchall()
+    assert len(quarantined) == 20 and all(r[0] == "item has no id" for r in quarantined)
+    assert all(json.loads(r[1])["hotness"] == "hot" for r in quarantined)
+    assert conn.execute("SELECT quarantined FROM runs").fetchone()[0] == 20
+    assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 1980
+    assert conn.execute("SELECT count(*) FROM models WHERE json_extract(raw, '$.hotness') = 'hot'").fetchone()[0] == 1980
+
+
+def test_a_field_that_vanishes_becomes_null(replica_factory, tmp_path):
+    server = replica_factory("synthetic:1500", seed=2)
+    db = tmp_path / "hub.db"
+    run(str(db), server.url, None, mode="full", progress=False)
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*) FROM models WHERE likes IS NULL OR author IS NULL").fetchone()[0] == 0
+    control(server, "POST", "faults", b"vanish:field=likes;vanish:field=pipeline_tag")
+    out = run(str(db), server.url, None, mode="full", progress=False)
+    assert out.code == EXIT_OK
+    assert conn.execute("SELECT count(*) FROM models WHERE likes IS NOT NULL OR pipeline_tag IS NOT NULL"
+                        ).fetchone()[0] == 0
+
+
+def test_persistent_failure_stops_cleanly_and_resumes(replica_factory, tmp_path):
+    server = replica_factory("synthetic:5000", seed=3)
+    control(server, "POST", "faults", b"503:on=list,after=3")
+    db = tmp_path / "hub.db"
+    out = run(str(db), server.url, None, mode="full", max_retries=2, backoff=0.01, progress=False)
+    assert out.code == EXIT_STOPPED
+    conn = sqlite3.connect(db)
+    status, reason, pages = conn.execute("SELECT status, reason, pages FROM runs").fetchone()
+    assert status == "stopped" and "HTTP 503" in reason and "gave up" in reason and pages == 2
+    assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 2000
+    control(server, "DELETE", "faults")
+    control(server, "POST", "requests/reset")
+    again = run(str(db), server.url, None, mode="full", progress=False)
+    assert again.code == EXIT_OK and stored(db)[1] == 5000
+    # It resumed: only the remaining pages were fetched (and nothing before them).
+    assert control(server, "GET", "requests")["counts"]["list"] == 3
+
+
+def test_disk_full_leaves_the_database_intact_and_the_checkpoint_in_place(replica_factory, tmp_path):
+    server = replica_factory("synthetic:6000", seed=3)
+    db = tmp_path / "hub.db"
+    out = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
+                                   "--max-db-pages", "900"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == EXIT_STORAGE
+    assert "database or disk is full" in out.stderr and "Traceback" not in out.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    state = json.loads(conn.execute("SELECT value FROM crawl_state WHERE key = 'full.pass'").fetchone()[0])
+    models = conn.execute("SELECT count(*) FROM models").fetchone()[0]
+    assert 0 < models < 6000 and models == state["page"] * 1000  # the checkpoint is the last committed page
+    conn.close()
+    again = run(str(db), server.url, None, mode="full", progress=False)
+    assert again.code == EXIT_OK and stored(db)[0] == replica_oids(server)
+
+
+def test_the_token_reaches_no_row_log_or_message(replica_factory, tmp_path):
+    server = replica_factory("synthetic:1200", seed=3, faults="503:on=list,nth=1")
+    secret = "hf_ThisIsASecretTokenValue123"
+    db = tmp_path / "hub.db"
+    env = {**os.environ, "HF_TOKEN": secret}
+    ok = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db), "--backoff", "0.01"],
+                        capture_output=True, text=True, timeout=120, env=env)
+    bad = subprocess.run(HUBDEX + ["crawl", "nobody/nothing", "--endpoint", server.url, "--db", str(db)],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert ok.returncode == EXIT_OK and bad.returncode == 1
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert secret.encode() not in blob
+    assert secret not in ok.stdout + ok.stderr + bad.stdout + bad.stderr
+    # It was sent, though: the replica counted this caller under a token's quota.
+    policy = requests.get(f"{server.url}/api/models?limit=1", headers={"Authorization": f"Bearer {secret}"},
+                          timeout=30).headers["RateLimit"]
+    assert policy.startswith('"api";')
+
+
+def test_crawl_cli_usage_errors_are_one_line(demo_replica, tmp_path):
+    out = subprocess.run(HUBDEX + ["crawl", "--full", "--author", "x", "--db", str(tmp_path / "h.db")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "can't be combined with a scope" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run(HUBDEX + ["crawl", "--incremental", "--endpoint", demo_replica.url, "--db",
+                                   str(tmp_path / "h.db")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == EXIT_STOPPED and "run `hubdex crawl --full` first" in out.stderr
