@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench bench-replica clean
+.PHONY: test demo bench bench-replica bench-crawl clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,13 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hubdex.demo
 
-bench: bench-replica
+bench: bench-replica bench-crawl
 
 bench-replica: $(STAMP)
 	$(BIN)/python bench/replica_serving.py
+
+bench-crawl: $(STAMP)
+	$(BIN)/python bench/crawl_full.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -80,8 +80,13 @@ def test_port_in_use_is_one_line(served):
     assert "Traceback" not in out.stderr
 
 
-def test_demo_runs_end_to_end():
-    out = subprocess.run([sys.executable, "-m", "hubdex.demo"], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert "facebook/mask2former-swin-large-cityscapes-semantic" in out.stdout
-    assert "recorded real responses served byte for byte: 82" in out.stdout
+def test_demo_crawls_the_replica_end_to_end(tmp_path):
+    first = subprocess.run([sys.executable, "-m", "hubdex.demo"], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "full crawl completed" in first.stdout and "3,120 new" in first.stdout
+    assert "stabilityai/stable-diffusion-3.5-large: text-to-image / diffusers, gated auto" in first.stdout
+    assert (tmp_path / "db" / "hub.db").exists()
+    again = subprocess.run([sys.executable, "-m", "hubdex.demo"], capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path)
+    assert again.returncode == 0 and "incremental crawl completed" in again.stdout and "0 new" in again.stdout

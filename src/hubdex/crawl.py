@@ -20,6 +20,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import os
 import queue
 import threading
 import time
@@ -161,7 +162,9 @@ class Crawler:
         self.progress_enabled = progress
         self.fetch_details = details
         started = time.time()
-        self.day = int(started // 86400)
+        # HUBDEX_DAY=YYYY-MM-DD replays a run as of another UTC day (benchmarks and tests of history).
+        override = os.environ.get("HUBDEX_DAY")
+        self.day = int((calendar.timegm(time.strptime(override, "%Y-%m-%d")) if override else started) // 86400)
         self.writer = Writer(self.conn, self.day, now_iso())
         self.log: RunLog | None = None
 

@@ -1,57 +1,62 @@
 """`make demo`: the main job end to end on the bundled replica.
 
-For now (the crawl issue will make it crawl): start the replica with the demo catalogue, and list
-what it serves through huggingface_hub's unmodified HfApi, over HTTP, as a crawler would see it.
+Starts the Hub replica with the demo catalogue (the real recorded models, two hand-described ones and
+3,000 synthetic ones), runs `hubdex crawl` into `db/hub.db` over HTTP exactly as against the real Hub
+(a full pass the first time, incremental afterwards), and says what landed and how to look at it.
 """
 
 from __future__ import annotations
 
-import collections
 import os
+import sqlite3
 import sys
 
-import requests
+DB = os.path.join("db", "hub.db")
 
 
 def main() -> int:
-    from huggingface_hub import HfApi
-
+    from .crawl import EXIT_OK, run
     from .replica.server import start_replica
 
     server = start_replica("demo")
     try:
-        api = HfApi(endpoint=server.url, token=False)
-        print(f"Hub replica (demo catalogue) serving on {server.url}\n")
-        models = list(api.list_models(sort="downloads", expand=["pipeline_tag", "library_name", "downloads",
-                                                                "likes", "gated", "tags"]))
-        print(f"{len(models):,} models listed in {-(-len(models) // 1000)} pages of up to 1,000\n")
-        tasks = collections.Counter(m.pipeline_tag or "(none)" for m in models)
-        libs = collections.Counter(m.library_name or "(none)" for m in models)
-        print("top tasks:     " + ", ".join(f"{t} {n}" for t, n in tasks.most_common(6)))
-        print("top libraries: " + ", ".join(f"{t} {n}" for t, n in libs.most_common(6)))
-        gated = sum(1 for m in models if m.gated)
-        licences = collections.Counter(t[8:] for m in models for t in m.tags if t.startswith("license:"))
-        print(f"gated: {gated}; licences: " + ", ".join(f"{t} {n}" for t, n in licences.most_common(6)) + "\n")
-        print("most downloaded (30 days):")
-        for m in models[:8]:
-            print(f"  {m.downloads:>12,}  {m.likes:>6,} likes  {m.id}")
-        for model_id in ("facebook/mask2former-swin-large-cityscapes-semantic",
-                         "stabilityai/stable-diffusion-3.5-large"):
-            info = api.model_info(model_id)
-            lic = info.card_data.get("license_name") or info.card_data.get("license") if info.card_data else None
-            print(f"\n{model_id}\n  {info.pipeline_tag} / {info.library_name}; gated: {info.gated}; licence: {lic}; "
-                  f"files: {len(info.siblings)}; spaces: {len(info.spaces)}")
-        router = requests.get(f"{server.url}/v1/models", timeout=30).json()["data"]
-        offers = sum(len(m["providers"]) for m in router)
-        print(f"\nrouter catalogue (/v1/models): {len(router)} chat models, {offers} provider offerings")
-        state = requests.get(f"{server.url}/_replica/state", timeout=30).json()
-        print(f"recorded real responses served byte for byte: {state['recorded_responses']}")
-        print("\nTo use it yourself:\n"
-              "  .venv/bin/hubdex replica serve --catalog demo --port 8765\n"
-              "  HF_ENDPOINT=http://127.0.0.1:8765 python -c \"from huggingface_hub import HfApi; "
-              "print(next(iter(HfApi().list_models())))\"")
+        print(f"Hub replica (demo catalogue) serving on {server.url}")
+        print(f"crawling it into {DB} ...")
+        outcome = run(DB, server.url, None, progress=None)
+        print(outcome.summary)
+        if outcome.code != EXIT_OK:
+            return outcome.code
     finally:
         server.stop()
+    conn = sqlite3.connect(DB)
+    q = conn.execute
+    total, removed = q("SELECT count(*), count(removed_at) FROM models").fetchone()
+    print(f"\n{DB}: {total:,} models ({removed:,} removed), "
+          f"{q('SELECT count(*) FROM model_tags').fetchone()[0]:,} tags, "
+          f"{q('SELECT count(*) FROM model_files').fetchone()[0]:,} files, "
+          f"{q('SELECT count(*) FROM model_relations').fetchone()[0]:,} base-model relations, "
+          f"{q('SELECT count(*) FROM model_spaces').fetchone()[0]:,} Space links, "
+          f"{q('SELECT count(*) FROM model_providers').fetchone()[0]:,} provider mappings")
+    print("\nmost downloaded (30 days):")
+    for mid, dl, lic, task in q("SELECT id, downloads, license, pipeline_tag FROM models WHERE removed_at IS NULL "
+                                "ORDER BY downloads DESC LIMIT 6"):
+        print(f"  {dl:>12,}  {mid}  ({task or '-'}, {lic or 'no licence'})")
+    print("\nlicences: " + ", ".join(f"{lic} {n}" for lic, n in q(
+        "SELECT coalesce(license, '(none)'), count(*) FROM models GROUP BY 1 ORDER BY 2 DESC LIMIT 8")))
+    print("relations: " + ", ".join(f"{rel} {n}" for rel, n in q(
+        "SELECT relation, count(*) FROM model_relations GROUP BY 1 ORDER BY 2 DESC")))
+    for mid in ("facebook/mask2former-swin-large-cityscapes-semantic", "stabilityai/stable-diffusion-3.5-large"):
+        row = q("SELECT pipeline_tag, library_name, gated, license, license_name FROM models WHERE id = ?",
+                (mid,)).fetchone()
+        print(f"{mid}: {row[0]} / {row[1]}, gated {row[2]}, licence {row[3]}" + (f" ({row[4]})" if row[4] else ""))
+    print("\nlast runs (table `runs`):")
+    for row in q("SELECT id, mode, status, pages, models_seen, models_new, models_changed, requests FROM runs "
+                 "ORDER BY id DESC LIMIT 3"):
+        print("  run {}: {} {}, {} pages, {} seen, {} new, {} changed, {} requests".format(*row))
+    print(f"\nLook at it:\n  .venv/bin/datasette {DB}            # browse in a web browser\n"
+          f"  sqlite3 {DB} 'SELECT id, downloads FROM models ORDER BY downloads DESC LIMIT 10'\n"
+          "The same against the real Hub:\n  HF_TOKEN=hf_... .venv/bin/hubdex crawl --full   # then `hubdex crawl` "
+          "(incremental) and `hubdex crawl --metrics` daily")
     return 0
 
 
