@@ -31,6 +31,14 @@ def replica_oids(server) -> set:
     return out
 
 
+def _children(pid: int) -> set:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return {int(c) for c in f.read().split()}
+    except OSError:
+        return set()
+
+
 def stored(db) -> tuple[set, int, str]:
     conn = sqlite3.connect(db)
     oids = [r[0] for r in conn.execute("SELECT oid FROM models WHERE removed_at IS NULL")]
@@ -44,6 +52,7 @@ def test_sigkill_at_random_moments_then_rerun(replica_factory, tmp_path):
     server = replica_factory("synthetic:15000", seed=13)
     truth = replica_oids(server)
     killed_mid_crawl = 0
+    orphans: set = set()
     for seed in range(10):
         db = tmp_path / f"kill{seed}.db"
         rng = random.Random(seed)
@@ -52,9 +61,11 @@ def test_sigkill_at_random_moments_then_rerun(replica_factory, tmp_path):
             proc = subprocess.Popen(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
                                               "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(1.0, 3.5))
+            children = _children(proc.pid)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.wait()
+            orphans.update(children)
         final = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
                                          "--no-progress"], capture_output=True, text=True, timeout=300)
         assert final.returncode == EXIT_OK, final.stderr
@@ -70,6 +81,11 @@ def test_sigkill_at_random_moments_then_rerun(replica_factory, tmp_path):
         assert "idx_model_tags_tag" in indexes  # the bulk-loaded first pass rebuilt them
         conn.close()
     assert killed_mid_crawl >= 5  # the other kills land during start-up: random moments too
+    # The fetching child of a killed crawl notices and exits: nothing lingers holding the database.
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in orphans) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert orphans and not [pid for pid in orphans if os.path.exists(f"/proc/{pid}")]
 
 
 def test_a_second_writer_is_refused_and_writes_nothing(demo_replica, tmp_path):

@@ -10,7 +10,7 @@ it and goes on.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
@@ -32,20 +32,21 @@ class BadItem(ValueError):
     """A payload that can't become a model row; the message is the quarantine reason."""
 
 
-@dataclass
-class ModelRecord:
+class ModelRecord(NamedTuple):
+    """A tuple, so that a page of records crosses a process boundary cheaply (see pipeline.py)."""
+
     id: str
     oid: str
     values: tuple  # the models columns, in MODEL_COLUMNS order
     metrics: tuple  # (downloads, downloads_all_time, likes, trending_score); None where absent
-    tags: list = field(default_factory=list)
-    files: list = field(default_factory=list)        # (path, size, blob_id, lfs_sha256)
-    relations: list = field(default_factory=list)    # (parent, relation)
-    spaces: list = field(default_factory=list)
-    providers: list = field(default_factory=list)    # (provider, provider_id, status, task)
-    has_files: bool = False       # the payload listed files (siblings may be absent from a listing)
-    has_spaces: bool = False
-    has_providers: bool = False
+    tags: list
+    files: list         # (path, size, blob_id, lfs_sha256)
+    relations: list     # (parent, relation)
+    spaces: list
+    providers: list     # (provider, provider_id, status, task)
+    has_files: bool     # the payload listed files (siblings may be absent from a listing)
+    has_spaces: bool
+    has_providers: bool
 
     @property
     def row(self) -> dict:
@@ -197,10 +198,10 @@ def normalise(item) -> ModelRecord:
         "meta_hash": hashlib.blake2b(meta_bytes, digest_size=12).hexdigest(),
     }
     metrics = (_int(item, "downloads"), _int(item, "downloadsAllTime"), _int(item, "likes"), _int(item, "trendingScore"))
-    return ModelRecord(model_id, oid, tuple(row.values()), metrics, tags=list(dict.fromkeys(tags)), files=_files(item),
-                       relations=relations, spaces=list(dict.fromkeys(spaces)), providers=providers,
-                       has_files="siblings" in item and item["siblings"] is not None, has_spaces="spaces" in item,
-                       has_providers="inferenceProviderMapping" in item)
+    return ModelRecord(model_id, oid, tuple(row.values()), metrics, list(dict.fromkeys(tags)), _files(item),
+                       relations, list(dict.fromkeys(spaces)), providers,
+                       "siblings" in item and item["siblings"] is not None, "spaces" in item,
+                       "inferenceProviderMapping" in item)
 
 
 def metrics_of(item) -> tuple[str, str, tuple]:
