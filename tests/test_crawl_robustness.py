@@ -81,11 +81,8 @@ def test_sigkill_at_random_moments_then_rerun(replica_factory, tmp_path):
         assert "idx_model_tags_tag" in indexes  # the bulk-loaded first pass rebuilt them
         conn.close()
     assert killed_mid_crawl >= 5  # the other kills land during start-up: random moments too
-    # The fetching child of a killed crawl notices and exits: nothing lingers holding the database.
-    deadline = time.monotonic() + 10
-    while any(os.path.exists(f"/proc/{pid}") for pid in orphans) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert orphans and not [pid for pid in orphans if os.path.exists(f"/proc/{pid}")]
+    # A killed crawl leaves no process behind that could hold the database (the crawler has no children).
+    assert not [pid for pid in orphans if os.path.exists(f"/proc/{pid}")]
 
 
 def test_a_second_writer_is_refused_and_writes_nothing(demo_replica, tmp_path):

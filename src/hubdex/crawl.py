@@ -2,8 +2,8 @@
 
 Every listing is a loop this module owns (huggingface_hub keeps its cursor to itself): a page and
 its next-URL checkpoint are committed in one transaction, the checkpoint last, so a crawl killed at
-any instant resumes from the last committed page. A child process fetches and normalises the next
-page while this one is written (pipeline.py), so both cores work.
+any instant resumes from the last committed page. A prefetch thread fetches the next page while
+the current one is written (SQLite releases the GIL while it works, so the two overlap).
 
 Modes:
 * full: every model, sorted by `createdAt` (which never moves, so the keyset cursor neither repeats
@@ -21,15 +21,16 @@ import calendar
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from .hub.client import GaveUp, HubClient, HubError, NotFound
-from .pipeline import BadPage, PagePipeline
+from .hub.client import GaveUp, HubClient, HubError, NotFound, next_link
 from .hub.expand import CRAWL_EXPAND
 from .progress import Progress
-from .records import BadItem, normalise
+from .records import BadItem, metrics_of, normalise
 from .store.save import Counts, Writer, get_state
 from .store.schema import drop_analyst_indexes, ensure_analyst_indexes
 
@@ -77,6 +78,43 @@ def epoch_of(iso: str) -> int:
 def listing_url(client: HubClient, sort: str, expand: list, extra=(), limit: int = PAGE_LIMIT) -> str:
     params = [("sort", sort), ("limit", str(limit))] + list(extra) + [("expand", e) for e in expand]
     return f"{client.endpoint}/api/models?{urlencode(params)}"
+
+
+def pages(client: HubClient, url: str, depth: int = 2, last_page=None):
+    """Yield (url, items, next_url) page by page; the next page is fetched while this one is used.
+    `last_page(items)` true: that page is the last (the fetcher doesn't ask for one more)."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def fetch():
+        u = url
+        try:
+            while u and not stop.is_set():
+                items, response = client.get(u)
+                nxt = None if last_page is not None and last_page(items) else next_link(response)
+                q.put(("page", u, items, nxt))
+                u = nxt
+            q.put(("end",))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which decides
+            q.put(("error", e))
+
+    thread = threading.Thread(target=fetch, name="hubdex-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            msg = q.get()
+            if msg[0] == "end":
+                return
+            if msg[0] == "error":
+                raise msg[1]
+            yield msg[1:]
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
 
 
 @dataclass
@@ -129,34 +167,38 @@ class Crawler:
         self.day = int((calendar.timegm(time.strptime(override, "%Y-%m-%d")) if override else started) // 86400)
         self.writer = Writer(self.conn, self.day, now_iso())
         self.log: RunLog | None = None
-        self.child_stats: list[dict] = []
 
     # -- shared page handling ----------------------------------------------------------------------
+    def _records(self, url: str, items) -> tuple[list, list]:
+        if not isinstance(items, list):
+            self._quarantine(url, None, f"page is {type(items).__name__}, not a list", json.dumps(items).encode())
+            raise Stopped(f"a page that is not a list at {url.split('?')[0]}")
+        good, oids = [], []
+        for item in items:
+            try:
+                rec = normalise(item)
+            except BadItem as e:
+                model_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+                self._quarantine(url, model_id, str(e), json.dumps(item, default=str).encode())
+                if isinstance(item, dict) and isinstance(item.get("_id"), str):
+                    oids.append(item["_id"])  # seen, though unreadable: not a deletion
+                continue
+            good.append(rec)
+            oids.append(rec.oid)
+        return good, oids
+
     def _quarantine(self, url, model_id, reason, raw):
         self.writer.quarantine(self.log.id, url.split("?")[0] + ("?…" if "?" in url else ""), model_id, reason, raw)
         self.log.quarantined += 1
 
-    def stats(self):
-        total = self.client.stats
-        for child in self.child_stats:
-            total = total.plus(child)
-        return total
-
-    def _walk(self, state_key: str, state: dict, save_page, label: str, kind: str = "models",
-              cutoff: int | None = None, total: int | None = None):
-        """Page from `state["next_url"]`; each page and its checkpoint commit together, checkpoint last.
-        A child process fetches and normalises (pipeline.py); this process only writes."""
+    def _walk(self, state_key: str, state: dict, save_page, label: str, total: int | None = None, last_page=None):
+        """Page from `state["next_url"]`; each page and its checkpoint commit together, checkpoint last."""
         bar = Progress(label, total, self.progress_enabled)
         models = 0
-        pipe = PagePipeline(self.client, state["next_url"], kind, cutoff)
-        self.child_stats.append({})
         try:
-            for url, nxt, n_items, records, bad, oids in pipe:
-                self.child_stats[-1] = pipe.child_stats
+            for url, items, nxt in pages(self.client, state["next_url"], last_page=last_page):
                 with self.db.atomic():
-                    for model_id, reason, item in bad:
-                        self._quarantine(url, model_id, reason, json.dumps(item, default=str).encode())
-                    n, stop_here = save_page(url, records, oids)
+                    n, stop_here = save_page(url, items)
                     state["page"] = state.get("page", 0) + 1
                     state["next_url"] = None if stop_here else nxt
                     self.writer.set_state(state_key, state)
@@ -165,13 +207,7 @@ class Crawler:
                 bar.update(self.log.pages, models)
                 if stop_here or nxt is None:
                     break
-        except BadPage as e:
-            with self.db.atomic():
-                self._quarantine(e.url, None, e.reason, json.dumps(e.body, default=str).encode())
-            raise Stopped(f"{e.reason} at {e.url.split('?')[0]}") from None
         finally:
-            self.child_stats[-1] = pipe.child_stats
-            pipe.close()
             bar.update(self.log.pages, models, force=True)
             bar.close()
 
@@ -191,10 +227,11 @@ class Crawler:
                 if first:
                     drop_analyst_indexes(self.conn)
 
-        def save_page(url, records, oids):
+        def save_page(url, items):
+            records, oids = self._records(url, items)
             self.log.counts.add(self.writer.save_models(records))
             self.writer.record_pass_page(state["pass_id"], state["page"], oids)
-            return len(oids), False
+            return len(items), False
 
         if not listed:
             self._walk("full.pass", state, save_page, "full crawl")
@@ -219,17 +256,27 @@ class Crawler:
                      "since": self.writer.now}
         cutoff = state["cutoff"]
 
-        def save_page(url, records, oids):
+        def save_page(url, items):
+            records, _oids = self._records(url, items)
+            stamps = [epoch_of(r.row["last_modified"]) for r in records if r.row["last_modified"]]
             if state["newest"] is None and records:
                 state["newest"] = max((r.row["last_modified"] for r in records if r.row["last_modified"]),
                                       default=None)
-            # Items older than the cutoff were seen by an earlier run; the listing stops at their page.
+            # Items older than the cutoff were seen by an earlier run; the listing stops here.
             fresh = [r for r in records if not r.row["last_modified"] or epoch_of(r.row["last_modified"]) >= cutoff]
             self.log.counts.add(self.writer.save_models(fresh))
-            return len(oids), False
+            done = bool(stamps) and min(stamps) < cutoff
+            if done:
+                state["details_since"] = state["since"]
+            return len(items), done
+
+        def older_than_cutoff(items) -> bool:
+            stamps = [i.get("lastModified") for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+            stamps = [epoch_of(s) for s in stamps if isinstance(s, str)]
+            return bool(stamps) and min(stamps) < cutoff
 
         if state.get("next_url"):
-            self._walk("incremental.pass", state, save_page, "incremental crawl", cutoff=cutoff)
+            self._walk("incremental.pass", state, save_page, "incremental crawl", last_page=older_than_cutoff)
             state.setdefault("details_since", state["since"])
             with self.db.atomic():
                 self.writer.set_state("incremental.pass", state)
@@ -265,7 +312,13 @@ class Crawler:
         if not state or not state.get("next_url") or state.get("day") != self.day:
             state = {"page": 0, "day": self.day, "next_url": listing_url(self.client, "createdAt", METRICS_EXPAND)}
 
-        def save_page(url, triples, oids):
+        def save_page(url, items):
+            triples = []
+            for item in items if isinstance(items, list) else []:
+                try:
+                    triples.append(metrics_of(item))
+                except BadItem as e:
+                    self._quarantine(url, None, str(e), json.dumps(item, default=str).encode())
             moved, _unknown = self.writer.save_metrics(triples)
             self.log.counts.seen += len(triples)
             self.log.counts.metrics_moved += moved
@@ -273,7 +326,7 @@ class Crawler:
 
         if not isinstance(state.get("next_url"), str):
             return
-        self._walk("metrics.pass", state, save_page, "metrics", kind="metrics")
+        self._walk("metrics.pass", state, save_page, "metrics")
         with self.db.atomic():
             self.writer.set_state("metrics.pass", None)
             self._mark_metric_day()
@@ -300,7 +353,8 @@ class Crawler:
                 "next_url": listing_url(self.client, "createdAt", CRAWL_EXPAND, scope.params(),
                                         limit=min(PAGE_LIMIT, scope.limit or PAGE_LIMIT))}
 
-            def save_page(url, records, oids):
+            def save_page(url, items):
+                records, _ = self._records(url, items)
                 if scope.limit:
                     records = records[: max(scope.limit - state["seen"], 0)]
                 self.log.counts.add(self.writer.save_models(records))
@@ -383,12 +437,12 @@ def run(db_path: str, endpoint: str, token, *, mode: str = "auto", scope: Scope 
         except KeyboardInterrupt:
             status, reason, code = "interrupted", "interrupted", EXIT_INTERRUPTED
         try:
-            crawler.log.close(status, reason, crawler.stats())
+            crawler.log.close(status, reason, client.stats)
             if code in (EXIT_OK, EXIT_USAGE):
                 db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.DatabaseError:
             pass  # the disk may still be full: the committed work and checkpoint are intact regardless
-        return Outcome(code, summarise(crawler.log, crawler.stats(), status, reason), crawler.log.id)
+        return Outcome(code, summarise(crawler.log, client.stats, status, reason), crawler.log.id)
     finally:
         lock.__exit__()
 

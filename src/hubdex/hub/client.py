@@ -55,14 +55,6 @@ class Stats:
     errors: int = 0      # failed attempts (retried or not)
     by_bucket: dict = field(default_factory=dict)
 
-    def plus(self, other: dict) -> "Stats":
-        """These figures and another process's (a dict of the same fields)."""
-        out = Stats(**{k: getattr(self, k) + other.get(k, 0) for k in ("requests", "retries", "throttled", "waited",
-                                                                         "errors")})
-        out.by_bucket = {b: self.by_bucket.get(b, 0) + other.get("by_bucket", {}).get(b, 0)
-                         for b in set(self.by_bucket) | set(other.get("by_bucket", {}))}
-        return out
-
 
 def bucket_of(url: str) -> str:
     return "resolvers" if "/resolve/" in url or "/api/resolve-cache/" in url else "api"
@@ -73,7 +65,6 @@ class HubClient:
                  max_retries: int = 8, base_wait: float = 1.0, max_wait: float = 60.0, sleep=time.sleep,
                  clock=time.monotonic):
         self.endpoint = endpoint.rstrip("/")
-        self.token = token  # kept to hand to a fetching child process; never printed
         # build_hf_headers puts the token in Authorization only; it never reaches our logs or rows.
         self.headers = build_hf_headers(token=token or False, library_name="hubdex", library_version=__version__)
         self.session = get_session()
