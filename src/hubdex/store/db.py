@@ -23,7 +23,9 @@ def connect(path: str) -> sqlite3.Connection:
     # last page, whose checkpoint is in the same transaction, so the next run refetches it.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute("PRAGMA temp_store=MEMORY")
+    # Temporary b-trees (the sorts that build an index at the end of a first pass) go to a file:
+    # in memory, indexing 10 million tags peaked at 685 MB; on file, 165 MB and twice as fast.
+    conn.execute("PRAGMA temp_store=FILE")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MB of page cache
     # Checkpoint the WAL every ~80 MB instead of every 4 MB: an index page touched by many pages of
     # models is then copied back once, not once per commit burst (this doubled ingest speed).
