@@ -46,23 +46,21 @@ import math
 import os
 import platform
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from hubdex.hub.expand import CRAWL_EXPAND
+from procs import Server, hubdex_exe, replica
 
 TARGET_MODELS_PER_S = 10_000
 FLOOR_MODELS_PER_S = 3_500
 TARGET_VS_NAIVE = 5.0
 TARGET_PEAK_MB_1M = 400
-HUGE_QUOTA = "api=1000000000,resolvers=1000000000"  # rate limiting must never be what we measure
 PAGE = 1000  # items per listing page (the Hub's maximum)
 METRICS_MOVED = 0.3  # share of models whose figures move each simulated day
 DAY0 = dt.date(2026, 11, 30)  # the full crawls' day; simulated day d is DAY0 + d (2026-12-01, ...)
@@ -71,62 +69,13 @@ NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="next"')
 TIME = "/usr/bin/time"
 
 
-def hubdex_exe() -> list[str]:
-    exe = Path(sys.executable).with_name("hubdex")
-    return [str(exe)] if exe.exists() else [shutil.which("hubdex") or "hubdex"]
-
-
 def say(msg: str):
     print(msg, flush=True)
 
 
-# -- the replica ---------------------------------------------------------------------------------
-class Replica:
-    """`hubdex replica serve` as a subprocess (its own core); `stop()` always."""
-
-    def __init__(self, models: int, workdir: Path):
-        self.log = workdir / f"replica-{models}.stderr"
-        t0 = time.perf_counter()
-        with open(self.log, "w") as err:
-            self.proc = subprocess.Popen(hubdex_exe() + ["replica", "serve", "--catalog", f"synthetic:{models}",
-                                                         "--quota", HUGE_QUOTA],
-                                         stdout=subprocess.PIPE, stderr=err, text=True)
-        self.url = self.proc.stdout.readline().strip()
-        self.startup_s = time.perf_counter() - t0
-        if not self.url.startswith("http"):
-            self.stop()
-            raise RuntimeError(f"replica synthetic:{models} did not start:\n{self.log.read_text()[-2000:]}")
-
-    def cpu_s(self) -> float:  # utime + stime: tells whether the server was busy or waiting
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_mb(self) -> float:
-        return status_kb(self.proc.pid, "VmRSS") / 1024
-
-    def scenario(self, **step) -> dict:
-        req = urllib.request.Request(f"{self.url}/_replica/scenario", data=json.dumps(step).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=300) as r:
-            return json.loads(r.read())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
-
-
-def status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise KeyError(key)
+# -- the replica: bench/procs.py -------------------------------------------------------------------
+def start_replica(models: int, workdir: Path) -> Server:
+    return replica(models, workdir / f"replica-{models}.stderr")
 
 
 def descendants(root: int) -> list[int]:
@@ -244,7 +193,7 @@ def last_run(path: Path) -> dict:
         conn.close()
 
 
-def crawl_progress(label: str, db: Path, total_pages: int, replica: Replica | None = None):
+def crawl_progress(label: str, db: Path, total_pages: int, replica: Server | None = None):
     """Progress line: the page the crawl's checkpoint has reached (a read of one row, WAL lets it run
     beside the writer), the crawler's RSS now (all its processes)."""
     def show(seconds, tree_kb, nprocs):
@@ -266,7 +215,7 @@ def crawl_progress(label: str, db: Path, total_pages: int, replica: Replica | No
 
 
 def hubdex_crawl(mode: str, url: str, db: Path, workdir: Path, name: str, day: dt.date, models: int,
-                 replica: Replica | None = None, progress_label: str | None = None) -> dict:
+                 replica: Server | None = None, progress_label: str | None = None) -> dict:
     cpu0 = replica.cpu_s() if replica else None
     prog = crawl_progress(progress_label, db, math.ceil(models / PAGE), replica) if progress_label else None
     r = measured(hubdex_exe() + ["crawl", f"--{mode}", "--endpoint", url, "--db", str(db), "--no-progress"],
@@ -289,7 +238,7 @@ def listing_path(expand: list) -> str:
     return "/api/models?" + urlencode(q)
 
 
-def http_pass(replica: Replica) -> dict:
+def http_pass(replica: Server) -> dict:
     """One full pass over one keep-alive connection, following Link until there is none; no parsing."""
     parts = urlsplit(replica.url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
@@ -368,7 +317,7 @@ def naive_main(url: str, db_path: str):
                       "insert_s": round(insert_s, 3), "list_and_parse_s": round(total - insert_s, 3)}))
 
 
-def naive(url: str, db: Path, workdir: Path, models: int, replica: Replica) -> dict:
+def naive(url: str, db: Path, workdir: Path, models: int, replica: Server) -> dict:
     cpu0 = replica.cpu_s()
     r = measured([sys.executable, str(Path(__file__).resolve()), "--_naive", url, str(db)], workdir, "naive",
                  env={"HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "0"},
@@ -441,7 +390,7 @@ def naive_history(db: Path, scratch: Path) -> dict:
     return {"rows": rows, "bytes": nbytes, "method": method, "days": len(days), "build_s": round(time.perf_counter() - t0, 2)}
 
 
-def history(replica: Replica, db: Path, workdir: Path, models: int, days: int) -> dict:
+def history(replica: Server, db: Path, workdir: Path, models: int, days: int) -> dict:
     steps = []
     for d in range(1, days + 1):
         day = DAY0 + dt.timedelta(days=d)
@@ -529,7 +478,7 @@ def run(args, workdir: Path) -> dict:
         "naive": startup_s([sys.executable, "-c", "import sqlite_utils, huggingface_hub; from huggingface_hub import HfApi"]),
     }
     db = workdir / "hub.db"
-    rep = Replica(n, workdir)
+    rep = start_replica(n, workdir)
     try:
         say(f"replica synthetic:{n:,} up in {rep.startup_s:.2f} s at {rep.url}")
         out["ceiling"] = [http_pass(rep)]
@@ -573,7 +522,7 @@ def run(args, workdir: Path) -> dict:
 
     if not args.skip_big:
         big_db = workdir / "big.db"
-        rep = Replica(args.big, workdir)
+        rep = start_replica(args.big, workdir)
         try:
             say(f"replica synthetic:{args.big:,} up in {rep.startup_s:.2f} s, RSS {rep.rss_mb():.0f} MB; "
                 f"warm-up HTTP pass ...")

@@ -27,8 +27,6 @@ import json
 import os
 import platform
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,10 +36,10 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from hubdex.hub.expand import CRAWL_EXPAND
+from procs import Server, replica
 
 TARGET_ITEMS_PER_S = 30_000
 TARGET_PEAK_MB = 300
-HUGE_QUOTA = "api=100000000,resolvers=100000000"  # rate limiting must never be what we measure
 NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="next"')
 
 # The transport ceiling: serves one recorded page body forever. `?page=i` in its Link lets it stop
@@ -74,47 +72,7 @@ except KeyboardInterrupt:
 """
 
 
-# -- subprocesses --------------------------------------------------------------------------------
-class Server:
-    """A server subprocess that prints its URL as the first stdout line; `stop()` always."""
-
-    def __init__(self, argv: list[str]):
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.url = self.proc.stdout.readline().strip()
-        self.startup_s = time.perf_counter() - t0
-        if not self.url.startswith("http"):
-            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-            self.stop()
-            raise RuntimeError(f"server did not start: {argv}\n{err}")
-
-    def status_kb(self, key: str) -> int:  # VmRSS / VmHWM, from the kernel's own accounting
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        raise KeyError(key)
-
-    def cpu_s(self) -> float:  # utime + stime: tells whether the server was busy or waiting
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def replica(models: int) -> Server:
-    exe = Path(sys.executable).with_name("hubdex")
-    cmd = [str(exe)] if exe.exists() else [shutil.which("hubdex") or "hubdex"]
-    return Server(cmd + ["replica", "serve", "--catalog", f"synthetic:{models}", "--quota", HUGE_QUOTA])
-
-
-# -- the client ----------------------------------------------------------------------------------
+# -- subprocesses: bench/procs.py ----------------------------------------------------------------
 def count_items(body: bytes) -> int:
     """Top-level items on a page, several times cheaper than orjson.loads (checked against it, see
     `check_count`; the client's time is in the sequential loop, so it slows every page).

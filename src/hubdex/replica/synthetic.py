@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import vocab
-from .store import SUFFIXES, Store
+from .store import Store
 
 EPOCH_START = 1577836800          # 2020-01-01T00:00:00Z
 CREATED_PLACEHOLDER = 1646263744  # 2022-03-02T23:29:04Z: "created before dates were stored"
