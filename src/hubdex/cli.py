@@ -69,6 +69,55 @@ def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pi
 
 
 @main.group()
+def card():
+    """Model cards: what hubdex reads in them."""
+
+
+@card.command("parse")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per file, in a list")
+def card_parse(files, as_json):
+    """Parse card files and print their sections, evaluations and capabilities."""
+    from .cards import CardError, parse
+
+    results, failed = [], 0
+    for path in files:
+        try:
+            with open(path, "rb") as f:
+                parsed = parse(f.read())
+        except OSError as e:
+            click.echo(f"Error: cannot read {path}: {e.strerror}", err=True)
+            failed += 1
+            continue
+        except CardError as e:
+            click.echo(f"Error: {path}: {e}", err=True)
+            failed += 1
+            continue
+        doc = parsed.as_dict()
+        results.append({"file": path, **{k: doc[k] for k in ("sections", "evaluations", "capabilities", "problems",
+                                                              "truncated", "front_matter", "tables", "links")}})
+        if not as_json:
+            click.echo(_card_summary(path, parsed))
+    if as_json:
+        click.echo(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+    sys.exit(1 if failed else 0)
+
+
+def _card_summary(path, parsed) -> str:
+    lines = [f"== {path}" + (f"  ({'; '.join(parsed.problems)})" if parsed.problems else "")]
+    lines.append("sections:")
+    lines += [f"  {'  ' * max(s['level'] - 1, 0)}{s['title'] or '(top)'}" for s in parsed.sections]
+    lines.append(f"evaluations ({len(parsed.evaluations)}):")
+    lines += [f"  {e['metric']} = {e['value']:g}" + (f" on {e['dataset']}" if e["dataset"] else "")
+              + (f" for {e['subject']}" if e["subject"] else "") + (f" [{e['split']}]" if e["split"] else "")
+              + f"  ({e['where']})" for e in parsed.evaluations]
+    lines.append(f"capabilities ({len(parsed.capabilities)}):")
+    lines += [f"  {c['capability']}: {c['detail']}  [{c['evidence_kind']}: {c['evidence_source']}, "
+              f"{c['confidence']}]" for c in parsed.capabilities]
+    return "\n".join(lines)
+
+
+@main.group()
 def replica():
     """The Hub replica: a local HTTP server that speaks the Hub's API."""
 
