@@ -23,6 +23,8 @@ def main():
 @click.option("--incremental", "mode", flag_value="incremental",
               help="only what changed since the last run (the default once a full pass exists)")
 @click.option("--metrics", "mode", flag_value="metrics", help="refresh downloads, likes and trending for every model")
+@click.option("--cards", "mode", flag_value="cards",
+              help="fetch and parse the cards not yet read at their model's sha, most downloaded first (--limit N)")
 @click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
               help="the Hub, or a replica (also from HF_ENDPOINT)")
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False),
@@ -46,13 +48,15 @@ def main():
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
 def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
           max_retries, backoff, max_db_pages, progress, details):
-    """Crawl the Hub into SQLite. Exit codes: 0 done, 1 unknown model ids, 3 another crawl holds the
+    """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done, 1 unknown model ids, 3 another crawl holds the
     database, 4 stopped cleanly (the Hub kept failing; the next run resumes), 5 storage error
     (disk full, unreadable database), 130 interrupted."""
     from .crawl import EXIT_OK, Scope, run
 
     scope = Scope(author=author, search=search, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
                   model_ids=list(model_ids))
+    if mode == "cards" and (scope.params() or scope.model_ids):
+        raise click.UsageError("--cards works the whole backlog; only --limit applies to it")
     if scope.is_set() and mode in ("full", "incremental", "metrics"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
     outcome = run(db_path, endpoint, token, mode=mode or "auto", scope=scope, timeout=timeout,

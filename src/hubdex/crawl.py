@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
+from .cardcrawl import crawl_cards
 from .hub.client import GaveUp, HubClient, HubError, NotFound, next_link
 from .hub.expand import CRAWL_EXPAND
 from .progress import Progress
@@ -131,6 +132,7 @@ class RunLog:
     counts: Counts = field(default_factory=Counts)
     removed: int = 0
     details: int = 0
+    cards: int = 0
     quarantined: int = 0
 
     def open(self):
@@ -147,10 +149,10 @@ class RunLog:
         self.db.conn.execute(
             "UPDATE runs SET ended_at = ?, status = ?, reason = ?, pages = ?, models_seen = ?, models_new = ?, "
             "models_changed = ?, models_renamed = ?, models_removed = ?, models_revived = ?, metrics_moved = ?, "
-            "details = ?, requests = ?, retries = ?, throttled = ?, errors = ?, quarantined = ?, waited_seconds = ? "
-            "WHERE id = ?",
+            "details = ?, cards = ?, requests = ?, retries = ?, throttled = ?, errors = ?, quarantined = ?, "
+            "waited_seconds = ? WHERE id = ?",
             (now_iso(), status, reason, self.pages, c.seen, c.new, c.changed, c.renamed, self.removed, c.revived,
-             c.metrics_moved, self.details, stats.requests, stats.retries, stats.throttled, stats.errors,
+             c.metrics_moved, self.details, self.cards, stats.requests, stats.retries, stats.throttled, stats.errors,
              self.quarantined, round(stats.waited, 3), self.id))
 
 
@@ -282,6 +284,7 @@ class Crawler:
                 self.writer.set_state("incremental.pass", state)
         if self.fetch_details:
             self._details(state["details_since"])
+            crawl_cards(self, since=state["details_since"])  # new and changed models' cards
         with self.db.atomic():
             if state.get("newest"):
                 self.writer.set_state("incremental.watermark", max(state["newest"], watermark))
@@ -306,6 +309,10 @@ class Crawler:
             with self.db.atomic():
                 self.writer.save_details(rec)
             self.log.details += 1
+
+    def cards(self, limit: int | None = None):
+        """Work the card backlog (missing or older than the model's sha), most downloaded first."""
+        crawl_cards(self, limit=limit)
 
     def metrics(self):
         state = json.loads(get_state(self.conn, "metrics.pass") or "null")
@@ -413,6 +420,8 @@ def run(db_path: str, endpoint: str, token, *, mode: str = "auto", scope: Scope 
         if mode == "auto":
             mode = "scoped" if scope.is_set() else (
                 "incremental" if get_state(db.conn, "incremental.watermark") else "full")
+        if mode == "cards":
+            scope = Scope(limit=scope.limit)  # --limit bounds the backlog; nothing else applies
         args = {"mode": mode, "scope": scope.params(), "limit": scope.limit, "ids": scope.model_ids,
                 "details": details}  # never the token
         crawler.log = RunLog(db, mode, json.dumps(scope.params()) if scope.is_set() else "", endpoint, args)
@@ -425,6 +434,8 @@ def run(db_path: str, endpoint: str, token, *, mode: str = "auto", scope: Scope 
                 crawler.incremental()
             elif mode == "metrics":
                 crawler.metrics()
+            elif mode == "cards":
+                crawler.cards(scope.limit)
             else:
                 missing = crawler.scoped(scope)
                 if missing:
@@ -451,6 +462,7 @@ def summarise(log: RunLog, stats, status: str, reason: str | None) -> str:
     c = log.counts
     line = (f"{log.mode} crawl {status}: {log.pages:,} pages, {c.seen:,} models seen, {c.new:,} new, "
             f"{c.changed:,} changed, {c.renamed:,} renamed, {log.removed:,} removed, {c.revived:,} revived, "
-            f"{c.metrics_moved:,} metrics moved, {log.details:,} details; {stats.requests:,} requests, "
+            f"{c.metrics_moved:,} metrics moved, {log.details:,} details, {log.cards:,} cards; "
+            f"{stats.requests:,} requests, "
             f"{stats.retries:,} retries, {stats.throttled:,} throttled (429), {log.quarantined:,} quarantined")
     return line + (f"\nreason: {reason}" if reason else "")

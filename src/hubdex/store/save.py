@@ -209,3 +209,23 @@ class Writer:
 def get_state(conn, key: str, default=None):
     row = conn.execute("SELECT value FROM crawl_state WHERE key = ?", (key,)).fetchone()
     return default if row is None else row[0]
+
+
+def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int):
+    """Replace a model's card rows (sections, evaluations, capabilities) with what `parsed` found."""
+    for table in ("card_sections", "evaluations", "capabilities"):
+        conn.execute(f"DELETE FROM {table} WHERE model_key = ?", (key,))
+    sections = [(key, i, s["level"], s["title"], json.dumps(s["path"]), "\n".join(s["paragraphs"] + s["list_items"]))
+                for i, s in enumerate(parsed.sections)] if parsed else []
+    evaluations = [(key, i, e["metric"], e["value"], e["dataset"], e["subject"], e["split"], e["task"], e["source"],
+                    e["where"]) for i, e in enumerate(parsed.evaluations)] if parsed else []
+    capabilities = [(key, i, c["capability"], c["detail"], c["evidence_kind"], c["evidence_source"], c["confidence"])
+                    for i, c in enumerate(parsed.capabilities)] if parsed else []
+    conn.executemany("INSERT INTO card_sections VALUES (?, ?, ?, ?, ?, ?)", sections)
+    conn.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", evaluations)
+    conn.executemany("INSERT INTO capabilities VALUES (?, ?, ?, ?, ?, ?, ?)", capabilities)
+    conn.execute("INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (key, sha, now, source, size, int(bool(parsed and parsed.truncated)),
+                  json.dumps(parsed.problems) if parsed else "[]",
+                  json.dumps(parsed.front_matter, default=str) if parsed else None,
+                  len(sections), len(evaluations), len(capabilities)))

@@ -118,3 +118,24 @@ def m003_crawl_bookkeeping(db):
     }, pk="id", not_null={"mode", "started_at", "status"}, strict=True)
     db["quarantine"].create({"id": int, "run_id": int, "seen_at": str, "url": str, "model_id": str, "reason": str,
                              "raw": bytes}, pk="id", not_null={"seen_at", "reason"}, strict=True)
+
+
+@migrations()
+def m004_cards(db):
+    # What each model's card says, as of the commit it was read at (`sha`): a card is read again only
+    # when the model's sha moves. `source` says how: readme, cardData (gated repo), none, unparsable.
+    db["cards"].create({"model_key": int, "sha": str, "fetched_at": str, "source": str, "bytes": int,
+                        "truncated": int, "problems": str, "front_matter": str, "sections_count": int,
+                        "evaluations_count": int, "capabilities_count": int},
+                       pk="model_key", not_null={"sha", "fetched_at", "source"}, strict=True)
+    for table, columns in {
+        "card_sections": "level INTEGER, title TEXT, path TEXT, text TEXT",
+        "evaluations": ("metric TEXT, value REAL, dataset TEXT, subject TEXT, split TEXT, task TEXT, "
+                        "source TEXT, location TEXT"),
+        "capabilities": "capability TEXT, detail TEXT, evidence_kind TEXT, evidence_source TEXT, confidence REAL",
+    }.items():
+        db.execute(f"CREATE TABLE {table} (model_key INTEGER NOT NULL REFERENCES models(key), seq INTEGER NOT NULL, "
+                   f"{columns}, PRIMARY KEY (model_key, seq)) WITHOUT ROWID, STRICT")
+    db["capabilities"].create_index(["capability"])
+    db["evaluations"].create_index(["metric"])
+    db["runs"].add_column("cards", int)

@@ -1,0 +1,87 @@
+"""Fetch and parse the cards of models whose card is missing or older than their current sha.
+
+A card is `README.md` at the model's commit, through the resolvers bucket (its own rate limit, far
+larger than the API's); a model whose sha did not move costs no request. Gated repos refuse an
+anonymous caller: their card is then the API's `cardData` (the front matter), recorded as such.
+The backlog is worked most-downloaded first, a few requests in flight, and each batch of cards
+commits on its own: a killed run resumes with the cards not yet stored.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import yaml
+
+from .cards import CardError, capabilities, model_index_evaluations, parse
+from .hub.client import HubError, NotFound
+from .store.save import save_card
+
+CONCURRENCY = 4
+BATCH = 50
+
+
+def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tuple]:
+    sql = ("SELECT m.key, m.id, m.sha, json_extract(m.raw, '$.cardData'), m.model_index FROM models m "
+           "LEFT JOIN cards c ON c.model_key = m.key WHERE m.removed_at IS NULL AND m.sha IS NOT NULL "
+           "AND (c.sha IS NULL OR c.sha != m.sha)")
+    params: list = []
+    if since:
+        sql += " AND m.updated_at >= ?"
+        params.append(since)
+    sql += " ORDER BY m.downloads DESC, m.key"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return conn.execute(sql, params).fetchall()
+
+
+def _fetch(client, key, model_id, sha, card_data, api_model_index):
+    """(key, sha, source, parsed or None, size, error) for one model; runs in a worker thread."""
+    try:
+        raw, _ = client.get(f"/{model_id}/resolve/{sha}/README.md", parse_json=False)
+        source = "readme"
+    except NotFound:
+        return key, sha, "none", None, 0, None
+    except HubError as e:
+        if e.code != "GatedRepo":
+            raise
+        raw = b"---\n" + yaml.safe_dump(json.loads(card_data or "{}"), sort_keys=False).encode() + b"---\n"
+        source = "cardData"
+    try:
+        parsed = parse(raw)
+    except CardError as e:
+        return key, sha, "unparsable", None, len(raw), (str(e), raw)
+    _add_api_model_index(parsed, card_data, api_model_index)
+    return key, sha, source, parsed, len(raw), None
+
+
+def _add_api_model_index(parsed, card_data, api_model_index):
+    """The Hub's API can carry a `model-index` the README text lacks (an old README, a gated one):
+    its results are evaluations too, marked as coming from the API."""
+    if any(e["source"] == "model-index" for e in parsed.evaluations):
+        return
+    index = json.loads(api_model_index) if api_model_index else None
+    if not index:
+        index = (json.loads(card_data or "{}") or {}).get("model-index")
+    rows = model_index_evaluations({"model-index": index})
+    for row in rows:
+        row["source"] = "api model-index"
+    parsed.evaluations += rows
+    parsed.capabilities = capabilities(parsed)
+
+
+def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> int:
+    todo = backlog(crawler.conn, since, limit)
+    done = 0
+    with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="hubdex-card") as pool:
+        for start in range(0, len(todo), BATCH):
+            results = list(pool.map(lambda row: _fetch(crawler.client, *row), todo[start:start + BATCH]))
+            with crawler.db.atomic():
+                for key, sha, source, parsed, size, error in results:
+                    if error:
+                        crawler._quarantine(f"README.md of model {key} at {sha}", None, error[0], error[1])
+                    save_card(crawler.conn, key, sha, crawler.writer.now, source, parsed, size)
+            done += len(results)
+    crawler.log.cards += done
+    return done

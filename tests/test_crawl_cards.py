@@ -1,0 +1,97 @@
+"""Cards in the crawl: fetched at the model's sha, parsed, stored; refetched only when the sha moves."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from hubdex.crawl import EXIT_OK, run
+
+from .conftest import control, real_dir
+
+
+@pytest.fixture(scope="module")
+def demo_with_cards(tmp_path_factory):
+    from hubdex.replica.server import start_replica
+
+    server = start_replica("demo", quotas={"api": 10**9, "resolvers": 10**9})
+    db = tmp_path_factory.mktemp("cards") / "hub.db"
+    assert run(str(db), server.url, None, mode="full", progress=False).code == EXIT_OK
+    out = run(str(db), server.url, None, mode="cards", progress=False)
+    yield server, db, out
+    server.stop()
+
+
+def test_every_model_gets_its_card_gated_ones_from_card_data(demo_with_cards):
+    _server, db, out = demo_with_cards
+    assert out.code == EXIT_OK
+    conn = sqlite3.connect(db)
+    models, gated = conn.execute("SELECT count(*), count(*) FILTER (WHERE gated IN ('auto', 'manual')) "
+                                 "FROM models").fetchone()
+    sources = dict(conn.execute("SELECT source, count(*) FROM cards GROUP BY source").fetchall())
+    assert sources == {"readme": models - gated, "cardData": gated}
+    assert conn.execute("SELECT cards, requests FROM runs WHERE mode = 'cards'").fetchone() == (models, models)
+    sha_match = conn.execute("SELECT count(*) FROM cards c JOIN models m ON m.key = c.model_key "
+                             "WHERE c.sha = m.sha").fetchone()[0]
+    assert sha_match == models
+
+
+@pytest.mark.parametrize("model,body", [
+    ("HuggingFaceH4/zephyr-7b-beta", "HuggingFaceH4_zephyr-7b-beta__2025-03-21__31822c7af1.json"),
+    ("deepset/roberta-base-squad2", "deepset_roberta-base-squad2__2025-01-22__085606be25.json"),
+    ("distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+     "distilbert_distilbert-base-uncased-finetuned-sst-2-english__2025-03-21__82ebebb72a.json"),
+])
+def test_real_model_index_results_become_evaluation_rows(demo_with_cards, model, body):
+    _server, db, _ = demo_with_cards
+    recorded = json.loads((real_dir() / "huggingface_hub-cassettes" / "bodies" / body).read_bytes())
+    expected = sorted((m.get("name") or m.get("type"), float(m["value"])) for e in recorded["model-index"]
+                      for r in e["results"] for m in r["metrics"] if isinstance(m.get("value"), (int, float)))
+    conn = sqlite3.connect(db)
+    got = sorted(conn.execute("SELECT e.metric, e.value FROM evaluations e JOIN models m ON m.key = e.model_key "
+                              "WHERE m.id = ? AND e.source LIKE '%model-index'", (model,)).fetchall())
+    assert got == expected and got
+
+
+def test_card_sections_and_capabilities_are_rows(demo_with_cards):
+    _server, db, _ = demo_with_cards
+    conn = sqlite3.connect(db)
+    key = conn.execute("SELECT key FROM models WHERE id = 'dslim/bert-base-NER'").fetchone()[0]
+    titles = [r[0] for r in conn.execute("SELECT title FROM card_sections WHERE model_key = ? ORDER BY seq", (key,))]
+    assert titles[:3] == ["bert-base-NER", "Model description", "Intended uses & limitations"]
+    assert ("f1", 91.3, "test") in conn.execute("SELECT metric, value, split FROM evaluations WHERE model_key = ?",
+                                                (key,)).fetchall()
+    count = conn.execute("SELECT capabilities_count FROM cards WHERE model_key = ?", (key,)).fetchone()[0]
+    assert count == conn.execute("SELECT count(*) FROM capabilities WHERE model_key = ?", (key,)).fetchone()[0] > 5
+
+
+def test_a_second_pass_costs_no_request(demo_with_cards):
+    server, db, _ = demo_with_cards
+    again = run(str(db), server.url, None, mode="cards", progress=False)
+    assert again.code == EXIT_OK and "0 cards; 0 requests" in again.summary
+
+
+def test_incremental_refetches_exactly_the_changed_cards(replica_factory, tmp_path):
+    server = replica_factory("synthetic:2000", seed=6)
+    db = tmp_path / "hub.db"
+    run(str(db), server.url, None, mode="full", progress=False)
+    run(str(db), server.url, None, mode="cards", progress=False)
+    changes = control(server, "POST", "scenario", json.dumps(
+        {"seed": 3, "update": 30, "add": 10, "rename": 5, "metrics": 200}).encode())
+    control(server, "POST", "requests/reset")
+    out = run(str(db), server.url, None, progress=False)
+    assert out.code == EXIT_OK
+    counts = control(server, "GET", "requests")["counts"]
+    # One README per updated or added model; renames and moved figures keep their commit: no refetch.
+    assert counts["card"] == len(changes["updated"]) + len(changes["added"]) == 40
+    conn = sqlite3.connect(db)
+    stale = conn.execute("SELECT count(*) FROM models m LEFT JOIN cards c ON c.model_key = m.key "
+                         "WHERE m.removed_at IS NULL AND (c.sha IS NULL OR c.sha != m.sha)").fetchone()[0]
+    assert stale == 0
+    changelog = conn.execute("SELECT count(*) FROM card_sections s JOIN models m ON m.key = s.model_key "
+                             "WHERE s.title = 'Changelog'").fetchone()[0]
+    readable = conn.execute(f"SELECT count(*) FROM models WHERE gated = 'false' AND id IN "
+                            f"({','.join('?' * len(changes['updated']))})", changes["updated"]).fetchone()[0]
+    assert changelog == readable > 0  # the new card text was read and stored (gated ones: cardData only)
