@@ -102,13 +102,15 @@ def test_incremental_finds_exactly_what_changed(replica_factory, tmp_path):
     out = crawl(server, db)  # auto: incremental, a full pass exists
     assert out.code == EXIT_OK, out.summary
     conn = sqlite3.connect(db)
-    r = conn.execute("SELECT mode, models_new, models_changed, models_renamed, details, requests, pages FROM runs "
-                     "ORDER BY id DESC LIMIT 1").fetchone()
+    r = conn.execute("SELECT mode, models_new, models_changed, models_renamed, details, requests, pages, cards "
+                     "FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     changed = len(changes["updated"])
     assert r[:5] == ("incremental", 40, changed, 15, 40 + changed + 15)
-    # The minimum: the pages holding the changed models, and one model_info each (file sizes, model-index).
+    # The minimum: the pages holding the changed models, one model_info each (file sizes, model-index), and
+    # one README each (none had been read yet: renamed models' cards too).
     pages_needed = -(-(40 + changed + 15) // 1000)
-    assert r[6] == pages_needed and r[5] == pages_needed + r[4]
+    assert r[7] == 40 + changed + 15
+    assert r[6] == pages_needed and r[5] == pages_needed + r[4] + r[7]
     ids = {row[0] for row in conn.execute("SELECT id FROM models WHERE removed_at IS NULL")}
     assert set(changes["added"]) <= ids and {new for _old, new in changes["renamed"]} <= ids
     assert not {old for old, _new in changes["renamed"]} & ids
