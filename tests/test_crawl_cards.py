@@ -95,3 +95,38 @@ def test_incremental_refetches_exactly_the_changed_cards(replica_factory, tmp_pa
     readable = conn.execute(f"SELECT count(*) FROM models WHERE gated = 'false' AND id IN "
                             f"({','.join('?' * len(changes['updated']))})", changes["updated"]).fetchone()[0]
     assert changelog == readable > 0  # the new card text was read and stored (gated ones: cardData only)
+
+
+def search(conn, query) -> set:
+    return {r[0] for r in conn.execute("SELECT s.id FROM model_search_fts f JOIN model_search s "
+                                       "ON s.model_key = f.rowid WHERE model_search_fts MATCH ?", (query,))}
+
+
+def test_full_text_search_over_ids_authors_tags_and_cards(demo_with_cards):
+    _server, db, _ = demo_with_cards
+    conn = sqlite3.connect(db)
+    assert "facebook/mask2former-swin-large-cityscapes-semantic" in search(conn, "cityscapes")
+    assert "facebook/bart-large-mnli" in search(conn, '"zero shot"')  # tags and card text
+    assert "dslim/bert-base-NER" in search(conn, 'card:"CoNLL-2003"')  # only in its card
+    assert search(conn, "author:stabilityai") == {r[0] for r in conn.execute(
+        "SELECT id FROM models WHERE author = 'stabilityai'")}
+    assert conn.execute("SELECT count(*) FROM model_search").fetchone()[0] == conn.execute(
+        "SELECT count(*) FROM models").fetchone()[0]
+
+
+def test_search_follows_renames_and_new_cards(replica_factory, tmp_path):
+    server = replica_factory("synthetic:1500", seed=6)
+    db = tmp_path / "hub.db"
+    run(str(db), server.url, None, mode="full", progress=False)  # a bulk first pass: index built at its end
+    run(str(db), server.url, None, mode="cards", progress=False)
+    changes = control(server, "POST", "scenario", json.dumps({"seed": 4, "update": 20, "rename": 5}).encode())
+    run(str(db), server.url, None, progress=False)  # incremental: the triggers keep the index in step
+    conn = sqlite3.connect(db)
+    old, new = changes["renamed"][0]
+    owner = new.split("/")[0]
+    assert new in search(conn, f'id:"{new}"')
+    assert conn.execute("SELECT count(*) FROM model_search WHERE id = ?", (old,)).fetchone()[0] == 0
+    assert new in search(conn, f'author:"{owner}"')
+    updated_readable = {r[0] for r in conn.execute("SELECT id FROM models WHERE gated = 'false' AND id IN (%s)" % ",".join(
+        "?" * len(changes["updated"])), changes["updated"])}
+    assert updated_readable and search(conn, "changelog") == updated_readable  # exactly the new card texts

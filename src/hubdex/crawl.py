@@ -33,7 +33,7 @@ from .hub.expand import CRAWL_EXPAND
 from .progress import Progress
 from .records import BadItem, metrics_of, normalise
 from .store.save import Counts, Writer, get_state
-from .store.schema import drop_analyst_indexes, ensure_analyst_indexes
+from .store.schema import drop_analyst_indexes, drop_search_triggers, ensure_analyst_indexes, ensure_search_index
 
 PAGE_LIMIT = 1000
 INCREMENTAL_OVERLAP_SECONDS = 600  # re-read 10 minutes below the watermark: clocks and commits race
@@ -228,6 +228,7 @@ class Crawler:
                 self.writer.set_state("full.pass", state)
                 if first:
                     drop_analyst_indexes(self.conn)
+                    drop_search_triggers(self.conn)
 
         def save_page(url, items):
             records, oids = self._records(url, items)
@@ -240,6 +241,7 @@ class Crawler:
         with self.db.atomic():
             if state.get("bulk"):
                 ensure_analyst_indexes(self.conn)
+                ensure_search_index(self.db, rebuild=True)
             self.log.removed = self.writer.finish_pass(state["pass_id"])
             self.writer.set_state("full.pass", None)
             self.writer.set_state("full.completed_at", now_iso())

@@ -7,7 +7,7 @@ import sqlite3
 
 import sqlite_utils
 
-from .schema import ensure_analyst_indexes, migrations
+from .schema import ensure_analyst_indexes, ensure_search_index, migrations
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -44,4 +44,5 @@ def open_db(path: str) -> sqlite_utils.Database:
     in_progress = db.conn.execute("SELECT value FROM crawl_state WHERE key = 'full.pass'").fetchone()
     if not in_progress or in_progress[0] in (None, "null"):
         ensure_analyst_indexes(db.conn)
+        ensure_search_index(db)
     return db

@@ -20,6 +20,11 @@ _UPDATE_MODEL = (f"UPDATE models SET {', '.join(c + ' = ?' for c in MODEL_COLUMN
                  f"removed_at = NULL WHERE key = ?")
 _UPDATE_METRICS = f"UPDATE models SET {', '.join(c + ' = ?' for c in METRIC_COLUMNS)} WHERE key = ?"
 _HASH = MODEL_COLUMNS.index("meta_hash")
+_AUTHOR = MODEL_COLUMNS.index("author")
+# The search row of a new, changed or renamed model; its card text, if read, stays.
+_UPSERT_SEARCH = ("INSERT INTO model_search (model_key, id, author, tags) VALUES (?, ?, ?, ?) ON CONFLICT (model_key) "
+                  "DO UPDATE SET id = excluded.id, author = excluded.author, tags = excluded.tags")
+CARD_SEARCH_CHARS = 20_000  # enough of a card to find it by; the rest is in card_sections
 _UPSERT_HISTORY = ("INSERT INTO metrics_history (model_key, day, downloads, downloads_all_time, likes, trending_score) "
                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (model_key, day) DO UPDATE SET "
                    "downloads = excluded.downloads, downloads_all_time = excluded.downloads_all_time, "
@@ -84,7 +89,7 @@ class Writer:
         counts = Counts(seen=len(records))
         known = self._known([r.oid for r in records])
         self._free_ids(records, known)
-        inserts, updates, metric_updates, history = [], [], [], []
+        inserts, updates, metric_updates, history, search = [], [], [], [], []
         rewrite, children = [], {t: [] for t in ("model_tags", "model_relations", "model_files", "model_spaces", "model_providers")}
         for r in records:
             ex = known.get(r.oid)
@@ -96,6 +101,7 @@ class Writer:
                 history.append((key, self.day) + r.metrics)
                 counts.new += 1
                 self._children(key, r, children)
+                search.append((key, r.id, values[_AUTHOR], " ".join(r.tags)))
                 continue
             _oid, old_id, key, meta_hash, removed_at = ex[:5]
             renamed = old_id != r.id
@@ -106,6 +112,7 @@ class Writer:
                 updates.append(values[1:] + (self.now, key))
                 rewrite.append((key, r))
                 self._children(key, r, children)
+                search.append((key, r.id, values[_AUTHOR], " ".join(r.tags)))
                 counts.changed += meta_hash != r.values[_HASH] and not renamed  # a rename counts once
                 counts.revived += removed_at is not None
             if tuple(ex[5:9]) != r.metrics:
@@ -122,6 +129,8 @@ class Writer:
                     if present:
                         conn.execute(f"DELETE FROM {table} WHERE model_key = ?", (key,))
         self._write_children(children)
+        if search:
+            conn.executemany(_UPSERT_SEARCH, search)
         if metric_updates:
             conn.executemany(_UPDATE_METRICS, metric_updates)
         if history:
@@ -222,6 +231,8 @@ def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int
     capabilities = [(key, i, c["capability"], c["detail"], c["evidence_kind"], c["evidence_source"], c["confidence"])
                     for i, c in enumerate(parsed.capabilities)] if parsed else []
     conn.executemany("INSERT INTO card_sections VALUES (?, ?, ?, ?, ?, ?)", sections)
+    text = "\n".join(f"{s[3]}\n{s[5]}" for s in sections)[:CARD_SEARCH_CHARS]
+    conn.execute("UPDATE model_search SET card = ? WHERE model_key = ?", (text, key))
     conn.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", evaluations)
     conn.executemany("INSERT INTO capabilities VALUES (?, ?, ?, ?, ?, ?, ?)", capabilities)
     conn.execute("INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -139,3 +139,29 @@ def m004_cards(db):
     db["capabilities"].create_index(["capability"])
     db["evaluations"].create_index(["metric"])
     db["runs"].add_column("cards", int)
+
+
+@migrations()
+def m005_search(db):
+    # Full-text search over id, author, tags and card text: one row per model, written by the crawl
+    # when a model or its card changes; the FTS5 index follows by triggers (sqlite-utils enable_fts).
+    db["model_search"].create({"model_key": int, "id": str, "author": str, "tags": str, "card": str},
+                              pk="model_key", strict=True)
+    ensure_search_index(db)
+
+
+SEARCH_TRIGGERS = ("model_search_ai", "model_search_ad", "model_search_au")
+
+
+def ensure_search_index(db, rebuild: bool = False):
+    """The FTS5 index over model_search and the triggers that keep it in step; `rebuild` refills it
+    from the table (after a bulk first pass, which ran without the triggers)."""
+    present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    if rebuild or not set(SEARCH_TRIGGERS) <= present:
+        db["model_search"].enable_fts(["id", "author", "tags", "card"], fts_version="FTS5", create_triggers=True,
+                                      tokenize="porter", replace=True)
+
+
+def drop_search_triggers(conn):
+    for name in SEARCH_TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
