@@ -130,3 +130,22 @@ def test_search_follows_renames_and_new_cards(replica_factory, tmp_path):
     updated_readable = {r[0] for r in conn.execute("SELECT id FROM models WHERE gated = 'false' AND id IN (%s)" % ",".join(
         "?" * len(changes["updated"])), changes["updated"])}
     assert updated_readable and search(conn, "changelog") == updated_readable  # exactly the new card texts
+
+
+def test_datasette_searches_the_crawled_database(demo_with_cards):
+    import asyncio
+
+    from datasette.app import Datasette
+
+    _server, db, _ = demo_with_cards
+
+    async def ask():
+        ds = Datasette([str(db)])
+        name = db.stem
+        fts = await ds.get_database(name).fts_table("model_search")
+        r = await ds.client.get(f"/{name}/model_search.json?_search=cityscapes&_shape=array")
+        return fts, r.status_code, [row["id"] for row in r.json()]
+
+    fts, status, ids = asyncio.run(ask())
+    assert fts == "model_search_fts" and status == 200
+    assert "facebook/mask2former-swin-large-cityscapes-semantic" in ids
