@@ -143,7 +143,7 @@ def test_datasette_searches_the_crawled_database(demo_with_cards):
         ds = Datasette([str(db)])
         name = db.stem
         fts = await ds.get_database(name).fts_table("model_search")
-        r = await ds.client.get(f"/{name}/model_search.json?_search=cityscapes&_shape=array")
+        r = await ds.client.get(f"/{name}/model_search.json?_search=mask2former&_shape=array")
         return fts, r.status_code, [row["id"] for row in r.json()]
 
     fts, status, ids = asyncio.run(ask())
