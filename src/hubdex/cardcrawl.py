@@ -23,7 +23,7 @@ BATCH = 50
 
 
 def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tuple]:
-    sql = ("SELECT m.key, m.id, m.sha, json_extract(m.raw, '$.cardData'), m.model_index FROM models m "
+    sql = ("SELECT m.key, m.id, m.sha, m.card_data, m.model_index FROM models m "
            "LEFT JOIN cards c ON c.model_key = m.key WHERE m.removed_at IS NULL AND m.sha IS NOT NULL "
            "AND (c.sha IS NULL OR c.sha != m.sha)")
     params: list = []

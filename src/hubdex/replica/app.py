@@ -9,7 +9,6 @@ charged (429 when empty), then the route answers; item faults damage the JSON la
 from __future__ import annotations
 
 import calendar
-import hashlib
 import json
 import threading
 import time
@@ -45,7 +44,7 @@ def _parse_as_of(text: str) -> float:
         return float(text)
     if len(text) == 10:  # a date alone: the end of that day
         return float(calendar.timegm(time.strptime(text, "%Y-%m-%d")) + 86399)
-    return float(calendar.timegm(time.strptime(text.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S")))
+    return float(render.parse_iso(text))
 
 
 class Replica:
@@ -249,7 +248,7 @@ class Replica:
             return False
         oid = self.store.oid(row)
         for v in range(int(self.store.cols["version"][row]) - 1, -1, -1):
-            if hashlib.sha1(f"{oid}:{v}".encode()).hexdigest() == revision:
+            if render.sha_of(oid, v) == revision:
                 return v
         return False
 

@@ -11,10 +11,8 @@ the cursor mid-listing can, as on the Hub (sort by `createdAt` for a full pass: 
 from __future__ import annotations
 
 import base64
-import calendar
 import json
 import re
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -160,7 +158,7 @@ def decode_cursor(sort: str, cursor: str) -> tuple[int, int, int]:
         if not (isinstance(oid, str) and re.fullmatch(r"[0-9a-f]{24}", oid)):
             raise ValueError(oid)
         if isinstance(v, str):
-            v = calendar.timegm(time.strptime(v[:19], "%Y-%m-%dT%H:%M:%S"))
+            v = render.parse_iso(v)
         return int(v), int(oid[:16], 16), int(oid[16:], 16)
     except (ValueError, KeyError, IndexError, TypeError, OverflowError):
         raise BadRequest("Invalid cursor") from None

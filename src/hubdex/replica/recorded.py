@@ -13,7 +13,6 @@ Two uses of the fixtures under `data/real/` (a copy of `../shared/fixtures/real/
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 
 from . import vocab
+from .render import parse_iso
 from .store import Store
 
 # Response headers that describe the recorded body and are replayed with it.
@@ -104,10 +104,6 @@ class Recordings:
             yield from recs
 
 
-def _epoch(iso: str) -> int:
-    return calendar.timegm(__import__("time").strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
-
-
 def _read(base: str, rel: str) -> bytes:
     with open(os.path.join(base, rel), "rb") as f:
         return f.read()
@@ -126,7 +122,7 @@ def load_recordings(base: str | None = None) -> Recordings:
     for e in json.load(open(os.path.join(lst, "index.json")))["entries"]:
         day = re.search(r"\d{4}-\d{2}-\d{2}", e["recorded"]).group(0)
         headers = {k.lower(): v for k, v in e["response_headers"].items()}
-        recs.add(Recording(_epoch(day + "T00:00:00"), e["status"], headers, _read(lst, e["file"]),
+        recs.add(Recording(parse_iso(day + "T00:00:00"), e["status"], headers, _read(lst, e["file"]),
                            f"hub-listings/{e['file']}", e["request_uri"]))
     return recs
 
@@ -197,8 +193,8 @@ def add_body_row(store: Store, body: dict, alias_ids=()) -> int:
     c["alive"][row] = True
     c["oid_hi"][row] = int(body["_id"][:16], 16)
     c["oid_lo"][row] = int(body["_id"][16:24], 16)
-    c["created"][row] = _epoch(created)
-    c["modified"][row] = _epoch(modified)
+    c["created"][row] = parse_iso(created)
+    c["modified"][row] = parse_iso(modified)
     c["pipeline"][row] = store.pipelines.code(body.get("pipeline_tag"))
     c["library"][row] = store.libraries.code(body.get("library_name"))
     lic = next((t.split(":", 1)[1] for t in tags if t.startswith("license:")), None)

@@ -10,6 +10,7 @@ shared list as fast as a fresh one.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import time
 
@@ -59,6 +60,11 @@ def iso(ts: int) -> str:
     h, rem = divmod(sec, 3600)
     m, s = divmod(rem, 60)
     return f"{prefix}{h:02d}:{m:02d}:{s:02d}.000Z"
+
+
+def parse_iso(text: str) -> int:
+    """Epoch seconds of a Hub date (`2024-09-25T17:00:57.000Z`); the inverse of `iso`."""
+    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 class Page:
@@ -168,7 +174,6 @@ def _license(p, k):
 
 
 _PIPE_AUTO = {p[0]: p[4] for p in vocab.PIPELINES}
-_TAG_COLUMNS = ("library", "fmt", "pipeline", "arch", "lang", "dataset", "license")
 _OTHER = len(vocab.OTHER_LICENSES)
 _GATED_PROMPT = "You agree to share your contact information to access this model."
 _GATED_FIELDS = {"Name": "text", "Affiliation": "text", "I agree to the license terms": "checkbox"}
@@ -176,12 +181,6 @@ _GATED_FIELDS = {"Name": "text", "Affiliation": "text", "I agree to the license 
 
 def _model_type(p, k):
     return tag_pieces.model_type(p.store, p.c["pipeline"][k], p.c["arch"][k])
-
-
-def tags(p, k):
-    c = p.c
-    values = {name: c[name][k] for name in _TAG_COLUMNS}
-    return tag_pieces.row_tags(p.store, values, c["parent"][k], c["relation"][k])
 
 
 def tags_batch(p) -> list:
@@ -206,9 +205,13 @@ def tags_batch(p) -> list:
     return out
 
 
+def sha_of(oid: str, version: int) -> str:
+    """A synthetic model's commit at a version: every version's sha stays computable (older commits resolve)."""
+    return hashlib.sha1(f"{oid}:{version}".encode()).hexdigest()
+
+
 def sha(p, k):
-    row = p.rows[k]
-    return hashlib.sha1(f"{p.store.oid(row)}:{p.c['version'][k]}".encode()).hexdigest()
+    return sha_of(p.oids[k], p.c["version"][k])
 
 
 def _shards(params: int) -> int:
@@ -457,7 +460,7 @@ FIELD_RENDERERS = {
     "private": lambda p, k: False,
     "pipeline_tag": lambda p, k: _pipeline(p, k) or MISSING,
     "library_name": lambda p, k: _library(p, k) or MISSING,
-    "tags": tags,
+    "tags": lambda p, k: tags_batch(p)[k],  # a single row's (a page renders "tags" with tags_batch)
     "downloads": lambda p, k: p.c["downloads"][k],
     "downloadsAllTime": lambda p, k: p.c["downloads_all"][k],
     "likes": lambda p, k: p.c["likes"][k],

@@ -107,16 +107,6 @@ _VOCAB_OF = {"library": lambda s: s.libraries, "pipeline": lambda s: s.pipelines
              "dataset": lambda s: s.datasets, "license": lambda s: s.licenses}
 
 
-def row_tags(store: Store, values: dict, parent: int, relation: int) -> list[str]:
-    """Tags of a synthetic row, given its column values (a dict of column -> Python int)."""
-    parts = [group_cache(store, name)[tuple(values[c] for c in cols)] for name, cols, _fn in GROUPS]
-    head, tail = [t for part in parts[:-1] for t in part], parts[-1]
-    if parent >= 0:
-        base = store.model_id(parent)
-        head = head + [f"base_model:{base}", f"base_model:{vocab.RELATIONS[relation]}:{base}"]
-    return head + tail
-
-
 def _piece_mask(store: Store, cols, fn, tag) -> np.ndarray:
     if len(cols) == 1:
         col = store.col(cols[0])
