@@ -25,8 +25,12 @@ def main():
 @click.option("--metrics", "mode", flag_value="metrics", help="refresh downloads, likes and trending for every model")
 @click.option("--cards", "mode", flag_value="cards",
               help="fetch and parse the cards not yet read at their model's sha, most downloaded first (--limit N)")
+@click.option("--prices", "mode", flag_value="prices",
+              help="only the inference router's catalogue of providers and prices (full and incremental runs fetch it too)")
 @click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
               help="the Hub, or a replica (also from HF_ENDPOINT)")
+@click.option("--router", envvar="HUBDEX_ROUTER", default=None,
+              help="the inference router [default: router.huggingface.co for the Hub, <endpoint>/router otherwise]")
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False),
               help="the SQLite file")
 @click.option("--token", envvar="HF_TOKEN", default=None, show_envvar=True,
@@ -47,7 +51,7 @@ def main():
 @click.option("--details/--no-details", default=True, show_default=True,
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
 def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
-          max_retries, backoff, max_db_pages, progress, details):
+          max_retries, backoff, max_db_pages, progress, details, router):
     """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done, 1 unknown model ids, 3 another crawl holds the
     database, 4 stopped cleanly (the Hub kept failing; the next run resumes), 5 storage error
     (disk full, unreadable database), 130 interrupted."""
@@ -57,11 +61,11 @@ def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pi
                   model_ids=list(model_ids))
     if mode == "cards" and (scope.params() or scope.model_ids):
         raise click.UsageError("--cards works the whole backlog; only --limit applies to it")
-    if scope.is_set() and mode in ("full", "incremental", "metrics"):
+    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
     outcome = run(db_path, endpoint, token, mode=mode or "auto", scope=scope, timeout=timeout,
                   max_retries=max_retries, backoff=backoff, progress=progress, details=details,
-                  max_db_pages=max_db_pages)
+                  max_db_pages=max_db_pages, router=router)
     if outcome.code == EXIT_OK:
         click.echo(outcome.summary)
     else:
@@ -119,6 +123,92 @@ def _card_summary(path, parsed) -> str:
     lines += [f"  {c['capability']}: {c['detail']}  [{c['evidence_kind']}: {c['evidence_source']}, "
               f"{c['confidence']}]" for c in parsed.capabilities]
     return "\n".join(lines)
+
+
+def _existing_db(db_path: str):
+    """The database, for commands that read what a crawl stored: a missing file is a user's mistake."""
+    import os
+    import sqlite3
+
+    from .store.db import open_db
+
+    if not os.path.exists(db_path):
+        raise click.ClickException(f"no database at {db_path}: run `hubdex crawl` first (or pass --db)")
+    try:
+        return open_db(db_path)
+    except sqlite3.DatabaseError as e:
+        raise click.ClickException(f"cannot open {db_path}: {e}") from None
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="rebuild every model's capabilities, not just what changed")
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--weights", "weights_path", default=None, type=click.Path(dir_okay=False),
+              help="rank weights (TOML, the shape of src/hubdex/data/weights.toml) [default: the shipped file]")
+def derive(everything, db_path, weights_path):
+    """Compute capabilities, licences, pricing classes, signals and the rank from the stored crawl.
+    Exit codes: 0 done, 3 a crawl or derive holds the database, 5 storage error."""
+    import sqlite3
+
+    from .derive import derive as run_derive
+    from .lock import Busy, WriterLock
+    from .signals import load_weights
+
+    try:
+        load_weights(weights_path)
+    except (OSError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        lock = WriterLock(db_path).__enter__()
+    except Busy as e:
+        click.echo(f"Error: a crawl or derive is running on {db_path} ({e}); not starting another", err=True)
+        sys.exit(3)
+    try:
+        db = _existing_db(db_path)
+        try:
+            result = run_derive(db, everything=everything, weights_path=weights_path)
+        except sqlite3.DatabaseError as e:
+            click.echo(f"Error: database error: {e}", err=True)
+            sys.exit(5)
+        click.echo(result.summary())
+    finally:
+        lock.__exit__()
+
+
+@main.command()
+@click.argument("model")
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="the explanation as JSON")
+def rank(model, db_path, as_json):
+    """A model's 0-100 rank with every signal: its inputs, percentile, weight and contribution."""
+    from .ranking import NotRanked, explain, render_explanation
+
+    db = _existing_db(db_path)
+    try:
+        e = explain(db.conn, model)
+    except NotRanked as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(e, indent=1, ensure_ascii=False) if as_json else render_explanation(e))
+
+
+@main.command()
+@click.option("--task", default=None, help="only models of this pipeline tag, e.g. text-generation")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="the list as JSON")
+def top(task, limit, db_path, as_json):
+    """The best-ranked models, overall or for one task."""
+    from .ranking import render_top, top as best
+
+    db = _existing_db(db_path)
+    rows = best(db.conn, task, limit)
+    if not rows:
+        has_scores = db.conn.execute("SELECT 1 FROM model_scores LIMIT 1").fetchone()
+        click.echo(f"Error: {'no ranked model has the task ' + repr(task) if has_scores else 'nothing ranked yet: run `hubdex derive` first'}",
+                   err=True)
+        sys.exit(1)
+    click.echo(json.dumps(rows, indent=1, ensure_ascii=False) if as_json else render_top(rows))
 
 
 @main.group()

@@ -30,6 +30,7 @@ from urllib.parse import urlencode
 from .cardcrawl import crawl_cards
 from .hub.client import GaveUp, HubClient, HubError, NotFound, next_link
 from .hub.expand import CRAWL_EXPAND
+from .hub.router import router_for
 from .progress import Progress
 from .records import BadItem, metrics_of, normalise
 from .store.save import Counts, Writer, get_state
@@ -133,6 +134,8 @@ class RunLog:
     removed: int = 0
     details: int = 0
     cards: int = 0
+    prices: int | None = None   # router offers saved; None when the catalogue was not fetched
+    notes: list = field(default_factory=list)  # trouble that did not stop the run
     quarantined: int = 0
 
     def open(self):
@@ -149,11 +152,12 @@ class RunLog:
         self.db.conn.execute(
             "UPDATE runs SET ended_at = ?, status = ?, reason = ?, pages = ?, models_seen = ?, models_new = ?, "
             "models_changed = ?, models_renamed = ?, models_removed = ?, models_revived = ?, metrics_moved = ?, "
-            "details = ?, cards = ?, requests = ?, retries = ?, throttled = ?, errors = ?, quarantined = ?, "
+            "details = ?, cards = ?, prices = ?, requests = ?, retries = ?, throttled = ?, errors = ?, quarantined = ?, "
             "waited_seconds = ? WHERE id = ?",
-            (now_iso(), status, reason, self.pages, c.seen, c.new, c.changed, c.renamed, self.removed, c.revived,
-             c.metrics_moved, self.details, self.cards, stats.requests, stats.retries, stats.throttled, stats.errors,
-             self.quarantined, round(stats.waited, 3), self.id))
+            (now_iso(), status, "; ".join(filter(None, [reason] + self.notes)) or None, self.pages, c.seen, c.new,
+             c.changed, c.renamed, self.removed, c.revived, c.metrics_moved, self.details, self.cards, self.prices,
+             stats.requests, stats.retries, stats.throttled, stats.errors, self.quarantined, round(stats.waited, 3),
+             self.id))
 
 
 class Crawler:
@@ -375,6 +379,23 @@ class Crawler:
                 self.writer.set_state(key, None)
         return missing
 
+    def prices(self, router: str, token, timeout: float):
+        """The router's catalogue of providers and prices, saved as seen today. A router that can't be
+        reached leaves the prices last seen in place and the crawl's result alone: it is noted in the run."""
+        from .hub import router as router_api
+
+        try:
+            offers, skipped = router_api.fetch(router, token, timeout=timeout, retries=self.client.max_retries // 2,
+                                               backoff=self.client.base_wait)
+        except router_api.RouterError as e:
+            self.log.notes.append(f"prices not refreshed: {e}")
+            return
+        with self.db.atomic():
+            self.log.prices = router_api.save(self.conn, offers, self.day,
+                                              time.strftime("%Y-%m-%d", time.gmtime(self.day * 86400)))
+            for reason in skipped:
+                self._quarantine(f"{router.rstrip('/')}/v1/models", None, reason, b"")
+
     def _mark_metric_day(self):
         self.conn.execute("INSERT INTO metric_days (day, date, models_moved) VALUES (?, date(? * 86400, 'unixepoch'), 0) "
                           "ON CONFLICT (day) DO NOTHING", (self.day, self.day))
@@ -398,7 +419,7 @@ class Outcome:
 
 def run(db_path: str, endpoint: str, token, *, mode: str = "auto", scope: Scope | None = None,
         timeout: float = 30.0, max_retries: int = 8, backoff: float = 1.0, progress: bool | None = None,
-        details: bool = True, max_db_pages: int | None = None) -> Outcome:
+        details: bool = True, max_db_pages: int | None = None, router: str | None = None) -> Outcome:
     """Take the writer lock, open the database, crawl, and log the run; never raises for expected trouble."""
     import sqlite3
 
@@ -432,8 +453,14 @@ def run(db_path: str, endpoint: str, token, *, mode: str = "auto", scope: Scope 
         try:
             if mode == "full":
                 crawler.full()
+                crawler.prices(router or router_for(endpoint), token, timeout)
             elif mode == "incremental":
                 crawler.incremental()
+                crawler.prices(router or router_for(endpoint), token, timeout)
+            elif mode == "prices":
+                crawler.prices(router or router_for(endpoint), token, timeout)
+                if crawler.log.prices is None:
+                    raise Stopped(crawler.log.notes.pop())
             elif mode == "metrics":
                 crawler.metrics()
             elif mode == "cards":
@@ -464,7 +491,9 @@ def summarise(log: RunLog, stats, status: str, reason: str | None) -> str:
     c = log.counts
     line = (f"{log.mode} crawl {status}: {log.pages:,} pages, {c.seen:,} models seen, {c.new:,} new, "
             f"{c.changed:,} changed, {c.renamed:,} renamed, {log.removed:,} removed, {c.revived:,} revived, "
-            f"{c.metrics_moved:,} metrics moved, {log.details:,} details, {log.cards:,} cards; "
+            f"{c.metrics_moved:,} metrics moved, {log.details:,} details, {log.cards:,} cards, "
+            f"{'no' if log.prices is None else format(log.prices, ',')} prices; "
             f"{stats.requests:,} requests, "
             f"{stats.retries:,} retries, {stats.throttled:,} throttled (429), {log.quarantined:,} quarantined")
+    line += "".join(f"\nnote: {n}" for n in log.notes)
     return line + (f"\nreason: {reason}" if reason else "")

@@ -289,7 +289,7 @@ def siblings(p, k):
 def _space_pool(store: Store) -> list[str]:
     pool = store.shared.get("space_pool")
     if pool is None:
-        authors = store.authors
+        authors = store.authors or ["spaces"]  # the recorded catalogue has no synthetic authors
         pool = store.shared["space_pool"] = [
             f"{authors[(i * 31) % len(authors)]}/{vocab.SPACE_WORDS[i % 8]}-{i % 997}" for i in range(4096)]
     return pool

@@ -165,3 +165,67 @@ def ensure_search_index(db, rebuild: bool = False):
 def drop_search_triggers(conn):
     for name in SEARCH_TRIGGERS:
         conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+@migrations()
+def m006_derived(db):
+    # Prices the inference router quotes, as seen on a day: one row per (model, provider, day seen),
+    # so the current catalogue is the latest day and its history is kept (a few hundred rows a day).
+    db["router_prices"].create({
+        "model_id": str, "provider": str, "day": int, "date": str, "status": str, "input_usd_per_m": float,
+        "output_usd_per_m": float, "context_length": int, "supports_tools": int, "supports_structured_output": int,
+        "is_free": int}, pk=("model_id", "provider", "day"), not_null={"status", "date"}, strict=True)
+    # Capabilities hubdex reads off the crawled metadata (tags, config, files, relations, providers,
+    # licence); the card's own are in `capabilities`. Keyed by (model, capability, detail): one row
+    # per fact, whichever piece of evidence found it first.
+    db.execute("""CREATE TABLE model_capabilities (
+        model_key INTEGER NOT NULL REFERENCES models(key), capability TEXT NOT NULL, detail TEXT NOT NULL,
+        evidence_kind TEXT, evidence_source TEXT, confidence REAL,
+        PRIMARY KEY (model_key, capability, detail)) WITHOUT ROWID, STRICT""")
+    db["model_capabilities"].create_index(["capability", "detail"])
+    # Every capability of a model, from the card and from the metadata, with where it came from.
+    db.execute("""CREATE VIEW all_capabilities AS
+        SELECT m.id AS model_id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence,
+               'card' AS origin
+        FROM capabilities c JOIN models m ON m.key = c.model_key
+        UNION ALL
+        SELECT m.id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence, 'metadata'
+        FROM model_capabilities c JOIN models m ON m.key = c.model_key""")
+    # The licence catalogue (src/hubdex/data/licences.csv), reloaded by every derive, for joins.
+    db["licences"].create({"id": str, "family": str, "commercial": str, "attribution": str, "share_alike": str,
+                           "hub_listed": int, "name": str}, pk="id", strict=True)
+    # The rank weights each result was computed with (src/hubdex/data/weights.toml or --weights).
+    db["rank_weights"].create({"id": str, "weights": str, "first_used": str}, pk="id", strict=True)
+    # Signals history: a row on the days a model's signals moved by a point or more since its last
+    # row (or it was first scored), so it stays small at millions of models.
+    db.execute("""CREATE TABLE signals_history (
+        model_key INTEGER NOT NULL, day INTEGER NOT NULL, adoption REAL, quality REAL, ecosystem REAL,
+        pricing REAL, match REAL, rank REAL, PRIMARY KEY (model_key, day)) WITHOUT ROWID, STRICT""")
+    db["runs"].add_column("prices", int)
+    # The current signals and rank of every model, with the parts that explain them (rewritten whole
+    # by each derive: percentiles are relative, so one model's change moves the others).
+    parts = (["p_" + k for k in ADOPTION_INPUTS] + ["pt_" + k for k in ADOPTION_INPUTS]
+             + ["q_" + k for k in QUALITY_PARTS] + ["e_" + k for k in ECOSYSTEM_PARTS])
+    db.execute(f"""CREATE TABLE model_scores (
+        model_key INTEGER PRIMARY KEY, capabilities_count INTEGER,
+        licence TEXT, licence_family TEXT, commercial_use TEXT, licence_via TEXT,
+        pricing_class TEXT, cheapest_provider TEXT, cheapest_input_usd_per_m REAL, cheapest_output_usd_per_m REAL,
+        hosted_providers INTEGER, growth_7d INTEGER, growth_30d INTEGER, eval_standing REAL,
+        adoption REAL, quality REAL, ecosystem REAL, pricing REAL, match REAL, rank REAL,
+        adoption_pct REAL, quality_pct REAL, ecosystem_pct REAL, pricing_pct REAL, rank_pct REAL,
+        {', '.join(c + ' REAL' for c in parts)}, weights_id TEXT) STRICT""")
+    db["model_scores"].create_index(["rank"])
+    db.execute("""CREATE VIEW model_overview AS
+        SELECT m.id AS model_id, m.pipeline_tag, s.rank, s.adoption, s.quality, s.ecosystem, s.pricing, s.match,
+               s.capabilities_count, s.licence, s.licence_family, s.commercial_use, s.pricing_class,
+               s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m,
+               m.downloads, m.downloads_all_time, m.likes, m.trending_score, s.growth_7d, s.growth_30d
+        FROM model_scores s JOIN models m ON m.key = s.model_key""")
+
+
+# The parts of each signal, as the weights file names them (columns p_/pt_/q_/e_<part> of
+# model_scores). Literal here: a migration must not change when the code around it does.
+ADOPTION_INPUTS = ("downloads_30d", "downloads_all_time", "likes", "trending", "growth_7d", "growth_30d")
+QUALITY_PARTS = ("card", "evaluations", "paper", "licence", "safe_weights")
+ECOSYSTEM_PARTS = ("finetunes", "adapters", "quantizations", "merges", "spaces", "providers", "library", "formats",
+                   "datasets")

@@ -1,0 +1,175 @@
+"""`hubdex derive`: capabilities, licences, pricing, signals and rank from the stored tables.
+
+What changed since the last derive (models written, details or cards read, router prices seen
+after its mark) gets its metadata capabilities rebuilt; `--all`, a first run, or a new licence
+catalogue or capability code rebuilds them all. Signals are percentiles, relative to every other
+model, so they are recomputed for all current models each time (vectorised: seconds for a
+million); `model_scores` is rewritten, and `signals_history` gets a row only for the models whose
+signals moved by a point or more since their last row. The whole derive is one transaction: a
+reader sees the previous derive or this one, never half of it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from . import capabilities, licences, signals
+
+HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
+
+
+@dataclass
+class DeriveResult:
+    models: int
+    rebuilt: int
+    capability_rows: int
+    history_rows: int
+    weights_id: str
+    unknown_licences: list
+    seconds: float
+
+    def summary(self) -> str:
+        line = (f"derived {self.models:,} models: capabilities rebuilt for {self.rebuilt:,} "
+                f"({self.capability_rows:,} rows), signals and rank for all, {self.history_rows:,} history rows "
+                f"(moved); weights {self.weights_id}; {self.seconds:.1f} s")
+        if self.unknown_licences:
+            shown = ", ".join(f"{lic} ({n})" for lic, n in self.unknown_licences[:10])
+            line += f"\nlicences not in the catalogue (kept as given): {shown}"
+        return line
+
+
+def today() -> int:
+    override = os.environ.get("HUBDEX_DAY")  # as in crawl.py: replay as of another UTC day
+    return int((calendar.timegm(time.strptime(override, "%Y-%m-%d")) if override else time.time()) // 86400)
+
+
+def _code_version() -> str:
+    """Changes when what capabilities are derived from, or how, changes: then all are rebuilt."""
+    h = hashlib.blake2b(digest_size=8)
+    for _what, sql in capabilities.STATEMENTS:
+        h.update(sql.encode())
+    h.update(resources.files("hubdex").joinpath("data/licences.csv").read_bytes())
+    return h.hexdigest()
+
+
+def _state(conn, key):
+    row = conn.execute("SELECT value FROM crawl_state WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def _set_state(conn, key, value, now):
+    conn.execute("INSERT INTO crawl_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                 "value = excluded.value, updated_at = excluded.updated_at", (key, value, now))
+
+
+def classify_licences(conn) -> list:
+    """temp.model_licence for every current model: each distinct (license, license_name,
+    license_link) is classified once (a few thousand on the whole Hub), then joined back.
+    Returns the ids not in the catalogue, with how many models carry each."""
+    cat = licences.catalogue()
+    conn.execute("DELETE FROM licences")
+    conn.executemany("INSERT INTO licences VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [(c.id, c.family, c.commercial, c.attribution, c.share_alike, int(c.hub_listed), c.name)
+                      for c in sorted(cat.values())])
+    conn.execute("""CREATE TEMP TABLE IF NOT EXISTS licence_triples (license TEXT, license_name TEXT, license_link TEXT,
+        licence TEXT, family TEXT, commercial TEXT, attribution TEXT, share_alike TEXT, via TEXT)""")
+    conn.execute("DELETE FROM temp.licence_triples")
+    triples = conn.execute("SELECT DISTINCT license, license_name, license_link FROM models "
+                           "WHERE removed_at IS NULL").fetchall()
+    conn.executemany("INSERT INTO temp.licence_triples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [t + tuple(licences.classify(*t)) for t in triples])
+    conn.execute("DROP TABLE IF EXISTS temp.model_licence")
+    conn.execute("""CREATE TEMP TABLE model_licence AS
+        SELECT m.key AS model_key, t.licence, t.family, t.commercial, t.attribution, t.share_alike, t.via
+        FROM models m JOIN temp.licence_triples t ON t.license IS m.license AND t.license_name IS m.license_name
+             AND t.license_link IS m.license_link
+        WHERE m.removed_at IS NULL""")
+    conn.execute("CREATE UNIQUE INDEX temp.model_licence_key ON model_licence (model_key)")
+    return conn.execute("""SELECT t.licence, count(*) FROM temp.model_licence t WHERE t.via = 'unrecognised'
+                           GROUP BY t.licence ORDER BY count(*) DESC, t.licence""").fetchall()
+
+
+def _changed_keys(conn, everything: bool) -> bool:
+    """Fill temp.derive_keys with the models whose capabilities need rebuilding; True if all."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS derive_keys (key INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.derive_keys")
+    mark = _state(conn, "derive.mark")
+    if everything or mark is None or _state(conn, "derive.version") != _code_version():
+        conn.execute("INSERT INTO temp.derive_keys SELECT key FROM models WHERE removed_at IS NULL")
+        return True
+    # >= : a crawl running while the last derive read could have written more rows at the same instant
+    conn.execute("""INSERT OR IGNORE INTO temp.derive_keys
+        SELECT key FROM models WHERE removed_at IS NULL AND (updated_at >= :m OR detail_at >= :m)
+        UNION SELECT c.model_key FROM cards c WHERE c.fetched_at >= :m
+        UNION SELECT m.key FROM models m JOIN router_prices r ON r.model_id = m.id
+              WHERE r.day > coalesce(:d, -1) AND m.removed_at IS NULL""",
+                 {"m": mark, "d": _state(conn, "derive.prices_day")})
+    return False
+
+
+def _write_scores(conn, out: dict):
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(model_scores)")]
+    data = []
+    for c in columns:
+        a = out[c]
+        if a.dtype.kind == "f":
+            a = np.where(np.isnan(a), None, a).astype(object)
+        data.append(a.tolist())
+    conn.execute("DELETE FROM model_scores")
+    conn.executemany(f"INSERT INTO model_scores ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                     zip(*data))
+
+
+def _write_history(conn, out: dict, day: int) -> int:
+    names = signals.SIGNALS + ("rank",)
+    last = conn.execute(f"SELECT model_key, max(day), {', '.join(names)} FROM signals_history WHERE day < ? "
+                        "GROUP BY model_key ORDER BY model_key", (day,)).fetchall()
+    keys = out["model_key"]
+    now = np.column_stack([out[s] for s in names]) if len(keys) else np.zeros((0, len(names)))
+    moved = np.ones(len(keys), dtype=bool)
+    if last:
+        lk = np.array([r[0] for r in last], dtype=np.int64)
+        lv = np.array([[np.nan if v is None else v for v in r[2:]] for r in last], dtype=float)
+        pos = np.searchsorted(lk, keys)
+        hit = (pos < len(lk)) & (lk[np.minimum(pos, len(lk) - 1)] == keys)
+        prev = np.full_like(now, np.nan)
+        prev[hit] = lv[pos[hit]]
+        moved = ~hit | (np.nan_to_num(np.abs(now - prev), nan=HISTORY_MOVE) >= HISTORY_MOVE).any(axis=1)
+    conn.execute("DELETE FROM signals_history WHERE day = ?", (day,))  # a rerun the same day replaces its rows
+    rows = zip(keys[moved].tolist(), [day] * int(moved.sum()), *(now[moved, i].tolist() for i in range(len(names))))
+    conn.executemany(f"INSERT INTO signals_history (model_key, day, {', '.join(names)}) VALUES "
+                     f"({', '.join('?' * (len(names) + 2))})", rows)
+    return int(moved.sum())
+
+
+def derive(db, *, everything: bool = False, weights_path: str | None = None) -> DeriveResult:
+    started = time.monotonic()
+    conn = db.conn
+    weights = signals.load_weights(weights_path)
+    wid = signals.weights_id(weights)
+    day = today()
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+    with db.atomic():
+        unknown = classify_licences(conn)
+        everything = _changed_keys(conn, everything)
+        rebuilt = conn.execute("SELECT count(*) FROM temp.derive_keys").fetchone()[0]
+        rows = capabilities.derive(conn, everything)
+        out = signals.compute(conn, day, weights)
+        out["weights_id"] = np.full(len(out["model_key"]), wid, dtype=object)
+        _write_scores(conn, out)
+        history = _write_history(conn, out, day)
+        conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)", (wid, json.dumps(weights, sort_keys=True),
+                                                                              now))
+        _set_state(conn, "derive.mark", now, now)
+        _set_state(conn, "derive.version", _code_version(), now)
+        _set_state(conn, "derive.prices_day", conn.execute("SELECT max(day) FROM router_prices").fetchone()[0], now)
+        _set_state(conn, "derive.weights", wid, now)
+    return DeriveResult(len(out["model_key"]), rebuilt, rows, history, wid, unknown, time.monotonic() - started)

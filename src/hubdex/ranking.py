@@ -1,0 +1,130 @@
+"""What `hubdex rank` and `hubdex top` print: a model's rank with its working, and the best models.
+
+Read-only over `model_scores` (written by `hubdex derive`) and `models`. Output is a pure
+function of the stored rows: the same database prints the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .signals import SIGNALS, contribution
+from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
+
+
+class NotRanked(LookupError):
+    pass
+
+
+_ADOPTION_VALUES = {"downloads_30d": "downloads", "downloads_all_time": "downloads_all_time", "likes": "likes",
+                    "trending": "trending_score", "growth_7d": "growth_7d", "growth_30d": "growth_30d"}
+_ECOSYSTEM_VALUES = {"finetunes": "children_finetune", "adapters": "children_adapter",
+                     "quantizations": "children_quantized", "merges": "children_merge", "spaces": "spaces_count",
+                     "providers": "hosted_providers", "library": "library_name", "formats": None, "datasets": None}
+
+
+def _row(conn, sql, params):
+    cur = conn.execute(sql, params)
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cur.description], row))
+
+
+def explain(conn, model_id: str) -> dict:
+    """The rank of `model_id` with every signal, its inputs, percentile, weight and contribution."""
+    row = _row(conn, "SELECT s.*, m.id, m.pipeline_tag, m.downloads, m.downloads_all_time, m.likes, m.trending_score, "
+                     "m.children_finetune, m.children_adapter, m.children_quantized, m.children_merge, m.spaces_count, "
+                     "m.library_name, m.gated, m.disabled, m.removed_at FROM models m "
+                     "LEFT JOIN model_scores s ON s.model_key = m.key WHERE m.id = ?", (model_id,))
+    if row is None:
+        raise NotRanked(f"unknown model: {model_id}")
+    if row["rank"] is None:
+        why = "it was removed from the Hub" if row["removed_at"] else "run `hubdex derive` first"
+        raise NotRanked(f"{model_id} has no rank yet ({why})")
+    wrow = conn.execute("SELECT weights FROM rank_weights WHERE id = ?", (row["weights_id"],)).fetchone()
+    weights = json.loads(wrow[0])
+    task = row["pipeline_tag"] or "(no pipeline tag)"
+    adoption = [{"input": k, "value": row[_ADOPTION_VALUES[k]], "percentile": row["p_" + k],
+                 "percentile_in_task": row["pt_" + k], "weight": round(weights["adoption"][k], 4)}
+                for k in ADOPTION_INPUTS]
+    quality = [{"part": k, "value": row["q_" + k], "weight": round(weights["quality"][k], 4)} for k in QUALITY_PARTS]
+    if row["eval_standing"] is not None:
+        quality[1]["standing_among_peers"] = row["eval_standing"]
+    ecosystem = [{"part": k, "input": row[_ECOSYSTEM_VALUES[k]] if _ECOSYSTEM_VALUES[k] else None,
+                  "value": row["e_" + k], "weight": round(weights["ecosystem"][k], 4)} for k in ECOSYSTEM_PARTS]
+    pricing = [{"input": "pricing class", "value": row["pricing_class"]},
+               {"input": "licence", "value": row["licence"], "family": row["licence_family"],
+                "commercial_use": row["commercial_use"], "resolved_via": row["licence_via"]},
+               {"input": "gated", "value": row["gated"] not in (None, "false", "0")},
+               {"input": "cheapest live provider", "value": row["cheapest_provider"],
+                "input_usd_per_m": row["cheapest_input_usd_per_m"],
+                "output_usd_per_m": row["cheapest_output_usd_per_m"]},
+               {"input": "hosted providers", "value": row["hosted_providers"]}]
+    parts = {"adoption": adoption, "quality": quality, "ecosystem": ecosystem, "pricing": pricing,
+             "match": [{"input": "match graph", "value": None, "note": "not computed yet: 0 for every model"}]}
+    out = []
+    for s in SIGNALS:
+        w = weights["rank"][s]
+        out.append({"signal": s, "score": row[s], "percentile": row.get(s + "_pct"), "weight": round(w, 4),
+                    "contribution": contribution(w, row[s]), "inputs": parts[s]})
+    return {"model": row["id"], "pipeline_tag": row["pipeline_tag"], "task_group": task, "rank": row["rank"],
+            "rank_percentile": row["rank_pct"], "capabilities": row["capabilities_count"],
+            "weights_id": row["weights_id"], "signals": out}
+
+
+def _fmt(v, digits=2):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    return str(v)
+
+
+def render_explanation(e: dict) -> str:
+    lines = [f"{e['model']}  rank {e['rank']:.2f} / 100  (percentile {_fmt(e['rank_percentile'])}; "
+             f"{e['capabilities']} capabilities; task {e['task_group']}; weights {e['weights_id']})", "",
+             f"{'signal':<10} {'score':>7} {'pct':>7} {'weight':>7} {'contribution':>13}"]
+    for s in e["signals"]:
+        lines.append(f"{s['signal']:<10} {s['score']:>7.2f} {_fmt(s['percentile']):>7} {s['weight']:>7.3f} "
+                     f"{s['contribution']:>13.2f}")
+        for i in s["inputs"]:
+            name = i.get("input") or i.get("part")
+            if s["signal"] == "adoption":
+                detail = (f"{_fmt(i['value'])}: percentile {_fmt(i['percentile'])} overall, "
+                          f"{_fmt(i['percentile_in_task'])} in task; weight {i['weight']:.3f}")
+            elif s["signal"] in ("quality", "ecosystem"):
+                detail = f"{_fmt(i['value'], 3)} of 1; weight {i['weight']:.3f}"
+                if i.get("input") is not None and s["signal"] == "ecosystem":
+                    detail = f"{_fmt(i['input'])} -> " + detail
+                if "standing_among_peers" in i:
+                    detail += f"; standing among peers {_fmt(i['standing_among_peers'], 3)}"
+                name = i["part"]
+            else:
+                extra = {k: v for k, v in i.items() if k not in ("input", "value")}
+                detail = _fmt(i["value"]) + ("" if not extra else " (" + ", ".join(
+                    f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in extra.items()) + ")")
+            lines.append(f"    {name:<24} {detail}")
+    total = sum(s["contribution"] for s in e["signals"])
+    lines += ["", f"{'rank = sum of contributions':<34} {total:>13.2f}"]
+    return "\n".join(lines)
+
+
+def top(conn, task: str | None = None, limit: int = 20) -> list[dict]:
+    where, params = ("WHERE m.pipeline_tag = ?", [task]) if task else ("", [])
+    cur = conn.execute(f"""SELECT m.id AS model, m.pipeline_tag, s.rank, s.adoption, s.quality, s.ecosystem,
+            s.pricing, s.match, s.pricing_class, s.licence, s.capabilities_count AS capabilities
+        FROM model_scores s JOIN models m ON m.key = s.model_key {where}
+        ORDER BY s.rank DESC, m.id LIMIT ?""", params + [limit])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur]
+
+
+def render_top(rows: list[dict]) -> str:
+    head = (f"{'#':>3}  {'rank':>6}  {'adopt':>6} {'qual':>6} {'eco':>6} {'price':>6}  {'model':<48} "
+            f"{'task':<24} pricing class")
+    lines = [head]
+    for i, r in enumerate(rows, 1):
+        lines.append(f"{i:>3}  {r['rank']:>6.2f}  {r['adoption']:>6.2f} {r['quality']:>6.2f} {r['ecosystem']:>6.2f} "
+                     f"{r['pricing']:>6.2f}  {r['model']:<48} {(r['pipeline_tag'] or '-'):<24} {r['pricing_class']}")
+    return "\n".join(lines)

@@ -1,0 +1,313 @@
+"""Signals and the composite rank, vectorised over every current model at once.
+
+Inputs are read from the stored tables with a handful of whole-table queries (models, history,
+card and metadata capabilities, evaluations, providers, router prices) into numpy arrays aligned on
+the model key; each signal is then array arithmetic, never a Python loop per model.
+
+* adoption: 30-day and all-time downloads, likes, trending score, and growth of all-time downloads
+  over 7 and 30 days (from `metrics_history`); each as a percentile of log1p(value) overall and
+  within the model's pipeline tag (half each); a value of 0 scores 0; an input a model lacks
+  (growth before the history is 7 days deep) drops out and the other weights are rescaled.
+* quality: card completeness, evaluation results and their standing against the same task's
+  models on the same dataset and metric, a paper, a recognised licence, safe weight formats; 0 if
+  the repo is disabled.
+* ecosystem: percentiles of finetunes, adapters, quantisations, merges, Spaces, live providers and
+  datasets; library support; weight formats.
+* pricing: the pricing class and the licence family; API-only models by their cheapest price.
+* match: 0 until the match graph exists.
+* rank: the weighted sum; each contribution is rounded to hundredths first, so the printed
+  contributions add up to the rank exactly.
+
+Percentiles are mid-rank: 100 * (models below + half the ties) / group size, deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from importlib import resources
+
+import numpy as np
+
+from .capabilities import PICKLE_FORMATS, SAFE_FORMATS
+from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
+
+SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")
+PRICING_CLASSES = ("free open weights", "open weights plus paid hosted inference", "free with conditions",
+                   "paid API only", "unknown")
+# Pricing score by licence family: what using the weights costs you in freedom, 100 = none.
+FAMILY_PRICE_SCORE = {"permissive": 100, "public-domain": 100, "weak-copyleft": 95, "copyleft": 85, "openrail": 80,
+                      "community": 60, "non-commercial": 35, "proprietary": 20, "unknown": 30}
+GATED_PENALTY = 10
+LOWER_IS_BETTER = ("wer", "cer", "loss", "perplexity", "ppl", "mae", "mse", "rmse", "fid", "eer", "ter")
+
+
+# -- weights ---------------------------------------------------------------------------------------
+def load_weights(path: str | None = None) -> dict:
+    """The weights file (the shipped one unless `path`), checked: every table and key present, no
+    negative weight, each table summing above zero."""
+    text = (open(path, encoding="utf-8").read() if path
+            else resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8"))
+    try:
+        w = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"weights file {path or 'weights.toml'}: {e}") from None
+    need = {"rank": SIGNALS, "adoption": ADOPTION_INPUTS, "quality": QUALITY_PARTS, "ecosystem": ECOSYSTEM_PARTS}
+    out = {}
+    for table, keys in need.items():
+        got = w.get(table)
+        if not isinstance(got, dict):
+            raise ValueError(f"weights file {path or 'weights.toml'}: no [{table}] table")
+        extra = set(got) - set(keys)
+        if extra:
+            raise ValueError(f"weights file: unknown key(s) in [{table}]: {', '.join(sorted(extra))}")
+        vals = {}
+        for k in keys:
+            v = got.get(k)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"weights file: [{table}] {k} must be a number >= 0")
+            vals[k] = float(v)
+        if sum(vals.values()) <= 0:
+            raise ValueError(f"weights file: the weights in [{table}] sum to 0")
+        total = sum(vals.values())
+        out[table] = {k: v / total for k, v in vals.items()}
+    return out
+
+
+def weights_id(weights: dict) -> str:
+    return hashlib.blake2b(json.dumps(weights, sort_keys=True).encode(), digest_size=6).hexdigest()
+
+
+# -- percentiles -----------------------------------------------------------------------------------
+def percentiles(values, groups=None, zero_scores_zero: bool = True) -> np.ndarray:
+    """Mid-rank percentile (0-100) of each value within its group; NaN stays NaN (missing)."""
+    v = np.asarray(values, dtype=float)
+    out = np.full(len(v), np.nan)
+    idx = np.nonzero(~np.isnan(v))[0]
+    if len(idx) == 0:
+        return out
+    x = np.log1p(np.maximum(v[idx], 0))  # log-scaled; ranks are what count, and ties stay ties
+    g = np.zeros(len(idx), dtype=np.int64) if groups is None else np.asarray(groups)[idx]
+    order = np.lexsort((x, g))
+    gs, xs = g[order], x[order]
+    pos = np.arange(len(xs))
+    new_group = np.r_[True, gs[1:] != gs[:-1]]
+    new_value = new_group | np.r_[True, xs[1:] != xs[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, pos, 0))
+    value_start = np.maximum.accumulate(np.where(new_value, pos, 0))
+    gid, vid = np.cumsum(new_group) - 1, np.cumsum(new_value) - 1
+    group_size, ties = np.bincount(gid)[gid], np.bincount(vid)[vid]
+    pct = np.empty(len(xs))
+    pct[order] = (value_start - group_start + 0.5 * ties) / group_size * 100
+    out[idx] = pct
+    if zero_scores_zero:
+        out[idx[v[idx] == 0]] = 0.0
+    return out
+
+
+# -- reading the inputs ----------------------------------------------------------------------------
+class Inputs:
+    """Per-model arrays aligned on `keys` (the current models, by key)."""
+
+    def __init__(self, conn, day: int):
+        self.conn = conn
+        rows = conn.execute("""SELECT key, coalesce(downloads, 0), coalesce(downloads_all_time, -1), coalesce(likes, 0),
+            coalesce(trending_score, 0), coalesce(children_finetune, 0), coalesce(children_adapter, 0),
+            coalesce(children_quantized, 0), coalesce(children_merge, 0), coalesce(spaces_count, 0),
+            coalesce(disabled, 0), library_name IS NOT NULL, gated IS NOT NULL AND gated NOT IN ('false', '0')
+            FROM models WHERE removed_at IS NULL ORDER BY key""").fetchall()
+        a = np.array(rows, dtype=np.int64).reshape(-1, 13)
+        (self.keys, self.downloads, all_time, self.likes, self.trending, self.finetunes, self.adapters,
+         self.quantizations, self.merges, self.spaces, self.disabled, self.library, self.gated) = a.T
+        self.all_time = np.where(all_time < 0, np.nan, all_time.astype(float))
+        self.n = len(self.keys)
+        tasks = [r[0] or "" for r in conn.execute(
+            "SELECT pipeline_tag FROM models WHERE removed_at IS NULL ORDER BY key")]
+        names = sorted(set(tasks))
+        lookup = {t: i for i, t in enumerate(names)}
+        self.task = np.array([lookup[t] for t in tasks], dtype=np.int64)
+        self.growth_7d = self._growth(day - 7)
+        self.growth_30d = self._growth(day - 30)
+
+    def column(self, sql: str, default=0.0, params=()) -> np.ndarray:
+        """The second column of `sql` (model_key, value) aligned on keys; `default` where absent."""
+        out = np.full(self.n, default, dtype=float)
+        rows = self.conn.execute(sql, params).fetchall()
+        if rows:
+            k = np.array([r[0] for r in rows], dtype=np.int64)
+            v = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float)
+            pos = np.searchsorted(self.keys, k)
+            ok = (pos < self.n) & (self.keys[np.minimum(pos, self.n - 1)] == k)
+            out[pos[ok]] = v[ok]
+        return out
+
+    def _growth(self, day: int) -> np.ndarray:
+        # The all-time downloads a model had on `day` (its latest history row up to then); no row
+        # that old means the history can't tell its growth yet: NaN, not 0.
+        then = self.column("SELECT model_key, downloads_all_time FROM (SELECT model_key, max(day), downloads_all_time "
+                           "FROM metrics_history WHERE day <= ? GROUP BY model_key)", np.nan, (day,))
+        return np.maximum(self.all_time - then, 0)
+
+
+def _licence_scores(conn, inp: Inputs):
+    """(licence, family, commercial, via) per model from temp.model_licence."""
+    rows = conn.execute("SELECT l.licence, l.family, l.commercial, l.via FROM models m "
+                        "JOIN temp.model_licence l ON l.model_key = m.key WHERE m.removed_at IS NULL "
+                        "ORDER BY m.key").fetchall()
+    assert len(rows) == inp.n, "temp.model_licence must cover every current model"
+    return [np.array(col, dtype=object) for col in zip(*rows)] if rows else [np.array([], dtype=object)] * 4
+
+
+def _eval_standing(inp: Inputs) -> np.ndarray:
+    """For models with results: their mean standing (0 worst .. 1 best) among the models of the same
+    pipeline tag reporting the same metric on the same dataset; 0.5 when no peer reports it."""
+    lower = ", ".join(f"'{m}'" for m in LOWER_IS_BETTER)
+    sql = f"""WITH ev AS (
+        SELECT e.model_key AS k, coalesce(m.pipeline_tag, '') AS task, lower(coalesce(e.dataset, '')) AS ds,
+               lower(e.metric) AS metric,
+               max(CASE WHEN lower(e.metric) IN ({lower}) THEN -e.value ELSE e.value END) AS v
+        FROM evaluations e JOIN models m ON m.key = e.model_key
+        WHERE e.value IS NOT NULL AND e.subject IS NULL AND m.removed_at IS NULL GROUP BY 1, 2, 3, 4),
+      placed AS (
+        SELECT k, (rank() OVER w - 1 + 0.5 * (count(*) OVER (PARTITION BY task, ds, metric, v) - 1))
+                  / (count(*) OVER (PARTITION BY task, ds, metric) - 1) AS standing,
+               count(*) OVER (PARTITION BY task, ds, metric) AS peers
+        FROM ev WINDOW w AS (PARTITION BY task, ds, metric ORDER BY v))
+      SELECT k, coalesce(avg(CASE WHEN peers > 1 THEN standing END), 0.5) FROM placed GROUP BY k"""
+    return inp.column(sql, np.nan)
+
+
+def compute(conn, day: int, weights: dict) -> dict:
+    """Every current model's signals and rank, as a dict of arrays (the model_scores columns)."""
+    inp = Inputs(conn, day)
+    licence, family, commercial, via = _licence_scores(conn, inp)
+    col = inp.column
+    out = {"model_key": inp.keys}
+
+    # capabilities: the metadata rows, plus the card's facts the metadata did not already give
+    out["capabilities_count"] = (
+        col("SELECT model_key, count(*) FROM model_capabilities GROUP BY model_key")
+        + col("""SELECT c.model_key, count(DISTINCT c.capability || char(0) || c.detail) FROM capabilities c
+                 WHERE NOT EXISTS (SELECT 1 FROM model_capabilities x WHERE x.model_key = c.model_key
+                                   AND x.capability = c.capability AND x.detail = c.detail)
+                 GROUP BY c.model_key""")).astype(np.int64)
+
+    # -- adoption
+    aw = weights["adoption"]
+    raw = {"downloads_30d": inp.downloads, "downloads_all_time": inp.all_time, "likes": inp.likes,
+           "trending": inp.trending, "growth_7d": inp.growth_7d, "growth_30d": inp.growth_30d}
+    num = np.zeros(inp.n)
+    den = np.zeros(inp.n)
+    for k in ADOPTION_INPUTS:
+        p, pt = percentiles(raw[k]), percentiles(raw[k], inp.task)
+        out["p_" + k], out["pt_" + k] = p, pt
+        present = ~np.isnan(p)
+        num += np.where(present, aw[k] * (p + pt) / 2, 0)
+        den += np.where(present, aw[k], 0)
+    out["adoption"] = np.where(den > 0, num / np.where(den > 0, den, 1), 0)
+    out["growth_7d"], out["growth_30d"] = inp.growth_7d, inp.growth_30d
+
+    # -- quality
+    flags = {c: col("SELECT model_key, 1 FROM capabilities WHERE capability = ? GROUP BY model_key", 0, (c,))
+             for c in ("intended use", "limitations stated", "usage documented")}
+    trained = col("SELECT model_key, 1 FROM capabilities WHERE capability IN ('training described', 'training data') "
+                  "GROUP BY model_key")
+    described = col("SELECT model_key, sections_count >= 3 FROM cards")
+    q = {"card": (described + flags["intended use"] + flags["limitations stated"] + trained
+                  + flags["usage documented"]) / 5}
+    standing = _eval_standing(inp)
+    has_results = ~np.isnan(standing)
+    out["eval_standing"] = standing
+    q["evaluations"] = np.where(has_results, 0.4 + 0.6 * np.nan_to_num(standing), 0)
+    q["paper"] = np.maximum(col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key"),
+                            col("SELECT model_key, 1 FROM model_capabilities WHERE capability = 'paper' "
+                                "GROUP BY model_key"))
+    recognised = np.isin(via, ["id", "license_name", "license_link"]) & (family != "unknown")
+    q["licence"] = np.where(recognised, 1.0, np.where(via == "missing", 0.0, 0.5))
+    fmt_sql = ("SELECT model_key, 1 FROM model_capabilities WHERE capability = 'weight format' AND detail IN ({}) "
+               "GROUP BY model_key")
+    safe = col(fmt_sql.format(", ".join(f"'{f}'" for f in SAFE_FORMATS)))
+    pickle = col(fmt_sql.format(", ".join(f"'{f}'" for f in PICKLE_FORMATS)))
+    q["safe_weights"] = np.where(safe > 0, 1.0, np.where(pickle > 0, 0.25, 0.5))  # no weights seen: can't tell
+    qw = weights["quality"]
+    out["quality"] = np.where(inp.disabled > 0, 0.0, sum(qw[k] * q[k] for k in QUALITY_PARTS) * 100)
+    for k in QUALITY_PARTS:
+        out["q_" + k] = q[k]
+
+    # -- ecosystem
+    live = np.maximum(
+        col("SELECT model_key, count(*) FROM model_providers WHERE status = 'live' GROUP BY model_key"),
+        col("""SELECT m.key, count(*) FROM router_prices r JOIN models m ON m.id = r.model_id
+               WHERE r.day = (SELECT max(day) FROM router_prices) AND r.status = 'live' GROUP BY m.key"""))
+    formats = col("SELECT model_key, count(*) FROM model_capabilities WHERE capability = 'weight format' "
+                  "GROUP BY model_key")
+    datasets = col("SELECT model_key, count(*) FROM model_capabilities WHERE capability = 'training data' "
+                   "GROUP BY model_key")
+    e = {"finetunes": percentiles(inp.finetunes) / 100, "adapters": percentiles(inp.adapters) / 100,
+         "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
+         "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,
+         "library": inp.library.astype(float), "formats": np.minimum(formats, 3) / 3,
+         "datasets": percentiles(datasets) / 100}
+    ew = weights["ecosystem"]
+    out["ecosystem"] = sum(ew[k] * e[k] for k in ECOSYSTEM_PARTS) * 100
+    for k in ECOSYSTEM_PARTS:
+        out["e_" + k] = e[k]
+
+    # -- pricing
+    cheapest = conn.execute("""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
+        FROM router_prices r JOIN models m ON m.id = r.model_id
+        WHERE r.day = (SELECT max(day) FROM router_prices) AND r.status = 'live' AND r.input_usd_per_m IS NOT NULL
+        AND r.output_usd_per_m IS NOT NULL
+        ORDER BY m.key, r.input_usd_per_m + r.output_usd_per_m, r.provider""").fetchall()
+    provider = np.full(inp.n, None, dtype=object)
+    price_in, price_out = np.full(inp.n, np.nan), np.full(inp.n, np.nan)
+    seen = set()
+    for k, p, i, o in cheapest:  # ordered cheapest first: the first row of each model (a few hundred rows)
+        if k not in seen:
+            seen.add(k)
+            j = np.searchsorted(inp.keys, k)
+            if j < inp.n and inp.keys[j] == k:
+                provider[j], price_in[j], price_out[j] = p, i, o
+    # Open weights: weight files seen, or a library that loads weights from the repo (older listings
+    # and partial file lists show no weight files for models that have them).
+    weights_known = ((safe + pickle) > 0) | (inp.library > 0)
+    hosted = live > 0
+    conditional = (inp.gated > 0) | np.isin(family, ["non-commercial", "community", "proprietary"]) | (commercial == "no")
+    cls = np.select(
+        [~weights_known & hosted, ~weights_known | (family == "unknown"), conditional, hosted],
+        ["paid API only", "unknown", "free with conditions", "open weights plus paid hosted inference"],
+        "free open weights")
+    blended = price_in + price_out
+    price_pct = percentiles(blended, zero_scores_zero=False) / 100
+    base = np.array([FAMILY_PRICE_SCORE.get(f, 30) for f in family], dtype=float) if inp.n else np.zeros(0)
+    score = np.where(inp.gated > 0, base - GATED_PENALTY, base)
+    api_only = 10 + 20 * (1 - np.nan_to_num(price_pct, nan=0.5))
+    score = np.select([cls == "paid API only", cls == "unknown"], [api_only, FAMILY_PRICE_SCORE["unknown"]], score)
+    out.update({"licence": licence, "licence_family": family, "commercial_use": commercial, "licence_via": via,
+                "pricing_class": cls, "cheapest_provider": provider, "cheapest_input_usd_per_m": price_in,
+                "cheapest_output_usd_per_m": price_out, "hosted_providers": live.astype(np.int64),
+                "pricing": score})
+
+    # -- match: the match graph is a later issue
+    out["match"] = np.zeros(inp.n)
+
+    # -- rounding, rank, percentiles of the signals
+    for s in SIGNALS:
+        out[s] = np.round(out[s], 2)
+    rw = weights["rank"]
+    out["rank"] = np.round(sum(np.round(rw[s] * out[s], 2) for s in SIGNALS), 2)
+    for s in SIGNALS[:-1] + ("rank",):
+        out[s + "_pct"] = np.round(percentiles(out[s], zero_scores_zero=False), 2)
+    for k in ADOPTION_INPUTS:
+        out["p_" + k], out["pt_" + k] = np.round(out["p_" + k], 2), np.round(out["pt_" + k], 2)
+    for k in list(q) + list(e):
+        name = ("q_" if k in q else "e_") + k
+        out[name] = np.round(out[name], 4)
+    out["eval_standing"] = np.round(out["eval_standing"], 4)
+    return out
+
+
+def contribution(weight: float, score: float) -> float:
+    """A signal's share of the rank, as the rank adds them up."""
+    return round(float(np.round(weight * score, 2)), 2)
