@@ -2,7 +2,8 @@
 
 Starts the Hub replica with the demo catalogue (the real recorded models, two hand-described ones and
 3,000 synthetic ones), runs `hubdex crawl` into `db/hub.db` over HTTP exactly as against the real Hub
-(a full pass the first time, incremental afterwards), and says what landed and how to look at it.
+(a full pass the first time, incremental afterwards), reads the cards, runs `hubdex derive`, and says
+what landed, what ranks best and why, and how to look at it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ DB = os.path.join("db", "hub.db")
 
 
 def main() -> int:
-    from .crawl import EXIT_OK, run
+    from .crawl import EXIT_OK, Scope, run
     from .replica.server import start_replica
 
     server = start_replica("demo")
@@ -26,8 +27,26 @@ def main() -> int:
         print(outcome.summary)
         if outcome.code != EXIT_OK:
             return outcome.code
+        # The replica, like the Hub, allows so many README fetches per window: the demo reads the 500
+        # most downloaded cards (the backlog's order); `hubdex crawl --cards` works through the rest.
+        print("reading the 500 most downloaded cards not yet read ...")
+        outcome = run(DB, server.url, None, mode="cards", scope=Scope(limit=500), progress=None)
+        print(outcome.summary)
+        if outcome.code != EXIT_OK:
+            return outcome.code
     finally:
         server.stop()
+    from .derive import derive
+    from .ranking import explain, render_explanation, render_top, top
+    from .store.db import open_db
+
+    print("\nderiving capabilities, licences, pricing, signals and rank (`hubdex derive`) ...")
+    db = open_db(DB)
+    print(derive(db).summary())
+    print("\nbest ranked (`hubdex top --limit 8`):")
+    print(render_top(top(db.conn, limit=8)))
+    print("\nwhy (`hubdex rank meta-llama/Llama-3.1-8B-Instruct`):")
+    print(render_explanation(explain(db.conn, "meta-llama/Llama-3.1-8B-Instruct")))
     conn = sqlite3.connect(DB)
     q = conn.execute
     total, removed = q("SELECT count(*), count(removed_at) FROM models").fetchone()
@@ -53,10 +72,11 @@ def main() -> int:
     for row in q("SELECT id, mode, status, pages, models_seen, models_new, models_changed, requests FROM runs "
                  "ORDER BY id DESC LIMIT 3"):
         print("  run {}: {} {}, {} pages, {} seen, {} new, {} changed, {} requests".format(*row))
-    print(f"\nLook at it:\n  .venv/bin/datasette {DB}            # browse in a web browser\n"
+    print(f"\nLook at it:\n  .venv/bin/datasette {DB}            # browse in a web browser (table model_overview)\n"
+          f"  .venv/bin/hubdex top --task text-generation; .venv/bin/hubdex rank openai-community/gpt2 --json\n"
           f"  sqlite3 {DB} 'SELECT id, downloads FROM models ORDER BY downloads DESC LIMIT 10'\n"
           "The same against the real Hub:\n  HF_TOKEN=hf_... .venv/bin/hubdex crawl --full   # then `hubdex crawl` "
-          "(incremental) and `hubdex crawl --metrics` daily")
+          "(incremental), `hubdex crawl --metrics` daily, then `hubdex derive`")
     return 0
 
 

@@ -1,7 +1,8 @@
 """`hubdex derive`: capabilities, licences, pricing, signals and rank from the stored tables.
 
-What changed since the last derive (models written, details or cards read, router prices seen
-after its mark) gets its metadata capabilities rebuilt; `--all`, a first run, or a new licence
+What changed since the last derive (a model's metadata, id, details or card differ from what its
+rows were derived from, kept in `derive_inputs`; or the router catalogue is newer) gets its
+metadata capabilities rebuilt; `--all`, a first run, or a new licence
 catalogue or capability code rebuilds them all. Signals are percentiles, relative to every other
 model, so they are recomputed for all current models each time (vectorised: seconds for a
 million); `model_scores` is rewritten, and `signals_history` gets a row only for the models whose
@@ -22,6 +23,7 @@ from importlib import resources
 import numpy as np
 
 from . import capabilities, licences, signals
+from .crawl import now_iso
 
 HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
 
@@ -97,22 +99,33 @@ def classify_licences(conn) -> list:
                            GROUP BY t.licence ORDER BY count(*) DESC, t.licence""").fetchall()
 
 
+_INPUTS = """SELECT m.key, m.id, m.meta_hash, m.detail_at, c.sha, c.fetched_at FROM models m
+    LEFT JOIN cards c ON c.model_key = m.key WHERE m.removed_at IS NULL"""
+
+
 def _changed_keys(conn, everything: bool) -> bool:
     """Fill temp.derive_keys with the models whose capabilities need rebuilding; True if all."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS derive_keys (key INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.derive_keys")
-    mark = _state(conn, "derive.mark")
-    if everything or mark is None or _state(conn, "derive.version") != _code_version():
+    if everything or _state(conn, "derive.version") != _code_version():
         conn.execute("INSERT INTO temp.derive_keys SELECT key FROM models WHERE removed_at IS NULL")
         return True
-    # >= : a crawl running while the last derive read could have written more rows at the same instant
-    conn.execute("""INSERT OR IGNORE INTO temp.derive_keys
-        SELECT key FROM models WHERE removed_at IS NULL AND (updated_at >= :m OR detail_at >= :m)
-        UNION SELECT c.model_key FROM cards c WHERE c.fetched_at >= :m
-        UNION SELECT m.key FROM models m JOIN router_prices r ON r.model_id = m.id
-              WHERE r.day > coalesce(:d, -1) AND m.removed_at IS NULL""",
-                 {"m": mark, "d": _state(conn, "derive.prices_day")})
+    conn.execute(f"""INSERT OR IGNORE INTO temp.derive_keys
+        SELECT i.key FROM ({_INPUTS}) i LEFT JOIN derive_inputs d ON d.model_key = i.key
+        WHERE d.model_key IS NULL OR d.id IS NOT i.id OR d.meta_hash IS NOT i.meta_hash
+              OR d.detail_at IS NOT i.detail_at OR d.card_sha IS NOT i.sha OR d.card_fetched_at IS NOT i.fetched_at""")
+    # the router catalogue gives context lengths: models it lists are rebuilt when it is newer
+    conn.execute("""INSERT OR IGNORE INTO temp.derive_keys SELECT m.key FROM models m JOIN router_prices r
+        ON r.model_id = m.id WHERE r.day > coalesce(?, -1) AND m.removed_at IS NULL""",
+                 (_state(conn, "derive.prices_day"),))
     return False
+
+
+def _record_inputs(conn, everything: bool):
+    if everything:
+        conn.execute("DELETE FROM derive_inputs")
+    conn.execute(f"INSERT OR REPLACE INTO derive_inputs SELECT * FROM ({_INPUTS}) "
+                 "WHERE key IN (SELECT key FROM temp.derive_keys)")
 
 
 def _write_scores(conn, out: dict):
@@ -156,7 +169,7 @@ def derive(db, *, everything: bool = False, weights_path: str | None = None) -> 
     weights = signals.load_weights(weights_path)
     wid = signals.weights_id(weights)
     day = today()
-    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z"
+    now = now_iso()
     with db.atomic():
         unknown = classify_licences(conn)
         everything = _changed_keys(conn, everything)
@@ -168,7 +181,7 @@ def derive(db, *, everything: bool = False, weights_path: str | None = None) -> 
         history = _write_history(conn, out, day)
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)", (wid, json.dumps(weights, sort_keys=True),
                                                                               now))
-        _set_state(conn, "derive.mark", now, now)
+        _record_inputs(conn, everything)
         _set_state(conn, "derive.version", _code_version(), now)
         _set_state(conn, "derive.prices_day", conn.execute("SELECT max(day) FROM router_prices").fetchone()[0], now)
         _set_state(conn, "derive.weights", wid, now)

@@ -202,6 +202,10 @@ def m006_derived(db):
         model_key INTEGER NOT NULL, day INTEGER NOT NULL, adoption REAL, quality REAL, ecosystem REAL,
         pricing REAL, match REAL, rank REAL, PRIMARY KEY (model_key, day)) WITHOUT ROWID, STRICT""")
     db["runs"].add_column("prices", int)
+    # What each model's derived rows were computed from: a model whose metadata hash, details, card or
+    # id differs from this is rebuilt by the next derive (exact, unlike comparing clock times).
+    db.execute("""CREATE TABLE derive_inputs (model_key INTEGER PRIMARY KEY, id TEXT, meta_hash TEXT, detail_at TEXT,
+        card_sha TEXT, card_fetched_at TEXT) WITHOUT ROWID, STRICT""")
     # The current signals and rank of every model, with the parts that explain them (rewritten whole
     # by each derive: percentiles are relative, so one model's change moves the others).
     parts = (["p_" + k for k in ADOPTION_INPUTS] + ["pt_" + k for k in ADOPTION_INPUTS]

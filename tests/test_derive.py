@@ -1,0 +1,312 @@
+"""`hubdex derive`: metadata capabilities, licences, pricing, signals and rank, and their commands."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hubdex.cli import main
+from hubdex.crawl import EXIT_OK, now_iso, run
+from hubdex.derive import derive
+from hubdex.records import normalise
+from hubdex.signals import load_weights, percentiles
+from hubdex.store.db import open_db
+from hubdex.store.save import Writer
+
+DAY = 20_001  # 2024-10-05, in days since 1970-01-01
+
+
+# -- percentiles, by hand ------------------------------------------------------------------------------
+def test_percentiles_are_mid_rank_with_zero_scoring_zero():
+    # 4 values: below 10 is one model (0), no tie -> (1 + 0.5) / 4 = 37.5; 0 scores 0 by rule
+    assert percentiles([0, 10, 100, 1000]).tolist() == [0.0, 37.5, 62.5, 87.5]
+    # ties share their mid-rank: 5, 5 -> (0 + 2 * 0.5) / 3; 7 -> (2 + 0.5) / 3
+    got = percentiles([5, 5, 7])
+    assert got[0] == got[1] == pytest.approx(100 / 3) and got[2] == pytest.approx(250 / 3)
+    # within groups, and NaN (missing) stays missing
+    got = percentiles([1, 2, 3, np.nan, 50], groups=np.array([0, 0, 1, 1, 1]))
+    assert got[:3].tolist() == [25.0, 75.0, 25.0] and math.isnan(got[3]) and got[4] == 75.0
+
+
+# -- a tiny catalogue whose signals are worked out by hand ---------------------------------------------
+def _item(n: int, **over) -> dict:
+    item = {"_id": f"{n:024x}", "id": f"org/model-{n}", "author": "org", "sha": f"{n:040x}",
+            "lastModified": "2024-01-01T00:00:00.000Z", "createdAt": "2024-01-01T00:00:00.000Z", "private": False,
+            "gated": False, "disabled": False, "downloads": 0, "downloadsAllTime": 0, "likes": 0, "trendingScore": 0,
+            "tags": ["transformers", "safetensors", "text-classification", "license:apache-2.0"],
+            "pipeline_tag": "text-classification", "library_name": "transformers",
+            "cardData": {"license": "apache-2.0"},
+            "siblings": [{"rfilename": "README.md"}, {"rfilename": "model.safetensors"}],
+            "childrenModelCount": {"finetune": 0, "adapter": 0, "quantized": 0, "merge": 0},
+            "spaces": [], "inferenceProviderMapping": []}
+    item.update(over)
+    return item
+
+
+def _store(db, items, day=DAY):
+    with db.atomic():
+        Writer(db.conn, day, now_iso()).save_models([normalise(i) for i in items])
+
+
+def _scores(db) -> dict:
+    cur = db.conn.execute("SELECT m.id, s.* FROM model_scores s JOIN models m ON m.key = s.model_key")
+    names = [d[0] for d in cur.description]
+    return {r[0]: dict(zip(names, r)) for r in cur}
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    monkeypatch.setenv("HUBDEX_DAY", "2024-10-05")
+    db = open_db(str(tmp_path / "hub.db"))
+    _store(db, [
+        _item(1),
+        _item(2, downloads=10, downloadsAllTime=10, likes=10, trendingScore=10),
+        _item(3, downloads=100, downloadsAllTime=100, likes=100, trendingScore=100),
+        _item(4, downloads=1000, downloadsAllTime=1000, likes=1000, trendingScore=1000,
+              tags=["transformers", "safetensors", "text-classification", "license:apache-2.0", "arxiv:1810.04805"],
+              childrenModelCount={"finetune": 5, "adapter": 0, "quantized": 0, "merge": 0}),
+    ])
+    derive(db)
+    return db
+
+
+def test_signals_match_hand_computed_values(tiny):
+    s = _scores(tiny)
+    # adoption: no history yet, so only the four metric inputs count (growth drops out, the weights
+    # rescale); every input ranks the same, overall and in the task: 0, 37.5, 62.5, 87.5.
+    assert [s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)] == [0.0, 37.5, 62.5, 87.5]
+    m4, m2 = s["org/model-4"], s["org/model-2"]
+    assert m4["p_downloads_30d"] == m4["pt_likes"] == 87.5 and m4["p_growth_7d"] is None
+    # quality: no card; apache-2.0 recognised (0.15) + safetensors (0.20) = 35; model 4 has a paper (+0.10)
+    assert m2["quality"] == 35.0 and m4["quality"] == 45.0
+    # ecosystem: 5 finetunes against three zeros -> percentile (3 + 0.5) / 4 = 0.875 at weight 0.20;
+    # library (0.05); one format of three (0.05 / 3)
+    assert m4["e_finetunes"] == 0.875
+    assert m4["ecosystem"] == round(100 * (0.20 * 0.875 + 0.05 + 0.05 / 3), 2) == 24.17
+    assert m2["ecosystem"] == round(100 * (0.05 + 0.05 / 3), 2) == 6.67
+    # pricing: apache-2.0, not gated, no hosted inference: free open weights, 100
+    assert m4["pricing_class"] == "free open weights" and m4["pricing"] == 100.0
+    # rank: 0.35 adoption + 0.25 quality + 0.25 ecosystem + 0.15 pricing (match weighs 0), each
+    # contribution rounded to hundredths: 30.625 (half to even: 30.62) + 11.25 + 6.04 + 15.00
+    assert m4["rank"] == pytest.approx(62.91)
+    assert m4["licence"] == "apache-2.0" and m4["licence_family"] == "permissive" and m4["commercial_use"] == "yes"
+
+
+def test_rank_explanation_adds_up_and_is_byte_identical(tiny, tmp_path):
+    runner = CliRunner()
+    db_path = tiny.conn.execute("PRAGMA database_list").fetchone()[2]
+    first = runner.invoke(main, ["rank", "org/model-4", "--db", db_path, "--json"])
+    assert first.exit_code == 0, first.output
+    e = json.loads(first.output)
+    assert round(sum(s["contribution"] for s in e["signals"]), 2) == e["rank"]
+    assert {s["signal"] for s in e["signals"]} == {"adoption", "quality", "ecosystem", "pricing", "match"}
+    match = next(s for s in e["signals"] if s["signal"] == "match")
+    assert match["score"] == 0 and "not computed" in match["inputs"][0]["note"]
+    text = runner.invoke(main, ["rank", "org/model-4", "--db", db_path])
+    assert "rank = sum of contributions" in text.output and f"{e['rank']:.2f}" in text.output
+    derive(tiny, everything=True)  # same inputs, recomputed from scratch
+    again = runner.invoke(main, ["rank", "org/model-4", "--db", db_path, "--json"])
+    assert again.output == first.output
+    top = runner.invoke(main, ["top", "--db", db_path, "--limit", "2"])
+    assert top.exit_code == 0 and top.output.index("org/model-4") < top.output.index("org/model-3")
+
+
+def test_history_records_only_models_whose_signals_moved(tiny, monkeypatch):
+    conn = tiny.conn
+    assert conn.execute("SELECT count(*) FROM signals_history").fetchone()[0] == 4  # first scored
+    monkeypatch.setenv("HUBDEX_DAY", "2024-10-06")
+    _store(tiny, [_item(5, id="org/model-5")], day=DAY + 1)
+    # model 1 jumps from 0 to the top: its signals move; models 2-4 slide down a rank
+    _store(tiny, [_item(1, downloads=10**6, downloadsAllTime=10**6, likes=10**6, trendingScore=10**6)], day=DAY + 1)
+    result = derive(tiny)
+    assert result.rebuilt == 1  # the new model; model 1's metrics moved, its metadata did not
+    rows = conn.execute("SELECT m.id FROM signals_history h JOIN models m ON m.key = h.model_key "
+                        "WHERE h.day = ? ORDER BY m.id", (DAY + 1,)).fetchall()
+    ids = [r[0] for r in rows]
+    assert "org/model-1" in ids and "org/model-5" in ids
+    # a rerun the same day with nothing changed adds nothing and rebuilds nothing
+    before = conn.execute("SELECT count(*) FROM signals_history").fetchone()[0]
+    again = derive(tiny)
+    assert again.rebuilt == 0 and conn.execute("SELECT count(*) FROM signals_history").fetchone()[0] == before
+
+
+def test_derive_all_and_incremental_give_the_same_rows(tiny):
+    dump = lambda: (tiny.conn.execute("SELECT * FROM model_capabilities ORDER BY 1, 2, 3").fetchall(),  # noqa: E731
+                    tiny.conn.execute("SELECT * FROM model_scores ORDER BY model_key").fetchall())
+    before = dump()
+    assert derive(tiny, everything=True).rebuilt == 4
+    assert dump() == before
+
+
+# -- orderings that must hold, on the replica's synthetic catalogue -------------------------------------
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from hubdex.replica.server import start_replica
+
+    server = start_replica("synthetic:3000", quotas={"api": 10**9, "resolvers": 10**9})
+    path = tmp_path_factory.mktemp("derive") / "hub.db"
+    assert run(str(path), server.url, None, mode="full", progress=False).code == EXIT_OK
+    server.stop()
+    db = open_db(str(path))
+    # Twins of a crawled model, differing in one input each: the orderings below must hold whatever
+    # the rest of the catalogue looks like.
+    base = json.loads(db.conn.execute("SELECT raw FROM models WHERE downloads > 0 AND library_name IS NOT NULL "
+                                      "ORDER BY key LIMIT 1").fetchone()[0])
+    base.update(gated=False, childrenModelCount={"finetune": 0, "adapter": 0, "quantized": 0, "merge": 0},
+                tags=[t for t in base["tags"] if not t.startswith("license:")] + ["license:apache-2.0"],
+                cardData={"license": "apache-2.0"}, downloads=1000)
+
+    def twin(n, **over):
+        return {**base, "_id": f"ffff{n:020x}", "id": f"twins/model-{n}", **over}
+
+    _store(db, [twin(1), twin(2, downloads=100_000),
+                twin(3, gated="manual", tags=base["tags"][:-1] + ["license:cc-by-nc-4.0"],
+                     cardData={"license": "cc-by-nc-4.0"}),
+                twin(4, childrenModelCount={"finetune": 400, "adapter": 20, "quantized": 60, "merge": 5})])
+    derive(db)
+    yield db
+
+
+def test_a_hundred_times_the_downloads_means_higher_adoption(synthetic):
+    s = _scores(synthetic)
+    assert s["twins/model-2"]["adoption"] > s["twins/model-1"]["adoption"]
+    assert s["twins/model-2"]["rank"] > s["twins/model-1"]["rank"]
+    for k in ("quality", "ecosystem", "pricing"):
+        assert s["twins/model-2"][k] == s["twins/model-1"][k]
+
+
+def test_gated_non_commercial_prices_below_apache(synthetic):
+    s = _scores(synthetic)
+    nc, apache = s["twins/model-3"], s["twins/model-1"]
+    assert nc["pricing_class"] == "free with conditions" and nc["licence_family"] == "non-commercial"
+    assert apache["licence"] == "apache-2.0" and apache["pricing_class"] in (
+        "free open weights", "open weights plus paid hosted inference")
+    assert nc["pricing"] < apache["pricing"]
+
+
+def test_many_finetunes_lead_on_ecosystem(synthetic):
+    s = _scores(synthetic)
+    assert s["twins/model-4"]["ecosystem"] > s["twins/model-1"]["ecosystem"]
+    assert s["twins/model-4"]["e_finetunes"] > 0.99  # 400 finetunes: above nearly the whole catalogue
+
+
+def test_signals_are_within_bounds_and_classes_known(synthetic):
+    conn = synthetic.conn
+    n = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0]
+    assert conn.execute("SELECT count(*) FROM model_scores").fetchone()[0] == n
+    for s in ("adoption", "quality", "ecosystem", "pricing", "match", "rank"):
+        lo, hi = conn.execute(f"SELECT min({s}), max({s}) FROM model_scores").fetchone()
+        assert 0 <= lo <= hi <= 100, s
+    classes = {r[0] for r in conn.execute("SELECT DISTINCT pricing_class FROM model_scores")}
+    assert classes <= {"free open weights", "open weights plus paid hosted inference", "free with conditions",
+                       "paid API only", "unknown"} and len(classes) >= 3
+    # the capability count is the distinct (capability, detail) pairs of card and metadata rows
+    key, count = conn.execute("SELECT model_key, capabilities_count FROM model_scores ORDER BY "
+                              "capabilities_count DESC, model_key LIMIT 1").fetchone()
+    distinct = conn.execute("SELECT count(*) FROM (SELECT capability, detail FROM model_capabilities WHERE model_key = ? "
+                            "UNION SELECT capability, detail FROM capabilities WHERE model_key = ?)",
+                            (key, key)).fetchone()[0]
+    assert count == distinct > 5
+
+
+# -- the real recorded models -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    from hubdex.replica.server import start_replica
+
+    server = start_replica("recorded", quotas={"api": 10**9, "resolvers": 10**9})
+    path = tmp_path_factory.mktemp("recorded") / "hub.db"
+    assert run(str(path), server.url, None, mode="full", progress=False).code == EXIT_OK
+    assert run(str(path), server.url, None, mode="cards", progress=False).code == EXIT_OK
+    offered = json.loads(__import__("requests").get(f"{server.url}/router/v1/models", timeout=10).content)
+    server.stop()
+    db = open_db(str(path))
+    result = derive(db)
+    yield db, result, offered
+
+
+def test_every_recorded_licence_is_classified(recorded):
+    db, result, _ = recorded
+    assert result.unknown_licences == []
+    vias = dict(db.conn.execute("SELECT licence_via, count(*) FROM model_scores GROUP BY 1").fetchall())
+    assert set(vias) <= {"id", "license_name", "license_link", "missing"}, vias
+    # a model with a licence has it classified; one without says so
+    missing = db.conn.execute("SELECT count(*) FROM model_scores s JOIN models m ON m.key = s.model_key "
+                              "WHERE s.licence_via = 'missing' AND m.license IS NOT NULL").fetchone()[0]
+    assert missing == 0
+
+
+def test_router_prices_are_stored_as_served(recorded):
+    db, _, offered = recorded
+    served = sorted((i["id"], p["provider"], (p.get("pricing") or {}).get("input"), (p.get("pricing") or {}).get("output"))
+                    for i in offered["data"] for p in i["providers"])
+    stored = sorted(db.conn.execute("SELECT model_id, provider, input_usd_per_m, output_usd_per_m FROM router_prices"))
+    assert stored == served and stored
+    cheapest = db.conn.execute("SELECT s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m "
+                               "FROM model_scores s JOIN models m ON m.key = s.model_key "
+                               "WHERE m.id = 'meta-llama/Llama-3.1-8B-Instruct'").fetchone()
+    priced = [(i + o, p, i, o) for mid, p, i, o in served if mid == "meta-llama/Llama-3.1-8B-Instruct" and i is not None]
+    assert cheapest == min(priced)[1:]
+
+
+def test_recorded_metadata_capabilities_have_evidence(recorded):
+    db, _, _ = recorded
+    caps = {(c, d): src for c, d, src in db.conn.execute(
+        "SELECT capability, detail, evidence_source FROM all_capabilities "
+        "WHERE model_id = 'meta-llama/Llama-3.1-8B-Instruct' AND origin = 'metadata'")}
+    assert caps[("task", "text-generation")] == "pipeline_tag"
+    assert caps[("architecture", "LlamaForCausalLM")] == "config.architectures"
+    assert caps[("parameters", "8.03B")] == "safetensors.total"
+    assert caps[("weights memory", "16.1 GB (BF16)")] == "safetensors.parameters"  # 8,030,261,248 x 2 bytes
+    assert caps[("licence terms", "llama3.1: community, commercial use conditional")] == "license"
+    assert caps[("access", "gated (manual approval)")] == "gated"
+    assert caps[("language", "de")] == "tags" and caps[("paper", "arxiv:2204.05149")] == "tags"
+    assert ("weight format", "safetensors") in caps and any(c == "inference provider" for c, _ in caps)
+
+
+def test_recorded_rank_ordering_is_sensible(recorded):
+    db, _, _ = recorded
+    s = {r[0]: r[1:] for r in db.conn.execute(
+        "SELECT m.id, s.rank, s.pricing, s.adoption FROM model_scores s JOIN models m ON m.key = s.model_key")}
+    # the most used open models outrank an obscure 2021 translation model
+    for famous in ("google-bert/bert-base-uncased", "openai-community/gpt2", "sentence-transformers/all-MiniLM-L6-v2"):
+        assert s[famous][0] > s["Ogayo/Hel-ach-en"][0]
+    # a community licence behind a gate prices below apache-2.0 open weights
+    assert s["meta-llama/Llama-3.1-8B-Instruct"][1] < s["google-bert/bert-base-uncased"][1]
+    # adoption follows downloads between two otherwise comparable BERTs
+    top10 = [r[0] for r in db.conn.execute("SELECT m.id FROM model_scores s JOIN models m ON m.key = s.model_key "
+                                           "ORDER BY s.rank DESC, m.id LIMIT 10")]
+    assert "google-bert/bert-base-uncased" in top10
+
+
+# -- mistakes get one line ----------------------------------------------------------------------------
+def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
+    runner = CliRunner()
+    db_path = tiny.conn.execute("PRAGMA database_list").fetchone()[2]
+    r = runner.invoke(main, ["rank", "nobody/nothing", "--db", db_path])
+    assert r.exit_code == 1 and r.output.strip() == "Error: unknown model: nobody/nothing"
+    r = runner.invoke(main, ["derive", "--db", str(tmp_path / "absent.db")])
+    assert r.exit_code == 1 and "no database at" in r.output and "Traceback" not in r.output
+    bad = tmp_path / "w.toml"
+    bad.write_text("[rank]\nadoption = -1\n")
+    r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(bad)])
+    assert r.exit_code == 1 and r.output.count("\n") == 1 and "weights" in r.output
+    r = runner.invoke(main, ["top", "--db", db_path, "--task", "no-such-task"])
+    assert r.exit_code == 1 and "no ranked model" in r.output
+
+
+def test_weights_live_in_a_file_and_are_stored_with_results(tiny, tmp_path):
+    w = tmp_path / "w.toml"
+    shipped = load_weights()
+    text = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items()) for t, vals in shipped.items())
+    w.write_text(text.replace("adoption = 0.35", "adoption = 0.9"))
+    result = derive(tiny, weights_path=str(w))
+    stored = json.loads(tiny.conn.execute("SELECT weights FROM rank_weights WHERE id = ?",
+                                          (result.weights_id,)).fetchone()[0])
+    assert stored["rank"]["adoption"] > shipped["rank"]["adoption"]
+    ids = {r[0] for r in tiny.conn.execute("SELECT DISTINCT weights_id FROM model_scores")}
+    assert ids == {result.weights_id}
