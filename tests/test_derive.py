@@ -17,6 +17,8 @@ from hubdex.signals import load_weights, percentiles
 from hubdex.store.db import open_db
 from hubdex.store.save import Writer
 
+from .conftest import control
+
 DAY = 20_001  # 2024-10-05, in days since 1970-01-01
 
 
@@ -310,3 +312,20 @@ def test_weights_live_in_a_file_and_are_stored_with_results(tiny, tmp_path):
     assert stored["rank"]["adoption"] > shipped["rank"]["adoption"]
     ids = {r[0] for r in tiny.conn.execute("SELECT DISTINCT weights_id FROM model_scores")}
     assert ids == {result.weights_id}
+
+
+def test_a_router_that_fails_leaves_the_crawl_complete(replica_factory, tmp_path):
+    server = replica_factory("demo")
+    db = tmp_path / "hub.db"
+    out = run(str(db), server.url, None, mode="full", progress=False, router="http://127.0.0.1:9", max_retries=1,
+              backoff=0)
+    assert out.code == EXIT_OK and "prices not refreshed" in out.summary
+    conn = open_db(str(db)).conn
+    assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == control(server, "GET", "state")["models"]
+    assert conn.execute("SELECT count(*) FROM router_prices").fetchone()[0] == 0
+    assert "prices not refreshed" in conn.execute("SELECT reason FROM runs").fetchone()[0]
+    # --prices alone against the replica's router: stored, and a failing one is a clean stop (exit 4)
+    assert run(str(db), server.url, None, mode="prices", progress=False).code == EXIT_OK
+    assert conn.execute("SELECT count(*) FROM router_prices").fetchone()[0] > 0
+    bad = run(str(db), server.url, None, mode="prices", progress=False, router="http://127.0.0.1:9", max_retries=0)
+    assert bad.code == 4 and "gave up" in bad.summary
