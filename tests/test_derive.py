@@ -297,6 +297,10 @@ def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
     bad.write_text("[rank]\nadoption = -1\n")
     r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(bad)])
     assert r.exit_code == 1 and r.output.count("\n") == 1 and "weights" in r.output
+    empty = open_db(str(tmp_path / "empty.db"))
+    assert derive(empty).models == 0
+    r = runner.invoke(main, ["top", "--db", str(tmp_path / "empty.db")])
+    assert r.exit_code == 1 and r.output.strip() == "Error: nothing ranked yet: crawl, then run `hubdex derive`"
     r = runner.invoke(main, ["top", "--db", db_path, "--task", "no-such-task"])
     assert r.exit_code == 1 and "no ranked model" in r.output
 

@@ -205,7 +205,7 @@ def top(task, limit, db_path, as_json):
     rows = best(db.conn, task, limit)
     if not rows:
         has_scores = db.conn.execute("SELECT 1 FROM model_scores LIMIT 1").fetchone()
-        click.echo(f"Error: {'no ranked model has the task ' + repr(task) if has_scores else 'nothing ranked yet: run `hubdex derive` first'}",
+        click.echo(f"Error: {'no ranked model has the task ' + repr(task) if has_scores else 'nothing ranked yet: crawl, then run `hubdex derive`'}",
                    err=True)
         sys.exit(1)
     click.echo(json.dumps(rows, indent=1, ensure_ascii=False) if as_json else render_top(rows))

@@ -134,7 +134,7 @@ class Inputs:
         """The second column of `sql` (model_key, value) aligned on keys; `default` where absent."""
         out = np.full(self.n, default, dtype=float)
         rows = self.conn.execute(sql, params).fetchall()
-        if rows:
+        if rows and self.n:
             k = np.array([r[0] for r in rows], dtype=np.int64)
             v = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float)
             pos = np.searchsorted(self.keys, k)
