@@ -80,92 +80,89 @@ def _human(expr: str) -> str:
             f"ELSE CAST({expr} AS TEXT) END")
 
 
-_M = "FROM models m JOIN derive_keys k ON k.key = m.key"
-_INS = "INSERT OR IGNORE INTO model_capabilities "
+_M = "FROM temp.dm m"
+_TAGS = "FROM model_tags t JOIN derive_keys k ON k.key = t.model_key"
 
-# (what it reads, the SQL). Order matters only for which evidence a duplicate fact keeps.
+# (capability, evidence kind, evidence source, confidence, SQL giving (model key, detail)).
+# Order matters only for which evidence a fact found twice keeps: the first.
 STATEMENTS = [
-    ("pipeline tag", f"{_INS} SELECT m.key, 'task', m.pipeline_tag, 'metadata', 'pipeline_tag', 1.0 {_M} "
-                     "WHERE m.pipeline_tag IS NOT NULL"),
-    ("modalities", f"""{_INS} SELECT m.key, 'input modality', t.input, 'metadata', 'pipeline_tag', 0.9 {_M}
-                       JOIN temp.task_modalities t ON t.task = m.pipeline_tag"""),
-    ("modalities", f"""{_INS} SELECT m.key, 'output modality', t.output, 'metadata', 'pipeline_tag', 0.9 {_M}
-                       JOIN temp.task_modalities t ON t.task = m.pipeline_tag"""),
-    ("languages", f"""{_INS} SELECT t.model_key, 'language', t.tag, 'metadata', 'tags', 0.9
-                      FROM model_tags t JOIN derive_keys k ON k.key = t.model_key
-                      WHERE t.tag IN (SELECT code FROM temp.language_codes)"""),
-    ("library", f"{_INS} SELECT m.key, 'library', m.library_name, 'metadata', 'library_name', 1.0 {_M} "
-                "WHERE m.library_name IS NOT NULL"),
-    ("architecture", f"""{_INS} SELECT m.key, 'architecture', a.value, 'metadata', 'config.architectures', 1.0
-                         FROM (SELECT m.key, json_extract(m.raw, '$.config') AS config {_M}) m,
-                              json_each(m.config, '$.architectures') a
-                         WHERE m.config IS NOT NULL AND json_valid(m.config) AND a.type = 'text'"""),
-    ("model type", f"""{_INS} SELECT key, 'model type', config ->> '$.model_type', 'metadata', 'config.model_type', 1.0
-                       FROM (SELECT m.key, json_extract(m.raw, '$.config') AS config {_M}
-                             WHERE m.raw LIKE '%"model_type"%')
-                       WHERE json_valid(config) AND config ->> '$.model_type' IS NOT NULL"""),
-    ("parameters", f"""{_INS} SELECT m.key, 'parameters', {_human('m.params')}, 'metadata',
-                       CASE WHEN m.raw LIKE '%"safetensors":{{%' THEN 'safetensors.total' ELSE 'gguf.total' END, 1.0
-                       {_M} WHERE m.params > 0"""),
-    ("weights memory", f"""{_INS} SELECT key, 'weights memory',
-                           printf('%.1f GB (%s)', sum(n * b) / 1e9, group_concat(dtype, '+')),
-                           'metadata', 'safetensors.parameters', 0.9
-                           FROM (SELECT m.key, p.key AS dtype, p.value AS n, d.bytes AS b
-                                 FROM (SELECT m.key, json_extract(m.raw, '$.safetensors.parameters') AS params {_M}
-                                       WHERE m.params > 0) m, json_each(m.params) p
-                                 JOIN temp.dtype_bytes d ON d.dtype = p.key ORDER BY m.key, p.key)
-                           GROUP BY key HAVING sum(n * b) > 0"""),
-    ("context length", f"{_INS} SELECT m.key, 'context length', CAST(m.context_length AS TEXT), 'metadata', "
-                       f"'gguf.context_length', 1.0 {_M} WHERE m.context_length > 0"),
-    ("context length", f"""{_INS} SELECT m.key, 'context length', CAST(max(r.context_length) AS TEXT), 'router catalogue',
-                           'providers.context_length', 0.8 {_M}
-                           JOIN router_prices r ON r.model_id = m.id AND r.day = (SELECT max(day) FROM router_prices)
-                           WHERE r.context_length > 0 GROUP BY m.key"""),
-    ("weight formats", f"""{_INS} SELECT model_key, 'weight format', fmt, 'metadata', 'files', 1.0
-                           FROM (SELECT f.model_key, {WEIGHT_FORMAT_CASE} AS fmt
-                                 FROM model_files f JOIN derive_keys k ON k.key = f.model_key)
-                           WHERE fmt IS NOT NULL"""),
-    ("weight formats", f"""{_INS} SELECT t.model_key, 'weight format', CASE t.tag WHEN 'mlx' THEN 'mlx'
-                           WHEN 'openvino' THEN 'openvino' WHEN 'gguf' THEN 'gguf' WHEN 'onnx' THEN 'onnx'
-                           WHEN 'safetensors' THEN 'safetensors' WHEN 'pytorch' THEN 'pytorch (pickle)'
-                           WHEN 'tf' THEN 'keras (h5)' WHEN 'jax' THEN 'flax (msgpack)' END, 'metadata', 'tags', 0.8
-                           FROM model_tags t JOIN derive_keys k ON k.key = t.model_key
-                           WHERE t.tag IN ('mlx', 'openvino', 'gguf', 'onnx', 'safetensors', 'pytorch', 'tf', 'jax')"""),
-    ("quantised variants", f"{_INS} SELECT m.key, 'quantised variants', m.children_quantized || ' on the Hub', "
-                           f"'metadata', 'childrenModelCount.quantized', 1.0 {_M} WHERE m.children_quantized > 0"),
-    ("fine-tuning", f"{_INS} SELECT m.key, 'fine-tunes of it', m.children_finetune || ' on the Hub', 'metadata', "
-                    f"'childrenModelCount.finetune', 1.0 {_M} WHERE m.children_finetune > 0"),
-    ("fine-tuning", f"{_INS} SELECT m.key, 'adapters of it', m.children_adapter || ' on the Hub', 'metadata', "
-                    f"'childrenModelCount.adapter', 1.0 {_M} WHERE m.children_adapter > 0"),
-    ("fine-tuning", f"{_INS} SELECT m.key, 'merges of it', m.children_merge || ' on the Hub', 'metadata', "
-                    f"'childrenModelCount.merge', 1.0 {_M} WHERE m.children_merge > 0"),
-    ("model tree", f"""{_INS} SELECT r.model_key, CASE r.relation WHEN 'quantized' THEN 'quantised from'
-                       WHEN 'adapter' THEN 'adapter of' WHEN 'merge' THEN 'merged from' ELSE 'fine-tuned from' END,
-                       r.parent, 'metadata', 'baseModels', 1.0
-                       FROM model_relations r JOIN derive_keys k ON k.key = r.model_key"""),
-    ("serving", f"""{_INS} SELECT p.model_key, 'inference provider', p.provider || ' (' || coalesce(p.status, '?') || ')',
-                    'metadata', 'inferenceProviderMapping', 1.0
-                    FROM model_providers p JOIN derive_keys k ON k.key = p.model_key"""),
-    ("serving", f"""{_INS} SELECT t.model_key, 'serving', CASE t.tag
-                    WHEN 'endpoints_compatible' THEN 'Inference Endpoints compatible'
-                    WHEN 'text-generation-inference' THEN 'text-generation-inference' END, 'metadata', 'tags', 0.9
-                    FROM model_tags t JOIN derive_keys k ON k.key = t.model_key
-                    WHERE t.tag IN ('endpoints_compatible', 'text-generation-inference')"""),
-    ("serving", f"{_INS} SELECT m.key, 'serving', 'HF Inference (warm)', 'metadata', 'inference', 1.0 {_M} "
-                "WHERE m.inference = 'warm'"),
-    ("licence", f"""{_INS} SELECT m.key, 'licence terms', l.licence || ': ' || l.family || ', commercial use ' || l.commercial,
-                    'metadata', 'license' || CASE l.via WHEN 'license_name' THEN ' + license_name'
-                    WHEN 'license_link' THEN ' + license_link' ELSE '' END, 1.0
-                    {_M} JOIN temp.model_licence l ON l.model_key = m.key WHERE l.licence IS NOT NULL"""),
-    ("datasets", f"""{_INS} SELECT t.model_key, 'training data', substr(t.tag, 9), 'metadata', 'tags', 0.8
-                     FROM model_tags t JOIN derive_keys k ON k.key = t.model_key WHERE t.tag LIKE 'dataset:%'"""),
-    ("papers", f"""{_INS} SELECT t.model_key, 'paper', t.tag, 'metadata', 'tags', 0.9
-                   FROM model_tags t JOIN derive_keys k ON k.key = t.model_key WHERE t.tag LIKE 'arxiv:%'"""),
-    ("spaces", f"{_INS} SELECT m.key, 'used in Spaces', m.spaces_count || CASE WHEN m.spaces_count >= 100 "
-               f"THEN '+' ELSE '' END || ' Spaces', 'metadata', 'spaces', 1.0 {_M} WHERE m.spaces_count > 0"),
-    ("access", f"{_INS} SELECT m.key, 'access', 'gated (' || m.gated || ' approval)', 'metadata', 'gated', 1.0 {_M} "
-               "WHERE m.gated IS NOT NULL AND m.gated NOT IN ('false', '0')"),
+    ("task", "metadata", "pipeline_tag", 1.0, f"SELECT m.key, m.pipeline_tag {_M} WHERE m.pipeline_tag IS NOT NULL"),
+    ("input modality", "metadata", "pipeline_tag", 0.9,
+     f"SELECT m.key, t.input {_M} JOIN temp.task_modalities t ON t.task = m.pipeline_tag"),
+    ("output modality", "metadata", "pipeline_tag", 0.9,
+     f"SELECT m.key, t.output {_M} JOIN temp.task_modalities t ON t.task = m.pipeline_tag"),
+    ("language", "metadata", "tags", 0.9,
+     f"SELECT t.model_key, t.tag {_TAGS} WHERE t.tag IN (SELECT code FROM temp.language_codes)"),
+    ("library", "metadata", "library_name", 1.0, f"SELECT m.key, m.library_name {_M} WHERE m.library_name IS NOT NULL"),
+    ("architecture", "metadata", "config.architectures", 1.0,
+     "SELECT m.key, a.value FROM temp.dm m, json_each(m.config, '$.architectures') a "
+     "WHERE m.config IS NOT NULL AND json_valid(m.config) AND a.type = 'text'"),
+    ("model type", "metadata", "config.model_type", 1.0,
+     "SELECT key, config ->> '$.model_type' FROM temp.dm WHERE config LIKE '%\"model_type\"%' AND json_valid(config) "
+     "AND config ->> '$.model_type' IS NOT NULL"),
+    ("parameters", "metadata", "safetensors.total", 1.0,
+     f"SELECT m.key, {_human('m.params')} {_M} WHERE m.params > 0 AND m.st_params IS NOT NULL"),
+    ("parameters", "metadata", "gguf.total", 1.0,
+     f"SELECT m.key, {_human('m.params')} {_M} WHERE m.params > 0 AND m.st_params IS NULL"),
+    ("weights memory", "metadata", "safetensors.parameters", 0.9,
+     """SELECT key, printf('%.1f GB (%s)', sum(n * b) / 1e9, group_concat(dtype, '+'))
+        FROM (SELECT m.key, p.key AS dtype, p.value AS n, d.bytes AS b FROM temp.dm m, json_each(m.st_params) p
+              JOIN temp.dtype_bytes d ON d.dtype = p.key
+              WHERE m.params > 0 AND json_valid(m.st_params) ORDER BY m.key, p.key)
+        GROUP BY key HAVING sum(n * b) > 0"""),
+    ("context length", "metadata", "gguf.context_length", 1.0,
+     f"SELECT m.key, CAST(m.context_length AS TEXT) {_M} WHERE m.context_length > 0"),
+    ("context length", "router catalogue", "providers.context_length", 0.8,
+     f"""SELECT m.key, CAST(max(r.context_length) AS TEXT) {_M}
+         JOIN router_prices r ON r.model_id = m.id AND r.day = (SELECT max(day) FROM router_prices)
+         WHERE r.context_length > 0 GROUP BY m.key"""),
+    ("weight format", "metadata", "files", 1.0,
+     f"""SELECT model_key, fmt FROM (SELECT f.model_key, {WEIGHT_FORMAT_CASE} AS fmt
+         FROM model_files f JOIN derive_keys k ON k.key = f.model_key) WHERE fmt IS NOT NULL"""),
+    ("weight format", "metadata", "tags", 0.8,
+     f"""SELECT t.model_key, CASE t.tag WHEN 'pytorch' THEN 'pytorch (pickle)' WHEN 'tf' THEN 'keras (h5)'
+         WHEN 'jax' THEN 'flax (msgpack)' ELSE t.tag END {_TAGS}
+         WHERE t.tag IN ('mlx', 'openvino', 'gguf', 'onnx', 'safetensors', 'pytorch', 'tf', 'jax')"""),
+    ("quantised variants", "metadata", "childrenModelCount.quantized", 1.0,
+     f"SELECT m.key, m.children_quantized || ' on the Hub' {_M} WHERE m.children_quantized > 0"),
+    ("fine-tunes of it", "metadata", "childrenModelCount.finetune", 1.0,
+     f"SELECT m.key, m.children_finetune || ' on the Hub' {_M} WHERE m.children_finetune > 0"),
+    ("adapters of it", "metadata", "childrenModelCount.adapter", 1.0,
+     f"SELECT m.key, m.children_adapter || ' on the Hub' {_M} WHERE m.children_adapter > 0"),
+    ("merges of it", "metadata", "childrenModelCount.merge", 1.0,
+     f"SELECT m.key, m.children_merge || ' on the Hub' {_M} WHERE m.children_merge > 0"),
+] + [
+    (name, "metadata", "baseModels", 1.0,
+     f"SELECT r.model_key, r.parent FROM model_relations r JOIN derive_keys k ON k.key = r.model_key WHERE {where}")
+    for name, where in (("fine-tuned from", "r.relation IS NULL OR r.relation NOT IN ('quantized', 'adapter', 'merge')"),
+                        ("quantised from", "r.relation = 'quantized'"), ("adapter of", "r.relation = 'adapter'"),
+                        ("merged from", "r.relation = 'merge'"))
+] + [
+    ("inference provider", "metadata", "inferenceProviderMapping", 1.0,
+     "SELECT p.model_key, p.provider || ' (' || coalesce(p.status, '?') || ')' "
+     "FROM model_providers p JOIN derive_keys k ON k.key = p.model_key"),
+    ("serving", "metadata", "tags", 0.9,
+     f"""SELECT t.model_key, CASE t.tag WHEN 'endpoints_compatible' THEN 'Inference Endpoints compatible'
+         ELSE t.tag END {_TAGS} WHERE t.tag IN ('endpoints_compatible', 'text-generation-inference')"""),
+    ("serving", "metadata", "inference", 1.0, f"SELECT m.key, 'HF Inference (warm)' {_M} WHERE m.inference = 'warm'"),
+] + [
+    ("licence terms", "metadata", source, 1.0,
+     f"""SELECT m.key, l.licence || ': ' || l.family || ', commercial use ' || l.commercial
+         {_M} JOIN temp.model_licence l ON l.model_key = m.key WHERE l.licence IS NOT NULL AND {where}""")
+    for source, where in (("license", "l.via NOT IN ('license_name', 'license_link')"),
+                          ("license + license_name", "l.via = 'license_name'"),
+                          ("license + license_link", "l.via = 'license_link'"))
+] + [
+    ("training data", "metadata", "tags", 0.8, f"SELECT t.model_key, substr(t.tag, 9) {_TAGS} WHERE t.tag LIKE 'dataset:%'"),
+    ("paper", "metadata", "tags", 0.9, f"SELECT t.model_key, t.tag {_TAGS} WHERE t.tag LIKE 'arxiv:%'"),
+    ("used in Spaces", "metadata", "spaces", 1.0,
+     f"SELECT m.key, m.spaces_count || CASE WHEN m.spaces_count >= 100 THEN '+' ELSE '' END || ' Spaces' {_M} "
+     "WHERE m.spaces_count > 0"),
+    ("access", "metadata", "gated", 1.0,
+     f"SELECT m.key, 'gated (' || m.gated || ' approval)' {_M} WHERE m.gated IS NOT NULL AND m.gated NOT IN ('false', '0')"),
 ]
+# Capability names get small integer ids (stored rows are (model, capability id, detail, evidence id)).
+CAPABILITY_IDS = {name: i for i, name in enumerate(dict.fromkeys(s[0] for s in STATEMENTS), 1)}
 
 
 def prepare(conn):
@@ -182,24 +179,48 @@ def prepare(conn):
     conn.executemany("INSERT INTO temp.dtype_bytes VALUES (?, ?)", sorted(DTYPE_BYTES.items()))
 
 
+def _narrow_models(conn):
+    """temp.dm: the columns the statements read, for the models in derive_keys, in one pass over
+    `models` (its rows are wide: reading them once instead of once per statement is most of the
+    saving) and one JSON parse of `raw` per model (json_each picks config and safetensors out)."""
+    conn.execute("DROP TABLE IF EXISTS temp.dm")
+    conn.execute("""CREATE TEMP TABLE dm AS SELECT m.key, m.id, m.pipeline_tag, m.library_name, m.params,
+        m.context_length, m.children_finetune, m.children_adapter, m.children_quantized, m.children_merge,
+        m.spaces_count, m.inference, m.gated,
+        max(CASE WHEN j.key = 'config' AND j.type = 'object' THEN j.value END) AS config,
+        max(CASE WHEN j.key = 'safetensors' AND j.type = 'object' THEN j.value ->> '$.parameters' END) AS st_params
+        FROM derive_keys k JOIN models m ON m.key = k.key LEFT JOIN json_each(m.raw) j ON j.key IN ('config', 'safetensors')
+        GROUP BY m.key""")
+
+
 def derive(conn, everything: bool) -> int:
     """Rebuild the metadata capabilities of the models in `derive_keys` (all of them when
-    `everything`); needs `temp.model_licence`. Returns the number of rows written."""
+    `everything`); needs `temp.model_licence`. Returns the number of rows written.
+
+    Every statement appends to an unindexed temp table; the rows then go into the clustered
+    table in key order, so the B-tree is written front to back (at a million models, inserting
+    each statement's rows straight into it touched every page of a 300 MB tree 30 times)."""
     prepare(conn)
+    conn.execute("DELETE FROM capability_names")
+    conn.executemany("INSERT INTO capability_names VALUES (?, ?)", [(i, n) for n, i in CAPABILITY_IDS.items()])
+    conn.execute("DELETE FROM capability_evidence")
+    conn.executemany("INSERT INTO capability_evidence VALUES (?, ?, ?, ?)",
+                     [(i, kind, source, conf) for i, (_c, kind, source, conf, _sql) in enumerate(STATEMENTS, 1)])
     if everything:
-        conn.execute("DELETE FROM model_capabilities")
+        conn.execute("DELETE FROM model_capability_rows")
     else:
-        conn.execute("DELETE FROM model_capabilities WHERE model_key IN (SELECT key FROM derive_keys)")
+        conn.execute("DELETE FROM model_capability_rows WHERE model_key IN (SELECT key FROM derive_keys)")
+    _narrow_models(conn)
+    conn.execute("DROP TABLE IF EXISTS temp.found")
+    conn.execute("CREATE TEMP TABLE found (model_key INTEGER, detail TEXT, capability_id INTEGER, evidence_id INTEGER)")
+    for i, (capability, _kind, _source, _conf, sql) in enumerate(STATEMENTS, 1):
+        conn.execute(f"INSERT INTO temp.found SELECT *, {CAPABILITY_IDS[capability]}, {i} FROM ({sql})")
     before = conn.total_changes
-    for _what, sql in STATEMENTS:
-        conn.execute(sql)
-    return conn.total_changes - before
+    conn.execute("INSERT OR IGNORE INTO model_capability_rows SELECT model_key, capability_id, detail, evidence_id "
+                 "FROM temp.found WHERE detail IS NOT NULL ORDER BY model_key, capability_id, detail, evidence_id")
+    written = conn.total_changes - before
+    conn.execute("DROP TABLE temp.found")
+    conn.execute("DROP TABLE temp.dm")
+    return written
 
 
-COUNT_SQL = """SELECT k.key, coalesce(meta.n, 0) + coalesce(card.n, 0)
-    FROM derive_keys k
-    LEFT JOIN (SELECT model_key, count(*) AS n FROM model_capabilities GROUP BY model_key) meta ON meta.model_key = k.key
-    LEFT JOIN (SELECT c.model_key, count(DISTINCT c.capability || char(0) || c.detail) AS n FROM capabilities c
-               WHERE NOT EXISTS (SELECT 1 FROM model_capabilities x WHERE x.model_key = c.model_key
-                                 AND x.capability = c.capability AND x.detail = c.detail)
-               GROUP BY c.model_key) card ON card.model_key = k.key"""

@@ -56,8 +56,7 @@ def today() -> int:
 def _code_version() -> str:
     """Changes when what capabilities are derived from, or how, changes: then all are rebuilt."""
     h = hashlib.blake2b(digest_size=8)
-    for _what, sql in capabilities.STATEMENTS:
-        h.update(sql.encode())
+    h.update(repr(capabilities.STATEMENTS).encode())
     h.update(resources.files("hubdex").joinpath("data/licences.csv").read_bytes())
     return h.hexdigest()
 

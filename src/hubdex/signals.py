@@ -30,6 +30,7 @@ from importlib import resources
 
 import numpy as np
 
+from .capabilities import CAPABILITY_IDS as CAP
 from .capabilities import PICKLE_FORMATS, SAFE_FORMATS
 from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
 
@@ -130,17 +131,23 @@ class Inputs:
         self.growth_7d = self._growth(day - 7)
         self.growth_30d = self._growth(day - 30)
 
-    def column(self, sql: str, default=0.0, params=()) -> np.ndarray:
-        """The second column of `sql` (model_key, value) aligned on keys; `default` where absent."""
-        out = np.full(self.n, default, dtype=float)
-        rows = self.conn.execute(sql, params).fetchall()
+    def columns(self, sql: str, default=0.0, params=()) -> list[np.ndarray]:
+        """The value columns of `sql` (model_key, value, ...) aligned on keys; `default` where absent."""
+        cur = self.conn.execute(sql, params)
+        width = len(cur.description) - 1
+        rows = cur.fetchall()
+        outs = [np.full(self.n, default, dtype=float) for _ in range(width)]
         if rows and self.n:
-            k = np.array([r[0] for r in rows], dtype=np.int64)
-            v = np.array([np.nan if r[1] is None else r[1] for r in rows], dtype=float)
+            a = np.array(rows, dtype=float)  # None becomes NaN
+            k = a[:, 0].astype(np.int64)
             pos = np.searchsorted(self.keys, k)
             ok = (pos < self.n) & (self.keys[np.minimum(pos, self.n - 1)] == k)
-            out[pos[ok]] = v[ok]
-        return out
+            for out, j in zip(outs, range(1, width + 1)):
+                out[pos[ok]] = a[ok, j]
+        return outs
+
+    def column(self, sql: str, default=0.0, params=()) -> np.ndarray:
+        return self.columns(sql, default, params)[0]
 
     def _growth(self, day: int) -> np.ndarray:
         # The all-time downloads a model had on `day` (its latest history row up to then); no row
@@ -185,13 +192,19 @@ def compute(conn, day: int, weights: dict) -> dict:
     col = inp.column
     out = {"model_key": inp.keys}
 
-    # capabilities: the metadata rows, plus the card's facts the metadata did not already give
-    out["capabilities_count"] = (
-        col("SELECT model_key, count(*) FROM model_capabilities GROUP BY model_key")
-        + col("""SELECT c.model_key, count(DISTINCT c.capability || char(0) || c.detail) FROM capabilities c
-                 WHERE NOT EXISTS (SELECT 1 FROM model_capabilities x WHERE x.model_key = c.model_key
-                                   AND x.capability = c.capability AND x.detail = c.detail)
-                 GROUP BY c.model_key""")).astype(np.int64)
+    # the metadata capabilities, in one pass over their table (ten million rows at a million models)
+    safe_list = ", ".join(f"'{f}'" for f in SAFE_FORMATS)
+    pickle_list = ", ".join(f"'{f}'" for f in PICKLE_FORMATS)
+    w, t, p = CAP["weight format"], CAP["training data"], CAP["paper"]
+    meta_count, has_safe, has_pickle, formats, datasets, meta_paper = inp.columns(f"""SELECT model_key, count(*),
+        max(capability_id = {w} AND detail IN ({safe_list})), max(capability_id = {w} AND detail IN ({pickle_list})),
+        sum(capability_id = {w}), sum(capability_id = {t}), max(capability_id = {p})
+        FROM model_capability_rows GROUP BY model_key""")
+    # ... plus the card's facts the metadata did not already give
+    out["capabilities_count"] = (meta_count + col("""SELECT c.model_key, count(DISTINCT c.capability || char(0) || c.detail)
+        FROM capabilities c WHERE NOT EXISTS (SELECT 1 FROM model_capability_rows x JOIN capability_names n
+            ON n.id = x.capability_id WHERE x.model_key = c.model_key AND n.name = c.capability AND x.detail = c.detail)
+        GROUP BY c.model_key""")).astype(np.int64)
 
     # -- adoption
     aw = weights["adoption"]
@@ -221,14 +234,10 @@ def compute(conn, day: int, weights: dict) -> dict:
     out["eval_standing"] = standing
     q["evaluations"] = np.where(has_results, 0.4 + 0.6 * np.nan_to_num(standing), 0)
     q["paper"] = np.maximum(col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key"),
-                            col("SELECT model_key, 1 FROM model_capabilities WHERE capability = 'paper' "
-                                "GROUP BY model_key"))
+                            meta_paper)
     recognised = np.isin(via, ["id", "license_name", "license_link"]) & (family != "unknown")
     q["licence"] = np.where(recognised, 1.0, np.where(via == "missing", 0.0, 0.5))
-    fmt_sql = ("SELECT model_key, 1 FROM model_capabilities WHERE capability = 'weight format' AND detail IN ({}) "
-               "GROUP BY model_key")
-    safe = col(fmt_sql.format(", ".join(f"'{f}'" for f in SAFE_FORMATS)))
-    pickle = col(fmt_sql.format(", ".join(f"'{f}'" for f in PICKLE_FORMATS)))
+    safe, pickle = has_safe, has_pickle
     q["safe_weights"] = np.where(safe > 0, 1.0, np.where(pickle > 0, 0.25, 0.5))  # no weights seen: can't tell
     qw = weights["quality"]
     out["quality"] = np.where(inp.disabled > 0, 0.0, sum(qw[k] * q[k] for k in QUALITY_PARTS) * 100)
@@ -240,10 +249,6 @@ def compute(conn, day: int, weights: dict) -> dict:
         col("SELECT model_key, count(*) FROM model_providers WHERE status = 'live' GROUP BY model_key"),
         col("""SELECT m.key, count(*) FROM router_prices r JOIN models m ON m.id = r.model_id
                WHERE r.day = (SELECT max(day) FROM router_prices) AND r.status = 'live' GROUP BY m.key"""))
-    formats = col("SELECT model_key, count(*) FROM model_capabilities WHERE capability = 'weight format' "
-                  "GROUP BY model_key")
-    datasets = col("SELECT model_key, count(*) FROM model_capabilities WHERE capability = 'training data' "
-                   "GROUP BY model_key")
     e = {"finetunes": percentiles(inp.finetunes) / 100, "adapters": percentiles(inp.adapters) / 100,
          "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
          "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,

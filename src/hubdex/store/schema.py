@@ -176,13 +176,19 @@ def m006_derived(db):
         "output_usd_per_m": float, "context_length": int, "supports_tools": int, "supports_structured_output": int,
         "is_free": int}, pk=("model_id", "provider", "day"), not_null={"status", "date"}, strict=True)
     # Capabilities hubdex reads off the crawled metadata (tags, config, files, relations, providers,
-    # licence); the card's own are in `capabilities`. Keyed by (model, capability, detail): one row
-    # per fact, whichever piece of evidence found it first.
-    db.execute("""CREATE TABLE model_capabilities (
-        model_key INTEGER NOT NULL REFERENCES models(key), capability TEXT NOT NULL, detail TEXT NOT NULL,
-        evidence_kind TEXT, evidence_source TEXT, confidence REAL,
-        PRIMARY KEY (model_key, capability, detail)) WITHOUT ROWID, STRICT""")
-    db["model_capabilities"].create_index(["capability", "detail"])
+    # licence); the card's own are in `capabilities`. Stored compactly, a million models giving ten
+    # million rows: (model, capability id, detail, evidence id), one row per fact, whichever piece of
+    # evidence found it first; the view `model_capabilities` spells them out.
+    db["capability_names"].create({"id": int, "name": str}, pk="id", not_null={"name"}, strict=True)
+    db["capability_evidence"].create({"id": int, "evidence_kind": str, "evidence_source": str, "confidence": float},
+                                     pk="id", strict=True)
+    db.execute("""CREATE TABLE model_capability_rows (
+        model_key INTEGER NOT NULL, capability_id INTEGER NOT NULL, detail TEXT NOT NULL, evidence_id INTEGER NOT NULL,
+        PRIMARY KEY (model_key, capability_id, detail)) WITHOUT ROWID, STRICT""")
+    db.execute("""CREATE VIEW model_capabilities AS
+        SELECT r.model_key, n.name AS capability, r.detail, e.evidence_kind, e.evidence_source, e.confidence
+        FROM model_capability_rows r JOIN capability_names n ON n.id = r.capability_id
+        JOIN capability_evidence e ON e.id = r.evidence_id""")
     # Every capability of a model, from the card and from the metadata, with where it came from.
     db.execute("""CREATE VIEW all_capabilities AS
         SELECT m.id AS model_id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence,
