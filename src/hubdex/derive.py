@@ -127,29 +127,29 @@ def _record_inputs(conn, everything: bool):
                  "WHERE key IN (SELECT key FROM temp.derive_keys)")
 
 
-def _write_scores(conn, out: dict):
+def _write_scores(conn, out: dict, chunk: int = 50_000):
+    """Rewrite model_scores from the arrays, a slice at a time (bounded memory). NaN needs no
+    conversion: SQLite stores a NaN bound as REAL as NULL."""
     columns = [r[1] for r in conn.execute("PRAGMA table_info(model_scores)")]
-    data = []
-    for c in columns:
-        a = out[c]
-        if a.dtype.kind == "f":
-            a = np.where(np.isnan(a), None, a).astype(object)
-        data.append(a.tolist())
+    sql = f"INSERT INTO model_scores ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     conn.execute("DELETE FROM model_scores")
-    conn.executemany(f"INSERT INTO model_scores ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                     zip(*data))
+    for start in range(0, len(out["model_key"]), chunk):
+        conn.executemany(sql, zip(*(out[c][start:start + chunk].tolist() for c in columns)))
 
 
 def _write_history(conn, out: dict, day: int) -> int:
     names = signals.SIGNALS + ("rank",)
-    last = conn.execute(f"SELECT model_key, max(day), {', '.join(names)} FROM signals_history WHERE day < ? "
-                        "GROUP BY model_key ORDER BY model_key", (day,)).fetchall()
+    cur = conn.execute(f"SELECT model_key, max(day), {', '.join(names)} FROM signals_history WHERE day < ? "
+                       "GROUP BY model_key ORDER BY model_key", (day,))
+    chunks = []
+    while rows := cur.fetchmany(100_000):
+        chunks.append(np.array(rows, dtype=float))  # None becomes NaN
     keys = out["model_key"]
     now = np.column_stack([out[s] for s in names]) if len(keys) else np.zeros((0, len(names)))
     moved = np.ones(len(keys), dtype=bool)
-    if last:
-        lk = np.array([r[0] for r in last], dtype=np.int64)
-        lv = np.array([[np.nan if v is None else v for v in r[2:]] for r in last], dtype=float)
+    if chunks:
+        last = np.concatenate(chunks)
+        lk, lv = last[:, 0].astype(np.int64), last[:, 2:]
         pos = np.searchsorted(lk, keys)
         hit = (pos < len(lk)) & (lk[np.minimum(pos, len(lk) - 1)] == keys)
         prev = np.full_like(now, np.nan)

@@ -113,21 +113,28 @@ class Inputs:
 
     def __init__(self, conn, day: int):
         self.conn = conn
-        rows = conn.execute("""SELECT key, coalesce(downloads, 0), coalesce(downloads_all_time, -1), coalesce(likes, 0),
+        cur = conn.execute("""SELECT key, coalesce(downloads, 0), coalesce(downloads_all_time, -1), coalesce(likes, 0),
             coalesce(trending_score, 0), coalesce(children_finetune, 0), coalesce(children_adapter, 0),
             coalesce(children_quantized, 0), coalesce(children_merge, 0), coalesce(spaces_count, 0),
             coalesce(disabled, 0), library_name IS NOT NULL, gated IS NOT NULL AND gated NOT IN ('false', '0')
-            FROM models WHERE removed_at IS NULL ORDER BY key""").fetchall()
-        a = np.array(rows, dtype=np.int64).reshape(-1, 13)
+            FROM models WHERE removed_at IS NULL ORDER BY key""")
+        chunks = []
+        while rows := cur.fetchmany(100_000):  # a slice at a time: a million tuples at once is a GB
+            chunks.append(np.array(rows, dtype=np.int64))
+        a = np.concatenate(chunks) if chunks else np.zeros((0, 13), dtype=np.int64)
         (self.keys, self.downloads, all_time, self.likes, self.trending, self.finetunes, self.adapters,
          self.quantizations, self.merges, self.spaces, self.disabled, self.library, self.gated) = a.T
         self.all_time = np.where(all_time < 0, np.nan, all_time.astype(float))
         self.n = len(self.keys)
-        tasks = [r[0] or "" for r in conn.execute(
-            "SELECT pipeline_tag FROM models WHERE removed_at IS NULL ORDER BY key")]
-        names = sorted(set(tasks))
+        # the pipeline tag as a small integer group (sorted names: the same tags give the same ids)
+        names = [r[0] for r in conn.execute("SELECT DISTINCT coalesce(pipeline_tag, '') FROM models "
+                                            "WHERE removed_at IS NULL ORDER BY 1")]
         lookup = {t: i for i, t in enumerate(names)}
-        self.task = np.array([lookup[t] for t in tasks], dtype=np.int64)
+        cur = conn.execute("SELECT coalesce(pipeline_tag, '') FROM models WHERE removed_at IS NULL ORDER BY key")
+        parts = []
+        while rows := cur.fetchmany(100_000):
+            parts.append(np.fromiter((lookup[r[0]] for r in rows), dtype=np.int64, count=len(rows)))
+        self.task = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         self.growth_7d = self._growth(day - 7)
         self.growth_30d = self._growth(day - 30)
 
