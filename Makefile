@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench bench-replica bench-crawl clean
+.PHONY: test demo bench bench-replica bench-crawl bench-derive clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,16 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hubdex.demo
 
-bench: bench-replica bench-crawl
+bench: bench-replica bench-crawl bench-derive
 
 bench-replica: $(STAMP)
 	$(BIN)/python bench/replica_serving.py
 
 bench-crawl: $(STAMP)
 	$(BIN)/python bench/crawl_full.py
+
+bench-derive: $(STAMP)
+	$(BIN)/python bench/derive_signals.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

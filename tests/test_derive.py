@@ -333,3 +333,13 @@ def test_a_router_that_fails_leaves_the_crawl_complete(replica_factory, tmp_path
     assert conn.execute("SELECT count(*) FROM router_prices").fetchone()[0] > 0
     bad = run(str(db), server.url, None, mode="prices", progress=False, router="http://127.0.0.1:9", max_retries=0)
     assert bad.code == 4 and "gave up" in bad.summary
+
+
+def test_a_licence_not_in_the_catalogue_is_kept_and_reported(tiny):
+    _store(tiny, [_item(9, tags=["transformers", "license:made-up-1.0"], cardData={"license": "made-up-1.0"})])
+    result = derive(tiny)
+    assert result.unknown_licences == [("made-up-1.0", 1)]
+    assert "made-up-1.0 (1)" in result.summary()
+    row = _scores(tiny)["org/model-9"]
+    assert (row["licence"], row["licence_family"], row["licence_via"], row["pricing_class"]) == (
+        "made-up-1.0", "unknown", "unrecognised", "unknown")

@@ -7,7 +7,7 @@ weights take, context length, weight formats, quantised variants and fine-tuning
 model tree, serving (inference providers, endpoint compatibility), licence terms, datasets, papers,
 Spaces and gating. Each row names its evidence (which field) and a confidence.
 
-Every statement is an `INSERT ... SELECT` over the models in the temp table `derive_keys`, so
+Every statement is a `SELECT` over the models in the temp table `derive_keys` (a slice at a time), so
 deriving a million models is a few table scans, not a Python loop; `INSERT OR IGNORE` on the
 (model, capability, detail) key keeps the first evidence in statement order, which is fixed, so
 equal inputs give equal rows.
@@ -81,7 +81,7 @@ def _human(expr: str) -> str:
 
 
 _M = "FROM temp.dm m"
-_TAGS = "FROM model_tags t JOIN derive_keys k ON k.key = t.model_key"
+_TAGS = "FROM temp.chunk_keys k CROSS JOIN model_tags t ON t.model_key = k.key"
 
 # (capability, evidence kind, evidence source, confidence, SQL giving (model key, detail)).
 # Order matters only for which evidence a fact found twice keeps: the first.
@@ -92,7 +92,7 @@ STATEMENTS = [
     ("output modality", "metadata", "pipeline_tag", 0.9,
      f"SELECT m.key, t.output {_M} JOIN temp.task_modalities t ON t.task = m.pipeline_tag"),
     ("language", "metadata", "tags", 0.9,
-     f"SELECT t.model_key, t.tag {_TAGS} WHERE t.tag IN (SELECT code FROM temp.language_codes)"),
+     f"SELECT t.model_key, t.tag {_TAGS} WHERE +t.tag IN (SELECT code FROM temp.language_codes)"),
     ("library", "metadata", "library_name", 1.0, f"SELECT m.key, m.library_name {_M} WHERE m.library_name IS NOT NULL"),
     ("architecture", "metadata", "config.architectures", 1.0,
      "SELECT m.key, a.value FROM temp.dm m, json_each(m.config, '$.architectures') a "
@@ -118,7 +118,7 @@ STATEMENTS = [
          WHERE r.context_length > 0 GROUP BY m.key"""),
     ("weight format", "metadata", "files", 1.0,
      f"""SELECT model_key, fmt FROM (SELECT f.model_key, {WEIGHT_FORMAT_CASE} AS fmt
-         FROM model_files f JOIN derive_keys k ON k.key = f.model_key) WHERE fmt IS NOT NULL"""),
+         FROM temp.chunk_keys k CROSS JOIN model_files f ON f.model_key = k.key) WHERE fmt IS NOT NULL"""),
     ("weight format", "metadata", "tags", 0.8,
      f"""SELECT t.model_key, CASE t.tag WHEN 'pytorch' THEN 'pytorch (pickle)' WHEN 'tf' THEN 'keras (h5)'
          WHEN 'jax' THEN 'flax (msgpack)' ELSE t.tag END {_TAGS}
@@ -133,14 +133,14 @@ STATEMENTS = [
      f"SELECT m.key, m.children_merge || ' on the Hub' {_M} WHERE m.children_merge > 0"),
 ] + [
     (name, "metadata", "baseModels", 1.0,
-     f"SELECT r.model_key, r.parent FROM model_relations r JOIN derive_keys k ON k.key = r.model_key WHERE {where}")
+     f"SELECT r.model_key, r.parent FROM temp.chunk_keys k CROSS JOIN model_relations r ON r.model_key = k.key WHERE {where}")
     for name, where in (("fine-tuned from", "r.relation IS NULL OR r.relation NOT IN ('quantized', 'adapter', 'merge')"),
                         ("quantised from", "r.relation = 'quantized'"), ("adapter of", "r.relation = 'adapter'"),
                         ("merged from", "r.relation = 'merge'"))
 ] + [
     ("inference provider", "metadata", "inferenceProviderMapping", 1.0,
      "SELECT p.model_key, p.provider || ' (' || coalesce(p.status, '?') || ')' "
-     "FROM model_providers p JOIN derive_keys k ON k.key = p.model_key"),
+     "FROM temp.chunk_keys k CROSS JOIN model_providers p ON p.model_key = k.key"),
     ("serving", "metadata", "tags", 0.9,
      f"""SELECT t.model_key, CASE t.tag WHEN 'endpoints_compatible' THEN 'Inference Endpoints compatible'
          ELSE t.tag END {_TAGS} WHERE t.tag IN ('endpoints_compatible', 'text-generation-inference')"""),
@@ -148,7 +148,8 @@ STATEMENTS = [
 ] + [
     ("licence terms", "metadata", source, 1.0,
      f"""SELECT m.key, l.licence || ': ' || l.family || ', commercial use ' || l.commercial
-         {_M} JOIN temp.model_licence l ON l.model_key = m.key WHERE l.licence IS NOT NULL AND {where}""")
+         {_M} JOIN temp.licence_triples l ON l.license IS m.license AND l.license_name IS m.license_name
+         AND l.license_link IS m.license_link WHERE l.licence IS NOT NULL AND {where}""")
     for source, where in (("license", "l.via NOT IN ('license_name', 'license_link')"),
                           ("license + license_name", "l.via = 'license_name'"),
                           ("license + license_link", "l.via = 'license_link'"))
@@ -179,48 +180,68 @@ def prepare(conn):
     conn.executemany("INSERT INTO temp.dtype_bytes VALUES (?, ?)", sorted(DTYPE_BYTES.items()))
 
 
+_W, _FORMATS = CAPABILITY_IDS["weight format"], lambda names: ", ".join(f"'{n}'" for n in names)
+SUMMARY = f"""INSERT INTO capability_summary
+    SELECT k.key, count(*), max(r.capability_id = {_W} AND r.detail IN ({_FORMATS(SAFE_FORMATS)})),
+           max(r.capability_id = {_W} AND r.detail IN ({_FORMATS(PICKLE_FORMATS)})), sum(r.capability_id = {_W}),
+           sum(r.capability_id = {CAPABILITY_IDS["training data"]}), max(r.capability_id = {CAPABILITY_IDS["paper"]})
+    FROM temp.chunk_keys k CROSS JOIN model_capability_rows r ON r.model_key = k.key GROUP BY k.key"""
+
+CHUNK = 50_000  # models per slice: ~600k capability rows, a sort that fits in the page cache
+
+
 def _narrow_models(conn):
-    """temp.dm: the columns the statements read, for the models in derive_keys, in one pass over
+    """temp.dm: the columns the statements read, for the models in chunk_keys, in one pass over
     `models` (its rows are wide: reading them once instead of once per statement is most of the
     saving) and one JSON parse of `raw` per model (json_each picks config and safetensors out)."""
     conn.execute("DROP TABLE IF EXISTS temp.dm")
     conn.execute("""CREATE TEMP TABLE dm AS SELECT m.key, m.id, m.pipeline_tag, m.library_name, m.params,
         m.context_length, m.children_finetune, m.children_adapter, m.children_quantized, m.children_merge,
-        m.spaces_count, m.inference, m.gated,
+        m.spaces_count, m.inference, m.gated, m.license, m.license_name, m.license_link,
         max(CASE WHEN j.key = 'config' AND j.type = 'object' THEN j.value END) AS config,
         max(CASE WHEN j.key = 'safetensors' AND j.type = 'object' THEN j.value ->> '$.parameters' END) AS st_params
-        FROM derive_keys k JOIN models m ON m.key = k.key LEFT JOIN json_each(m.raw) j ON j.key IN ('config', 'safetensors')
+        FROM temp.chunk_keys k CROSS JOIN models m ON m.key = k.key LEFT JOIN json_each(m.raw) j ON j.key IN ('config', 'safetensors')
         GROUP BY m.key""")
 
 
 def derive(conn, everything: bool) -> int:
     """Rebuild the metadata capabilities of the models in `derive_keys` (all of them when
-    `everything`); needs `temp.model_licence`. Returns the number of rows written.
+    `everything`); needs `temp.licence_triples` (derive.classify_licences). Returns the number of rows written.
 
-    Every statement appends to an unindexed temp table; the rows then go into the clustered
-    table in key order, so the B-tree is written front to back (at a million models, inserting
-    each statement's rows straight into it touched every page of a 300 MB tree 30 times)."""
+    The rows of all statements go into the clustered table in key order, so its B-tree is written
+    front to back (at a million models, inserting each statement's rows straight into it touched
+    every page of a 300 MB tree 30 times, and took twice as long)."""
     prepare(conn)
     conn.execute("DELETE FROM capability_names")
     conn.executemany("INSERT INTO capability_names VALUES (?, ?)", [(i, n) for n, i in CAPABILITY_IDS.items()])
     conn.execute("DELETE FROM capability_evidence")
     conn.executemany("INSERT INTO capability_evidence VALUES (?, ?, ?, ?)",
                      [(i, kind, source, conf) for i, (_c, kind, source, conf, _sql) in enumerate(STATEMENTS, 1)])
-    if everything:
-        conn.execute("DELETE FROM model_capability_rows")
-    else:
-        conn.execute("DELETE FROM model_capability_rows WHERE model_key IN (SELECT key FROM derive_keys)")
-    _narrow_models(conn)
-    conn.execute("DROP TABLE IF EXISTS temp.found")
-    conn.execute("CREATE TEMP TABLE found (model_key INTEGER, detail TEXT, capability_id INTEGER, evidence_id INTEGER)")
-    for i, (capability, _kind, _source, _conf, sql) in enumerate(STATEMENTS, 1):
-        conn.execute(f"INSERT INTO temp.found SELECT *, {CAPABILITY_IDS[capability]}, {i} FROM ({sql})")
-    before = conn.total_changes
-    conn.execute("INSERT OR IGNORE INTO model_capability_rows SELECT model_key, capability_id, detail, evidence_id "
-                 "FROM temp.found WHERE detail IS NOT NULL ORDER BY model_key, capability_id, detail, evidence_id")
-    written = conn.total_changes - before
-    conn.execute("DROP TABLE temp.found")
-    conn.execute("DROP TABLE temp.dm")
+    for table in ("model_capability_rows", "capability_summary"):
+        if everything:
+            conn.execute(f"DELETE FROM {table}")
+        else:
+            conn.execute(f"DELETE FROM {table} WHERE model_key IN (SELECT key FROM derive_keys)")
+    # One INSERT over the UNION ALL of every statement, sorted by the table's key, so its B-tree is
+    # written front to back; a slice of models at a time, so each sort fits in memory.
+    ctes = ",\n".join(f"s{i}(k, d) AS ({sql})" for i, (_c, _k, _s, _f, sql) in enumerate(STATEMENTS, 1))
+    arms = "\nUNION ALL ".join(f"SELECT k, {CAPABILITY_IDS[c]}, d, {i} FROM s{i}"
+                               for i, (c, _k, _s, _f, _sql) in enumerate(STATEMENTS, 1))
+    insert = (f"WITH {ctes}\nINSERT OR IGNORE INTO model_capability_rows (model_key, capability_id, detail, evidence_id) "
+              f"SELECT * FROM ({arms}) WHERE d IS NOT NULL ORDER BY 1, 2, 3, 4")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_keys (key INTEGER PRIMARY KEY)")
+    keys = [r[0] for r in conn.execute("SELECT key FROM temp.derive_keys ORDER BY key")]
+    written = 0
+    for start in range(0, len(keys), CHUNK):
+        conn.execute("DELETE FROM temp.chunk_keys")
+        conn.execute("INSERT INTO temp.chunk_keys SELECT key FROM temp.derive_keys WHERE key BETWEEN ? AND ?",
+                     (keys[start], keys[min(start + CHUNK, len(keys)) - 1]))
+        _narrow_models(conn)
+        before = conn.total_changes  # (a WITH ... INSERT has no cursor rowcount)
+        conn.execute(insert)
+        written += conn.total_changes - before
+        conn.execute(SUMMARY)  # the rows just written, still in the page cache
+    conn.execute("DROP TABLE IF EXISTS temp.dm")
     return written
 
 

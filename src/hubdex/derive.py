@@ -16,7 +16,9 @@ import calendar
 import hashlib
 import json
 import os
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 
@@ -24,6 +26,7 @@ import numpy as np
 
 from . import capabilities, licences, signals
 from .crawl import now_iso
+from .store.db import BUSY_TIMEOUT_MS
 
 HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
 
@@ -71,10 +74,9 @@ def _set_state(conn, key, value, now):
                  "value = excluded.value, updated_at = excluded.updated_at", (key, value, now))
 
 
-def classify_licences(conn) -> list:
-    """temp.model_licence for every current model: each distinct (license, license_name,
-    license_link) is classified once (a few thousand on the whole Hub), then joined back.
-    Returns the ids not in the catalogue, with how many models carry each."""
+def classify_licences(conn):
+    """temp.licence_triples: each distinct (license, license_name, license_link) of the current
+    models, classified once (a few thousand on the whole Hub); capabilities join it."""
     cat = licences.catalogue()
     conn.execute("DELETE FROM licences")
     conn.executemany("INSERT INTO licences VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -87,15 +89,12 @@ def classify_licences(conn) -> list:
                            "WHERE removed_at IS NULL").fetchall()
     conn.executemany("INSERT INTO temp.licence_triples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [t + tuple(licences.classify(*t)) for t in triples])
-    conn.execute("DROP TABLE IF EXISTS temp.model_licence")
-    conn.execute("""CREATE TEMP TABLE model_licence AS
-        SELECT m.key AS model_key, t.licence, t.family, t.commercial, t.attribution, t.share_alike, t.via
-        FROM models m JOIN temp.licence_triples t ON t.license IS m.license AND t.license_name IS m.license_name
-             AND t.license_link IS m.license_link
-        WHERE m.removed_at IS NULL""")
-    conn.execute("CREATE UNIQUE INDEX temp.model_licence_key ON model_licence (model_key)")
-    return conn.execute("""SELECT t.licence, count(*) FROM temp.model_licence t WHERE t.via = 'unrecognised'
-                           GROUP BY t.licence ORDER BY count(*) DESC, t.licence""").fetchall()
+
+
+def unrecognised_licences(out: dict) -> list:
+    """The licence ids not in the catalogue, with how many models carry each (most first)."""
+    ids, counts = np.unique(out["licence"][out["licence_via"] == "unrecognised"].astype(str), return_counts=True)
+    return sorted(zip(ids.tolist(), counts.tolist()), key=lambda p: (-p[1], p[0]))
 
 
 _INPUTS = """SELECT m.key, m.id, m.meta_hash, m.detail_at, c.sha, c.fetched_at FROM models m
@@ -162,6 +161,17 @@ def _write_history(conn, out: dict, day: int) -> int:
     return int(moved.sum())
 
 
+def _gather(path: str, day: int, weights: dict):
+    read = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        read.execute("PRAGMA query_only = 1")
+        read.execute("PRAGMA cache_size = -65536")
+        read.execute("BEGIN")  # one snapshot for every read
+        return signals.gather(read, day, weights)
+    finally:
+        read.close()
+
+
 def derive(db, *, everything: bool = False, weights_path: str | None = None) -> DeriveResult:
     started = time.monotonic()
     conn = db.conn
@@ -170,11 +180,18 @@ def derive(db, *, everything: bool = False, weights_path: str | None = None) -> 
     day = today()
     now = now_iso()
     with db.atomic():
-        unknown = classify_licences(conn)
+        classify_licences(conn)
         everything = _changed_keys(conn, everything)
         rebuilt = conn.execute("SELECT count(*) FROM temp.derive_keys").fetchone()[0]
-        rows = capabilities.derive(conn, everything)
-        out = signals.compute(conn, day, weights)
+        # Two cores: while this connection rebuilds capabilities, a second one reads the inputs the
+        # other signals need (tables a derive does not write) and computes their percentiles.
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        with ThreadPoolExecutor(1) as pool:
+            gathering = pool.submit(_gather, path, day, weights) if path else None
+            rows = capabilities.derive(conn, everything)
+            gathered = gathering.result() if gathering else None
+        out = signals.compute(conn, day, weights, gathered)
+        unknown = unrecognised_licences(out)
         out["weights_id"] = np.full(len(out["model_key"]), wid, dtype=object)
         _write_scores(conn, out)
         history = _write_history(conn, out, day)

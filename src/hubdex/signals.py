@@ -30,7 +30,6 @@ from importlib import resources
 
 import numpy as np
 
-from .capabilities import CAPABILITY_IDS as CAP
 from .capabilities import PICKLE_FORMATS, SAFE_FORMATS
 from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
 
@@ -165,12 +164,22 @@ class Inputs:
 
 
 def _licence_scores(conn, inp: Inputs):
-    """(licence, family, commercial, via) per model from temp.model_licence."""
-    rows = conn.execute("SELECT l.licence, l.family, l.commercial, l.via FROM models m "
-                        "JOIN temp.model_licence l ON l.model_key = m.key WHERE m.removed_at IS NULL "
-                        "ORDER BY m.key").fetchall()
-    assert len(rows) == inp.n, "temp.model_licence must cover every current model"
-    return [np.array(col, dtype=object) for col in zip(*rows)] if rows else [np.array([], dtype=object)] * 4
+    """(licence, family, commercial, via) per model: each distinct (license, license_name,
+    license_link) is classified once, then spread to the models by index."""
+    from .licences import classify
+
+    index, classes, parts = {}, [], []
+    cur = conn.execute("SELECT license, license_name, license_link FROM models WHERE removed_at IS NULL ORDER BY key")
+    while rows := cur.fetchmany(100_000):
+        for r in rows:
+            if r not in index:
+                index[r] = len(classes)
+                c = classify(*r)
+                classes.append((c.licence, c.family, c.commercial, c.via))
+        parts.append(np.fromiter((index[r] for r in rows), dtype=np.int64, count=len(rows)))
+    idx = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    table = np.array(classes, dtype=object).reshape(-1, 4)
+    return [table[idx, j] for j in range(4)]
 
 
 def _eval_standing(inp: Inputs) -> np.ndarray:
@@ -192,27 +201,13 @@ def _eval_standing(inp: Inputs) -> np.ndarray:
     return inp.column(sql, np.nan)
 
 
-def compute(conn, day: int, weights: dict) -> dict:
-    """Every current model's signals and rank, as a dict of arrays (the model_scores columns)."""
-    inp = Inputs(conn, day)
-    licence, family, commercial, via = _licence_scores(conn, inp)
+def gather(read, day: int, weights: dict) -> tuple:
+    """The part of the signals that does not read the metadata capabilities: it can run on its own
+    connection while `capabilities.derive` writes them (two cores, two SQLite connections)."""
+    inp = Inputs(read, day)
     col = inp.column
+    licence, family, commercial, via = _licence_scores(read, inp)
     out = {"model_key": inp.keys}
-
-    # the metadata capabilities, in one pass over their table (ten million rows at a million models)
-    safe_list = ", ".join(f"'{f}'" for f in SAFE_FORMATS)
-    pickle_list = ", ".join(f"'{f}'" for f in PICKLE_FORMATS)
-    w, t, p = CAP["weight format"], CAP["training data"], CAP["paper"]
-    meta_count, has_safe, has_pickle, formats, datasets, meta_paper = inp.columns(f"""SELECT model_key, count(*),
-        max(capability_id = {w} AND detail IN ({safe_list})), max(capability_id = {w} AND detail IN ({pickle_list})),
-        sum(capability_id = {w}), sum(capability_id = {t}), max(capability_id = {p})
-        FROM model_capability_rows GROUP BY model_key""")
-    # ... plus the card's facts the metadata did not already give
-    out["capabilities_count"] = (meta_count + col("""SELECT c.model_key, count(DISTINCT c.capability || char(0) || c.detail)
-        FROM capabilities c WHERE NOT EXISTS (SELECT 1 FROM model_capability_rows x JOIN capability_names n
-            ON n.id = x.capability_id WHERE x.model_key = c.model_key AND n.name = c.capability AND x.detail = c.detail)
-        GROUP BY c.model_key""")).astype(np.int64)
-
     # -- adoption
     aw = weights["adoption"]
     raw = {"downloads_30d": inp.downloads, "downloads_all_time": inp.all_time, "likes": inp.likes,
@@ -228,7 +223,7 @@ def compute(conn, day: int, weights: dict) -> dict:
     out["adoption"] = np.where(den > 0, num / np.where(den > 0, den, 1), 0)
     out["growth_7d"], out["growth_30d"] = inp.growth_7d, inp.growth_30d
 
-    # -- quality
+    # -- quality: what the card says (cards are written by the crawl, not by derive)
     flags = {c: col("SELECT model_key, 1 FROM capabilities WHERE capability = ? GROUP BY model_key", 0, (c,))
              for c in ("intended use", "limitations stated", "usage documented")}
     trained = col("SELECT model_key, 1 FROM capabilities WHERE capability IN ('training described', 'training data') "
@@ -236,22 +231,15 @@ def compute(conn, day: int, weights: dict) -> dict:
     described = col("SELECT model_key, sections_count >= 3 FROM cards")
     q = {"card": (described + flags["intended use"] + flags["limitations stated"] + trained
                   + flags["usage documented"]) / 5}
+    card_paper = col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key")
     standing = _eval_standing(inp)
     has_results = ~np.isnan(standing)
     out["eval_standing"] = standing
     q["evaluations"] = np.where(has_results, 0.4 + 0.6 * np.nan_to_num(standing), 0)
-    q["paper"] = np.maximum(col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key"),
-                            meta_paper)
     recognised = np.isin(via, ["id", "license_name", "license_link"]) & (family != "unknown")
     q["licence"] = np.where(recognised, 1.0, np.where(via == "missing", 0.0, 0.5))
-    safe, pickle = has_safe, has_pickle
-    q["safe_weights"] = np.where(safe > 0, 1.0, np.where(pickle > 0, 0.25, 0.5))  # no weights seen: can't tell
-    qw = weights["quality"]
-    out["quality"] = np.where(inp.disabled > 0, 0.0, sum(qw[k] * q[k] for k in QUALITY_PARTS) * 100)
-    for k in QUALITY_PARTS:
-        out["q_" + k] = q[k]
 
-    # -- ecosystem
+    # -- ecosystem: the counts
     live = np.maximum(
         col("SELECT model_key, count(*) FROM model_providers WHERE status = 'live' GROUP BY model_key"),
         col("""SELECT m.key, count(*) FROM router_prices r JOIN models m ON m.id = r.model_id
@@ -259,19 +247,46 @@ def compute(conn, day: int, weights: dict) -> dict:
     e = {"finetunes": percentiles(inp.finetunes) / 100, "adapters": percentiles(inp.adapters) / 100,
          "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
          "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,
-         "library": inp.library.astype(float), "formats": np.minimum(formats, 3) / 3,
-         "datasets": percentiles(datasets) / 100}
+         "library": inp.library.astype(float)}
+    cheapest = read.execute("""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
+        FROM router_prices r JOIN models m ON m.id = r.model_id
+        WHERE r.day = (SELECT max(day) FROM router_prices) AND r.status = 'live' AND r.input_usd_per_m IS NOT NULL
+        AND r.output_usd_per_m IS NOT NULL
+        ORDER BY m.key, r.input_usd_per_m + r.output_usd_per_m, r.provider""").fetchall()
+    return inp, out, q, e, card_paper, live, cheapest, (licence, family, commercial, via)
+
+
+def compute(conn, day: int, weights: dict, gathered: tuple | None = None) -> dict:
+    """Every current model's signals and rank, as a dict of arrays (the model_scores columns)."""
+    inp, out, q, e, card_paper, live, cheapest, (licence, family, commercial, via) = (
+        gathered or gather(conn, day, weights))
+    inp.conn = conn  # the rest reads what this connection's derive just wrote
+    col = inp.column
+    # the metadata capabilities, as summarised per model when they were derived
+    meta_count, has_safe, has_pickle, formats, datasets, meta_paper = inp.columns(
+        "SELECT model_key, rows, safe_weights, pickled_weights, formats, datasets, paper FROM capability_summary")
+    # ... plus the card's facts the metadata did not already give
+    out["capabilities_count"] = (meta_count + col("""SELECT c.model_key, count(DISTINCT c.capability || char(0) || c.detail)
+        FROM capabilities c WHERE NOT EXISTS (SELECT 1 FROM model_capability_rows x JOIN capability_names n
+            ON n.id = x.capability_id WHERE x.model_key = c.model_key AND n.name = c.capability AND x.detail = c.detail)
+        GROUP BY c.model_key""")).astype(np.int64)
+    q["paper"] = np.maximum(card_paper, meta_paper)
+    safe, pickle = has_safe, has_pickle
+    q["safe_weights"] = np.where(safe > 0, 1.0, np.where(pickle > 0, 0.25, 0.5))  # no weights seen: can't tell
+    qw = weights["quality"]
+    out["quality"] = np.where(inp.disabled > 0, 0.0, sum(qw[k] * q[k] for k in QUALITY_PARTS) * 100)
+    for k in QUALITY_PARTS:
+        out["q_" + k] = q[k]
+
+    # -- ecosystem: formats and datasets come from the metadata capabilities
+    e["formats"] = np.minimum(formats, 3) / 3
+    e["datasets"] = percentiles(datasets) / 100
     ew = weights["ecosystem"]
     out["ecosystem"] = sum(ew[k] * e[k] for k in ECOSYSTEM_PARTS) * 100
     for k in ECOSYSTEM_PARTS:
         out["e_" + k] = e[k]
 
     # -- pricing
-    cheapest = conn.execute("""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
-        FROM router_prices r JOIN models m ON m.id = r.model_id
-        WHERE r.day = (SELECT max(day) FROM router_prices) AND r.status = 'live' AND r.input_usd_per_m IS NOT NULL
-        AND r.output_usd_per_m IS NOT NULL
-        ORDER BY m.key, r.input_usd_per_m + r.output_usd_per_m, r.provider""").fetchall()
     provider = np.full(inp.n, None, dtype=object)
     price_in, price_out = np.full(inp.n, np.nan), np.full(inp.n, np.nan)
     seen = set()

@@ -185,6 +185,10 @@ def m006_derived(db):
     db.execute("""CREATE TABLE model_capability_rows (
         model_key INTEGER NOT NULL, capability_id INTEGER NOT NULL, detail TEXT NOT NULL, evidence_id INTEGER NOT NULL,
         PRIMARY KEY (model_key, capability_id, detail)) WITHOUT ROWID, STRICT""")
+    # Per model, what the signals read of those rows (so a derive that rebuilt few models does not
+    # rescan ten million rows): their count, safe / pickled weights, formats, datasets, a paper.
+    db["capability_summary"].create({"model_key": int, "rows": int, "safe_weights": int, "pickled_weights": int,
+                                     "formats": int, "datasets": int, "paper": int}, pk="model_key", strict=True)
     db.execute("""CREATE VIEW model_capabilities AS
         SELECT r.model_key, n.name AS capability, r.detail, e.evidence_kind, e.evidence_source, e.confidence
         FROM model_capability_rows r JOIN capability_names n ON n.id = r.capability_id
