@@ -55,7 +55,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from hubdex.hub.expand import CRAWL_EXPAND
-from procs import Server, hubdex_exe, replica
+from procs import Server, hubdex_exe, load_line, replica
 
 TARGET_MODELS_PER_S = 10_000
 FLOOR_MODELS_PER_S = 3_500
@@ -654,9 +654,7 @@ def summary(out: dict) -> str:
                      f"{src['fingerprint_end']}): the runs above may have measured different code")
     else:
         lines.append(f"hubdex source fingerprint {src['fingerprint_start']} (unchanged during the run)")
-    la0, la1 = out["machine"]["loadavg_start"][0], out["machine"]["loadavg_end"][0]
-    lines.append(f"load average (1 min) at start {la0:.2f}, at end {la1:.2f}"
-                 + ("  <- other work on this machine; figures may be noisy" if la0 > 0.5 else ""))
+    lines.append(load_line(out["machine"]["loadavg_start"][0], out["machine"]["loadavg_end"][0]))
     return "\n".join(lines)
 
 

@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 from crawl_full import db_bytes, hubdex_crawl, measured, startup_s
-from procs import Server, hubdex_exe, replica
+from procs import Server, hubdex_exe, load_line, replica
 
 TARGET_S_1M = 60.0
 TARGET_MODELS = 1_000_000
@@ -613,9 +613,7 @@ def summary(out: dict) -> str:
     if src["live_fingerprint_end"] != src["fingerprint"]:
         lines.append(f"note: src/ changed while the benchmark ran (now {src['live_fingerprint_end']}, git HEAD "
                      f"{src['git_head_end']}); the figures above are the snapshot's, not the current code's")
-    la0, la1 = m["loadavg_start"][0], m["loadavg_end"][0]
-    lines.append(f"load average (1 min) at start {la0:.2f}, at end {la1:.2f}"
-                 + ("  <- other work on this machine; figures may be noisy" if la0 > 0.5 else ""))
+    lines.append(load_line(m["loadavg_start"][0], m["loadavg_end"][0]))
     return "\n".join(lines)
 
 

@@ -81,3 +81,9 @@ def replica(models: int, stderr_path: Path | None = None) -> Server:
     """`hubdex replica serve --catalog synthetic:N`, unthrottled."""
     return Server(hubdex_exe() + ["replica", "serve", "--catalog", f"synthetic:{models}", "--quota", HUGE_QUOTA],
                   stderr_path)
+
+
+def load_line(start: float, end: float) -> str:
+    """The report's line on machine load: a busy machine makes figures noisy."""
+    return (f"load average (1 min) at start {start:.2f}, at end {end:.2f}"
+            + ("  <- other work on this machine; figures may be noisy" if start > 0.5 else ""))
