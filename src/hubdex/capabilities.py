@@ -1,7 +1,8 @@
 """Capabilities read off a model's crawled metadata, as SQL over whole tables.
 
 The card's own capabilities (what its authors wrote) come from `cards.py` at crawl time and live
-in `capabilities`. This module adds what the Hub's metadata shows, into `model_capabilities`: the
+in `capabilities`. This module adds what the Hub's metadata shows, into `model_capability_rows`
+(spelt out by the view `model_capabilities`): the
 task and its modalities, languages, library, architecture, parameter count and the memory its
 weights take, context length, weight formats, quantised variants and fine-tuning evidence from the
 model tree, serving (inference providers, endpoint compatibility), licence terms, datasets, papers,
@@ -9,8 +10,8 @@ Spaces and gating. Each row names its evidence (which field) and a confidence.
 
 Every statement is a `SELECT` over the models in the temp table `derive_keys` (a slice at a time), so
 deriving a million models is a few table scans, not a Python loop; `INSERT OR IGNORE` on the
-(model, capability, detail) key keeps the first evidence in statement order, which is fixed, so
-equal inputs give equal rows.
+(model, capability, detail) key, fed in sorted order, keeps the first evidence in statement
+order, which is fixed, so equal inputs give equal rows.
 """
 
 from __future__ import annotations
