@@ -73,6 +73,13 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def run_day() -> int:
+    """Today as days since 1970-01-01 UTC; HUBDEX_DAY=YYYY-MM-DD replays a run (crawl or derive) as
+    of another day, for benchmarks and tests of history."""
+    override = os.environ.get("HUBDEX_DAY")
+    return int((calendar.timegm(time.strptime(override, "%Y-%m-%d")) if override else time.time()) // 86400)
+
+
 def epoch_of(iso: str) -> int:
     return calendar.timegm(time.strptime(iso[:19], "%Y-%m-%dT%H:%M:%S"))
 
@@ -167,10 +174,7 @@ class Crawler:
         self.client = client
         self.progress_enabled = progress
         self.fetch_details = details
-        started = time.time()
-        # HUBDEX_DAY=YYYY-MM-DD replays a run as of another UTC day (benchmarks and tests of history).
-        override = os.environ.get("HUBDEX_DAY")
-        self.day = int((calendar.timegm(time.strptime(override, "%Y-%m-%d")) if override else started) // 86400)
+        self.day = run_day()
         self.writer = Writer(self.conn, self.day, now_iso())
         self.log: RunLog | None = None
 

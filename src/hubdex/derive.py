@@ -12,10 +12,8 @@ reader sees the previous derive or this one, never half of it.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +23,9 @@ from importlib import resources
 import numpy as np
 
 from . import capabilities, licences, signals
-from .crawl import now_iso
+from .crawl import now_iso, run_day
 from .store.db import BUSY_TIMEOUT_MS
+from .store.save import get_state, set_state
 
 HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
 
@@ -51,27 +50,12 @@ class DeriveResult:
         return line
 
 
-def today() -> int:
-    override = os.environ.get("HUBDEX_DAY")  # as in crawl.py: replay as of another UTC day
-    return int((calendar.timegm(time.strptime(override, "%Y-%m-%d")) if override else time.time()) // 86400)
-
-
 def _code_version() -> str:
     """Changes when what capabilities are derived from, or how, changes: then all are rebuilt."""
     h = hashlib.blake2b(digest_size=8)
     h.update(repr(capabilities.STATEMENTS).encode())
     h.update(resources.files("hubdex").joinpath("data/licences.csv").read_bytes())
     return h.hexdigest()
-
-
-def _state(conn, key):
-    row = conn.execute("SELECT value FROM crawl_state WHERE key = ?", (key,)).fetchone()
-    return row[0] if row else None
-
-
-def _set_state(conn, key, value, now):
-    conn.execute("INSERT INTO crawl_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                 "value = excluded.value, updated_at = excluded.updated_at", (key, value, now))
 
 
 def classify_licences(conn):
@@ -105,7 +89,7 @@ def _changed_keys(conn, everything: bool) -> bool:
     """Fill temp.derive_keys with the models whose capabilities need rebuilding; True if all."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS derive_keys (key INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.derive_keys")
-    if everything or _state(conn, "derive.version") != _code_version():
+    if everything or get_state(conn, "derive.version") != _code_version():
         conn.execute("INSERT INTO temp.derive_keys SELECT key FROM models WHERE removed_at IS NULL")
         return True
     conn.execute(f"""INSERT OR IGNORE INTO temp.derive_keys
@@ -115,7 +99,7 @@ def _changed_keys(conn, everything: bool) -> bool:
     # the router catalogue gives context lengths: models it lists are rebuilt when it is newer
     conn.execute("""INSERT OR IGNORE INTO temp.derive_keys SELECT m.key FROM models m JOIN router_prices r
         ON r.model_id = m.id WHERE r.day > coalesce(?, -1) AND m.removed_at IS NULL""",
-                 (_state(conn, "derive.prices_day"),))
+                 (get_state(conn, "derive.prices_day"),))
     return False
 
 
@@ -177,7 +161,7 @@ def derive(db, *, everything: bool = False, weights_path: str | None = None) -> 
     conn = db.conn
     weights = signals.load_weights(weights_path)
     wid = signals.weights_id(weights)
-    day = today()
+    day = run_day()
     now = now_iso()
     with db.atomic():
         classify_licences(conn)
@@ -198,7 +182,7 @@ def derive(db, *, everything: bool = False, weights_path: str | None = None) -> 
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)", (wid, json.dumps(weights, sort_keys=True),
                                                                               now))
         _record_inputs(conn, everything)
-        _set_state(conn, "derive.version", _code_version(), now)
-        _set_state(conn, "derive.prices_day", conn.execute("SELECT max(day) FROM router_prices").fetchone()[0], now)
-        _set_state(conn, "derive.weights", wid, now)
+        set_state(conn, "derive.version", _code_version(), now)
+        set_state(conn, "derive.prices_day", conn.execute("SELECT max(day) FROM router_prices").fetchone()[0], now)
+        set_state(conn, "derive.weights", wid, now)
     return DeriveResult(len(out["model_key"]), rebuilt, rows, history, wid, unknown, time.monotonic() - started)

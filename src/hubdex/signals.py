@@ -30,7 +30,6 @@ from importlib import resources
 
 import numpy as np
 
-from .capabilities import PICKLE_FORMATS, SAFE_FORMATS
 from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
 
 SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")

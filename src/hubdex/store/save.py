@@ -190,9 +190,7 @@ class Writer:
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def set_state(self, key: str, value):
-        self.conn.execute("INSERT INTO crawl_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) "
-                          "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                          (key, value if value is None or isinstance(value, str) else json.dumps(value), self.now))
+        set_state(self.conn, key, value, self.now)
 
     def record_pass_page(self, pass_id: str, page: int, oids: list):
         self.conn.execute("INSERT OR REPLACE INTO pass_pages VALUES (?, ?, ?)", (pass_id, page, json.dumps(oids)))
@@ -218,6 +216,13 @@ class Writer:
 def get_state(conn, key: str, default=None):
     row = conn.execute("SELECT value FROM crawl_state WHERE key = ?", (key,)).fetchone()
     return default if row is None else row[0]
+
+
+def set_state(conn, key: str, value, now: str):
+    """A checkpoint, watermark or mark in `crawl_state`; values that aren't text are stored as JSON."""
+    conn.execute("INSERT INTO crawl_state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) "
+                 "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                 (key, value if value is None or isinstance(value, str) else json.dumps(value), now))
 
 
 def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int):
