@@ -194,7 +194,7 @@ def phases_main(db_path: str, mode: str):
         setattr(owner, name, timed)
 
     for name, fn in inspect.getmembers(d, inspect.isfunction):
-        if fn.__module__ == d.__name__ and name not in ("derive", "today"):
+        if fn.__module__ == d.__name__ and name != "derive":
             wrap(d, name, name)
     wrap(capabilities, "derive", "capabilities.derive", proxy="exec")
     wrap(signals, "compute", "signals.compute", proxy="fetch")

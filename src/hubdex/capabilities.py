@@ -16,6 +16,8 @@ order, which is fixed, so equal inputs give equal rows.
 
 from __future__ import annotations
 
+from .hub.router import CURRENT_OFFERS
+
 # pipeline tag -> (input modalities, output modalities), after the Hub's task taxonomy
 # (huggingface.js tasks): what goes in and what comes out.
 TASK_MODALITIES = {
@@ -115,7 +117,7 @@ STATEMENTS = [
      f"SELECT m.key, CAST(m.context_length AS TEXT) {_M} WHERE m.context_length > 0"),
     ("context length", "router catalogue", "providers.context_length", 0.8,
      f"""SELECT m.key, CAST(max(r.context_length) AS TEXT) {_M}
-         JOIN router_prices r ON r.model_id = m.id AND r.day = (SELECT max(day) FROM router_prices)
+         JOIN {CURRENT_OFFERS} r ON r.model_id = m.id
          WHERE r.context_length > 0 GROUP BY m.key"""),
     ("weight format", "metadata", "files", 1.0,
      f"""SELECT model_key, fmt FROM (SELECT f.model_key, {WEIGHT_FORMAT_CASE} AS fmt

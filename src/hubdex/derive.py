@@ -58,9 +58,10 @@ def _code_version() -> str:
     return h.hexdigest()
 
 
-def classify_licences(conn):
+def classify_licences(conn) -> dict:
     """temp.licence_triples: each distinct (license, license_name, license_link) of the current
-    models, classified once (a few thousand on the whole Hub); capabilities join it."""
+    models, classified once (a few thousand on the whole Hub); capabilities join it, and the
+    signals spread the returned {triple: classification} to the models."""
     cat = licences.catalogue()
     conn.execute("DELETE FROM licences")
     conn.executemany("INSERT INTO licences VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -71,8 +72,10 @@ def classify_licences(conn):
     conn.execute("DELETE FROM temp.licence_triples")
     triples = conn.execute("SELECT DISTINCT license, license_name, license_link FROM models "
                            "WHERE removed_at IS NULL").fetchall()
+    classified = {t: licences.classify(*t) for t in triples}
     conn.executemany("INSERT INTO temp.licence_triples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [t + tuple(licences.classify(*t)) for t in triples])
+                     [t + tuple(c) for t, c in classified.items()])
+    return classified
 
 
 def unrecognised_licences(out: dict) -> list:
@@ -145,13 +148,13 @@ def _write_history(conn, out: dict, day: int) -> int:
     return int(moved.sum())
 
 
-def _gather(path: str, day: int, weights: dict):
+def _gather(path: str, day: int, weights: dict, classified: dict):
     read = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         read.execute("PRAGMA query_only = 1")
         read.execute("PRAGMA cache_size = -65536")
         read.execute("BEGIN")  # one snapshot for every read
-        return signals.gather(read, day, weights)
+        return signals.gather(read, day, weights, classified)
     finally:
         read.close()
 
@@ -164,17 +167,17 @@ def derive(db, *, everything: bool = False, weights_path: str | None = None) -> 
     day = run_day()
     now = now_iso()
     with db.atomic():
-        classify_licences(conn)
+        classified = classify_licences(conn)
         everything = _changed_keys(conn, everything)
         rebuilt = conn.execute("SELECT count(*) FROM temp.derive_keys").fetchone()[0]
         # Two cores: while this connection rebuilds capabilities, a second one reads the inputs the
         # other signals need (tables a derive does not write) and computes their percentiles.
         path = conn.execute("PRAGMA database_list").fetchone()[2]
         with ThreadPoolExecutor(1) as pool:
-            gathering = pool.submit(_gather, path, day, weights) if path else None
+            gathering = pool.submit(_gather, path, day, weights, classified) if path else None
             rows = capabilities.derive(conn, everything)
             gathered = gathering.result() if gathering else None
-        out = signals.compute(conn, day, weights, gathered)
+        out = signals.compute(conn, day, weights, gathered or signals.gather(conn, day, weights, classified))
         unknown = unrecognised_licences(out)
         out["weights_id"] = np.full(len(out["model_key"]), wid, dtype=object)
         _write_scores(conn, out)

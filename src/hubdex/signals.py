@@ -30,6 +30,7 @@ from importlib import resources
 
 import numpy as np
 
+from .hub.router import CURRENT_OFFERS
 from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
 
 SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")
@@ -162,9 +163,9 @@ class Inputs:
         return np.maximum(self.all_time - then, 0)
 
 
-def _licence_scores(conn, inp: Inputs):
-    """(licence, family, commercial, via) per model: each distinct (license, license_name,
-    license_link) is classified once, then spread to the models by index."""
+def _licence_scores(conn, inp: Inputs, classified: dict):
+    """(licence, family, commercial, via) per model: `classified` holds each distinct (license,
+    license_name, license_link) classified once (derive.classify_licences); spread by index."""
     from .licences import classify
 
     index, classes, parts = {}, [], []
@@ -173,7 +174,7 @@ def _licence_scores(conn, inp: Inputs):
         for r in rows:
             if r not in index:
                 index[r] = len(classes)
-                c = classify(*r)
+                c = classified.get(r) or classify(*r)
                 classes.append((c.licence, c.family, c.commercial, c.via))
         parts.append(np.fromiter((index[r] for r in rows), dtype=np.int64, count=len(rows)))
     idx = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
@@ -200,12 +201,12 @@ def _eval_standing(inp: Inputs) -> np.ndarray:
     return inp.column(sql, np.nan)
 
 
-def gather(read, day: int, weights: dict) -> tuple:
+def gather(read, day: int, weights: dict, classified: dict) -> tuple:
     """The part of the signals that does not read the metadata capabilities: it can run on its own
     connection while `capabilities.derive` writes them (two cores, two SQLite connections)."""
     inp = Inputs(read, day)
     col = inp.column
-    licence, family, commercial, via = _licence_scores(read, inp)
+    licence, family, commercial, via = _licence_scores(read, inp, classified)
     out = {"model_key": inp.keys}
     # -- adoption
     aw = weights["adoption"]
@@ -241,24 +242,23 @@ def gather(read, day: int, weights: dict) -> tuple:
     # -- ecosystem: the counts
     live = np.maximum(
         col("SELECT model_key, count(*) FROM model_providers WHERE status = 'live' GROUP BY model_key"),
-        col("""SELECT m.key, count(*) FROM router_prices r JOIN models m ON m.id = r.model_id
-               WHERE r.day = (SELECT max(day) FROM router_prices) AND r.status = 'live' GROUP BY m.key"""))
+        col(f"""SELECT m.key, count(*) FROM {CURRENT_OFFERS} r JOIN models m ON m.id = r.model_id
+                WHERE r.status = 'live' GROUP BY m.key"""))
     e = {"finetunes": percentiles(inp.finetunes) / 100, "adapters": percentiles(inp.adapters) / 100,
          "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
          "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,
          "library": inp.library.astype(float)}
-    cheapest = read.execute("""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
-        FROM router_prices r JOIN models m ON m.id = r.model_id
-        WHERE r.day = (SELECT max(day) FROM router_prices) AND r.status = 'live' AND r.input_usd_per_m IS NOT NULL
+    cheapest = read.execute(f"""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
+        FROM {CURRENT_OFFERS} r JOIN models m ON m.id = r.model_id
+        WHERE r.status = 'live' AND r.input_usd_per_m IS NOT NULL
         AND r.output_usd_per_m IS NOT NULL
         ORDER BY m.key, r.input_usd_per_m + r.output_usd_per_m, r.provider""").fetchall()
     return inp, out, q, e, card_paper, live, cheapest, (licence, family, commercial, via)
 
 
-def compute(conn, day: int, weights: dict, gathered: tuple | None = None) -> dict:
+def compute(conn, day: int, weights: dict, gathered: tuple) -> dict:
     """Every current model's signals and rank, as a dict of arrays (the model_scores columns)."""
-    inp, out, q, e, card_paper, live, cheapest, (licence, family, commercial, via) = (
-        gathered or gather(conn, day, weights))
+    inp, out, q, e, card_paper, live, cheapest, (licence, family, commercial, via) = gathered
     inp.conn = conn  # the rest reads what this connection's derive just wrote
     col = inp.column
     # the metadata capabilities, as summarised per model when they were derived

@@ -18,6 +18,10 @@ HUB = "https://huggingface.co"
 ROUTER = "https://router.huggingface.co"
 
 
+# The offers of the latest catalogue seen (older days are history), for the queries that read prices.
+CURRENT_OFFERS = "(SELECT * FROM router_prices WHERE day = (SELECT max(day) FROM router_prices))"
+
+
 class Offer(NamedTuple):
     model_id: str
     provider: str
