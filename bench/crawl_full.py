@@ -55,7 +55,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from hubdex.hub.expand import CRAWL_EXPAND
-from procs import Server, hubdex_exe, load_line, replica
+from procs import Server, hubdex_exe, load_line, replica, report
 
 TARGET_MODELS_PER_S = 10_000
 FLOOR_MODELS_PER_S = 3_500
@@ -672,10 +672,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hubdex-bench-") as d:
         out = run(args, Path(d))
     out["verdicts"] = verdicts(out)
-    print(summary(out))
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        print(f"figures written to {args.json}")
+    report(summary(out), out, args.json)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 from crawl_full import db_bytes, hubdex_crawl, measured, startup_s
-from procs import Server, hubdex_exe, load_line, replica
+from procs import Server, hubdex_exe, load_line, replica, report
 
 TARGET_S_1M = 60.0
 TARGET_MODELS = 1_000_000
@@ -632,11 +632,7 @@ def main():
     args.sizes = [int(x.replace("_", "")) for x in args.sizes.split(",") if x.strip()]
     with tempfile.TemporaryDirectory(prefix="hubdex-derive-bench-") as d:
         out = run(args, Path(d))
-    print(summary(out))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        print(f"figures written to {args.json}")
+    report(summary(out), out, args.json)
 
 
 if __name__ == "__main__":

@@ -87,3 +87,15 @@ def load_line(start: float, end: float) -> str:
     """The report's line on machine load: a busy machine makes figures noisy."""
     return (f"load average (1 min) at start {start:.2f}, at end {end:.2f}"
             + ("  <- other work on this machine; figures may be noisy" if start > 0.5 else ""))
+
+
+def report(text: str, out: dict, json_path: str | None):
+    """Print a benchmark's summary and, if asked, write every figure as JSON."""
+    import json
+    from pathlib import Path
+
+    print(text)
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"figures written to {json_path}")

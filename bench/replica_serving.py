@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import platform
 import re
 import sys
 import tempfile
 import time
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import orjson
 
 from hubdex.hub.expand import CRAWL_EXPAND
-from procs import Server, replica
+from procs import Server, replica, report
 
 TARGET_ITEMS_PER_S = 30_000
 TARGET_PEAK_MB = 300
@@ -264,10 +262,7 @@ def main():
     ap.add_argument("--json", metavar="OUT", help="also write every figure to this JSON file")
     args = ap.parse_args()
     out = run(args)
-    print(summary(out))
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        print(f"figures written to {args.json}")
+    report(summary(out), out, args.json)
 
 
 if __name__ == "__main__":
