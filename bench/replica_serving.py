@@ -34,7 +34,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from hubdex.hub.expand import CRAWL_EXPAND
-from procs import Server, replica, report
+from procs import Server, load_line, replica, report
 
 TARGET_ITEMS_PER_S = 30_000
 TARGET_PEAK_MB = 300
@@ -247,9 +247,7 @@ def summary(out: dict) -> str:
                      f"-> {ok(b['pass']['items_per_s'] >= TARGET_ITEMS_PER_S)}")
         lines.append("  RSS (MB) during that pass, by page: "
                      + ", ".join(f"{n}: {mb}" for n, mb in b["pass"]["rss_mb_by_page"]))
-    la0, la1 = out["machine"]["loadavg_start"][0], out["machine"]["loadavg_end"][0]
-    lines.append(f"load average (1 min) at start {la0:.2f}, at end {la1:.2f}"
-                 + ("  <- other work on this machine; figures may be noisy" if la0 > 0.5 else ""))
+    lines.append(load_line(out["machine"]["loadavg_start"][0], out["machine"]["loadavg_end"][0]))
     return "\n".join(lines)
 
 
