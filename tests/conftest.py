@@ -53,3 +53,26 @@ def control(server, method, what, body=b""):
     r = requests.request(method, f"{server.url}/_replica/{what}", data=body, timeout=60)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def crawl(db, endpoint, *, scope=None, clock=None, **settings):
+    """A crawl job run as the CLI runs it (lock, runs row, outcome); `settings` are CrawlSettings'."""
+    from hubdex import jobs
+    from hubdex.crawl.scope import CrawlSettings, Scope
+    from hubdex.jobs.crawl import CrawlJob
+
+    settings.setdefault("progress", False)
+    return jobs.run(CrawlJob(CrawlSettings(endpoint=endpoint, scope=scope or Scope(), **settings)), str(db),
+                    clock=clock)
+
+
+def derive(db, *, clock=None, **kwargs):
+    """A derive job on `db` (a path or an open sqlite_utils Database); returns its DeriveResult."""
+    from hubdex import jobs
+    from hubdex.jobs.derive import DeriveJob
+    from hubdex.store.db import path_of
+
+    job = DeriveJob(**kwargs)
+    outcome = jobs.run(job, str(db) if isinstance(db, (str, os.PathLike)) else path_of(db), clock=clock)
+    assert outcome.ok, outcome.summary
+    return job.result

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from hubdex.cards import MAX_CARD_BYTES, model_index_evaluations, parse
+from hubdex.records.cards import MAX_CARD_BYTES, model_index_evaluations, parse
 
 from .conftest import real_dir
 

@@ -9,9 +9,10 @@ import sqlite3
 import pytest
 import requests
 
-from hubdex.crawl import EXIT_OK, Scope, run
+from hubdex.crawl.scope import Scope
+from hubdex.jobs import EXIT_OK
 
-from .conftest import control
+from .conftest import control, crawl
 
 DATA_TABLES = ["models", "model_tags", "model_files", "model_relations", "model_spaces", "model_providers",
                "metrics_history"]
@@ -38,9 +39,8 @@ def fingerprint(db_path) -> dict:
     return out
 
 
-def crawl(server, db, **kwargs):
-    out = run(str(db), server.url, None, progress=False, **kwargs)
-    return out
+def crawl_replica(server, db, **kwargs):
+    return crawl(db, server.url, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def crawled_20k(tmp_path_factory):
 
     server = start_replica("synthetic:20000", seed=21, quotas={"api": 10**9, "resolvers": 10**9})
     db = tmp_path_factory.mktemp("crawl") / "hub.db"
-    first = crawl(server, db, mode="full")
+    first = crawl_replica(server, db, mode="full")
     yield server, db, first
     server.stop()
 
@@ -83,7 +83,7 @@ def test_full_crawl_stores_every_model_once_with_its_fields(crawled_20k):
 def test_second_full_run_writes_nothing(crawled_20k):
     server, db, _ = crawled_20k
     before = fingerprint(db)
-    second = crawl(server, db, mode="full")
+    second = crawl_replica(server, db, mode="full")
     assert second.code == EXIT_OK
     assert fingerprint(db) == before
     conn = sqlite3.connect(db)
@@ -95,22 +95,22 @@ def test_second_full_run_writes_nothing(crawled_20k):
 def test_incremental_finds_exactly_what_changed(replica_factory, tmp_path):
     server = replica_factory("synthetic:10000", seed=4)
     db = tmp_path / "hub.db"
-    assert crawl(server, db, mode="full").code == EXIT_OK
+    assert crawl_replica(server, db, mode="full").code == EXIT_OK
     changes = control(server, "POST", "scenario", json.dumps(
         {"seed": 5, "update": 0.01, "add": 40, "rename": 15, "delete": 12}).encode())
     control(server, "POST", "requests/reset")
-    out = crawl(server, db)  # auto: incremental, a full pass exists
+    out = crawl_replica(server, db)  # auto: incremental, a full pass exists
     assert out.code == EXIT_OK, out.summary
     conn = sqlite3.connect(db)
     r = conn.execute("SELECT mode, models_new, models_changed, models_renamed, details, requests, pages, cards "
                      "FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     changed = len(changes["updated"])
     assert r[:5] == ("incremental", 40, changed, 15, 40 + changed + 15)
-    # The minimum: the pages holding the changed models, one model_info each (file sizes, model-index), and
-    # one README each (none had been read yet: renamed models' cards too).
+    # The minimum: the pages holding the changed models, one model_info each (file sizes, model-index),
+    # one README each (none had been read yet: renamed models' cards too), and the router's catalogue.
     pages_needed = -(-(40 + changed + 15) // 1000)
     assert r[7] == 40 + changed + 15
-    assert r[6] == pages_needed and r[5] == pages_needed + r[4] + r[7]
+    assert r[6] == pages_needed and r[5] == pages_needed + r[4] + r[7] + 1
     ids = {row[0] for row in conn.execute("SELECT id FROM models WHERE removed_at IS NULL")}
     assert set(changes["added"]) <= ids and {new for _old, new in changes["renamed"]} <= ids
     assert not {old for old, _new in changes["renamed"]} & ids
@@ -121,7 +121,7 @@ def test_incremental_finds_exactly_what_changed(replica_factory, tmp_path):
                          "WHERE m.id = ? AND f.size IS NOT NULL", (changes["added"][0],)).fetchone()[0]
     assert sized > 0  # details brought file sizes
     # Deletions leave no trace in a listing: the next full pass tombstones exactly them.
-    full = crawl(server, db, mode="full")
+    full = crawl_replica(server, db, mode="full")
     removed = {row[0] for row in conn.execute("SELECT id FROM models WHERE removed_at IS NOT NULL")}
     assert removed == set(changes["deleted"]) and full.code == EXIT_OK
 
@@ -130,15 +130,15 @@ def test_a_model_that_comes_back_is_revived(replica_factory, tmp_path):
     server = replica_factory("synthetic:800", seed=4)
     db = tmp_path / "hub.db"
     control(server, "POST", "faults", b"missing-id:on=list,rate=0.5")  # unreadable, but seen: no tombstone
-    assert crawl(server, db, mode="full").code == EXIT_OK
+    assert crawl_replica(server, db, mode="full").code == EXIT_OK
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM models WHERE removed_at IS NOT NULL").fetchone()[0] == 0
     control(server, "DELETE", "faults")
-    crawl(server, db, mode="full")
+    crawl_replica(server, db, mode="full")
     assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 800
     conn.execute("UPDATE models SET removed_at = '2026-01-01T00:00:00Z' WHERE key <= 10")
     conn.commit()
-    crawl(server, db, mode="full")
+    crawl_replica(server, db, mode="full")
     assert conn.execute("SELECT count(*) FROM models WHERE removed_at IS NOT NULL").fetchone()[0] == 0
     assert conn.execute("SELECT models_revived FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0] == 10
 
@@ -146,7 +146,7 @@ def test_a_model_that_comes_back_is_revived(replica_factory, tmp_path):
 def test_metrics_mode_records_only_what_moved(replica_factory, tmp_path):
     server = replica_factory("synthetic:5000", seed=8)
     db = tmp_path / "hub.db"
-    crawl(server, db, mode="full")
+    crawl_replica(server, db, mode="full")
     changes = control(server, "POST", "scenario", json.dumps({"seed": 2, "metrics": 0.2}).encode())
     truth = listing(server, expand=("downloads", "downloadsAllTime", "likes", "trendingScore"))
     conn = sqlite3.connect(db)
@@ -157,13 +157,13 @@ def test_metrics_mode_records_only_what_moved(replica_factory, tmp_path):
     assert len(moved) <= len(changes["metrics_changed"]) and moved
     conn.execute("DELETE FROM metrics_history")  # figures of the day the full pass saw: start afresh
     conn.commit()
-    out = crawl(server, db, mode="metrics")
+    out = crawl_replica(server, db, mode="metrics")
     assert out.code == EXIT_OK
     history = conn.execute("SELECT count(*) FROM metrics_history").fetchone()[0]
     assert history == len(moved)
     assert conn.execute("SELECT metrics_moved, requests FROM runs ORDER BY id DESC LIMIT 1").fetchone() == (
         len(moved), 5)
-    again = crawl(server, db, mode="metrics")  # the same day, nothing moved since
+    again = crawl_replica(server, db, mode="metrics")  # the same day, nothing moved since
     assert again.code == EXIT_OK and conn.execute("SELECT count(*) FROM metrics_history").fetchone()[0] == history
     mover = truth[next(iter(moved))]
     series = conn.execute("SELECT downloads, likes, moved FROM model_daily_metrics WHERE model_id = ?",
@@ -173,14 +173,14 @@ def test_metrics_mode_records_only_what_moved(replica_factory, tmp_path):
 
 def test_scoped_crawls_and_unknown_models(demo_replica, tmp_path):
     db = tmp_path / "hub.db"
-    out = run(str(db), demo_replica.url, None, scope=Scope(author="sentence-transformers"), progress=False)
+    out = crawl(db, demo_replica.url, scope=Scope(author="sentence-transformers"), progress=False)
     conn = sqlite3.connect(db)
     got = {r[0] for r in conn.execute("SELECT id FROM models")}
     assert out.code == EXIT_OK and got and all(i.startswith("sentence-transformers/") for i in got)
-    out = run(str(db), demo_replica.url, None, scope=Scope(filters=["license:mit"], limit=25), progress=False)
+    out = crawl(db, demo_replica.url, scope=Scope(filters=["license:mit"], limit=25), progress=False)
     assert conn.execute("SELECT count(*) FROM models m JOIN model_tags t ON t.model_key = m.key "
                         "WHERE t.tag = 'license:mit'").fetchone()[0] == 25
-    out = run(str(db), demo_replica.url, None, progress=False,
+    out = crawl(db, demo_replica.url, progress=False,
               scope=Scope(model_ids=["facebook/mask2former-swin-large-cityscapes-semantic", "nobody/nothing"]))
     assert out.code == 1 and "unknown model: nobody/nothing" in out.summary
     row = conn.execute("SELECT pipeline_tag, license, detail_at FROM models WHERE id = ?",
@@ -190,7 +190,7 @@ def test_scoped_crawls_and_unknown_models(demo_replica, tmp_path):
 
 def test_licences_are_stored_as_the_hub_gives_them(demo_replica, tmp_path):
     db = tmp_path / "hub.db"
-    run(str(db), demo_replica.url, None, mode="full", progress=False)
+    crawl(db, demo_replica.url, mode="full", progress=False)
     conn = sqlite3.connect(db)
     sd = conn.execute("SELECT license, license_name, license_link, card_license, gated FROM models WHERE id = ?",
                       ("stabilityai/stable-diffusion-3.5-large",)).fetchone()

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from hubdex.crawl import EXIT_OK, run
+from hubdex.jobs import EXIT_OK
 
-from .conftest import control, real_dir
+from .conftest import control, crawl, real_dir
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +18,8 @@ def demo_with_cards(tmp_path_factory):
 
     server = start_replica("demo", quotas={"api": 10**9, "resolvers": 10**9})
     db = tmp_path_factory.mktemp("cards") / "hub.db"
-    assert run(str(db), server.url, None, mode="full", progress=False).code == EXIT_OK
-    out = run(str(db), server.url, None, mode="cards", progress=False)
+    assert crawl(db, server.url, mode="full", progress=False).code == EXIT_OK
+    out = crawl(db, server.url, mode="cards", progress=False)
     yield server, db, out
     server.stop()
 
@@ -69,19 +69,19 @@ def test_card_sections_and_capabilities_are_rows(demo_with_cards):
 
 def test_a_second_pass_costs_no_request(demo_with_cards):
     server, db, _ = demo_with_cards
-    again = run(str(db), server.url, None, mode="cards", progress=False)
+    again = crawl(db, server.url, mode="cards", progress=False)
     assert again.code == EXIT_OK and " 0 cards," in again.summary and "; 0 requests" in again.summary
 
 
 def test_incremental_refetches_exactly_the_changed_cards(replica_factory, tmp_path):
     server = replica_factory("synthetic:2000", seed=6)
     db = tmp_path / "hub.db"
-    run(str(db), server.url, None, mode="full", progress=False)
-    run(str(db), server.url, None, mode="cards", progress=False)
+    crawl(db, server.url, mode="full", progress=False)
+    crawl(db, server.url, mode="cards", progress=False)
     changes = control(server, "POST", "scenario", json.dumps(
         {"seed": 3, "update": 30, "add": 10, "rename": 5, "metrics": 200}).encode())
     control(server, "POST", "requests/reset")
-    out = run(str(db), server.url, None, progress=False)
+    out = crawl(db, server.url, progress=False)
     assert out.code == EXIT_OK
     counts = control(server, "GET", "requests")["counts"]
     # One README per updated or added model; renames and moved figures keep their commit: no refetch.
@@ -117,10 +117,10 @@ def test_full_text_search_over_ids_authors_tags_and_cards(demo_with_cards):
 def test_search_follows_renames_and_new_cards(replica_factory, tmp_path):
     server = replica_factory("synthetic:1500", seed=6)
     db = tmp_path / "hub.db"
-    run(str(db), server.url, None, mode="full", progress=False)  # a bulk first pass: index built at its end
-    run(str(db), server.url, None, mode="cards", progress=False)
+    crawl(db, server.url, mode="full", progress=False)  # a bulk first pass: index built at its end
+    crawl(db, server.url, mode="cards", progress=False)
     changes = control(server, "POST", "scenario", json.dumps({"seed": 4, "update": 20, "rename": 5}).encode())
-    run(str(db), server.url, None, progress=False)  # incremental: the triggers keep the index in step
+    crawl(db, server.url, progress=False)  # incremental: the triggers keep the index in step
     conn = sqlite3.connect(db)
     old, new = changes["renamed"][0]
     owner = new.split("/")[0]

@@ -14,10 +14,10 @@ import time
 import pytest
 import requests
 
-from hubdex.crawl import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, EXIT_STORAGE, run
-from hubdex.lock import WriterLock
+from hubdex.jobs import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, EXIT_STORAGE
+from hubdex.jobs.lock import WriterLock
 
-from .conftest import control
+from .conftest import control, crawl
 
 HUBDEX = [sys.executable, "-m", "hubdex"]
 
@@ -91,7 +91,7 @@ def test_a_second_writer_is_refused_and_writes_nothing(demo_replica, tmp_path):
         out = subprocess.run(HUBDEX + ["crawl", "--endpoint", demo_replica.url, "--db", str(db)],
                              capture_output=True, text=True, timeout=60)
     assert out.returncode == EXIT_BUSY
-    assert "a crawl is already running" in out.stderr and "Traceback" not in out.stderr
+    assert "another job is writing to" in out.stderr and "Traceback" not in out.stderr
     assert not db.exists()
 
 
@@ -103,7 +103,7 @@ def test_each_transient_fault_ends_in_a_completed_crawl(replica_factory, tmp_pat
     server = replica_factory("synthetic:3000", seed=2)
     control(server, "POST", "faults", spec.encode())
     db = tmp_path / "hub.db"
-    out = run(str(db), server.url, None, mode="full", timeout=1.0, backoff=0.05, progress=False)
+    out = crawl(db, server.url, mode="full", timeout=1.0, backoff=0.05, progress=False)
     assert out.code == EXIT_OK, out.summary
     oids, count, integrity = stored(db)
     assert count == 3000 and integrity == "ok"
@@ -118,7 +118,7 @@ def test_bad_items_go_to_quarantine_and_the_crawl_goes_on(replica_factory, tmp_p
     server = replica_factory("synthetic:2000", seed=2)
     control(server, "POST", "faults", b"missing-id:on=list,rate=0.01;new-field:name=hotness,value=hot")
     db = tmp_path / "hub.db"
-    out = run(str(db), server.url, None, mode="full", progress=False)
+    out = crawl(db, server.url, mode="full", progress=False)
     assert out.code == EXIT_OK
     conn = sqlite3.connect(db)
     quarantined = conn.execute("SELECT reason, raw FROM quarantine").fetchall()
@@ -132,11 +132,11 @@ def test_bad_items_go_to_quarantine_and_the_crawl_goes_on(replica_factory, tmp_p
 def test_a_field_that_vanishes_becomes_null(replica_factory, tmp_path):
     server = replica_factory("synthetic:1500", seed=2)
     db = tmp_path / "hub.db"
-    run(str(db), server.url, None, mode="full", progress=False)
+    crawl(db, server.url, mode="full", progress=False)
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*) FROM models WHERE likes IS NULL OR author IS NULL").fetchone()[0] == 0
     control(server, "POST", "faults", b"vanish:field=likes;vanish:field=pipeline_tag")
-    out = run(str(db), server.url, None, mode="full", progress=False)
+    out = crawl(db, server.url, mode="full", progress=False)
     assert out.code == EXIT_OK
     assert conn.execute("SELECT count(*) FROM models WHERE likes IS NOT NULL OR pipeline_tag IS NOT NULL"
                         ).fetchone()[0] == 0
@@ -146,7 +146,7 @@ def test_persistent_failure_stops_cleanly_and_resumes(replica_factory, tmp_path)
     server = replica_factory("synthetic:5000", seed=3)
     control(server, "POST", "faults", b"503:on=list,after=3")
     db = tmp_path / "hub.db"
-    out = run(str(db), server.url, None, mode="full", max_retries=2, backoff=0.01, progress=False)
+    out = crawl(db, server.url, mode="full", max_retries=2, backoff=0.01, progress=False)
     assert out.code == EXIT_STOPPED
     conn = sqlite3.connect(db)
     status, reason, pages = conn.execute("SELECT status, reason, pages FROM runs").fetchone()
@@ -154,7 +154,7 @@ def test_persistent_failure_stops_cleanly_and_resumes(replica_factory, tmp_path)
     assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 2000
     control(server, "DELETE", "faults")
     control(server, "POST", "requests/reset")
-    again = run(str(db), server.url, None, mode="full", progress=False)
+    again = crawl(db, server.url, mode="full", progress=False)
     assert again.code == EXIT_OK and stored(db)[1] == 5000
     # It resumed: only the remaining pages were fetched (and nothing before them).
     assert control(server, "GET", "requests")["counts"]["list"] == 3
@@ -173,7 +173,7 @@ def test_disk_full_leaves_the_database_intact_and_the_checkpoint_in_place(replic
     models = conn.execute("SELECT count(*) FROM models").fetchone()[0]
     assert 0 < models < 6000 and models == state["page"] * 1000  # the checkpoint is the last committed page
     conn.close()
-    again = run(str(db), server.url, None, mode="full", progress=False)
+    again = crawl(db, server.url, mode="full", progress=False)
     assert again.code == EXIT_OK and stored(db)[0] == replica_oids(server)
 
 

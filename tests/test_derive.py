@@ -10,14 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from hubdex.cli import main
-from hubdex.crawl import EXIT_OK, now_iso, run
-from hubdex.derive import derive
-from hubdex.records import normalise
-from hubdex.signals import load_weights, percentiles
+from hubdex.clock import Clock
+from hubdex.derive.signals import load_weights, percentiles
+from hubdex.jobs import EXIT_OK
+from hubdex.records.models import normalise
 from hubdex.store.db import open_db
 from hubdex.store.save import Writer
 
-from .conftest import control
+from .conftest import control, crawl, derive
 
 DAY = 20_001  # 2024-10-05, in days since 1970-01-01
 
@@ -51,7 +51,7 @@ def _item(n: int, **over) -> dict:
 
 def _store(db, items, day=DAY):
     with db.atomic():
-        Writer(db.conn, day, now_iso()).save_models([normalise(i) for i in items])
+        Writer(db.conn, day, Clock().now()).save_models([normalise(i) for i in items])
 
 
 def _scores(db) -> dict:
@@ -107,7 +107,7 @@ def test_rank_explanation_adds_up_and_is_byte_identical(tiny, tmp_path):
     assert round(sum(s["contribution"] for s in e["signals"]), 2) == e["rank"]
     assert {s["signal"] for s in e["signals"]} == {"adoption", "quality", "ecosystem", "pricing", "match"}
     match = next(s for s in e["signals"] if s["signal"] == "match")
-    assert match["score"] == 0 and "not computed" in match["inputs"][0]["note"]
+    assert match["score"] is None and match["contribution"] == 0 and "no match graph yet" in match["inputs"][0]["note"]
     text = runner.invoke(main, ["rank", "org/model-4", "--db", db_path])
     assert "rank = sum of contributions" in text.output and f"{e['rank']:.2f}" in text.output
     derive(tiny, everything=True)  # same inputs, recomputed from scratch
@@ -121,27 +121,97 @@ def test_history_records_only_models_whose_signals_moved(tiny, monkeypatch):
     conn = tiny.conn
     assert conn.execute("SELECT count(*) FROM signals_history").fetchone()[0] == 4  # first scored
     monkeypatch.setenv("HUBDEX_DAY", "2024-10-06")
-    _store(tiny, [_item(5, id="org/model-5")], day=DAY + 1)
-    # model 1 jumps from 0 to the top: its signals move; models 2-4 slide down a rank
-    _store(tiny, [_item(1, downloads=10**6, downloadsAllTime=10**6, likes=10**6, trendingScore=10**6)], day=DAY + 1)
+    # model 3 gains a paper (quality +10 points); nobody's downloads, likes or trending move, so no
+    # other model's percentiles, and no other model's signals, move
+    _store(tiny, [_item(3, downloads=100, downloadsAllTime=100, likes=100, trendingScore=100,
+                        tags=["transformers", "safetensors", "text-classification", "license:apache-2.0",
+                              "arxiv:2001.00001"])], day=DAY + 1)
     result = derive(tiny)
-    assert result.rebuilt == 1  # the new model; model 1's metrics moved, its metadata did not
-    rows = conn.execute("SELECT m.id FROM signals_history h JOIN models m ON m.key = h.model_key "
-                        "WHERE h.day = ? ORDER BY m.id", (DAY + 1,)).fetchall()
-    ids = [r[0] for r in rows]
-    assert "org/model-1" in ids and "org/model-5" in ids
+    assert result.rebuilt == 1 and result.reasons.get("metadata") == 1
+    ids = [r[0] for r in conn.execute("SELECT m.id FROM signals_history h JOIN models m ON m.key = h.model_key "
+                                      "WHERE h.day = ? ORDER BY m.id", (DAY + 1,))]
+    assert ids == ["org/model-3"]
+    assert result.history_rows == 1 and result.scores_written >= 1
     # a rerun the same day with nothing changed adds nothing and rebuilds nothing
     before = conn.execute("SELECT count(*) FROM signals_history").fetchone()[0]
     again = derive(tiny)
     assert again.rebuilt == 0 and conn.execute("SELECT count(*) FROM signals_history").fetchone()[0] == before
 
 
+def _dump(db):
+    return (db.conn.execute("SELECT * FROM model_capabilities ORDER BY 1, 2, 3").fetchall(),
+            db.conn.execute("SELECT * FROM capability_summary ORDER BY model_key").fetchall(),
+            db.conn.execute("SELECT * FROM model_scores ORDER BY model_key").fetchall())
+
+
 def test_derive_all_and_incremental_give_the_same_rows(tiny):
-    dump = lambda: (tiny.conn.execute("SELECT * FROM model_capabilities ORDER BY 1, 2, 3").fetchall(),  # noqa: E731
-                    tiny.conn.execute("SELECT * FROM model_scores ORDER BY model_key").fetchall())
-    before = dump()
-    assert derive(tiny, everything=True).rebuilt == 4
-    assert dump() == before
+    # after the first derive (tiny's), change one model's metadata and add one: the incremental
+    # derive rebuilds just those two, and must leave the same rows as a rebuild of everything
+    _store(tiny, [_item(2, downloads=10, downloadsAllTime=10, likes=10, trendingScore=10,
+                        tags=["transformers", "gguf", "text-classification", "license:mit", "dataset:squad"],
+                        cardData={"license": "mit"}),
+                  _item(7, downloads=55, downloadsAllTime=60, likes=3, trendingScore=1)])
+    inc = derive(tiny)
+    assert (inc.rebuilt, inc.rebuilt_all) == (2, False)
+    assert inc.reasons.get("new") == 1 and inc.reasons.get("metadata") == 1
+    incremental = _dump(tiny)
+    assert any(r[1] == "training data" and r[2] == "squad" for r in incremental[0])  # the change is in
+    full = derive(tiny, everything=True)
+    assert full.rebuilt_all and full.rebuilt == 5
+    assert _dump(tiny) == incremental
+    assert full.scores_written == 0  # same values: no score row rewritten
+
+
+def test_a_derive_with_nothing_changed_writes_no_score_row(tiny):
+    """The scores step, on the derive's own connection: total_changes() does not move."""
+    from hubdex.derive import scores, signals
+    from hubdex.store.runs import open_run
+
+    conn = tiny.conn
+    # through the whole derive job: nothing changed since tiny's derive, so no score row is written
+    again = derive(tiny)
+    assert again.scores_written == 0 and again.inputs_changed == 0
+    assert conn.execute("SELECT count(*) FROM model_changes WHERE reason = 'scores' AND run_id = "
+                        "(SELECT max(id) FROM runs)").fetchone()[0] == 0
+    weights = load_weights()
+    with tiny.atomic():
+        run_id = open_run(conn, "derive", "", "", {}, Clock().now())
+        out = signals.compute(conn, signals.gather(conn, DAY, weights), weights)
+        out["weights_id"] = np.full(len(out["model_key"]), signals.weights_id(weights), dtype=object)
+        before = conn.total_changes
+        assert scores.write_scores(conn, out, run_id) == (0, 0)
+        assert conn.total_changes == before
+        # one value moved: exactly one row written, and recorded as a change
+        out["quality"][1] += 1
+        assert scores.write_scores(conn, out, run_id) == (1, 0)
+        assert conn.total_changes == before + 2  # the row, and its model_changes row
+    # the next derive puts that row back as the inputs say, and only that row
+    assert derive(tiny).scores_written == 1
+
+
+def test_a_derive_after_a_metrics_crawl_records_which_models_changed(replica_factory, tmp_path, monkeypatch):
+    server = replica_factory("synthetic:2000", seed=3)
+    db = tmp_path / "hub.db"
+    monkeypatch.setenv("HUBDEX_DAY", "2026-11-30")
+    assert crawl(db, server.url, mode="full").ok
+    first = derive(db)
+    assert first.rebuilt_all and first.reasons["new"] == first.models
+    moved = control(server, "POST", "scenario", json.dumps({"seed": 5, "metrics": 37}).encode())["metrics_changed"]
+    monkeypatch.setenv("HUBDEX_DAY", "2026-12-01")
+    assert crawl(db, server.url, mode="metrics").ok
+    second = derive(db)
+    conn = open_db(str(db)).conn
+    run_id = conn.execute("SELECT max(id) FROM runs WHERE mode = 'derive'").fetchone()[0]
+    changed = {r[0] for r in conn.execute("SELECT model_id FROM model_changes_by_id WHERE run_id = ? AND "
+                                          "reason = 'metrics'", (run_id,))}
+    assert changed == set(moved) and len(changed) == 37
+    assert second.rebuilt == 0 and not second.rebuilt_all  # figures moved; no capability to rebuild
+    assert conn.execute("SELECT count(*) FROM model_changes WHERE run_id = ? AND reason NOT IN ('metrics', 'scores')",
+                        (run_id,)).fetchone()[0] == 0
+    # the run is logged like a crawl's, with its figures beside it
+    row = conn.execute("SELECT r.mode, r.status, d.inputs_changed, d.scores_written FROM runs r "
+                       "JOIN derive_runs d ON d.run_id = r.id WHERE r.id = ?", (run_id,)).fetchone()
+    assert row[:3] == ("derive", "completed", 37) and row[3] == second.scores_written > 0
 
 
 # -- orderings that must hold, on the replica's synthetic catalogue -------------------------------------
@@ -151,7 +221,7 @@ def synthetic(tmp_path_factory):
 
     server = start_replica("synthetic:3000", quotas={"api": 10**9, "resolvers": 10**9})
     path = tmp_path_factory.mktemp("derive") / "hub.db"
-    assert run(str(path), server.url, None, mode="full", progress=False).code == EXIT_OK
+    assert crawl(path, server.url, mode="full", progress=False).code == EXIT_OK
     server.stop()
     db = open_db(str(path))
     # Twins of a crawled model, differing in one input each: the orderings below must hold whatever
@@ -200,9 +270,11 @@ def test_signals_are_within_bounds_and_classes_known(synthetic):
     conn = synthetic.conn
     n = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0]
     assert conn.execute("SELECT count(*) FROM model_scores").fetchone()[0] == n
-    for s in ("adoption", "quality", "ecosystem", "pricing", "match", "rank"):
+    for s in ("adoption", "quality", "ecosystem", "pricing", "rank"):
         lo, hi = conn.execute(f"SELECT min({s}), max({s}) FROM model_scores").fetchone()
         assert 0 <= lo <= hi <= 100, s
+    # no match graph yet: the match signal is unknown for every model, not 0
+    assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == 0
     classes = {r[0] for r in conn.execute("SELECT DISTINCT pricing_class FROM model_scores")}
     assert classes <= {"free open weights", "open weights plus paid hosted inference", "free with conditions",
                        "paid API only", "unknown"} and len(classes) >= 3
@@ -222,8 +294,8 @@ def recorded(tmp_path_factory):
 
     server = start_replica("recorded", quotas={"api": 10**9, "resolvers": 10**9})
     path = tmp_path_factory.mktemp("recorded") / "hub.db"
-    assert run(str(path), server.url, None, mode="full", progress=False).code == EXIT_OK
-    assert run(str(path), server.url, None, mode="cards", progress=False).code == EXIT_OK
+    assert crawl(path, server.url, mode="full", progress=False).code == EXIT_OK
+    assert crawl(path, server.url, mode="cards", progress=False).code == EXIT_OK
     offered = json.loads(__import__("requests").get(f"{server.url}/router/v1/models", timeout=10).content)
     server.stop()
     db = open_db(str(path))
@@ -321,7 +393,7 @@ def test_weights_live_in_a_file_and_are_stored_with_results(tiny, tmp_path):
 def test_a_router_that_fails_leaves_the_crawl_complete(replica_factory, tmp_path):
     server = replica_factory("demo")
     db = tmp_path / "hub.db"
-    out = run(str(db), server.url, None, mode="full", progress=False, router="http://127.0.0.1:9", max_retries=1,
+    out = crawl(db, server.url, mode="full", progress=False, router="http://127.0.0.1:9", max_retries=1,
               backoff=0)
     assert out.code == EXIT_OK and "prices not refreshed" in out.summary
     conn = open_db(str(db)).conn
@@ -329,9 +401,9 @@ def test_a_router_that_fails_leaves_the_crawl_complete(replica_factory, tmp_path
     assert conn.execute("SELECT count(*) FROM router_prices").fetchone()[0] == 0
     assert "prices not refreshed" in conn.execute("SELECT reason FROM runs").fetchone()[0]
     # --prices alone against the replica's router: stored, and a failing one is a clean stop (exit 4)
-    assert run(str(db), server.url, None, mode="prices", progress=False).code == EXIT_OK
+    assert crawl(db, server.url, mode="prices", progress=False).code == EXIT_OK
     assert conn.execute("SELECT count(*) FROM router_prices").fetchone()[0] > 0
-    bad = run(str(db), server.url, None, mode="prices", progress=False, router="http://127.0.0.1:9", max_retries=0)
+    bad = crawl(db, server.url, mode="prices", progress=False, router="http://127.0.0.1:9", max_retries=0)
     assert bad.code == 4 and "gave up" in bad.summary
 
 

@@ -1,4 +1,4 @@
-"""The licence catalogue (src/hubdex/data/licences.csv) and the classifier over it (hubdex.licences)."""
+"""The licence catalogue (src/hubdex/data/licences.csv) and the classifier over it (hubdex.derive.licences)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hubdex import licences
-from hubdex.licences import FAMILIES, catalogue, classify
+from hubdex.derive import licences
+from hubdex.derive.licences import FAMILIES, catalogue, classify
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real"
 

@@ -52,10 +52,12 @@ def main():
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
 def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
           max_retries, backoff, max_db_pages, progress, details, router):
-    """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done, 1 unknown model ids, 3 another crawl holds the
-    database, 4 stopped cleanly (the Hub kept failing; the next run resumes), 5 storage error
-    (disk full, unreadable database), 130 interrupted."""
-    from .crawl import EXIT_OK, Scope, run
+    """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done,
+    1 unknown model ids, 2 usage error, 3 another crawl or derive holds the database, 4 stopped cleanly
+    (the Hub kept failing; the next run resumes), 5 storage error (disk full, unreadable database),
+    130 interrupted."""
+    from .crawl.scope import CrawlSettings, Scope
+    from .jobs.crawl import CrawlJob
 
     scope = Scope(author=author, search=search, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
                   model_ids=list(model_ids))
@@ -63,10 +65,30 @@ def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pi
         raise click.UsageError("--cards works the whole backlog; only --limit applies to it")
     if scope.is_set() and mode in ("full", "incremental", "metrics", "prices"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
-    outcome = run(db_path, endpoint, token, mode=mode or "auto", scope=scope, timeout=timeout,
-                  max_retries=max_retries, backoff=backoff, progress=progress, details=details,
-                  max_db_pages=max_db_pages, router=router)
-    if outcome.code == EXIT_OK:
+    settings = CrawlSettings(endpoint=endpoint, token=token, mode=mode or "auto", scope=scope, router=router,
+                             timeout=timeout, max_retries=max_retries, backoff=backoff, progress=progress,
+                             details=details, max_db_pages=max_db_pages)
+    _finish(_run(CrawlJob(settings), db_path))
+
+
+def _clock():
+    from .clock import BadDay, Clock
+
+    try:
+        return Clock.from_environment()
+    except BadDay as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _run(job, db_path):
+    from . import jobs
+
+    return jobs.run(job, db_path, clock=_clock())
+
+
+def _finish(outcome):
+    """Print a job's outcome the one way every command does, and exit with its code."""
+    if outcome.code == 0:
         click.echo(outcome.summary)
     else:
         first, _, rest = outcome.summary.partition("\n")
@@ -86,7 +108,7 @@ def card():
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per file, in a list")
 def card_parse(files, as_json):
     """Parse card files and print their sections, evaluations and capabilities."""
-    from .cards import CardError, parse
+    from .records.cards import CardError, parse
 
     results, failed = [], 0
     for path in files:
@@ -127,15 +149,14 @@ def _card_summary(path, parsed) -> str:
 
 def _existing_db(db_path: str):
     """The database, for commands that read what a crawl stored: a missing file is a user's mistake."""
-    import os
     import sqlite3
 
-    from .store.db import open_db
+    from .store.db import NoDatabase, open_db
 
-    if not os.path.exists(db_path):
-        raise click.ClickException(f"no database at {db_path}: run `hubdex crawl` first (or pass --db)")
     try:
-        return open_db(db_path)
+        return open_db(db_path, must_exist=True)
+    except NoDatabase as e:
+        raise click.ClickException(str(e)) from None
     except sqlite3.DatabaseError as e:
         raise click.ClickException(f"cannot open {db_path}: {e}") from None
 
@@ -146,33 +167,16 @@ def _existing_db(db_path: str):
 @click.option("--weights", "weights_path", default=None, type=click.Path(dir_okay=False),
               help="rank weights (TOML, the shape of src/hubdex/data/weights.toml) [default: the shipped file]")
 def derive(everything, db_path, weights_path):
-    """Compute capabilities, licences, pricing classes, signals and the rank from the stored crawl.
-    Exit codes: 0 done, 3 a crawl or derive holds the database, 5 storage error."""
-    import sqlite3
-
-    from .derive import derive as run_derive
-    from .lock import Busy, WriterLock
-    from .signals import load_weights
+    """Compute capabilities, licences, pricing classes, signals and the rank from the stored crawl, and
+    record which models changed. Exit codes: 0 done, 1 no database there, 3 a crawl or derive holds the
+    database, 5 storage error."""
+    from .jobs.derive import DeriveJob
 
     try:
-        load_weights(weights_path)
+        job = DeriveJob(everything=everything, weights_path=weights_path)
     except (OSError, ValueError) as e:
         raise click.ClickException(str(e)) from None
-    try:
-        lock = WriterLock(db_path).__enter__()
-    except Busy as e:
-        click.echo(f"Error: a crawl or derive is running on {db_path} ({e}); not starting another", err=True)
-        sys.exit(3)
-    try:
-        db = _existing_db(db_path)
-        try:
-            result = run_derive(db, everything=everything, weights_path=weights_path)
-        except sqlite3.DatabaseError as e:
-            click.echo(f"Error: database error: {e}", err=True)
-            sys.exit(5)
-        click.echo(result.summary())
-    finally:
-        lock.__exit__()
+    _finish(_run(job, db_path))
 
 
 @main.command()
@@ -181,7 +185,7 @@ def derive(everything, db_path, weights_path):
 @click.option("--json", "as_json", is_flag=True, help="the explanation as JSON")
 def rank(model, db_path, as_json):
     """A model's 0-100 rank with every signal: its inputs, percentile, weight and contribution."""
-    from .ranking import NotRanked, explain, render_explanation
+    from .present.ranking import NotRanked, explain, render_explanation
 
     db = _existing_db(db_path)
     try:
@@ -199,7 +203,7 @@ def rank(model, db_path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="the list as JSON")
 def top(task, limit, db_path, as_json):
     """The best-ranked models, overall or for one task."""
-    from .ranking import render_top, top as best
+    from .present.ranking import render_top, top as best
 
     db = _existing_db(db_path)
     rows = best(db.conn, task, limit)

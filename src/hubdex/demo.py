@@ -16,33 +16,41 @@ DB = os.path.join("db", "hub.db")
 
 
 def main() -> int:
-    from .crawl import EXIT_OK, Scope, run
+    from . import jobs
+    from .clock import Clock
+    from .crawl.scope import CrawlSettings, Scope
+    from .jobs.crawl import CrawlJob
+    from .jobs.derive import DeriveJob
     from .replica.server import start_replica
 
+    clock = Clock.from_environment()
     server = start_replica("demo")
     try:
         print(f"Hub replica (demo catalogue) serving on {server.url}")
         print(f"crawling it into {DB} ...")
-        outcome = run(DB, server.url, None, progress=None)
+        outcome = jobs.run(CrawlJob(CrawlSettings(endpoint=server.url)), DB, clock=clock)
         print(outcome.summary)
-        if outcome.code != EXIT_OK:
+        if not outcome.ok:
             return outcome.code
         # The replica, like the Hub, allows so many README fetches per window: the demo reads the 500
         # most downloaded cards (the backlog's order); `hubdex crawl --cards` works through the rest.
         print("reading the 500 most downloaded cards not yet read ...")
-        outcome = run(DB, server.url, None, mode="cards", scope=Scope(limit=500), progress=None)
+        outcome = jobs.run(CrawlJob(CrawlSettings(endpoint=server.url, mode="cards", scope=Scope(limit=500))), DB,
+                           clock=clock)
         print(outcome.summary)
-        if outcome.code != EXIT_OK:
+        if not outcome.ok:
             return outcome.code
     finally:
         server.stop()
-    from .derive import derive
-    from .ranking import explain, render_explanation, render_top, top
+    from .present.ranking import explain, render_explanation, render_top, top
     from .store.db import open_db
 
     print("\nderiving capabilities, licences, pricing, signals and rank (`hubdex derive`) ...")
+    outcome = jobs.run(DeriveJob(), DB, clock=clock)
+    print(outcome.summary)
+    if not outcome.ok:
+        return outcome.code
     db = open_db(DB)
-    print(derive(db).summary())
     print("\nbest ranked (`hubdex top --limit 8`):")
     print(render_top(top(db.conn, limit=8)))
     print("\nwhy (`hubdex rank meta-llama/Llama-3.1-8B-Instruct`):")

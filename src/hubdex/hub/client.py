@@ -9,7 +9,9 @@ cursor that survives a crash, nor timeouts or retries on `model_info`, so this m
 * retries with exponential backoff on 408 / 429 / 5xx, timeouts, resets and broken bodies (the
   first page included); a 429 waits `t + 1` seconds when the header says so, else `Retry-After`,
   else the backoff;
-* errors as our own exceptions, whose messages never carry the token.
+* errors as our own exceptions, whose messages never carry the token;
+* the token only to the endpoint's own origin: a request to another host (the inference router,
+  a URL a user typed for another purpose) goes without it, and httpx drops it on a redirect away.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import random
 import re
 import threading
 import time
+from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 
 import httpx2
@@ -60,6 +63,11 @@ def bucket_of(url: str) -> str:
     return "resolvers" if "/resolve/" in url or "/api/resolve-cache/" in url else "api"
 
 
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 class HubClient:
     def __init__(self, endpoint: str, token: str | bool | None = None, *, timeout: float = 30.0,
                  max_retries: int = 8, base_wait: float = 1.0, max_wait: float = 60.0, sleep=time.sleep,
@@ -67,6 +75,8 @@ class HubClient:
         self.endpoint = endpoint.rstrip("/")
         # build_hf_headers puts the token in Authorization only; it never reaches our logs or rows.
         self.headers = build_hf_headers(token=token or False, library_name="hubdex", library_version=__version__)
+        self.anonymous_headers = build_hf_headers(token=False, library_name="hubdex", library_version=__version__)
+        self.origin = origin_of(self.endpoint)
         self.session = get_session()
         self.timeout = timeout
         self.max_retries = max_retries
@@ -90,12 +100,13 @@ class HubClient:
             with self.lock:
                 self.windows.pop(bucket, None)
 
-    def _note_limits(self, response):
+    def _note_limits(self, response, own: bool = True):
         header = response.headers.get("ratelimit")
         m = RATELIMIT.search(header) if header else None
         if m:
+            key = m["bucket"] if own else origin_of(str(response.url))
             with self.lock:
-                self.windows[m["bucket"]] = (int(m["r"]), self.clock() + int(m["t"]))
+                self.windows[key] = (int(m["r"]), self.clock() + int(m["t"]))
         return m
 
     def _sleep(self, seconds: float):
@@ -103,9 +114,9 @@ class HubClient:
             self.stats.waited += seconds
         self.sleep(seconds)
 
-    def _backoff(self, attempt: int, response=None) -> float:
+    def _backoff(self, attempt: int, response=None, own: bool = True) -> float:
         if response is not None and response.status_code == 429:
-            m = self._note_limits(response)
+            m = self._note_limits(response, own)
             if m and int(m["r"]) == 0:
                 return int(m["t"]) + 1
             retry_after = response.headers.get("retry-after", "")
@@ -115,21 +126,26 @@ class HubClient:
         return wait * (0.75 + random.random() / 2)  # jitter: many crawlers must not retry in step
 
     # -- requests ---------------------------------------------------------------------------------
-    def get(self, path: str, params=None, *, parse_json: bool = True):
-        """GET with budget, timeout and retries; returns (parsed body or bytes, response)."""
+    def get(self, path: str, params=None, *, parse_json: bool = True, max_retries: int | None = None):
+        """GET with budget, timeout and retries (`max_retries` for this call only: the same policy,
+        fewer tries); returns (parsed body or bytes, response)."""
         url = self.url(path)
-        bucket = bucket_of(url)
+        own = origin_of(url) == self.origin
+        # Another origin has its own limits: its budget is kept apart from the Hub's buckets.
+        bucket = bucket_of(url) if own else origin_of(url)
+        headers = self.headers if own else self.anonymous_headers
+        tries = self.max_retries if max_retries is None else max_retries
         last = "no attempt"
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(tries + 1):
             self._wait_for_budget(bucket)
             response = None
             try:
                 with self.lock:
                     self.stats.requests += 1
                     self.stats.by_bucket[bucket] = self.stats.by_bucket.get(bucket, 0) + 1
-                response = self.session.get(url, params=params, headers=self.headers, timeout=self.timeout,
+                response = self.session.get(url, params=params, headers=headers, timeout=self.timeout,
                                             follow_redirects=True)
-                self._note_limits(response)
+                self._note_limits(response, own)
                 if response.status_code in RETRY_STATUS:
                     last = f"HTTP {response.status_code}"
                     if response.status_code == 429:
@@ -152,11 +168,11 @@ class HubClient:
                 last = type(e).__name__
             with self.lock:
                 self.stats.errors += 1
-                if attempt < self.max_retries:
+                if attempt < tries:
                     self.stats.retries += 1
-            if attempt < self.max_retries:
-                self._sleep(self._backoff(attempt, response))
-        raise GaveUp(f"gave up on {_safe(url)} after {self.max_retries + 1} attempts: {last}")
+            if attempt < tries:
+                self._sleep(self._backoff(attempt, response, own))
+        raise GaveUp(f"gave up on {_safe(url)} after {tries + 1} attempts: {last}")
 
 
 class _Retry(Exception):

@@ -1,25 +1,20 @@
 """The inference router's catalogue (`GET {router}/v1/models`): who serves which model, at what price.
 
-huggingface_hub has no call for it, so it is fetched with requests, with a timeout, retries on
-429 / 5xx / network errors, and the token only in the Authorization header. One document, no
-pagination (HUB-API.md §4.2); prices are USD per million input and output tokens per provider.
+huggingface_hub has no call for it; it is fetched through `HubClient` like every other request (one
+retry policy with jitter, one rate-limit budget, one timeout), and the token is not sent: the
+router is another origin than the Hub's endpoint. One document, no pagination (HUB-API.md §4.2);
+prices are USD per million input and output tokens per provider. Saving the offers is the store's
+job (`store.save.save_offers`).
 """
 
 from __future__ import annotations
 
-import time
 from typing import NamedTuple
 
-import requests
-
-from .. import __version__
+from .client import HubClient, HubError
 
 HUB = "https://huggingface.co"
 ROUTER = "https://router.huggingface.co"
-
-
-# The offers of the latest catalogue seen (older days are history), for the queries that read prices.
-CURRENT_OFFERS = "(SELECT * FROM router_prices WHERE day = (SELECT max(day) FROM router_prices))"
 
 
 class Offer(NamedTuple):
@@ -79,38 +74,11 @@ def offers(body) -> tuple[list[Offer], list[str]]:
     return out, skipped
 
 
-def fetch(router: str, token: str | None = None, *, timeout: float = 30.0, retries: int = 4,
-          backoff: float = 1.0, sleep=time.sleep) -> tuple[list[Offer], list[str]]:
+def fetch(client: HubClient, router: str, *, retries: int | None = None) -> tuple[list[Offer], list[str]]:
+    """The router's offers and the reasons items were skipped; RouterError when it can't be read."""
     url = f"{router.rstrip('/')}/v1/models"
-    headers = {"user-agent": f"hubdex/{__version__}"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    last = ""
-    for attempt in range(retries + 1):
-        try:
-            r = requests.get(url, headers=headers, timeout=timeout)
-            if r.status_code == 200:
-                try:
-                    return offers(r.json())
-                except ValueError:
-                    last = "a body that is not valid JSON"
-            elif r.status_code in (408, 429, 500, 502, 503, 504):
-                last = f"HTTP {r.status_code}"
-            else:
-                raise RouterError(f"HTTP {r.status_code} for {url}")
-        except requests.RequestException as e:
-            last = type(e).__name__
-        if attempt < retries:
-            sleep(min(60.0, backoff * 2 ** attempt))
-    raise RouterError(f"gave up on {url} after {retries + 1} attempts: {last}")
-
-
-def save(conn, offers_: list[Offer], day: int, date: str) -> int:
-    """The day's offers, replacing any seen earlier the same day."""
-    conn.execute("DELETE FROM router_prices WHERE day = ?", (day,))
-    conn.executemany("INSERT OR REPLACE INTO router_prices (model_id, provider, day, date, status, input_usd_per_m, "
-                     "output_usd_per_m, context_length, supports_tools, supports_structured_output, is_free) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                     [(o.model_id, o.provider, day, date, o.status, o.input_usd_per_m, o.output_usd_per_m,
-                       o.context_length, o.supports_tools, o.supports_structured_output, o.is_free) for o in offers_])
-    return len(offers_)
+    try:
+        body, _ = client.get(url, max_retries=retries)
+    except HubError as e:  # GaveUp included: the message names the URL, never the token
+        raise RouterError(str(e)) from None
+    return offers(body)

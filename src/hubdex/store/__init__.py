@@ -1,3 +1,4 @@
-"""SQLite storage: open the database, its migrations, and the writers of each unit of work."""
+"""Stage 3, store: SQLite. Opening it (db), its tables (schema), its derived shape (shape), the
+writers of each unit of work (save) and the run log (runs)."""
 
 from .db import open_db  # noqa: F401

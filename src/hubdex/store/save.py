@@ -1,4 +1,5 @@
-"""Write units of work: a page of models, a page of metrics, details, tombstones, state.
+"""Write units of work: a page of models, a page of metrics, details, cards, router offers,
+tombstones, quarantine and state. Every row the crawl stores is written here.
 
 The caller wraps each unit, with its checkpoint written last, in one transaction. This is the
 crawl's hot path (10,000 models a second is the target), so it speaks SQL through `executemany` on
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..records import MODEL_COLUMNS, ModelRecord
+from ..records.models import MODEL_COLUMNS, ModelRecord
 
 METRIC_COLUMNS = ("downloads", "downloads_all_time", "likes", "trending_score")
 _INSERT_MODEL = (f"INSERT INTO models ({', '.join(MODEL_COLUMNS + ('key',) + METRIC_COLUMNS)}, first_seen, "
@@ -209,8 +210,13 @@ class Writer:
         return removed
 
     def quarantine(self, run_id: int, url: str, model_id, reason: str, raw: bytes):
-        self.conn.execute("INSERT INTO quarantine (run_id, seen_at, url, model_id, reason, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                          (run_id, self.now, url, model_id, reason, raw))
+        quarantine(self.conn, run_id, self.now, url, model_id, reason, raw)
+
+
+def quarantine(conn, run_id: int, now: str, url: str, model_id, reason: str, raw: bytes):
+    """A payload that could not be used, with why and its bytes; the crawl goes on."""
+    conn.execute("INSERT INTO quarantine (run_id, seen_at, url, model_id, reason, raw) VALUES (?, ?, ?, ?, ?, ?)",
+                 (run_id, now, url, model_id, reason, raw))
 
 
 def get_state(conn, key: str, default=None):
@@ -245,3 +251,14 @@ def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int
                   json.dumps(parsed.problems) if parsed else "[]",
                   json.dumps(parsed.front_matter, default=str) if parsed else None,
                   len(sections), len(evaluations), len(capabilities)))
+
+
+def save_offers(conn, offers, day: int, date: str) -> int:
+    """The router's offers (hub.router.Offer) as seen on `day`, replacing any seen earlier that day."""
+    conn.execute("DELETE FROM router_prices WHERE day = ?", (day,))
+    conn.executemany("INSERT OR REPLACE INTO router_prices (model_id, provider, day, date, status, input_usd_per_m, "
+                     "output_usd_per_m, context_length, supports_tools, supports_structured_output, is_free) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(o.model_id, o.provider, day, date, o.status, o.input_usd_per_m, o.output_usd_per_m,
+                       o.context_length, o.supports_tools, o.supports_structured_output, o.is_free) for o in offers])
+    return len(offers)

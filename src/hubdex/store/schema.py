@@ -1,4 +1,11 @@
-"""hubdex's schema, as `sqlite_utils.Migrations`: one function per change, never edited once applied.
+"""hubdex's tables, as `sqlite_utils.Migrations`: one function per change.
+
+Migrations create and change tables only; views, the full-text index and the analyst indexes are
+the derived shape, declared once in `shape.py` and applied by `ensure_shape` on every open. Each
+migration holds its own literals (column lists, types) so that it never changes when the code
+around it does: a database migrated a year ago and a new one end up with the same tables. (Views
+and indexes were once created here too; those lines moved to shape.py, which creates the same
+objects, and no table changed.)
 
 Tables are STRICT with explicit types. JSON values are TEXT columns holding JSON. Dates are the
 Hub's ISO-8601 strings; history days are integers (days since 1970-01-01, UTC), which keeps a
@@ -11,67 +18,43 @@ from sqlite_utils import Migrations
 
 migrations = Migrations("hubdex")
 
-MODEL_TYPES = {
-    "id": str, "key": int, "oid": str, "author": str, "sha": str, "last_modified": str, "created_at": str,
-    "private": int, "gated": str, "disabled": int, "pipeline_tag": str, "library_name": str,
-    "license": str, "license_name": str, "license_link": str, "card_license": str,
-    "params": int, "used_storage": int, "context_length": int, "base_model_relation": str,
-    "children_finetune": int, "children_adapter": int, "children_quantized": int, "children_merge": int,
-    "spaces_count": int, "providers_count": int, "inference": str, "mask_token": str,
-    "raw": str, "meta_hash": str,
-    "downloads": int, "downloads_all_time": int, "likes": int, "trending_score": int,
-    "first_seen": str, "updated_at": str, "removed_at": str, "detail_at": str, "detail": str,
-}
-# JSON parts of the payload, as columns computed from `raw` (VIRTUAL: stored once, in `raw`).
-# Fields that only model_info gives (model-index, widgetData) come from `detail` when fetched.
-JSON_COLUMNS = {
-    "card_data": "json_extract(raw, '$.cardData')",
-    "config": "json_extract(raw, '$.config')",
-    "transformers_info": "json_extract(raw, '$.transformersInfo')",
-    "safetensors": "json_extract(raw, '$.safetensors')",
-    "gguf": "json_extract(raw, '$.gguf')",
-    "base_models": "json_extract(raw, '$.baseModels')",
-    "model_index": "coalesce(json_extract(detail, '$.\"model-index\"'), json_extract(raw, '$.\"model-index\"'))",
-    "widget_data": "json_extract(detail, '$.widgetData')",
-}
-
-# Child tables: keyed by the model's integer key (a rename touches one row of `models`, nothing
-# here), WITHOUT ROWID so the primary key is the table (no second copy of every row).
-CHILD_TABLES_SQL = {
-    "model_tags": "tag TEXT NOT NULL, PRIMARY KEY (model_key, tag)",
-    "model_files": "path TEXT NOT NULL, size INTEGER, blob_id TEXT, lfs_sha256 TEXT, PRIMARY KEY (model_key, path)",
-    "model_relations": "parent TEXT NOT NULL, relation TEXT, PRIMARY KEY (model_key, parent)",
-    "model_spaces": "space_id TEXT NOT NULL, PRIMARY KEY (model_key, space_id)",
-    "model_providers": ("provider TEXT NOT NULL, provider_id TEXT, status TEXT, task TEXT, "
-                        "PRIMARY KEY (model_key, provider)"),
-}
-
-
-# Indexes that serve analysts, not the crawl. A first full pass into an empty database drops them
-# and builds them once at the end (maintaining them row by row costs a third of the ingest time).
-ANALYST_INDEXES = {
-    "idx_models_author": "models(author)",
-    "idx_models_pipeline_tag": "models(pipeline_tag)",
-    "idx_models_downloads": "models(downloads)",
-    "idx_model_tags_tag": "model_tags(tag)",
-    "idx_model_relations_parent_relation": "model_relations(parent, relation)",
-    "idx_model_spaces_space_id": "model_spaces(space_id)",
-    "idx_model_providers_provider": "model_providers(provider)",
-}
-
-
-def ensure_analyst_indexes(conn):
-    for name, target in ANALYST_INDEXES.items():
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
-
-
-def drop_analyst_indexes(conn):
-    for name in ANALYST_INDEXES:
-        conn.execute(f"DROP INDEX IF EXISTS {name}")
-
 
 @migrations()
 def m001_models_and_children(db):
+    MODEL_TYPES = {
+        "id": str, "key": int, "oid": str, "author": str, "sha": str, "last_modified": str, "created_at": str,
+        "private": int, "gated": str, "disabled": int, "pipeline_tag": str, "library_name": str,
+        "license": str, "license_name": str, "license_link": str, "card_license": str,
+        "params": int, "used_storage": int, "context_length": int, "base_model_relation": str,
+        "children_finetune": int, "children_adapter": int, "children_quantized": int, "children_merge": int,
+        "spaces_count": int, "providers_count": int, "inference": str, "mask_token": str,
+        "raw": str, "meta_hash": str,
+        "downloads": int, "downloads_all_time": int, "likes": int, "trending_score": int,
+        "first_seen": str, "updated_at": str, "removed_at": str, "detail_at": str, "detail": str,
+    }
+    # JSON parts of the payload, as columns computed from `raw` (VIRTUAL: stored once, in `raw`).
+    # Fields that only model_info gives (model-index, widgetData) come from `detail` when fetched.
+    JSON_COLUMNS = {
+        "card_data": "json_extract(raw, '$.cardData')",
+        "config": "json_extract(raw, '$.config')",
+        "transformers_info": "json_extract(raw, '$.transformersInfo')",
+        "safetensors": "json_extract(raw, '$.safetensors')",
+        "gguf": "json_extract(raw, '$.gguf')",
+        "base_models": "json_extract(raw, '$.baseModels')",
+        "model_index": "coalesce(json_extract(detail, '$.\"model-index\"'), json_extract(raw, '$.\"model-index\"'))",
+        "widget_data": "json_extract(detail, '$.widgetData')",
+    }
+
+    # Child tables: keyed by the model's integer key (a rename touches one row of `models`, nothing
+    # here), WITHOUT ROWID so the primary key is the table (no second copy of every row).
+    CHILD_TABLES_SQL = {
+        "model_tags": "tag TEXT NOT NULL, PRIMARY KEY (model_key, tag)",
+        "model_files": "path TEXT NOT NULL, size INTEGER, blob_id TEXT, lfs_sha256 TEXT, PRIMARY KEY (model_key, path)",
+        "model_relations": "parent TEXT NOT NULL, relation TEXT, PRIMARY KEY (model_key, parent)",
+        "model_spaces": "space_id TEXT NOT NULL, PRIMARY KEY (model_key, space_id)",
+        "model_providers": ("provider TEXT NOT NULL, provider_id TEXT, status TEXT, task TEXT, "
+                            "PRIMARY KEY (model_key, provider)"),
+    }
     db["models"].create(MODEL_TYPES, pk="id", not_null={"key", "oid", "raw", "meta_hash", "first_seen"},
                         strict=True)
     for name, expr in JSON_COLUMNS.items():
@@ -81,7 +64,6 @@ def m001_models_and_children(db):
     for table, columns in CHILD_TABLES_SQL.items():
         db.execute(f"CREATE TABLE {table} (model_key INTEGER NOT NULL REFERENCES models(key), {columns}) "
                    "WITHOUT ROWID, STRICT")
-    ensure_analyst_indexes(db.conn)
 
 
 @migrations()
@@ -94,13 +76,7 @@ def m002_history(db):
         PRIMARY KEY (model_key, day)) WITHOUT ROWID, STRICT""")
     # The days on which figures were recorded: with the rows above, any model's daily series.
     db["metric_days"].create({"day": int, "date": str, "models_moved": int}, pk="day", strict=True)
-    db.execute("""CREATE VIEW model_daily_metrics AS
-        SELECT m.id AS model_id, d.date AS date, h.downloads, h.downloads_all_time, h.likes, h.trending_score,
-               h.day = d.day AS moved
-        FROM models m
-        JOIN metric_days d
-        JOIN metrics_history h ON h.model_key = m.key AND h.day = (
-            SELECT max(h2.day) FROM metrics_history h2 WHERE h2.model_key = m.key AND h2.day <= d.day)""")
+    # (the view model_daily_metrics over these two tables is in shape.py)
 
 
 @migrations()
@@ -147,24 +123,7 @@ def m005_search(db):
     # when a model or its card changes; the FTS5 index follows by triggers (sqlite-utils enable_fts).
     db["model_search"].create({"model_key": int, "id": str, "author": str, "tags": str, "card": str},
                               pk="model_key", strict=True)
-    ensure_search_index(db)
-
-
-SEARCH_TRIGGERS = ("model_search_ai", "model_search_ad", "model_search_au")
-
-
-def ensure_search_index(db, rebuild: bool = False):
-    """The FTS5 index over model_search and the triggers that keep it in step; `rebuild` refills it
-    from the table (after a bulk first pass, which ran without the triggers)."""
-    present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-    if rebuild or not set(SEARCH_TRIGGERS) <= present:
-        db["model_search"].enable_fts(["id", "author", "tags", "card"], fts_version="FTS5", create_triggers=True,
-                                      tokenize="porter", replace=True)
-
-
-def drop_search_triggers(conn):
-    for name in SEARCH_TRIGGERS:
-        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    # (its FTS5 index and triggers are in shape.py)
 
 
 @migrations()
@@ -189,18 +148,7 @@ def m006_derived(db):
     # rescan ten million rows): their count, safe / pickled weights, formats, datasets, a paper.
     db["capability_summary"].create({"model_key": int, "rows": int, "safe_weights": int, "pickled_weights": int,
                                      "formats": int, "datasets": int, "paper": int}, pk="model_key", strict=True)
-    db.execute("""CREATE VIEW model_capabilities AS
-        SELECT r.model_key, n.name AS capability, r.detail, e.evidence_kind, e.evidence_source, e.confidence
-        FROM model_capability_rows r JOIN capability_names n ON n.id = r.capability_id
-        JOIN capability_evidence e ON e.id = r.evidence_id""")
-    # Every capability of a model, from the card and from the metadata, with where it came from.
-    db.execute("""CREATE VIEW all_capabilities AS
-        SELECT m.id AS model_id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence,
-               'card' AS origin
-        FROM capabilities c JOIN models m ON m.key = c.model_key
-        UNION ALL
-        SELECT m.id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence, 'metadata'
-        FROM model_capabilities c JOIN models m ON m.key = c.model_key""")
+    # (the views model_capabilities and all_capabilities are in shape.py)
     # The licence catalogue (src/hubdex/data/licences.csv), reloaded by every derive, for joins.
     db["licences"].create({"id": str, "family": str, "commercial": str, "attribution": str, "share_alike": str,
                            "hub_listed": int, "name": str}, pk="id", strict=True)
@@ -218,8 +166,14 @@ def m006_derived(db):
         card_sha TEXT, card_fetched_at TEXT) WITHOUT ROWID, STRICT""")
     # The current signals and rank of every model, with the parts that explain them (rewritten whole
     # by each derive: percentiles are relative, so one model's change moves the others).
-    parts = (["p_" + k for k in ADOPTION_INPUTS] + ["pt_" + k for k in ADOPTION_INPUTS]
-             + ["q_" + k for k in QUALITY_PARTS] + ["e_" + k for k in ECOSYSTEM_PARTS])
+    # The parts of each signal as the weights file named them then (columns p_/pt_/q_/e_<part>);
+    # a part added later comes with a migration of its own.
+    adoption = ("downloads_30d", "downloads_all_time", "likes", "trending", "growth_7d", "growth_30d")
+    quality = ("card", "evaluations", "paper", "licence", "safe_weights")
+    ecosystem = ("finetunes", "adapters", "quantizations", "merges", "spaces", "providers", "library", "formats",
+                 "datasets")
+    parts = (["p_" + k for k in adoption] + ["pt_" + k for k in adoption]
+             + ["q_" + k for k in quality] + ["e_" + k for k in ecosystem])
     db.execute(f"""CREATE TABLE model_scores (
         model_key INTEGER PRIMARY KEY, capabilities_count INTEGER,
         licence TEXT, licence_family TEXT, commercial_use TEXT, licence_via TEXT,
@@ -229,17 +183,37 @@ def m006_derived(db):
         adoption_pct REAL, quality_pct REAL, ecosystem_pct REAL, pricing_pct REAL, rank_pct REAL,
         {', '.join(c + ' REAL' for c in parts)}, weights_id TEXT) STRICT""")
     db["model_scores"].create_index(["rank"])
-    db.execute("""CREATE VIEW model_overview AS
-        SELECT m.id AS model_id, m.pipeline_tag, s.rank, s.adoption, s.quality, s.ecosystem, s.pricing, s.match,
-               s.capabilities_count, s.licence, s.licence_family, s.commercial_use, s.pricing_class,
-               s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m,
-               m.downloads, m.downloads_all_time, m.likes, m.trending_score, s.growth_7d, s.growth_30d
-        FROM model_scores s JOIN models m ON m.key = s.model_key""")
+    # (the view model_overview is in shape.py)
 
 
-# The parts of each signal, as the weights file names them (columns p_/pt_/q_/e_<part> of
-# model_scores). Literal here: a migration must not change when the code around it does.
-ADOPTION_INPUTS = ("downloads_30d", "downloads_all_time", "likes", "trending", "growth_7d", "growth_30d")
-QUALITY_PARTS = ("card", "evaluations", "paper", "licence", "safe_weights")
-ECOSYSTEM_PARTS = ("finetunes", "adapters", "quantizations", "merges", "spaces", "providers", "library", "formats",
-                   "datasets")
+@migrations()
+def m007_derive_runs_and_changes(db):
+    # Each derive run's figures (its row in `runs` has mode 'derive'); `rebuilt_all` marks a run that
+    # rebuilt every model's capabilities (--all, a first derive, new capability code or catalogue).
+    db["derive_runs"].create({"run_id": int, "day": int, "models": int, "inputs_changed": int, "rebuilt": int,
+                              "rebuilt_all": int, "capability_rows": int, "scores_written": int,
+                              "scores_removed": int, "history_rows": int, "weights_id": str, "seconds": float},
+                             pk="run_id", strict=True)
+    # Which models changed in a derive run, and why: one row per (run, model, reason). Reasons: new,
+    # renamed, metadata, details, card, prices, metrics, removed (inputs), and scores (its
+    # model_scores row was rewritten because a value moved). What comes downstream (comparisons)
+    # rebuilds from these rows instead of from the whole catalogue.
+    db.execute("""CREATE TABLE model_changes (run_id INTEGER NOT NULL, model_key INTEGER NOT NULL, reason TEXT NOT NULL,
+        PRIMARY KEY (run_id, model_key, reason)) WITHOUT ROWID, STRICT""")
+    db.execute("CREATE INDEX idx_model_changes_model ON model_changes(model_key, run_id)")
+    # The figures each model's scores were derived from, beside its other inputs: a metrics crawl
+    # that moved them is a change of reason 'metrics'.
+    for column in ("downloads", "downloads_all_time", "likes", "trending_score"):
+        db.execute(f"ALTER TABLE derive_inputs ADD COLUMN {column} INTEGER")
+    # A hash of every value in a model_scores row: the derive rewrites a row only when it differs.
+    db.execute("ALTER TABLE model_scores ADD COLUMN row_hash INTEGER")
+    # Each distinct (license, license_name, license_link) of the current models, classified once per
+    # derive; capabilities and signals join it. `id` is stable only within one derive.
+    db["licence_classes"].create({"id": int, "license": str, "license_name": str, "license_link": str,
+                                  "licence": str, "family": str, "commercial": str, "attribution": str,
+                                  "share_alike": str, "via": str}, pk="id", strict=True)
+    db.execute("CREATE UNIQUE INDEX idx_licence_classes_triple ON licence_classes(license, license_name, license_link)")
+    # The match signal per model, written by the match graph's derive step; empty until it exists,
+    # and a model absent from it has no match score (unknown, not 0).
+    db["match_scores"].create({"model_key": int, "score": float, "times_matched": int}, pk="model_key",
+                              strict=True)

@@ -1,4 +1,4 @@
-"""One writer per database: an advisory lock held for the whole crawl.
+"""One writer per database: an advisory lock held for the whole job (crawl or derive).
 
 `flock` is released by the kernel when the process dies, however it dies (SIGKILL included), so a
 crashed crawl never leaves a stale lock behind; the next run simply takes it.
@@ -15,8 +15,9 @@ class Busy(Exception):
 
 
 class WriterLock:
-    def __init__(self, db_path: str):
+    def __init__(self, db_path: str, holder: str = ""):
         self.path = os.path.abspath(db_path) + ".lock"
+        self.holder = holder  # written into the lock file, so a refused job can say who holds it
         self.fd = None
 
     def __enter__(self):
@@ -25,11 +26,11 @@ class WriterLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise Busy(holder) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}".encode())
+        os.write(fd, f"pid {os.getpid()}{': ' + self.holder if self.holder else ''}".encode())
         self.fd = fd
         return self
 

@@ -14,7 +14,8 @@ the model key; each signal is then array arithmetic, never a Python loop per mod
 * ecosystem: percentiles of finetunes, adapters, quantisations, merges, Spaces, live providers and
   datasets; library support; weight formats.
 * pricing: the pricing class and the licence family; API-only models by their cheapest price.
-* match: 0 until the match graph exists.
+* match: read from `match_scores` (the match graph's step); a model absent from it has no match
+  score (NaN, shown as unknown), which contributes nothing to the rank.
 * rank: the weighted sum; each contribution is rounded to hundredths first, so the printed
   contributions add up to the rank exactly.
 
@@ -26,14 +27,18 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-from .hub.router import CURRENT_OFFERS
-from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
-
 SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")
+# The parts of each signal, as the weights file names them; model_scores has a column for each
+# (p_/pt_<adoption input>, q_<quality part>, e_<ecosystem part>): a new part needs a migration.
+ADOPTION_INPUTS = ("downloads_30d", "downloads_all_time", "likes", "trending", "growth_7d", "growth_30d")
+QUALITY_PARTS = ("card", "evaluations", "paper", "licence", "safe_weights")
+ECOSYSTEM_PARTS = ("finetunes", "adapters", "quantizations", "merges", "spaces", "providers", "library", "formats",
+                   "datasets")
 PRICING_CLASSES = ("free open weights", "open weights plus paid hosted inference", "free with conditions",
                    "paid API only", "unknown")
 # Pricing score by licence family: what using the weights costs you in freedom, 100 = none.
@@ -108,21 +113,23 @@ def percentiles(values, groups=None, zero_scores_zero: bool = True) -> np.ndarra
 
 # -- reading the inputs ----------------------------------------------------------------------------
 class Inputs:
-    """Per-model arrays aligned on `keys` (the current models, by key)."""
+    """Per-model arrays aligned on `keys` (the current models, by key), read on connection `conn`."""
 
     def __init__(self, conn, day: int):
-        self.conn = conn
         cur = conn.execute("""SELECT key, coalesce(downloads, 0), coalesce(downloads_all_time, -1), coalesce(likes, 0),
             coalesce(trending_score, 0), coalesce(children_finetune, 0), coalesce(children_adapter, 0),
             coalesce(children_quantized, 0), coalesce(children_merge, 0), coalesce(spaces_count, 0),
             coalesce(disabled, 0), library_name IS NOT NULL, gated IS NOT NULL AND gated NOT IN ('false', '0')
             FROM models WHERE removed_at IS NULL ORDER BY key""")
         chunks = []
-        while rows := cur.fetchmany(100_000):  # a slice at a time: a million tuples at once is a GB
+        while rows := cur.fetchmany(50_000):  # a slice at a time: a million tuples at once is a GB
             chunks.append(np.array(rows, dtype=np.int64))
         a = np.concatenate(chunks) if chunks else np.zeros((0, 13), dtype=np.int64)
+        del chunks
         (self.keys, self.downloads, all_time, self.likes, self.trending, self.finetunes, self.adapters,
-         self.quantizations, self.merges, self.spaces, self.disabled, self.library, self.gated) = a.T
+         self.quantizations, self.merges, self.spaces, self.disabled, self.library, self.gated) = (
+            np.ascontiguousarray(c) for c in a.T)
+        del a
         self.all_time = np.where(all_time < 0, np.nan, all_time.astype(float))
         self.n = len(self.keys)
         # the pipeline tag as a small integer group (sorted names: the same tags give the same ids)
@@ -131,19 +138,21 @@ class Inputs:
         lookup = {t: i for i, t in enumerate(names)}
         cur = conn.execute("SELECT coalesce(pipeline_tag, '') FROM models WHERE removed_at IS NULL ORDER BY key")
         parts = []
-        while rows := cur.fetchmany(100_000):
+        while rows := cur.fetchmany(50_000):
             parts.append(np.fromiter((lookup[r[0]] for r in rows), dtype=np.int64, count=len(rows)))
         self.task = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        self.growth_7d = self._growth(day - 7)
-        self.growth_30d = self._growth(day - 30)
+        self.growth_7d = self._growth(conn, day - 7)
+        self.growth_30d = self._growth(conn, day - 30)
 
-    def columns(self, sql: str, default=0.0, params=()) -> list[np.ndarray]:
-        """The value columns of `sql` (model_key, value, ...) aligned on keys; `default` where absent."""
-        cur = self.conn.execute(sql, params)
+    def columns(self, conn, sql: str, default=0.0, params=()) -> list[np.ndarray]:
+        """The value columns of `sql` (model_key, value, ...) aligned on keys; `default` where absent.
+        Read a slice at a time: a million rows never sit in Python tuples at once."""
+        cur = conn.execute(sql, params)
         width = len(cur.description) - 1
-        rows = cur.fetchall()
         outs = [np.full(self.n, default, dtype=float) for _ in range(width)]
-        if rows and self.n:
+        while rows := cur.fetchmany(50_000):
+            if not self.n:
+                continue
             a = np.array(rows, dtype=float)  # None becomes NaN
             k = a[:, 0].astype(np.int64)
             pos = np.searchsorted(self.keys, k)
@@ -152,37 +161,44 @@ class Inputs:
                 out[pos[ok]] = a[ok, j]
         return outs
 
-    def column(self, sql: str, default=0.0, params=()) -> np.ndarray:
-        return self.columns(sql, default, params)[0]
+    def column(self, conn, sql: str, default=0.0, params=()) -> np.ndarray:
+        return self.columns(conn, sql, default, params)[0]
 
-    def _growth(self, day: int) -> np.ndarray:
+    def _growth(self, conn, day: int) -> np.ndarray:
         # The all-time downloads a model had on `day` (its latest history row up to then); no row
         # that old means the history can't tell its growth yet: NaN, not 0.
-        then = self.column("SELECT model_key, downloads_all_time FROM (SELECT model_key, max(day), downloads_all_time "
-                           "FROM metrics_history WHERE day <= ? GROUP BY model_key)", np.nan, (day,))
+        then = self.column(conn, "SELECT model_key, downloads_all_time FROM (SELECT model_key, max(day), "
+                           "downloads_all_time FROM metrics_history WHERE day <= ? GROUP BY model_key)", np.nan, (day,))
         return np.maximum(self.all_time - then, 0)
 
 
-def _licence_scores(conn, inp: Inputs, classified: dict):
-    """(licence, family, commercial, via) per model: `classified` holds each distinct (license,
-    license_name, license_link) classified once (derive.classify_licences); spread by index."""
-    from .licences import classify
+@dataclass
+class Licences:
+    """Each model's licence classification: `code` indexes the rows of `table` (licence, family,
+    commercial, via), one row per distinct classification in `licence_classes`."""
 
-    index, classes, parts = {}, [], []
-    cur = conn.execute("SELECT license, license_name, license_link FROM models WHERE removed_at IS NULL ORDER BY key")
-    while rows := cur.fetchmany(100_000):
-        for r in rows:
-            if r not in index:
-                index[r] = len(classes)
-                c = classified.get(r) or classify(*r)
-                classes.append((c.licence, c.family, c.commercial, c.via))
-        parts.append(np.fromiter((index[r] for r in rows), dtype=np.int64, count=len(rows)))
-    idx = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    table = np.array(classes, dtype=object).reshape(-1, 4)
-    return [table[idx, j] for j in range(4)]
+    code: np.ndarray
+    table: np.ndarray
+
+    def column(self, j: int) -> np.ndarray:
+        return self.table[self.code, j]
 
 
-def _eval_standing(inp: Inputs) -> np.ndarray:
+def read_licences(conn, inp: Inputs) -> Licences:
+    """The licence class of every current model, from `licence_classes` (the licences step): one
+    join, integers only, so no per-model strings are built."""
+    rows = conn.execute("SELECT id, licence, family, commercial, via FROM licence_classes").fetchall()
+    # row 0: a model whose triple is not classified (none, within one derive) reads as no licence
+    table = np.empty((max((r[0] for r in rows), default=0) + 1, 4), dtype=object)
+    table[0] = (None, "unknown", "unknown", "missing")
+    for r in rows:
+        table[r[0]] = r[1:]
+    code = inp.column(conn, """SELECT m.key, l.id FROM models m JOIN licence_classes l ON l.license IS m.license
+        AND l.license_name IS m.license_name AND l.license_link IS m.license_link WHERE m.removed_at IS NULL""", 0)
+    return Licences(code.astype(np.int64), table)
+
+
+def _eval_standing(conn, inp: Inputs) -> np.ndarray:
     """For models with results: their mean standing (0 worst .. 1 best) among the models of the same
     pipeline tag reporting the same metric on the same dataset; 0.5 when no peer reports it."""
     lower = ", ".join(f"'{m}'" for m in LOWER_IS_BETTER)
@@ -198,15 +214,28 @@ def _eval_standing(inp: Inputs) -> np.ndarray:
                count(*) OVER (PARTITION BY task, ds, metric) AS peers
         FROM ev WINDOW w AS (PARTITION BY task, ds, metric ORDER BY v))
       SELECT k, coalesce(avg(CASE WHEN peers > 1 THEN standing END), 0.5) FROM placed GROUP BY k"""
-    return inp.column(sql, np.nan)
+    return inp.column(conn, sql, np.nan)
 
 
-def gather(read, day: int, weights: dict, classified: dict) -> tuple:
-    """The part of the signals that does not read the metadata capabilities: it can run on its own
-    connection while `capabilities.derive` writes them (two cores, two SQLite connections)."""
+@dataclass
+class Gathered:
+    """The signals' inputs that no derive step writes, read and turned into percentiles by `gather`
+    (on its own connection, beside the capabilities step), for `compute` to finish."""
+
+    inputs: Inputs
+    out: dict           # model_scores columns computed so far (adoption and its parts)
+    quality: dict       # quality parts computed so far (0..1 per model)
+    ecosystem: dict     # ecosystem parts computed so far
+    card_paper: np.ndarray
+    live_providers: np.ndarray
+    cheapest: list      # (model key, provider, input, output) of live priced offers, cheapest first
+
+
+def gather(read, day: int, weights: dict) -> Gathered:
+    """The part of the signals that reads only crawled tables (models, history, cards, providers,
+    router prices): it can run on its own connection while the capabilities step writes."""
     inp = Inputs(read, day)
-    col = inp.column
-    licence, family, commercial, via = _licence_scores(read, inp, classified)
+    col = lambda sql, default=0.0, params=(): inp.column(read, sql, default, params)  # noqa: E731
     out = {"model_key": inp.keys}
     # -- adoption
     aw = weights["adoption"]
@@ -232,44 +261,46 @@ def gather(read, day: int, weights: dict, classified: dict) -> tuple:
     q = {"card": (described + flags["intended use"] + flags["limitations stated"] + trained
                   + flags["usage documented"]) / 5}
     card_paper = col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key")
-    standing = _eval_standing(inp)
-    has_results = ~np.isnan(standing)
+    standing = _eval_standing(read, inp)
     out["eval_standing"] = standing
-    q["evaluations"] = np.where(has_results, 0.4 + 0.6 * np.nan_to_num(standing), 0)
-    recognised = np.isin(via, ["id", "license_name", "license_link"]) & (family != "unknown")
-    q["licence"] = np.where(recognised, 1.0, np.where(via == "missing", 0.0, 0.5))
+    q["evaluations"] = np.where(~np.isnan(standing), 0.4 + 0.6 * np.nan_to_num(standing), 0)
 
     # -- ecosystem: the counts
     live = np.maximum(
         col("SELECT model_key, count(*) FROM model_providers WHERE status = 'live' GROUP BY model_key"),
-        col(f"""SELECT m.key, count(*) FROM {CURRENT_OFFERS} r JOIN models m ON m.id = r.model_id
-                WHERE r.status = 'live' GROUP BY m.key"""))
+        col("""SELECT m.key, count(*) FROM current_router_prices r JOIN models m ON m.id = r.model_id
+               WHERE r.status = 'live' GROUP BY m.key"""))
     e = {"finetunes": percentiles(inp.finetunes) / 100, "adapters": percentiles(inp.adapters) / 100,
          "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
          "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,
          "library": inp.library.astype(float)}
-    cheapest = read.execute(f"""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
-        FROM {CURRENT_OFFERS} r JOIN models m ON m.id = r.model_id
+    cheapest = read.execute("""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
+        FROM current_router_prices r JOIN models m ON m.id = r.model_id
         WHERE r.status = 'live' AND r.input_usd_per_m IS NOT NULL
         AND r.output_usd_per_m IS NOT NULL
         ORDER BY m.key, r.input_usd_per_m + r.output_usd_per_m, r.provider""").fetchall()
-    return inp, out, q, e, card_paper, live, cheapest, (licence, family, commercial, via)
+    return Gathered(inp, out, q, e, card_paper, live, cheapest)
 
 
-def compute(conn, day: int, weights: dict, gathered: tuple) -> dict:
-    """Every current model's signals and rank, as a dict of arrays (the model_scores columns)."""
-    inp, out, q, e, card_paper, live, cheapest, (licence, family, commercial, via) = gathered
-    inp.conn = conn  # the rest reads what this connection's derive just wrote
-    col = inp.column
+def compute(conn, g: Gathered, weights: dict) -> dict:
+    """Every current model's signals and rank, as a dict of arrays (the model_scores columns).
+    Reads on `conn` what this derive's earlier steps wrote: `licence_classes`, `capability_summary`
+    and the metadata capabilities, and `match_scores`."""
+    inp, out, q, e, live = g.inputs, g.out, g.quality, g.ecosystem, g.live_providers
+    col = lambda sql, default=0.0, params=(): inp.column(conn, sql, default, params)  # noqa: E731
+    lic = read_licences(conn, inp)
+    licence, family, commercial, via = (lic.column(j) for j in range(4))
+    recognised = np.isin(via, ["id", "license_name", "license_link"]) & (family != "unknown")
+    q["licence"] = np.where(recognised, 1.0, np.where(via == "missing", 0.0, 0.5))
     # the metadata capabilities, as summarised per model when they were derived
-    meta_count, has_safe, has_pickle, formats, datasets, meta_paper = inp.columns(
+    meta_count, has_safe, has_pickle, formats, datasets, meta_paper = inp.columns(conn,
         "SELECT model_key, rows, safe_weights, pickled_weights, formats, datasets, paper FROM capability_summary")
     # ... plus the card's facts the metadata did not already give
     out["capabilities_count"] = (meta_count + col("""SELECT c.model_key, count(DISTINCT c.capability || char(0) || c.detail)
         FROM capabilities c WHERE NOT EXISTS (SELECT 1 FROM model_capability_rows x JOIN capability_names n
             ON n.id = x.capability_id WHERE x.model_key = c.model_key AND n.name = c.capability AND x.detail = c.detail)
         GROUP BY c.model_key""")).astype(np.int64)
-    q["paper"] = np.maximum(card_paper, meta_paper)
+    q["paper"] = np.maximum(g.card_paper, meta_paper)
     safe, pickle = has_safe, has_pickle
     q["safe_weights"] = np.where(safe > 0, 1.0, np.where(pickle > 0, 0.25, 0.5))  # no weights seen: can't tell
     qw = weights["quality"]
@@ -289,7 +320,7 @@ def compute(conn, day: int, weights: dict, gathered: tuple) -> dict:
     provider = np.full(inp.n, None, dtype=object)
     price_in, price_out = np.full(inp.n, np.nan), np.full(inp.n, np.nan)
     seen = set()
-    for k, p, i, o in cheapest:  # ordered cheapest first: the first row of each model (a few hundred rows)
+    for k, p, i, o in g.cheapest:  # ordered cheapest first: the first row of each model (a few hundred rows)
         if k not in seen:
             seen.add(k)
             j = np.searchsorted(inp.keys, k)
@@ -300,29 +331,31 @@ def compute(conn, day: int, weights: dict, gathered: tuple) -> dict:
     weights_known = ((safe + pickle) > 0) | (inp.library > 0)
     hosted = live > 0
     conditional = (inp.gated > 0) | np.isin(family, ["non-commercial", "community", "proprietary"]) | (commercial == "no")
-    cls = np.select(
-        [~weights_known & hosted, ~weights_known | (family == "unknown"), conditional, hosted],
-        ["paid API only", "unknown", "free with conditions", "open weights plus paid hosted inference"],
-        "free open weights")
+    cls_code = np.select(
+        [~weights_known & hosted, ~weights_known | (family == "unknown"), conditional, hosted], [3, 4, 2, 1], 0)
+    cls = np.array(PRICING_CLASSES, dtype=object)[cls_code]
     blended = price_in + price_out
     price_pct = percentiles(blended, zero_scores_zero=False) / 100
-    base = np.array([FAMILY_PRICE_SCORE.get(f, 30) for f in family], dtype=float) if inp.n else np.zeros(0)
+    family_score = {f: FAMILY_PRICE_SCORE.get(f, 30) for f in set(lic.table[:, 1])}
+    base = np.array([family_score[f] for f in lic.table[:, 1]], dtype=float)[lic.code] if inp.n else np.zeros(0)
     score = np.where(inp.gated > 0, base - GATED_PENALTY, base)
     api_only = 10 + 20 * (1 - np.nan_to_num(price_pct, nan=0.5))
-    score = np.select([cls == "paid API only", cls == "unknown"], [api_only, FAMILY_PRICE_SCORE["unknown"]], score)
+    score = np.select([cls_code == 3, cls_code == 4], [api_only, FAMILY_PRICE_SCORE["unknown"]], score)
     out.update({"licence": licence, "licence_family": family, "commercial_use": commercial, "licence_via": via,
                 "pricing_class": cls, "cheapest_provider": provider, "cheapest_input_usd_per_m": price_in,
                 "cheapest_output_usd_per_m": price_out, "hosted_providers": live.astype(np.int64),
                 "pricing": score})
 
-    # -- match: the match graph is a later issue
-    out["match"] = np.zeros(inp.n)
+    # -- match: the match graph's scores; absent (no graph yet, or not in it) is unknown, not 0
+    out["match"] = col("SELECT model_key, score FROM match_scores", np.nan)
 
     # -- rounding, rank, percentiles of the signals
     for s in SIGNALS:
         out[s] = np.round(out[s], 2)
     rw = weights["rank"]
-    out["rank"] = np.round(sum(np.round(rw[s] * out[s], 2) for s in SIGNALS), 2)
+    # an unknown signal contributes nothing (its weight is not spread over the others: the rank
+    # says what is known, and `hubdex rank` shows the unknown as such)
+    out["rank"] = np.round(sum(np.round(rw[s] * np.nan_to_num(out[s]), 2) for s in SIGNALS), 2)
     for s in SIGNALS[:-1] + ("rank",):
         out[s + "_pct"] = np.round(percentiles(out[s], zero_scores_zero=False), 2)
     for k in ADOPTION_INPUTS:
@@ -335,5 +368,5 @@ def compute(conn, day: int, weights: dict, gathered: tuple) -> dict:
 
 
 def contribution(weight: float, score: float) -> float:
-    """A signal's share of the rank, as the rank adds them up."""
-    return round(float(np.round(weight * score, 2)), 2)
+    """A signal's share of the rank, as the rank adds them up (an unknown signal adds nothing)."""
+    return round(float(np.round(weight * (0.0 if score is None else score), 2)), 2)

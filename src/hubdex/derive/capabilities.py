@@ -8,15 +8,16 @@ weights take, context length, weight formats, quantised variants and fine-tuning
 model tree, serving (inference providers, endpoint compatibility), licence terms, datasets, papers,
 Spaces and gating. Each row names its evidence (which field) and a confidence.
 
-Every statement is a `SELECT` over the models in the temp table `derive_keys` (a slice at a time), so
+The step reads `models` and its child tables, `licence_classes` (the licences step) and the view
+`current_router_prices`, and writes `capability_names`, `capability_evidence`,
+`model_capability_rows` and `capability_summary` for the models it is given. Every statement is a
+`SELECT` over a slice of those models (temp tables private to this module hold the slice), so
 deriving a million models is a few table scans, not a Python loop; `INSERT OR IGNORE` on the
 (model, capability, detail) key, fed in sorted order, keeps the first evidence in statement
 order, which is fixed, so equal inputs give equal rows.
 """
 
 from __future__ import annotations
-
-from .hub.router import CURRENT_OFFERS
 
 # pipeline tag -> (input modalities, output modalities), after the Hub's task taxonomy
 # (huggingface.js tasks): what goes in and what comes out.
@@ -117,7 +118,7 @@ STATEMENTS = [
      f"SELECT m.key, CAST(m.context_length AS TEXT) {_M} WHERE m.context_length > 0"),
     ("context length", "router catalogue", "providers.context_length", 0.8,
      f"""SELECT m.key, CAST(max(r.context_length) AS TEXT) {_M}
-         JOIN {CURRENT_OFFERS} r ON r.model_id = m.id
+         JOIN current_router_prices r ON r.model_id = m.id
          WHERE r.context_length > 0 GROUP BY m.key"""),
     ("weight format", "metadata", "files", 1.0,
      f"""SELECT model_key, fmt FROM (SELECT f.model_key, {WEIGHT_FORMAT_CASE} AS fmt
@@ -151,7 +152,7 @@ STATEMENTS = [
 ] + [
     ("licence terms", "metadata", source, 1.0,
      f"""SELECT m.key, l.licence || ': ' || l.family || ', commercial use ' || l.commercial
-         {_M} JOIN temp.licence_triples l ON l.license IS m.license AND l.license_name IS m.license_name
+         {_M} JOIN licence_classes l ON l.license IS m.license AND l.license_name IS m.license_name
          AND l.license_link IS m.license_link WHERE l.licence IS NOT NULL AND {where}""")
     for source, where in (("license", "l.via NOT IN ('license_name', 'license_link')"),
                           ("license + license_name", "l.via = 'license_name'"),
@@ -207,9 +208,10 @@ def _narrow_models(conn):
         GROUP BY m.key""")
 
 
-def derive(conn, everything: bool) -> int:
-    """Rebuild the metadata capabilities of the models in `derive_keys` (all of them when
-    `everything`); needs `temp.licence_triples` (derive.classify_licences). Returns the number of rows written.
+def rebuild(conn, keys: list[int], everything: bool, removed: list[int] = ()) -> int:
+    """Rebuild the metadata capabilities of the models `keys` (sorted; all current models when
+    `everything`, and then every old row goes), and drop those of `removed` models. Returns the
+    number of rows written.
 
     The rows of all statements go into the clustered table in key order, so its B-tree is written
     front to back (at a million models, inserting each statement's rows straight into it touched
@@ -220,11 +222,17 @@ def derive(conn, everything: bool) -> int:
     conn.execute("DELETE FROM capability_evidence")
     conn.executemany("INSERT INTO capability_evidence VALUES (?, ?, ?, ?)",
                      [(i, kind, source, conf) for i, (_c, kind, source, conf, _sql) in enumerate(STATEMENTS, 1)])
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_keys (key INTEGER PRIMARY KEY)")
     for table in ("model_capability_rows", "capability_summary"):
         if everything:
             conn.execute(f"DELETE FROM {table}")
-        else:
-            conn.execute(f"DELETE FROM {table} WHERE model_key IN (SELECT key FROM derive_keys)")
+    if not everything:
+        for group in (keys, list(removed)):
+            for start in range(0, len(group), CHUNK):
+                conn.execute("DELETE FROM temp.chunk_keys")
+                conn.executemany("INSERT INTO temp.chunk_keys VALUES (?)", [(k,) for k in group[start:start + CHUNK]])
+                for table in ("model_capability_rows", "capability_summary"):
+                    conn.execute(f"DELETE FROM {table} WHERE model_key IN (SELECT key FROM temp.chunk_keys)")
     # One INSERT over the UNION ALL of every statement, sorted by the table's key, so its B-tree is
     # written front to back; a slice of models at a time, so each sort fits in memory.
     ctes = ",\n".join(f"s{i}(k, d) AS ({sql})" for i, (_c, _k, _s, _f, sql) in enumerate(STATEMENTS, 1))
@@ -232,19 +240,15 @@ def derive(conn, everything: bool) -> int:
                                for i, (c, _k, _s, _f, _sql) in enumerate(STATEMENTS, 1))
     insert = (f"WITH {ctes}\nINSERT OR IGNORE INTO model_capability_rows (model_key, capability_id, detail, evidence_id) "
               f"SELECT * FROM ({arms}) WHERE d IS NOT NULL ORDER BY 1, 2, 3, 4")
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS chunk_keys (key INTEGER PRIMARY KEY)")
-    keys = [r[0] for r in conn.execute("SELECT key FROM temp.derive_keys ORDER BY key")]
     written = 0
     for start in range(0, len(keys), CHUNK):
         conn.execute("DELETE FROM temp.chunk_keys")
-        conn.execute("INSERT INTO temp.chunk_keys SELECT key FROM temp.derive_keys WHERE key BETWEEN ? AND ?",
-                     (keys[start], keys[min(start + CHUNK, len(keys)) - 1]))
+        conn.executemany("INSERT INTO temp.chunk_keys VALUES (?)", [(k,) for k in keys[start:start + CHUNK]])
         _narrow_models(conn)
         before = conn.total_changes  # (a WITH ... INSERT has no cursor rowcount)
         conn.execute(insert)
         written += conn.total_changes - before
         conn.execute(SUMMARY)  # the rows just written, still in the page cache
     conn.execute("DROP TABLE IF EXISTS temp.dm")
+    conn.execute("DELETE FROM temp.chunk_keys")
     return written
-
-

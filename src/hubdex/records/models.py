@@ -33,7 +33,7 @@ class BadItem(ValueError):
 
 
 class ModelRecord(NamedTuple):
-    """A tuple, so that a page of records crosses a process boundary cheaply (see pipeline.py)."""
+    """A tuple: a page of a thousand records is built and consumed without per-record objects."""
 
     id: str
     oid: str

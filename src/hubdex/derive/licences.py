@@ -11,7 +11,8 @@
   look-alike;
 - no licence at all gives ``via='missing'``.
 
-The only I/O is reading the CSV shipped in the package, once.
+The classifier is pure: its only I/O is reading the CSV shipped in the package, once.
+`classify_stored` is the derive step that applies it to the stored models.
 """
 
 from __future__ import annotations
@@ -158,3 +159,22 @@ def classify(license: str | None, license_name: str | None = None,
     return (next((r for r in results if r.via in RESOLVED and r.family != "unknown"), None)
             or next((r for r in results if r.via in RESOLVED), None)
             or results[0])
+
+
+# -- the derive step -------------------------------------------------------------------------------
+def classify_stored(conn) -> int:
+    """Reload the catalogue into `licences` and classify each distinct (license, license_name,
+    license_link) of the current models once into `licence_classes` (a few thousand on the whole
+    Hub), which capabilities and signals join. Returns the number of distinct triples."""
+    cat = catalogue()
+    conn.execute("DELETE FROM licences")
+    conn.executemany("INSERT INTO licences VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     [(c.id, c.family, c.commercial, c.attribution, c.share_alike, int(c.hub_listed), c.name)
+                      for c in sorted(cat.values())])
+    triples = conn.execute("SELECT DISTINCT license, license_name, license_link FROM models WHERE removed_at IS NULL "
+                           "ORDER BY 1, 2, 3").fetchall()
+    conn.execute("DELETE FROM licence_classes")
+    conn.executemany("INSERT INTO licence_classes (id, license, license_name, license_link, licence, family, "
+                     "commercial, attribution, share_alike, via) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(i, *t, *classify(*t)) for i, t in enumerate(triples, 1)])
+    return len(triples)

@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
-from .cards import CardError, capabilities, model_index_evaluations, parse
-from .hub.client import HubError, NotFound
-from .store.save import save_card
+from ..hub.client import HubError, NotFound
+from ..records.cards import CardError, capabilities, model_index_evaluations, parse
+from ..store.save import save_card
 
 CONCURRENCY = 4
 BATCH = 50
@@ -80,8 +80,8 @@ def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> 
             with crawler.db.atomic():
                 for key, sha, source, parsed, size, error in results:
                     if error:
-                        crawler._quarantine(f"README.md of model {key} at {sha}", None, error[0], error[1])
+                        crawler.quarantine(f"README.md of model {key} at {sha}", None, error[0], error[1])
                     save_card(crawler.conn, key, sha, crawler.writer.now, source, parsed, size)
             done += len(results)
-    crawler.log.cards += done
+    crawler.tally.cards += done
     return done

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 
-from .signals import SIGNALS, contribution
-from .store.schema import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS
+from ..derive.signals import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS, SIGNALS, contribution
 
 
 class NotRanked(LookupError):
@@ -60,7 +59,7 @@ def explain(conn, model_id: str) -> dict:
                 "output_usd_per_m": row["cheapest_output_usd_per_m"]},
                {"input": "hosted providers", "value": row["hosted_providers"]}]
     parts = {"adoption": adoption, "quality": quality, "ecosystem": ecosystem, "pricing": pricing,
-             "match": [{"input": "match graph", "value": None, "note": "not computed yet: 0 for every model"}]}
+             "match": _match_inputs(conn, row)}
     out = []
     for s in SIGNALS:
         w = weights["rank"][s]
@@ -69,6 +68,17 @@ def explain(conn, model_id: str) -> dict:
     return {"model": row["id"], "pipeline_tag": row["pipeline_tag"], "task_group": task, "rank": row["rank"],
             "rank_percentile": row["rank_pct"], "capabilities": row["capabilities_count"],
             "weights_id": row["weights_id"], "signals": out}
+
+
+def _match_inputs(conn, row) -> list:
+    graph = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
+    mine = conn.execute("SELECT score, times_matched FROM match_scores WHERE model_key = ?",
+                        (row["model_key"],)).fetchone() if row.get("model_key") is not None else None
+    if not graph:
+        return [{"input": "match graph", "value": None, "note": "no match graph yet: unknown, adds nothing"}]
+    if mine is None:
+        return [{"input": "match graph", "value": None, "note": "not in the match graph: unknown, adds nothing"}]
+    return [{"input": "match graph centrality", "value": mine[0]}, {"input": "times matched", "value": mine[1]}]
 
 
 def _fmt(v, digits=2):
@@ -86,7 +96,8 @@ def render_explanation(e: dict) -> str:
              f"{e['capabilities']} capabilities; task {e['task_group']}; weights {e['weights_id']})", "",
              f"{'signal':<10} {'score':>7} {'pct':>7} {'weight':>7} {'contribution':>13}"]
     for s in e["signals"]:
-        lines.append(f"{s['signal']:<10} {s['score']:>7.2f} {_fmt(s['percentile']):>7} {s['weight']:>7.3f} "
+        score = "unknown" if s["score"] is None else f"{s['score']:.2f}"
+        lines.append(f"{s['signal']:<10} {score:>7} {_fmt(s['percentile']):>7} {s['weight']:>7.3f} "
                      f"{s['contribution']:>13.2f}")
         for i in s["inputs"]:
             name = i.get("input") or i.get("part")

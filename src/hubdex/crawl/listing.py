@@ -1,0 +1,58 @@
+"""Paging through a Hub listing: the URL of its first page, and its pages one by one with the next
+fetched while the current one is written (SQLite releases the GIL while it works, so the two overlap).
+
+huggingface_hub keeps its listing cursor to itself; a crawl must resume from the last committed
+page after a crash, so it follows the `Link` header itself.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from urllib.parse import urlencode
+
+from ..hub.client import HubClient, next_link
+
+PAGE_LIMIT = 1000
+
+
+def listing_url(client: HubClient, sort: str, expand: list, extra=(), limit: int = PAGE_LIMIT) -> str:
+    params = [("sort", sort), ("limit", str(limit))] + list(extra) + [("expand", e) for e in expand]
+    return f"{client.endpoint}/api/models?{urlencode(params)}"
+
+
+def pages(client: HubClient, url: str, depth: int = 2, last_page=None):
+    """Yield (url, items, next_url) page by page; the next page is fetched while this one is used.
+    `last_page(items)` true: that page is the last (the fetcher doesn't ask for one more)."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def fetch():
+        u = url
+        try:
+            while u and not stop.is_set():
+                items, response = client.get(u)
+                nxt = None if last_page is not None and last_page(items) else next_link(response)
+                q.put(("page", u, items, nxt))
+                u = nxt
+            q.put(("end",))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which decides
+            q.put(("error", e))
+
+    thread = threading.Thread(target=fetch, name="hubdex-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            msg = q.get()
+            if msg[0] == "end":
+                return
+            if msg[0] == "error":
+                raise msg[1]
+            yield msg[1:]
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)

@@ -1,0 +1,126 @@
+"""Stage 5, derive: capabilities, licences, pricing, signals and rank from the stored tables.
+
+A derive is these steps, in this order, in one transaction (a reader sees the previous derive or
+this one, never half of it). Each step reads and writes named tables; nothing passes between them
+but those tables and the `Changes` record of this run.
+
+  1. licences      licences.classify_stored     models                    -> licences, licence_classes
+  2. changes       changes.find                 models, cards, metrics,   -> model_changes (inputs)
+                                                router_prices, derive_inputs
+  3. capabilities  capabilities.rebuild         models and children,      -> model_capability_rows,
+                                                licence_classes             capability_summary
+     (meanwhile, on a second read-only connection: signals.gather reads the crawled inputs)
+  4. signals       signals.compute              capability_summary, licence_classes, match_scores
+  5. scores        scores.write_scores          -> model_scores (changed rows only), model_changes (scores)
+                   scores.write_history         -> signals_history (moved by a point or more)
+  6. inputs        changes.record_inputs        -> derive_inputs; derive_runs; crawl_state marks
+
+The match graph and the comparisons will be steps between 3 and 4 (match_scores) and after 5.
+Derive never imports the crawl or the HTTP stack: it reads what the crawl stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+
+from ..store.db import open_reader, path_of
+from ..store.save import get_state, set_state
+from . import capabilities, changes, licences, scores, signals
+
+
+@dataclass
+class DeriveResult:
+    models: int
+    inputs_changed: int
+    rebuilt: int
+    rebuilt_all: bool
+    capability_rows: int
+    scores_written: int
+    scores_removed: int
+    history_rows: int
+    weights_id: str
+    unknown_licences: list
+    reasons: dict
+    seconds: float
+
+    def summary(self) -> str:
+        why = ", ".join(f"{n:,} {r}" for r, n in sorted(self.reasons.items()) if not r.startswith("_")) or "none"
+        line = (f"derived {self.models:,} models: {self.inputs_changed:,} with changed inputs ({why}); "
+                f"capabilities rebuilt for {self.rebuilt:,}{' (all)' if self.rebuilt_all else ''} "
+                f"({self.capability_rows:,} rows), signals and rank for all, {self.scores_written:,} score rows "
+                f"written, {self.scores_removed:,} removed, {self.history_rows:,} history rows (moved); "
+                f"weights {self.weights_id}; {self.seconds:.1f} s")
+        if self.unknown_licences:
+            shown = ", ".join(f"{lic} ({n})" for lic, n in self.unknown_licences[:10])
+            line += f"\nlicences not in the catalogue (kept as given): {shown}"
+        return line
+
+
+def code_version() -> str:
+    """Changes when what capabilities are derived from, or how, changes: then all are rebuilt."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(repr(capabilities.STATEMENTS).encode())
+    h.update(resources.files("hubdex").joinpath("data/licences.csv").read_bytes())
+    return h.hexdigest()
+
+
+def unrecognised_licences(out: dict) -> list:
+    """The licence ids not in the catalogue, with how many models carry each (most first)."""
+    ids, counts = np.unique(out["licence"][out["licence_via"] == "unrecognised"].astype(str), return_counts=True)
+    return sorted(zip(ids.tolist(), counts.tolist()), key=lambda p: (-p[1], p[0]))
+
+
+def _gather(db, day: int, weights: dict):
+    read = open_reader(db)
+    try:
+        read.execute("BEGIN")  # one snapshot for every read
+        return signals.gather(read, day, weights)
+    finally:
+        read.close()
+
+
+def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
+           weights_path: str | None = None) -> DeriveResult:
+    """One derive run (`run_id`: its row in `runs`, which the job opened) on `day`."""
+    started = time.monotonic()
+    conn = db.conn
+    weights = signals.load_weights(weights_path)
+    wid = signals.weights_id(weights)
+    with db.atomic():
+        licences.classify_stored(conn)
+        rebuild_all = everything or get_state(conn, "derive.version") != code_version()
+        found = changes.find(conn, run_id, rebuild_all)
+        keys = found.rebuild_keys(conn)
+        # Two cores: while this connection rebuilds capabilities, a second one reads the inputs the
+        # other signals need (tables a derive does not write) and computes their percentiles.
+        with ThreadPoolExecutor(1) as pool:
+            gathering = pool.submit(_gather, db, day, weights) if path_of(db) else None
+            rows = capabilities.rebuild(conn, keys, rebuild_all, found.removed_keys(conn))
+            gathered = gathering.result() if gathering else signals.gather(conn, day, weights)
+        out = signals.compute(conn, gathered, weights)
+        del gathered
+        unknown = unrecognised_licences(out)
+        out["weights_id"] = np.full(len(out["model_key"]), wid, dtype=object)
+        written, removed = scores.write_scores(conn, out, run_id)
+        history = scores.write_history(conn, out, day)
+        conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)",
+                     (wid, json.dumps(weights, sort_keys=True), now))
+        prices_day, prices_digest = changes.record_inputs(conn, found)
+        set_state(conn, "derive.version", code_version(), now)
+        set_state(conn, "derive.prices_day", prices_day, now)
+        set_state(conn, "derive.prices_digest", prices_digest, now)
+        set_state(conn, "derive.weights", wid, now)
+        result = DeriveResult(len(out["model_key"]), found.inputs_changed, len(keys), rebuild_all, rows, written,
+                              removed, history, wid, unknown, found.counts, time.monotonic() - started)
+        conn.execute("INSERT OR REPLACE INTO derive_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     (run_id, day, result.models, result.inputs_changed, result.rebuilt, int(rebuild_all), rows,
+                      written, removed, history, wid, round(result.seconds, 3)))
+        changes.prune(conn, day)
+    return result

@@ -1,0 +1,116 @@
+"""The derive's outputs: `model_scores` (rewritten only where a value moved) and `signals_history`.
+
+Each score row carries `row_hash`, a 64-bit hash of every value in it. The new rows' hashes are
+computed over the arrays (no Python loop per model for numbers; strings hashed once per distinct
+value), compared with the stored ones, and only rows that differ are written, each recorded in
+`model_changes` with reason `scores`; rows of models no longer current are deleted. A derive in
+which nothing moved writes no row of `model_scores`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .signals import SIGNALS
+
+HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
+SLICE = 50_000
+_PRIME = np.uint64(0x100000001B3)
+_NAN_BITS = np.float64(np.nan).view(np.uint64)
+
+
+def _stable(value) -> int:
+    return int.from_bytes(hashlib.blake2b(repr(value).encode(), digest_size=8).digest(), "little")
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """64 bits per value, equal for equal values across runs and processes."""
+    if a.dtype == object:
+        lut: dict = {}
+        return np.fromiter((lut[v] if v in lut else lut.setdefault(v, _stable(v)) for v in a.tolist()),
+                           dtype=np.uint64, count=len(a))
+    if a.dtype.kind == "f":
+        f = np.ascontiguousarray(a, dtype=np.float64) + 0.0  # -0.0 becomes 0.0
+        return np.where(np.isnan(f), _NAN_BITS, f.view(np.uint64))
+    return np.ascontiguousarray(a, dtype=np.int64).view(np.uint64)
+
+
+def row_hashes(out: dict, columns: list[str]) -> np.ndarray:
+    """FNV-style mix of each column's bits, column by column (order matters), as signed int64."""
+    h = np.full(len(out["model_key"]), 0xCBF29CE484222325, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in columns:
+            h = (h ^ _bits(out[c])) * _PRIME
+            h ^= h >> np.uint64(29)
+    return h.view(np.int64)
+
+
+def _stored_hashes(conn) -> tuple[np.ndarray, np.ndarray]:
+    cur = conn.execute("SELECT model_key, coalesce(row_hash, 0) FROM model_scores ORDER BY model_key")
+    parts = []
+    while rows := cur.fetchmany(200_000):
+        parts.append(np.array(rows, dtype=np.int64))
+    a = np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+    return np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1])
+
+
+def write_scores(conn, out: dict, run_id: int) -> tuple[int, int]:
+    """Write the rows of `out` whose values differ from the stored ones; delete the rows of models
+    not in `out`. Returns (rows written, rows deleted). NaN needs no conversion: SQLite stores a NaN
+    bound as REAL as NULL."""
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(model_scores)") if r[1] != "row_hash"]
+    keys = out["model_key"]
+    new_hash = row_hashes(out, columns)
+    old_keys, old_hash = _stored_hashes(conn)
+    pos = np.searchsorted(old_keys, keys)
+    clipped = np.minimum(pos, max(len(old_keys) - 1, 0))
+    known = (pos < len(old_keys)) & (old_keys[clipped] == keys) if len(old_keys) else np.zeros(len(keys), bool)
+    same = known & (old_hash[clipped] == new_hash) if len(old_keys) else known
+    changed = np.nonzero(~same)[0]
+    gone = np.setdiff1d(old_keys, keys, assume_unique=True)
+    for start in range(0, len(gone), SLICE):
+        conn.executemany("DELETE FROM model_scores WHERE model_key = ?", ((int(k),) for k in gone[start:start + SLICE]))
+    sql = (f"INSERT OR REPLACE INTO model_scores ({', '.join(columns)}, row_hash) "
+           f"VALUES ({', '.join('?' * (len(columns) + 1))})")
+    for start in range(0, len(changed), SLICE):
+        idx = changed[start:start + SLICE]
+        conn.executemany(sql, zip(*(out[c][idx].tolist() for c in columns), new_hash[idx].tolist()))
+        conn.executemany("INSERT OR IGNORE INTO model_changes (run_id, model_key, reason) VALUES (?, ?, 'scores')",
+                         ((run_id, k) for k in keys[idx].tolist()))
+    return len(changed), len(gone)
+
+
+def write_history(conn, out: dict, day: int) -> int:
+    """A `signals_history` row for each model whose signals moved by HISTORY_MOVE or more since its
+    last row (or that has none); a rerun the same day replaces that day's rows."""
+    names = SIGNALS + ("rank",)
+    cur = conn.execute(f"SELECT model_key, max(day), {', '.join(names)} FROM signals_history WHERE day < ? "
+                       "GROUP BY model_key ORDER BY model_key", (day,))
+    chunks = []
+    while rows := cur.fetchmany(100_000):
+        chunks.append(np.array(rows, dtype=float))  # None becomes NaN
+    keys = out["model_key"]
+    now = np.column_stack([out[s] for s in names]) if len(keys) else np.zeros((0, len(names)))
+    moved = np.ones(len(keys), dtype=bool)
+    if chunks:
+        last = np.concatenate(chunks)
+        del chunks
+        lk, lv = last[:, 0].astype(np.int64), last[:, 2:]
+        pos = np.searchsorted(lk, keys)
+        hit = (pos < len(lk)) & (lk[np.minimum(pos, len(lk) - 1)] == keys)
+        prev = np.full_like(now, np.nan)
+        prev[hit] = lv[pos[hit]]
+        # NaN on both sides (an unknown signal still unknown) is no move; unknown to known is one
+        delta = np.abs(now - prev)
+        both_nan = np.isnan(now) & np.isnan(prev)
+        moved = ~hit | (np.where(both_nan, 0.0, np.nan_to_num(delta, nan=HISTORY_MOVE)) >= HISTORY_MOVE).any(axis=1)
+    conn.execute("DELETE FROM signals_history WHERE day = ?", (day,))
+    idx = np.nonzero(moved)[0]
+    for start in range(0, len(idx), SLICE):
+        part = idx[start:start + SLICE]
+        conn.executemany(f"INSERT INTO signals_history (model_key, day, {', '.join(names)}) VALUES "
+                         f"({', '.join('?' * (len(names) + 2))})",
+                         zip(keys[part].tolist(), [day] * len(part), *(now[part, i].tolist() for i in range(len(names)))))
+    return len(idx)

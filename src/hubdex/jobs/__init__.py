@@ -1,0 +1,5 @@
+"""Jobs, on top of the pipeline: one way to run a crawl or a derive (and, later, the daemon's and
+the export's work): the writer lock, the clock, the `runs` row and the outcome's exit code."""
+
+from .runner import (EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_STOPPED,  # noqa: F401
+                     EXIT_STORAGE, EXIT_USAGE, Context, Outcome, Refused, Stop, run)

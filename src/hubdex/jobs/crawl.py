@@ -1,0 +1,83 @@
+"""The crawl as a job: settings in, a `Crawler` run in the mode asked for, the run's figures out."""
+
+from __future__ import annotations
+
+import json
+
+from ..crawl.modes import Crawler, Stopped, Tally
+from ..crawl.scope import CrawlSettings, Scope
+from ..hub.client import GaveUp, HubClient, HubError
+from ..hub.router import router_for
+from ..store.save import get_state
+from .runner import Refused, Stop
+
+
+class CrawlJob:
+    def __init__(self, settings: CrawlSettings):
+        self.settings = settings
+        self.client: HubClient | None = None
+        self.tally: Tally | None = None
+        self.resolved = settings.mode
+
+    @property
+    def holder(self) -> str:
+        return f"crawl {self.settings.mode}"
+
+    def configure(self, db):
+        if self.settings.max_db_pages:  # a quota on the file: past it, writes fail as on a full disk
+            db.conn.execute(f"PRAGMA max_page_count={int(self.settings.max_db_pages)}")
+
+    def mode(self, db) -> str:
+        s = self.settings
+        mode = s.mode
+        if mode == "auto":
+            mode = "scoped" if s.scope.is_set() else (
+                "incremental" if get_state(db.conn, "incremental.watermark") else "full")
+        if mode == "cards":
+            s.scope = Scope(limit=s.scope.limit)  # --limit bounds the backlog; nothing else applies
+        self.resolved = mode
+        self.tally = Tally(mode)
+        return mode
+
+    def describe(self):
+        s = self.settings
+        return (json.dumps(s.scope.params()) if s.scope.is_set() else "", s.endpoint,
+                {**s.args(), "mode": self.resolved})
+
+    def execute(self, ctx):
+        s, mode = self.settings, self.resolved
+        self.client = HubClient(s.endpoint, s.token, timeout=s.timeout, max_retries=s.max_retries, base_wait=s.backoff)
+        ctx.notes = self.tally.notes  # trouble that did not stop the run goes into its reason
+        crawler = Crawler(ctx.db, self.client, ctx.clock, ctx.run_id, self.tally, progress=s.progress,
+                          details=s.details)
+        router = s.router or router_for(s.endpoint)
+        try:
+            if mode == "full":
+                crawler.full()
+                crawler.prices(router)
+            elif mode == "incremental":
+                crawler.incremental()
+                crawler.prices(router)
+            elif mode == "prices":
+                crawler.prices(router)
+                if self.tally.prices is None:
+                    raise Stopped(self.tally.notes.pop())
+            elif mode == "metrics":
+                crawler.metrics()
+            elif mode == "cards":
+                crawler.cards(s.scope.limit)
+            else:
+                missing = crawler.scoped(s.scope)
+                if missing:
+                    raise Refused("unknown model" + ("s" if len(missing) > 1 else "") + ": " + ", ".join(missing))
+        except (GaveUp, Stopped, HubError) as e:
+            raise Stop(str(e)) from None
+
+    def report(self, status: str, reason: str | None):
+        stats = self.client.stats if self.client else _NoStats()
+        return self.tally.summary(stats, status, reason), self.tally.figures(stats)
+
+
+class _NoStats:
+    requests = retries = throttled = errors = 0
+    waited = 0.0

@@ -1,0 +1,32 @@
+"""The derive as a job: its run row (mode 'derive'), the lock shared with crawls, its outcome."""
+
+from __future__ import annotations
+
+from ..derive import DeriveResult, derive
+from ..derive.signals import load_weights
+
+
+class DeriveJob:
+    needs_database = True  # a derive of a file that isn't there is a mistake, not a new database
+    holder = "derive"
+
+    def __init__(self, everything: bool = False, weights_path: str | None = None):
+        load_weights(weights_path)  # a bad weights file is refused before anything is locked or written
+        self.everything, self.weights_path = everything, weights_path
+        self.result: DeriveResult | None = None
+
+    def mode(self, db) -> str:
+        return "derive"
+
+    def describe(self):
+        return "", "", {"all": self.everything, "weights": self.weights_path}
+
+    def execute(self, ctx):
+        self.result = derive(ctx.db, day=ctx.day, now=ctx.clock.now(), run_id=ctx.run_id,
+                             everything=self.everything, weights_path=self.weights_path)
+
+    def report(self, status: str, reason: str | None):
+        r = self.result
+        if r is None:
+            return f"derive {status}" + (f"\nreason: {reason}" if reason else ""), {}
+        return r.summary(), {"models_seen": r.models, "models_changed": r.inputs_changed}

@@ -1,0 +1,109 @@
+"""One way to run a job: the writer lock, the database, an injected clock, the job's `runs` row and
+its outcome, which maps to the exit code. The CLI, the demo and (later) the daemon and the export
+all start jobs here; nothing else takes the lock or writes a `runs` row.
+
+A job is an object with:
+  mode(db)          -> str    what it will do, resolved against the database ('full', 'derive', ...)
+  describe()        -> (scope, endpoint, args)  for the runs row (args never hold a secret)
+  execute(ctx)               does the work; raises Stop, Refused, sqlite3.DatabaseError, KeyboardInterrupt
+  report(status, reason) -> (summary, figures)  figures are columns of `runs`
+and optionally `needs_database` (True: a missing file is a mistake, not a new database) and
+`configure(db)` (per-job pragmas).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+
+from ..clock import Clock
+from ..store.db import NoDatabase, open_db
+from ..store.runs import close_run, open_run
+from .lock import Busy, WriterLock
+
+# Exit codes, documented in the README: one table for every job.
+EXIT_OK = 0           # done
+EXIT_REFUSED = 1      # the request named something that isn't there (unknown model ids, no database)
+EXIT_USAGE = 2        # a usage error (click's own code)
+EXIT_BUSY = 3         # another job holds the database's writer lock; nothing written
+EXIT_STOPPED = 4      # stopped cleanly (upstream kept failing, or answered something unusable); resumable
+EXIT_STORAGE = 5      # storage error: disk full, a file that is not a database
+EXIT_INTERRUPTED = 130
+
+
+class Stop(Exception):
+    """The job stopped cleanly: committed work stays and the next run resumes from it."""
+
+
+class Refused(Exception):
+    """The job did what it could but the request named something that does not exist."""
+
+
+@dataclass
+class Context:
+    """What a running job is given: its database, its clock and the day it took from it, its run id."""
+
+    db: object
+    clock: Clock
+    day: int
+    run_id: int
+    notes: list = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    code: int
+    summary: str
+    run_id: int | None = None
+    status: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.code == EXIT_OK
+
+
+def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
+    """Run `job` on the database at `db_path`; never raises for expected trouble."""
+    clock = clock or Clock.from_environment()
+    try:
+        lock = WriterLock(db_path, getattr(job, "holder", "")).__enter__()
+    except Busy as e:
+        return Outcome(EXIT_BUSY, f"another job is writing to {db_path} ({e}); not starting another")
+    try:
+        try:
+            db = open_db(db_path, must_exist=getattr(job, "needs_database", False))
+        except NoDatabase as e:
+            return Outcome(EXIT_REFUSED, str(e))
+        except sqlite3.DatabaseError as e:
+            return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
+        try:
+            if hasattr(job, "configure"):
+                job.configure(db)
+            mode = job.mode(db)
+            scope, endpoint, args = job.describe()
+            run_id = open_run(db.conn, mode, scope, endpoint, args, clock.now())
+        except sqlite3.DatabaseError as e:
+            return Outcome(EXIT_STORAGE, f"database error: {e}")
+        ctx = Context(db, clock, clock.day, run_id)
+        status, reason, code = "completed", None, EXIT_OK
+        try:
+            job.execute(ctx)
+        except Stop as e:
+            status, reason, code = "stopped", str(e), EXIT_STOPPED
+        except Refused as e:
+            status, reason, code = "completed", str(e), EXIT_REFUSED
+        except sqlite3.DatabaseError as e:
+            status, reason, code = "failed", f"database error: {e}", EXIT_STORAGE
+        except KeyboardInterrupt:
+            status, reason, code = "interrupted", "interrupted", EXIT_INTERRUPTED
+        summary, figures = job.report(status, reason)
+        notes = "; ".join(filter(None, [reason] + list(ctx.notes))) or None
+        try:
+            close_run(db.conn, run_id, status, notes, figures, clock.now())
+            if code in (EXIT_OK, EXIT_REFUSED):
+                db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError:
+            pass  # the disk may still be full: the committed work and checkpoint are intact regardless
+        return Outcome(code, summary, run_id, status)
+    finally:
+        lock.__exit__()

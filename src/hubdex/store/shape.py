@@ -1,0 +1,121 @@
+"""The derived shape of the database: views, the full-text index and the analyst indexes.
+
+Migrations (schema.py) create and change tables; everything here is derived from those tables, so
+it is declared once, in this file, and applied by `ensure_shape`, which is idempotent: a view whose
+SQL differs from its declaration is replaced, a missing index or trigger is created, and nothing
+else is touched. `open_db` calls it, so every database is in shape however old it is.
+"""
+
+from __future__ import annotations
+
+# Indexes that serve analysts, not the crawl. A first full pass into an empty database drops them
+# and builds them once at the end (maintaining them row by row costs a third of the ingest time).
+ANALYST_INDEXES = {
+    "idx_models_author": "models(author)",
+    "idx_models_pipeline_tag": "models(pipeline_tag)",
+    "idx_models_downloads": "models(downloads)",
+    "idx_model_tags_tag": "model_tags(tag)",
+    "idx_model_relations_parent_relation": "model_relations(parent, relation)",
+    "idx_model_spaces_space_id": "model_spaces(space_id)",
+    "idx_model_providers_provider": "model_providers(provider)",
+}
+
+# Views, in dependency order (a view is created after those it reads).
+VIEWS = {
+    # Any model's daily series: its figures on each recorded day, carried forward between moves.
+    "model_daily_metrics": """
+        SELECT m.id AS model_id, d.date AS date, h.downloads, h.downloads_all_time, h.likes, h.trending_score,
+               h.day = d.day AS moved
+        FROM models m
+        JOIN metric_days d
+        JOIN metrics_history h ON h.model_key = m.key AND h.day = (
+            SELECT max(h2.day) FROM metrics_history h2 WHERE h2.model_key = m.key AND h2.day <= d.day)""",
+    # The inference router's offers as of the latest catalogue seen (older days are history). The
+    # one definition of "current prices": capabilities, signals and analysts all read it.
+    "current_router_prices": """
+        SELECT * FROM router_prices WHERE day = (SELECT max(day) FROM router_prices)""",
+    # The compact metadata capability rows, spelt out.
+    "model_capabilities": """
+        SELECT r.model_key, n.name AS capability, r.detail, e.evidence_kind, e.evidence_source, e.confidence
+        FROM model_capability_rows r JOIN capability_names n ON n.id = r.capability_id
+        JOIN capability_evidence e ON e.id = r.evidence_id""",
+    # Every capability of a model, from the card and from the metadata, with where it came from.
+    "all_capabilities": """
+        SELECT m.id AS model_id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence,
+               'card' AS origin
+        FROM capabilities c JOIN models m ON m.key = c.model_key
+        UNION ALL
+        SELECT m.id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence, 'metadata'
+        FROM model_capabilities c JOIN models m ON m.key = c.model_key""",
+    "model_overview": """
+        SELECT m.id AS model_id, m.pipeline_tag, s.rank, s.adoption, s.quality, s.ecosystem, s.pricing, s.match,
+               s.capabilities_count, s.licence, s.licence_family, s.commercial_use, s.pricing_class,
+               s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m,
+               m.downloads, m.downloads_all_time, m.likes, m.trending_score, s.growth_7d, s.growth_30d
+        FROM model_scores s JOIN models m ON m.key = s.model_key""",
+    # What each derive run found changed, by model id (the comparisons rebuild from this).
+    "model_changes_by_id": """
+        SELECT c.run_id, r.started_at, m.id AS model_id, c.reason
+        FROM model_changes c JOIN runs r ON r.id = c.run_id JOIN models m ON m.key = c.model_key""",
+}
+
+SEARCH_TABLE, SEARCH_COLUMNS = "model_search", ["id", "author", "tags", "card"]
+SEARCH_TRIGGERS = ("model_search_ai", "model_search_ad", "model_search_au")
+
+
+def _view_sql(name: str, body: str) -> str:
+    return f"CREATE VIEW {name} AS{body}"
+
+
+def ensure_views(conn):
+    present = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'view'").fetchall())
+    stale = [n for n, body in VIEWS.items() if present.get(n) != _view_sql(n, body)]
+    if not stale:
+        return
+    # A view that changed may be read by a later one: drop from the end, create from the start.
+    first = min(list(VIEWS).index(n) for n in stale)
+    names = list(VIEWS)[first:]
+    for name in reversed(names):
+        conn.execute(f"DROP VIEW IF EXISTS {name}")
+    for name in names:
+        conn.execute(_view_sql(name, VIEWS[name]))
+
+
+def ensure_analyst_indexes(conn):
+    for name, target in ANALYST_INDEXES.items():
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
+
+
+def drop_analyst_indexes(conn):
+    for name in ANALYST_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+def ensure_search_index(db, rebuild: bool = False):
+    """The FTS5 index over model_search and the triggers that keep it in step; `rebuild` refills it
+    from the table (after a bulk first pass, which ran without the triggers)."""
+    present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    if rebuild or not set(SEARCH_TRIGGERS) <= present:
+        db[SEARCH_TABLE].enable_fts(SEARCH_COLUMNS, fts_version="FTS5", create_triggers=True, tokenize="porter",
+                                    replace=True)
+
+
+def drop_search_triggers(conn):
+    for name in SEARCH_TRIGGERS:
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def begin_bulk_load(conn):
+    """A first pass into an empty database writes faster without the analyst indexes and the search
+    triggers; `ensure_shape(db, rebuild_search=True)` puts them back at its end."""
+    drop_analyst_indexes(conn)
+    drop_search_triggers(conn)
+
+
+def ensure_shape(db, *, bulk_load_in_progress: bool = False, rebuild_search: bool = False):
+    """Views always; indexes and the search index unless a first pass is bulk-loading (it builds them
+    at its end; if it was killed and is not being resumed, the next open builds them)."""
+    ensure_views(db.conn)
+    if not bulk_load_in_progress:
+        ensure_analyst_indexes(db.conn)
+        ensure_search_index(db, rebuild=rebuild_search)
