@@ -49,6 +49,29 @@ def replica_factory():
         server.stop()
 
 
+def replica_oids(server, sort: str = "createdAt") -> set:
+    """Every model the replica lists right now (its `_id`s), paging through the whole listing."""
+    out, url = set(), f"{server.url}/api/models?sort={sort}&expand=createdAt"
+    while url:
+        r = requests.get(url, timeout=60)
+        out |= {i["_id"] for i in r.json()}
+        url = r.links.get("next", {}).get("url")
+    return out
+
+
+@pytest.fixture
+def crawled(replica_factory, tmp_path):
+    """A replica and a database holding a completed full crawl of it: `server, db = crawled("synthetic:2000")`."""
+    def make(catalog="demo", **kwargs):
+        server = replica_factory(catalog, **kwargs)
+        db = tmp_path / "hub.db"
+        outcome = crawl(db, server.url, mode="full")
+        assert outcome.ok, outcome.summary
+        return server, db
+
+    return make
+
+
 def control(server, method, what, body=b""):
     r = requests.request(method, f"{server.url}/_replica/{what}", data=body, timeout=60)
     assert r.status_code == 200, r.text

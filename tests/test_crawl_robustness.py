@@ -17,18 +17,9 @@ import requests
 from hubdex.jobs import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, EXIT_STORAGE
 from hubdex.jobs.lock import WriterLock
 
-from .conftest import control, crawl
+from .conftest import control, crawl, replica_oids
 
 HUBDEX = [sys.executable, "-m", "hubdex"]
-
-
-def replica_oids(server) -> set:
-    out, url = set(), f"{server.url}/api/models?sort=createdAt&expand=createdAt"
-    while url:
-        r = requests.get(url, timeout=60)
-        out |= {i["_id"] for i in r.json()}
-        url = r.links.get("next", {}).get("url")
-    return out
 
 
 def _children(pid: int) -> set:
@@ -47,25 +38,61 @@ def stored(db) -> tuple[set, int, str]:
     return set(oids), len(oids), integrity
 
 
+def pass_in_progress(db) -> tuple[int, int] | None:
+    """(pages the running full pass has committed, models stored) as the database says, or None when
+    no pass is mid-way (no file yet, nothing committed, or the listing already done)."""
+    if not db.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT value FROM crawl_state WHERE key = 'full.pass'").fetchone()
+            models = conn.execute("SELECT count(*) FROM models").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None  # not created yet
+    state = json.loads(row[0]) if row and row[0] else None
+    if not state or not state.get("next_url") or not state.get("page"):
+        return None
+    return state["page"], models
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_rerun(replica_factory, tmp_path):
     server = replica_factory("synthetic:15000", seed=13)
     truth = replica_oids(server)
-    killed_mid_crawl = 0
+    kills = mid_crawl = 0
     orphans: set = set()
     for seed in range(10):
         db = tmp_path / f"kill{seed}.db"
         rng = random.Random(seed)
-        # Kill at a random instant (after interpreter start-up), one to three times, then let a run finish.
-        for _ in range(1 + seed % 3):
+        # One to three kills, then a run that must finish. Some kills land at a random instant (start-up
+        # included); the others once the pass has committed a random number of pages.
+        for i in range(1 + seed % 3):
             proc = subprocess.Popen(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
                                               "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(1.0, 3.5))
+            if (seed + i) % 3 == 0:
+                time.sleep(rng.uniform(0.3, 3.0))
+            else:
+                want, deadline = rng.randint(1, 12), time.monotonic() + 60
+                while proc.poll() is None and time.monotonic() < deadline:
+                    progress = pass_in_progress(db)
+                    if progress and progress[0] >= want:
+                        break
+                    time.sleep(0.02)
+                time.sleep(rng.uniform(0, 0.1))
             children = _children(proc.pid)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
             proc.wait()
             orphans.update(children)
+            kills += 1
+            # Proof from the database that this kill landed mid-crawl: a pass with pages committed, its
+            # next page checkpointed, and only part of the catalogue stored.
+            progress = pass_in_progress(db)
+            if progress and 0 < progress[1] < len(truth):
+                mid_crawl += 1
         final = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
                                          "--no-progress"], capture_output=True, text=True, timeout=300)
         assert final.returncode == EXIT_OK, final.stderr
@@ -74,13 +101,13 @@ def test_sigkill_at_random_moments_then_rerun(replica_factory, tmp_path):
         assert oids == truth and count == len(truth), f"seed {seed}: {len(oids)} of {len(truth)}"
         conn = sqlite3.connect(db)
         statuses = [r[0] for r in conn.execute("SELECT status FROM runs ORDER BY id")]
-        assert statuses[-1] == "completed"
-        killed_mid_crawl += statuses.count("killed")  # runs that had begun writing when killed
+        assert statuses[-1] == "completed" and "running" not in statuses
         assert conn.execute("SELECT count(*) FROM pass_pages").fetchone()[0] == 0
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "idx_model_tags_tag" in indexes  # the bulk-loaded first pass rebuilt them
         conn.close()
-    assert killed_mid_crawl >= 5  # the other kills land during start-up: random moments too
+    print(f"{mid_crawl} of {kills} kills landed mid-crawl")
+    assert kills == 19 and mid_crawl >= 10, (kills, mid_crawl)
     # A killed crawl leaves no process behind that could hold the database (the crawler has no children).
     assert not [pid for pid in orphans if os.path.exists(f"/proc/{pid}")]
 

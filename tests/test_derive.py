@@ -189,11 +189,9 @@ def test_a_derive_with_nothing_changed_writes_no_score_row(tiny):
     assert derive(tiny).scores_written == 1
 
 
-def test_a_derive_after_a_metrics_crawl_records_which_models_changed(replica_factory, tmp_path, monkeypatch):
-    server = replica_factory("synthetic:2000", seed=3)
-    db = tmp_path / "hub.db"
+def test_a_derive_after_a_metrics_crawl_records_which_models_changed(crawled, monkeypatch):
     monkeypatch.setenv("HUBDEX_DAY", "2026-11-30")
-    assert crawl(db, server.url, mode="full").ok
+    server, db = crawled("synthetic:2000", seed=3)
     first = derive(db)
     assert first.rebuilt_all and first.reasons["new"] == first.models
     moved = control(server, "POST", "scenario", json.dumps({"seed": 5, "metrics": 37}).encode())["metrics_changed"]

@@ -200,9 +200,43 @@ def test_a_json_list_gives_the_first_recognised_in_card_order():
     assert classify('["other", "mit"]', "deepseek").licence == "deepseek"
 
 
-def test_catalogue_is_cached_and_deterministic():
-    assert catalogue() is catalogue()
-    assert licences._patterns() == licences._patterns()
+def test_catalogue_is_read_once_and_patterns_do_not_depend_on_file_order(monkeypatch):
+    import importlib.resources
+    import random
+
+    real = importlib.resources.files("hubdex").joinpath("data/licences.csv").read_text(encoding="utf-8")
+    reads = []
+
+    class Data:  # the package data, counting reads
+        def __init__(self, text):
+            self.text = text
+
+        def joinpath(self, _name):
+            return self
+
+        def read_text(self, encoding="utf-8"):
+            reads.append(1)
+            return self.text
+
+    header, *rows = real.splitlines(keepends=True)
+    shuffled = rows[:]
+    random.Random(4).shuffle(shuffled)
+    assert shuffled != rows
+    results = []
+    for text in (real, header + "".join(shuffled)):
+        licences.catalogue.cache_clear()
+        licences._patterns.cache_clear()
+        monkeypatch.setattr(licences.importlib.resources, "files", lambda _pkg, t=text: Data(t))
+        first = catalogue()
+        assert catalogue() is first and len(reads) == 1  # cached: the file is read once
+        reads.clear()
+        results.append((dict(first), licences._patterns(), classify("other", "Llama 3.1 Community License")))
+    monkeypatch.undo()
+    licences.catalogue.cache_clear()
+    licences._patterns.cache_clear()
+    (cat_a, pat_a, cls_a), (cat_b, pat_b, cls_b) = results
+    assert cat_a == cat_b and pat_a == pat_b and cls_a == cls_b  # the same catalogue in any row order
+    assert all(len(a[0]) >= len(b[0]) for a, b in zip(pat_a, pat_a[1:]))  # longest pattern first
 
 
 # --- every licence in the real recorded fixtures ----------------------------------------------------

@@ -1,0 +1,91 @@
+"""The pipeline's shape holds: stages import only what comes before them, derive loads no HTTP."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "hubdex"
+# Data flows one way: fetch (hub), records, store, then the crawl that drives those three, derive
+# (which reads only what the crawl stored: never the crawl or HTTP), present. `clock` is a leaf;
+# jobs, cli and demo sit on top; the replica stands apart.
+STAGES = ["hub", "records", "store", "crawl", "derive", "present"]
+MAY_IMPORT = {
+    "clock": set(),
+    "hub": {"clock"},
+    "records": {"clock"},
+    "store": {"clock", "records"},
+    "crawl": {"clock", "hub", "records", "store"},
+    "derive": {"clock", "store"},
+    "present": {"clock", "store", "derive"},
+    "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present"},
+    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "jobs"},
+    "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "jobs"},
+}
+
+
+def _stage_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "hubdex" or len(parts) < 2:
+        return None
+    return parts[1].removesuffix(".py")
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    """The hubdex modules a file imports, anywhere in it (function-level imports included)."""
+    rel = path.relative_to(SRC.parent).with_suffix("")
+    package = list(rel.parts[:-1]) if rel.name != "__init__" else list(rel.parts[:-1])
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("hubdex")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            if name.startswith("hubdex"):
+                out.add(name)
+                out |= {f"{name}.{a.name}" for a in node.names}  # `from . import signals`
+    return out
+
+
+def test_the_folders_show_the_pipeline():
+    present = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert set(STAGES) | {"jobs", "replica"} <= present
+    loose = {p.stem for p in SRC.glob("*.py")} - {"__init__", "__main__", "cli", "demo", "clock"}
+    assert not loose, f"stage modules loose in src/hubdex: {sorted(loose)}"
+
+
+def test_every_stage_imports_only_what_comes_before_it():
+    wrong = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC)
+        own = rel.parts[0].removesuffix(".py")
+        if own in ("__init__", "__main__"):
+            continue
+        for target in _imports(path):
+            stage = _stage_of(target)
+            if stage is None or stage in ("__init__", "__version__", own):
+                continue
+            if own == "replica" or stage == "replica":
+                if own not in ("cli", "demo"):  # the replica is apart: started by the CLI and the demo only
+                    wrong.append(f"{rel} imports {target}")
+                continue
+            if stage not in MAY_IMPORT.get(own, set()):
+                wrong.append(f"{rel} ({own}) imports {target} ({stage})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_importing_derive_loads_neither_the_crawl_nor_the_http_stack():
+    code = ("import sys, hubdex.derive, hubdex.jobs.derive, hubdex.present.ranking; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('hubdex', 'huggingface_hub', 'httpx', 'httpx2', 'requests', 'bs4', 'markdown_it'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "hubdex.derive" in loaded and "hubdex.derive.signals" in loaded  # the probe itself works
+    leaked = [m for m in loaded if m.startswith(("hubdex.crawl", "hubdex.hub", "huggingface_hub", "httpx", "requests",
+                                                  "bs4", "markdown_it"))]
+    assert not leaked, leaked
