@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench bench-replica bench-crawl bench-derive clean
+.PHONY: test test-fast demo bench bench-replica bench-crawl bench-derive clean
+
+# The fast tier, for your own loop (under a minute, no large catalogue): units, layout, licences,
+# cards, docs, CLI. `make test` runs everything, these included; CI runs `make test`.
+FAST_TESTS := tests/unit tests/test_layout.py tests/test_licences.py tests/test_cards.py tests/test_docs.py tests/test_cli.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +17,9 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(FAST_TESTS)
 
 demo: $(STAMP)
 	$(BIN)/python -m hubdex.demo

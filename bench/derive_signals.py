@@ -32,8 +32,8 @@ subprocess (`hubdex replica serve --catalog synthetic:N`, bench/procs.py):
 * per-phase breakdown, twice (after the two derives above): `derive(everything=True)`, then an
   incremental `derive()`, each in its own process (this script, `--_phases DB all|inc`) that calls
   hubdex.derive.derive() itself with its steps wrapped from outside: each function of hubdex.derive
-  it calls at the top level (classify_licences, _changed_keys, _write_scores, _write_history, ...),
-  capabilities.derive (each SQL statement: seconds, rows), signals.compute (each query, run and
+  it calls at the top level, and its steps (licences.classify_stored, changes.find, scores.write_scores, ...),
+  capabilities.rebuild (each SQL statement: seconds, rows), signals.compute (each query, run and
   fetched: the SQL share, and the numpy/Python rest), COMMIT (around db.atomic()); RSS and peak RSS
   after each step. Both commit, as the CLI's would.
 
@@ -151,7 +151,7 @@ def _mem_mb() -> dict:
 
 def phases_main(db_path: str, mode: str):
     """hubdex.derive.derive() itself, its steps timed from outside: every function of hubdex.derive it
-    calls (at the top level), capabilities.derive (each statement) and signals.compute (each query)
+    calls (at the top level), its steps, capabilities.rebuild (each statement) and signals.compute (each query)
     are wrapped; COMMIT is timed around db.atomic(). Whatever derive() calls, in whatever order."""
     import contextlib
     import functools
@@ -162,10 +162,12 @@ def phases_main(db_path: str, mode: str):
 
     T = time.perf_counter
     t_imp = T()
-    from hubdex import capabilities, signals
-    from hubdex import derive as d
-    from hubdex.store.db import open_db
     import hubdex
+    from hubdex import derive as d
+    from hubdex.clock import Clock
+    from hubdex.derive import capabilities, changes, licences, scores, signals
+    from hubdex.store.db import open_db
+    from hubdex.store.runs import open_run
     res = {"mode": mode, "import_s": round(T() - t_imp, 3), "phases": {}, "mem": {}, "hubdex_file": hubdex.__file__}
     depth = [0]
     logs = {}
@@ -175,7 +177,7 @@ def phases_main(db_path: str, mode: str):
 
         @functools.wraps(orig)
         def timed(*a, **kw):
-            if depth[0]:  # nested (e.g. _code_version inside _changed_keys): counted in its caller
+            if depth[0]:  # nested (e.g. code_version inside another step): counted in its caller
                 return orig(*a, **kw)
             note(f"start {label}")
             depth[0] += 1
@@ -196,8 +198,14 @@ def phases_main(db_path: str, mode: str):
     for name, fn in inspect.getmembers(d, inspect.isfunction):
         if fn.__module__ == d.__name__ and name != "derive":
             wrap(d, name, name)
-    wrap(capabilities, "derive", "capabilities.derive", proxy="exec")
+    # the steps, in the order hubdex.derive declares them
+    wrap(licences, "classify_stored", "licences.classify_stored")
+    wrap(changes, "find", "changes.find")
+    wrap(capabilities, "rebuild", "capabilities.rebuild", proxy="exec")
     wrap(signals, "compute", "signals.compute", proxy="fetch")
+    wrap(scores, "write_scores", "scores.write_scores")
+    wrap(scores, "write_history", "scores.write_history")
+    wrap(changes, "record_inputs", "changes.record_inputs")
     wrap(signals, "load_weights", "signals.load_weights")
 
     t = T()
@@ -214,8 +222,10 @@ def phases_main(db_path: str, mode: str):
 
     db.atomic = atomic
     note(f"derive(everything={mode == 'all'})")
+    clock = Clock.from_environment()
+    run_id = open_run(db.conn, "derive", "", "", {"bench": mode}, clock.now())
     t = T()
-    r = d.derive(db, everything=(mode == "all"))
+    r = d.derive(db, day=clock.day, now=clock.now(), run_id=run_id, everything=(mode == "all"))
     res["derive_s"] = round(T() - t, 3)
     res["phases"]["COMMIT"] = round(marks["commit_end"] - marks["body_end"], 3)
     res["phases"]["other (unwrapped)"] = round(res["derive_s"] - sum(res["phases"].values()), 3)
@@ -231,7 +241,7 @@ def phases_main(db_path: str, mode: str):
     except Exception as e:  # noqa: BLE001 - the breakdown must survive a reshaped STATEMENTS
         entries, res["statements_error"] = [], repr(e)
     stmts = []
-    for sql, s, n in logs.get("capabilities.derive", []):
+    for sql, s, n in logs.get("capabilities.rebuild", []):
         hit = next((i for i, (_w, x) in enumerate(entries) if x in sql), None)
         if hit is not None:
             stmts.append({"what": f"{hit:2d} {entries[hit][0]}", "s": round(s, 3), "rows": n})
@@ -590,7 +600,7 @@ def summary(out: dict) -> str:
                          f"numpy/Python {sq['numpy_python_s']} s; slowest queries:")
             for q in sq["slowest"]:
                 lines.append(f"      {q['s']:7.2f} s  {q['rows']:>9,} rows  {q['sql']}")
-            lines.append("    capabilities.derive, statement by statement (STATEMENTS index; others >= 0.01 s):")
+            lines.append("    capabilities.rebuild, statement by statement (STATEMENTS index; others >= 0.01 s):")
             srow = [("statement", "s", "rows")]
             for st in p["statements"]:
                 srow.append((st["what"], f"{st['s']:.2f}", f"{st['rows']:,}"))
