@@ -182,7 +182,7 @@ def test_a_derive_with_nothing_changed_writes_no_score_row(tiny):
         assert scores.write_scores(conn, out, run_id) == (0, 0)
         assert conn.total_changes == before
         # one value moved: exactly one row written, and recorded as a change
-        out["quality"][1] += 1
+        out["quality"].units[1] += 100  # one point more (a fixed-point column of hundredths)
         assert scores.write_scores(conn, out, run_id) == (1, 0)
         assert conn.total_changes == before + 2  # the row, and its model_changes row
     # the next derive puts that row back as the inputs say, and only that row

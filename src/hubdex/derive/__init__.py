@@ -33,6 +33,7 @@ import numpy as np
 from ..store.db import open_reader, path_of
 from ..store.save import get_state, set_state
 from . import capabilities, changes, licences, scores, signals
+from .columns import Coded
 
 
 @dataclass
@@ -73,8 +74,10 @@ def code_version() -> str:
 
 def unrecognised_licences(out: dict) -> list:
     """The licence ids not in the catalogue, with how many models carry each (most first)."""
-    ids, counts = np.unique(out["licence"][out["licence_via"] == "unrecognised"].astype(str), return_counts=True)
-    return sorted(zip(ids.tolist(), counts.tolist()), key=lambda p: (-p[1], p[0]))
+    lic, via = out["licence"], out["licence_via"]  # Coded columns over the same codes
+    counts = np.bincount(lic.codes[via.as_array() == "unrecognised"], minlength=len(lic.table))
+    found = [(str(lic.table[i]), int(n)) for i, n in enumerate(counts) if n]
+    return sorted(found, key=lambda p: (-p[1], p[0]))
 
 
 def _gather(db, day: int, weights: dict):
@@ -107,8 +110,8 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         out = signals.compute(conn, gathered, weights)
         del gathered
         unknown = unrecognised_licences(out)
-        out["weights_id"] = np.full(len(out["model_key"]), wid, dtype=object)
-        written, removed = scores.write_scores(conn, out, run_id)
+        out["weights_id"] = Coded(np.zeros(len(out["model_key"]), dtype=np.int32), np.array([wid], dtype=object))
+        written, removed = scores.write_scores(conn, out, run_id, record=not rebuild_all)
         history = scores.write_history(conn, out, day)
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)",
                      (wid, json.dumps(weights, sort_keys=True), now))

@@ -14,7 +14,8 @@ Each model's inputs are compared with what its derived rows were last computed f
   removed   it was tombstoned or is gone
 
 The first six rebuild the model's capabilities; all of them (and the scores step's own `scores`
-rows) tell what comes downstream which models to look at again. One scan of the models, with
+rows) tell what comes downstream which models to look at again. A run that rebuilds everything
+(`derive_runs.rebuilt_all`) writes no per-model rows: every model is to be looked at again. One scan of the models, with
 each reason a bit of a mask, so this costs about one read of `models` at any size.
 """
 
@@ -69,6 +70,8 @@ class Changes:
                                            f"reason IN ({marks}) ORDER BY model_key", (self.run_id, *REBUILD_REASONS))]
 
     def removed_keys(self, conn) -> list[int]:
+        if self.rebuild_all:
+            return []  # a rebuild of everything starts from empty tables
         return [r[0] for r in conn.execute("SELECT model_key FROM model_changes WHERE run_id = ? AND reason = 'removed' "
                                            "ORDER BY model_key", (self.run_id,))]
 
@@ -106,28 +109,40 @@ def _price_changes(conn) -> list[str]:
 
 
 def find(conn, run_id: int, rebuild_all: bool) -> Changes:
-    """Write this run's `model_changes` rows (inputs only) and return what they say."""
+    """Write this run's `model_changes` rows (inputs only) and return what they say. A run that
+    rebuilds everything writes no per-model rows (its `derive_runs.rebuilt_all` says every model
+    is to be looked at again: a million rows of `new` would say no more); its counts by reason are
+    still taken."""
     # one row per (model, reason): the mask's bits joined to their names
     bits = " UNION ALL ".join(f"SELECT {bit} AS bit, '{name}' AS reason" for name, bit in _BITS.items())
-    conn.execute(f"""WITH reasons AS ({bits})
-        INSERT INTO model_changes (run_id, model_key, reason)
-        SELECT ?, x.key, r.reason FROM (
+    found = f"""WITH reasons AS ({bits})
+        SELECT x.key, r.reason FROM (
             SELECT i.key, {_MASK} AS mask FROM ({_INPUTS}) i LEFT JOIN derive_inputs d ON d.model_key = i.key) x
-        JOIN reasons r ON x.mask & r.bit WHERE x.mask != 0""", (run_id,))
+        JOIN reasons r ON x.mask & r.bit WHERE x.mask != 0"""
+    removed = """SELECT d.model_key, 'removed' FROM derive_inputs d LEFT JOIN models m ON m.key = d.model_key
+        WHERE m.key IS NULL OR m.removed_at IS NOT NULL"""
     priced = _price_changes(conn)
+    if rebuild_all:
+        counts = dict(conn.execute(f"SELECT reason, count(*) FROM ({found}) GROUP BY reason").fetchall())
+        gone = conn.execute(f"SELECT count(*) FROM ({removed})").fetchone()[0]
+        if gone:
+            counts["removed"] = gone
+        if priced:
+            counts["prices"] = len(priced)
+        counts["_models"] = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0] + gone
+        return Changes(run_id, True, counts)
+    conn.execute(f"INSERT INTO model_changes (run_id, model_key, reason) SELECT ?, * FROM ({found})", (run_id,))
     for start in range(0, len(priced), 500):
         chunk = priced[start:start + 500]
         conn.execute(f"""INSERT OR IGNORE INTO model_changes (run_id, model_key, reason)
             SELECT ?, key, 'prices' FROM models WHERE removed_at IS NULL AND id IN ({', '.join('?' * len(chunk))})""",
                      (run_id, *chunk))
-    conn.execute("""INSERT INTO model_changes (run_id, model_key, reason)
-        SELECT ?, d.model_key, 'removed' FROM derive_inputs d LEFT JOIN models m ON m.key = d.model_key
-        WHERE m.key IS NULL OR m.removed_at IS NOT NULL""", (run_id,))
+    conn.execute(f"INSERT INTO model_changes (run_id, model_key, reason) SELECT ?, * FROM ({removed})", (run_id,))
     counts = dict(conn.execute("SELECT reason, count(*) FROM model_changes WHERE run_id = ? GROUP BY reason",
                                (run_id,)).fetchall())
     counts["_models"] = conn.execute("SELECT count(DISTINCT model_key) FROM model_changes WHERE run_id = ?",
                                      (run_id,)).fetchone()[0]
-    return Changes(run_id, rebuild_all, counts)
+    return Changes(run_id, False, counts)
 
 
 def record_inputs(conn, changes: Changes):

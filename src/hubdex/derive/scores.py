@@ -2,39 +2,21 @@
 
 Each score row carries `row_hash`, a 64-bit hash of every value in it. The new rows' hashes are
 computed over the arrays (no Python loop per model for numbers; strings hashed once per distinct
-value), compared with the stored ones, and only rows that differ are written, each recorded in
+value: see columns.py), compared with the stored ones, and only rows that differ are written, each recorded in
 `model_changes` with reason `scores`; rows of models no longer current are deleted. A derive in
 which nothing moved writes no row of `model_scores`.
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
+from . import columns as columns_
 from .signals import SIGNALS
 
 HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
-SLICE = 50_000
+SLICE = 10_000  # rows bound per executemany: a slice of fifty columns as Python values stays small
 _PRIME = np.uint64(0x100000001B3)
-_NAN_BITS = np.float64(np.nan).view(np.uint64)
-
-
-def _stable(value) -> int:
-    return int.from_bytes(hashlib.blake2b(repr(value).encode(), digest_size=8).digest(), "little")
-
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    """64 bits per value, equal for equal values across runs and processes."""
-    if a.dtype == object:
-        lut: dict = {}
-        return np.fromiter((lut[v] if v in lut else lut.setdefault(v, _stable(v)) for v in a.tolist()),
-                           dtype=np.uint64, count=len(a))
-    if a.dtype.kind == "f":
-        f = np.ascontiguousarray(a, dtype=np.float64) + 0.0  # -0.0 becomes 0.0
-        return np.where(np.isnan(f), _NAN_BITS, f.view(np.uint64))
-    return np.ascontiguousarray(a, dtype=np.int64).view(np.uint64)
 
 
 def row_hashes(out: dict, columns: list[str]) -> np.ndarray:
@@ -42,7 +24,7 @@ def row_hashes(out: dict, columns: list[str]) -> np.ndarray:
     h = np.full(len(out["model_key"]), 0xCBF29CE484222325, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for c in columns:
-            h = (h ^ _bits(out[c])) * _PRIME
+            h = (h ^ columns_.bits(out[c])) * _PRIME
             h ^= h >> np.uint64(29)
     return h.view(np.int64)
 
@@ -56,10 +38,10 @@ def _stored_hashes(conn) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1])
 
 
-def write_scores(conn, out: dict, run_id: int) -> tuple[int, int]:
+def write_scores(conn, out: dict, run_id: int, record: bool = True) -> tuple[int, int]:
     """Write the rows of `out` whose values differ from the stored ones; delete the rows of models
-    not in `out`. Returns (rows written, rows deleted). NaN needs no conversion: SQLite stores a NaN
-    bound as REAL as NULL."""
+    not in `out`; with `record`, note each written row in model_changes (reason `scores`). Returns
+    (rows written, rows deleted). NaN needs no conversion: SQLite stores a NaN bound as REAL as NULL."""
     columns = [r[1] for r in conn.execute("PRAGMA table_info(model_scores)") if r[1] != "row_hash"]
     keys = out["model_key"]
     new_hash = row_hashes(out, columns)
@@ -76,9 +58,10 @@ def write_scores(conn, out: dict, run_id: int) -> tuple[int, int]:
            f"VALUES ({', '.join('?' * (len(columns) + 1))})")
     for start in range(0, len(changed), SLICE):
         idx = changed[start:start + SLICE]
-        conn.executemany(sql, zip(*(out[c][idx].tolist() for c in columns), new_hash[idx].tolist()))
-        conn.executemany("INSERT OR IGNORE INTO model_changes (run_id, model_key, reason) VALUES (?, ?, 'scores')",
-                         ((run_id, k) for k in keys[idx].tolist()))
+        conn.executemany(sql, zip(*(columns_.values(out[c], idx) for c in columns), new_hash[idx].tolist()))
+        if record:
+            conn.executemany("INSERT OR IGNORE INTO model_changes (run_id, model_key, reason) VALUES (?, ?, 'scores')",
+                             ((run_id, k) for k in keys[idx].tolist()))
     return len(changed), len(gone)
 
 
@@ -92,7 +75,7 @@ def write_history(conn, out: dict, day: int) -> int:
     while rows := cur.fetchmany(100_000):
         chunks.append(np.array(rows, dtype=float))  # None becomes NaN
     keys = out["model_key"]
-    now = np.column_stack([out[s] for s in names]) if len(keys) else np.zeros((0, len(names)))
+    now = np.column_stack([columns_.as_float(out[s]) for s in names]) if len(keys) else np.zeros((0, len(names)))
     moved = np.ones(len(keys), dtype=bool)
     if chunks:
         last = np.concatenate(chunks)

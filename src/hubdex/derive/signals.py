@@ -32,6 +32,8 @@ from importlib import resources
 
 import numpy as np
 
+from .columns import Coded, Fixed
+
 SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")
 # The parts of each signal, as the weights file names them; model_scores has a column for each
 # (p_/pt_<adoption input>, q_<quality part>, e_<ecosystem part>): a new part needs a migration.
@@ -245,12 +247,14 @@ def gather(read, day: int, weights: dict) -> Gathered:
     den = np.zeros(inp.n)
     for k in ADOPTION_INPUTS:
         p, pt = percentiles(raw[k]), percentiles(raw[k], inp.task)
-        out["p_" + k], out["pt_" + k] = p, pt
         present = ~np.isnan(p)
         num += np.where(present, aw[k] * (p + pt) / 2, 0)
         den += np.where(present, aw[k], 0)
+        out["p_" + k], out["pt_" + k] = Fixed.of(p, 2), Fixed.of(pt, 2)  # final: stored compact now
+        del p, pt, present
     out["adoption"] = np.where(den > 0, num / np.where(den > 0, den, 1), 0)
     out["growth_7d"], out["growth_30d"] = inp.growth_7d, inp.growth_30d
+    del raw, num, den
 
     # -- quality: what the card says (cards are written by the crawl, not by derive)
     flags = {c: col("SELECT model_key, 1 FROM capabilities WHERE capability = ? GROUP BY model_key", 0, (c,))
@@ -274,6 +278,10 @@ def gather(read, day: int, weights: dict) -> Gathered:
          "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
          "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,
          "library": inp.library.astype(float)}
+    # what `compute` no longer needs (a million models: 8 MB an array)
+    for name in ("downloads", "all_time", "likes", "trending", "finetunes", "adapters", "quantizations", "merges",
+                 "spaces", "task"):
+        setattr(inp, name, None)
     cheapest = read.execute("""SELECT m.key, r.provider, r.input_usd_per_m, r.output_usd_per_m
         FROM current_router_prices r JOIN models m ON m.id = r.model_id
         WHERE r.status = 'live' AND r.input_usd_per_m IS NOT NULL
@@ -331,9 +339,9 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     weights_known = ((safe + pickle) > 0) | (inp.library > 0)
     hosted = live > 0
     conditional = (inp.gated > 0) | np.isin(family, ["non-commercial", "community", "proprietary"]) | (commercial == "no")
+    # indexes into PRICING_CLASSES
     cls_code = np.select(
         [~weights_known & hosted, ~weights_known | (family == "unknown"), conditional, hosted], [3, 4, 2, 1], 0)
-    cls = np.array(PRICING_CLASSES, dtype=object)[cls_code]
     blended = price_in + price_out
     price_pct = percentiles(blended, zero_scores_zero=False) / 100
     family_score = {f: FAMILY_PRICE_SCORE.get(f, 30) for f in set(lic.table[:, 1])}
@@ -342,7 +350,7 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     api_only = 10 + 20 * (1 - np.nan_to_num(price_pct, nan=0.5))
     score = np.select([cls_code == 3, cls_code == 4], [api_only, FAMILY_PRICE_SCORE["unknown"]], score)
     out.update({"licence": licence, "licence_family": family, "commercial_use": commercial, "licence_via": via,
-                "pricing_class": cls, "cheapest_provider": provider, "cheapest_input_usd_per_m": price_in,
+                "cheapest_provider": provider, "cheapest_input_usd_per_m": price_in,
                 "cheapest_output_usd_per_m": price_out, "hosted_providers": live.astype(np.int64),
                 "pricing": score})
 
@@ -357,13 +365,19 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     # says what is known, and `hubdex rank` shows the unknown as such)
     out["rank"] = np.round(sum(np.round(rw[s] * np.nan_to_num(out[s]), 2) for s in SIGNALS), 2)
     for s in SIGNALS[:-1] + ("rank",):
-        out[s + "_pct"] = np.round(percentiles(out[s], zero_scores_zero=False), 2)
-    for k in ADOPTION_INPUTS:
-        out["p_" + k], out["pt_" + k] = np.round(out["p_" + k], 2), np.round(out["pt_" + k], 2)
+        out[s + "_pct"] = Fixed.of(percentiles(out[s], zero_scores_zero=False), 2)
+    for s in SIGNALS + ("rank",):
+        out[s] = Fixed.of(out[s], 2)
     for k in list(q) + list(e):
         name = ("q_" if k in q else "e_") + k
-        out[name] = np.round(out[name], 4)
-    out["eval_standing"] = np.round(out["eval_standing"], 4)
+        out[name] = Fixed.of(out[name], 4)
+    q.clear()  # their arrays now live, compact, in `out` only
+    e.clear()
+    out["eval_standing"] = Fixed.of(out["eval_standing"], 4)
+    out["licence"], out["licence_family"], out["commercial_use"], out["licence_via"] = (
+        Coded(lic.code.astype(np.int32), lic.table[:, j].copy()) for j in range(4))
+    out["pricing_class"] = Coded(cls_code.astype(np.int32), np.array(PRICING_CLASSES, dtype=object))
+    out["cheapest_provider"] = Coded.of(provider)
     return out
 
 
