@@ -21,6 +21,7 @@ Derive never imports the crawl or the HTTP stack: it reads what the crawl stored
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import time
@@ -80,6 +81,15 @@ def unrecognised_licences(out: dict) -> list:
     return sorted(found, key=lambda p: (-p[1], p[0]))
 
 
+def _return_freed_memory():
+    """glibc keeps freed memory in its arenas (the gather thread's own arena above all); hand it back
+    so the peak is what is live, not what was once used. A no-op where there is no malloc_trim."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _gather(db, day: int, weights: dict):
     read = open_reader(db)
     try:
@@ -107,8 +117,10 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
             gathering = pool.submit(_gather, db, day, weights) if path_of(db) else None
             rows = capabilities.rebuild(conn, keys, rebuild_all, found.removed_keys(conn))
             gathered = gathering.result() if gathering else signals.gather(conn, day, weights)
+        _return_freed_memory()  # what the gather thread freed, before compute allocates its own
         out = signals.compute(conn, gathered, weights)
         del gathered
+        _return_freed_memory()
         unknown = unrecognised_licences(out)
         out["weights_id"] = Coded(np.zeros(len(out["model_key"]), dtype=np.int32), np.array([wid], dtype=object))
         written, removed = scores.write_scores(conn, out, run_id, record=not rebuild_all)

@@ -185,10 +185,12 @@ def prepare(conn):
 
 
 _W, _FORMATS = CAPABILITY_IDS["weight format"], lambda names: ", ".join(f"'{n}'" for n in names)
+# (CASE, not AND: the IN lists are then tested only on weight-format rows, which halves the cost)
 SUMMARY = f"""INSERT INTO capability_summary
-    SELECT k.key, count(*), max(r.capability_id = {_W} AND r.detail IN ({_FORMATS(SAFE_FORMATS)})),
-           max(r.capability_id = {_W} AND r.detail IN ({_FORMATS(PICKLE_FORMATS)})), sum(r.capability_id = {_W}),
-           sum(r.capability_id = {CAPABILITY_IDS["training data"]}), max(r.capability_id = {CAPABILITY_IDS["paper"]})
+    SELECT k.key, count(*), max(CASE WHEN r.capability_id = {_W} THEN r.detail IN ({_FORMATS(SAFE_FORMATS)}) END),
+           max(CASE WHEN r.capability_id = {_W} THEN r.detail IN ({_FORMATS(PICKLE_FORMATS)}) END),
+           sum(r.capability_id = {_W}), sum(r.capability_id = {CAPABILITY_IDS["training data"]}),
+           max(r.capability_id = {CAPABILITY_IDS["paper"]})
     FROM temp.chunk_keys k CROSS JOIN model_capability_rows r ON r.model_key = k.key GROUP BY k.key"""
 
 CHUNK = 50_000  # models per slice: ~600k capability rows, a sort that fits in the page cache
@@ -197,18 +199,17 @@ CHUNK = 50_000  # models per slice: ~600k capability rows, a sort that fits in t
 def _narrow_models(conn):
     """temp.dm: the columns the statements read, for the models in chunk_keys, in one pass over
     `models` (its rows are wide: reading them once instead of once per statement is most of the
-    saving) and one JSON parse of `raw` per model (json_each picks config and safetensors out)."""
+    saving), with config and the safetensors parameters picked out of `raw` (two json_extract
+    calls took 0.46 s a slice of 50,000 where one json_each and a GROUP BY took 0.80 s)."""
     conn.execute("DROP TABLE IF EXISTS temp.dm")
     conn.execute("""CREATE TEMP TABLE dm AS SELECT m.key, m.id, m.pipeline_tag, m.library_name, m.params,
         m.context_length, m.children_finetune, m.children_adapter, m.children_quantized, m.children_merge,
         m.spaces_count, m.inference, m.gated, m.license, m.license_name, m.license_link,
-        max(CASE WHEN j.key = 'config' AND j.type = 'object' THEN j.value END) AS config,
-        max(CASE WHEN j.key = 'safetensors' AND j.type = 'object' THEN j.value ->> '$.parameters' END) AS st_params
-        FROM temp.chunk_keys k CROSS JOIN models m ON m.key = k.key LEFT JOIN json_each(m.raw) j ON j.key IN ('config', 'safetensors')
-        GROUP BY m.key""")
+        json_extract(m.raw, '$.config') AS config, json_extract(m.raw, '$.safetensors.parameters') AS st_params
+        FROM temp.chunk_keys k CROSS JOIN models m ON m.key = k.key""")
 
 
-def rebuild(conn, keys: list[int], everything: bool, removed: list[int] = ()) -> int:
+def rebuild(conn, keys, everything: bool, removed=()) -> int:
     """Rebuild the metadata capabilities of the models `keys` (sorted; all current models when
     `everything`, and then every old row goes), and drop those of `removed` models. Returns the
     number of rows written.
@@ -227,10 +228,10 @@ def rebuild(conn, keys: list[int], everything: bool, removed: list[int] = ()) ->
         if everything:
             conn.execute(f"DELETE FROM {table}")
     if not everything:
-        for group in (keys, list(removed)):
+        for group in (keys, removed):
             for start in range(0, len(group), CHUNK):
                 conn.execute("DELETE FROM temp.chunk_keys")
-                conn.executemany("INSERT INTO temp.chunk_keys VALUES (?)", [(k,) for k in group[start:start + CHUNK]])
+                conn.executemany("INSERT INTO temp.chunk_keys VALUES (?)", [(int(k),) for k in group[start:start + CHUNK]])
                 for table in ("model_capability_rows", "capability_summary"):
                     conn.execute(f"DELETE FROM {table} WHERE model_key IN (SELECT key FROM temp.chunk_keys)")
     # One INSERT over the UNION ALL of every statement, sorted by the table's key, so its B-tree is
@@ -243,7 +244,7 @@ def rebuild(conn, keys: list[int], everything: bool, removed: list[int] = ()) ->
     written = 0
     for start in range(0, len(keys), CHUNK):
         conn.execute("DELETE FROM temp.chunk_keys")
-        conn.executemany("INSERT INTO temp.chunk_keys VALUES (?)", [(k,) for k in keys[start:start + CHUNK]])
+        conn.executemany("INSERT INTO temp.chunk_keys VALUES (?)", [(int(k),) for k in keys[start:start + CHUNK]])
         _narrow_models(conn)
         before = conn.total_changes  # (a WITH ... INSERT has no cursor rowcount)
         conn.execute(insert)

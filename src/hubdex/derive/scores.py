@@ -15,7 +15,7 @@ from . import columns as columns_
 from .signals import SIGNALS
 
 HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
-SLICE = 10_000  # rows bound per executemany: a slice of fifty columns as Python values stays small
+SLICE = 20_000  # rows bound per executemany: a slice of fifty columns as Python values stays small
 _PRIME = np.uint64(0x100000001B3)
 
 

@@ -118,16 +118,18 @@ class Inputs:
     """Per-model arrays aligned on `keys` (the current models, by key), read on connection `conn`."""
 
     def __init__(self, conn, day: int):
+        n = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0]
         cur = conn.execute("""SELECT key, coalesce(downloads, 0), coalesce(downloads_all_time, -1), coalesce(likes, 0),
             coalesce(trending_score, 0), coalesce(children_finetune, 0), coalesce(children_adapter, 0),
             coalesce(children_quantized, 0), coalesce(children_merge, 0), coalesce(spaces_count, 0),
             coalesce(disabled, 0), library_name IS NOT NULL, gated IS NOT NULL AND gated NOT IN ('false', '0')
             FROM models WHERE removed_at IS NULL ORDER BY key""")
-        chunks = []
-        while rows := cur.fetchmany(50_000):  # a slice at a time: a million tuples at once is a GB
-            chunks.append(np.array(rows, dtype=np.int64))
-        a = np.concatenate(chunks) if chunks else np.zeros((0, 13), dtype=np.int64)
-        del chunks
+        a = np.empty((n, 13), dtype=np.int64)  # filled a slice at a time: no list of a million tuples
+        done = 0
+        while rows := cur.fetchmany(50_000):
+            a[done:done + len(rows)] = rows
+            done += len(rows)
+        a = a[:done]
         (self.keys, self.downloads, all_time, self.likes, self.trending, self.finetunes, self.adapters,
          self.quantizations, self.merges, self.spaces, self.disabled, self.library, self.gated) = (
             np.ascontiguousarray(c) for c in a.T)
