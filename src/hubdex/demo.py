@@ -9,7 +9,6 @@ what landed, what ranks best and why, and how to look at it.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 
 DB = os.path.join("db", "hub.db")
@@ -55,8 +54,7 @@ def main() -> int:
     print(render_top(top(db.conn, limit=8)))
     print("\nwhy (`hubdex rank meta-llama/Llama-3.1-8B-Instruct`):")
     print(render_explanation(explain(db.conn, "meta-llama/Llama-3.1-8B-Instruct")))
-    conn = sqlite3.connect(DB)
-    q = conn.execute
+    q = db.conn.execute
     total, removed = q("SELECT count(*), count(removed_at) FROM models").fetchone()
     print(f"\n{DB}: {total:,} models ({removed:,} removed), "
           f"{q('SELECT count(*) FROM model_tags').fetchone()[0]:,} tags, "
