@@ -75,7 +75,7 @@ def test_full_crawl_stores_every_model_once_with_its_fields(crawled_20k):
         assert tags.get(key, set()) == set(item["tags"])
         assert files.get(key, set()) == {s["rfilename"] for s in item["siblings"]}
     run_row = conn.execute("SELECT status, pages, models_new, requests FROM runs ORDER BY id LIMIT 1").fetchone()
-    assert run_row == ("completed", 20, 20000, 21)  # ceil(N/1000) pages + the watermark probe
+    assert run_row == ("completed", 20, 20000, 22)  # ceil(N/1000) pages, the watermark probe, the router catalogue
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
