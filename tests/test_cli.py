@@ -90,3 +90,14 @@ def test_demo_crawls_the_replica_end_to_end(tmp_path):
     again = subprocess.run([sys.executable, "-m", "hubdex.demo"], capture_output=True, text=True, timeout=300,
                            cwd=tmp_path)
     assert again.returncode == 0 and "incremental crawl completed" in again.stdout and "0 new" in again.stdout
+
+
+def test_derive_of_a_missing_database_creates_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from hubdex.cli import main as cli
+
+    target = tmp_path / "not" / "here" / "hub.db"
+    r = CliRunner().invoke(cli, ["derive", "--db", str(target)])
+    assert r.exit_code == 1 and "no database at" in r.output
+    assert not (tmp_path / "not").exists()  # no directory, no lock file

@@ -13,6 +13,7 @@ and optionally `needs_database` (True: a missing file is a mistake, not a new da
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass, field
 
@@ -65,6 +66,9 @@ class Outcome:
 def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
     """Run `job` on the database at `db_path`; never raises for expected trouble."""
     clock = clock or Clock.from_environment()
+    if getattr(job, "needs_database", False) and not os.path.exists(db_path):
+        # before the lock: a mistaken path must not leave directories or a lock file behind
+        return Outcome(EXIT_REFUSED, f"no database at {db_path}: run `hubdex crawl` first (or pass --db)")
     try:
         lock = WriterLock(db_path, getattr(job, "holder", "")).__enter__()
     except Busy as e:
