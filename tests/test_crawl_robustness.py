@@ -229,4 +229,21 @@ def test_crawl_cli_usage_errors_are_one_line(demo_replica, tmp_path):
     assert out.returncode == 2 and "can't be combined with a scope" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run(HUBDEX + ["crawl", "--incremental", "--endpoint", demo_replica.url, "--db",
                                    str(tmp_path / "h.db")], capture_output=True, text=True, timeout=60)
-    assert out.returncode == EXIT_STOPPED and "run `hubdex crawl --full` first" in out.stderr
+    assert out.returncode == 2 and "run `hubdex crawl --full` first" in out.stderr and "Traceback" not in out.stderr
+    conn = sqlite3.connect(tmp_path / "h.db")
+    assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0  # refused before any run began
+    out = subprocess.run(HUBDEX + ["crawl", "--metrics", "--endpoint", demo_replica.url, "--db",
+                                   str(tmp_path / "h.db")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--metrics needs a completed full pass" in out.stderr
+    for args, says in ((["--full", "--metrics"], "--full and --metrics are different modes"),
+                       (["--metrics", "--cards"], "--metrics and --cards are different modes"),
+                       (["--incremental", "--full"], "--incremental and --full are different modes"),
+                       (["../../etc/passwd"], "not a model id: '../../etc/passwd'"),
+                       (["openai-community/gpt2?expand=x#frag"], "not a model id"),
+                       (["--endpoint", "127.0.0.1:18765"], "is not an http(s) URL"),
+                       (["--endpoint", "ftp://example.org"], "is not an http(s) URL"),
+                       (["--router", "not a url"], "is not an http(s) URL")):
+        db = tmp_path / "never.db"
+        out = subprocess.run(HUBDEX + ["crawl", "--db", str(db)] + args, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+        assert not db.exists() and not (tmp_path / "never.db.lock").exists()  # nothing written

@@ -19,13 +19,15 @@ def main():
 
 @main.command()
 @click.argument("model_ids", nargs=-1)
-@click.option("--full", "mode", flag_value="full", help="page through every model; tombstone the ones not seen")
-@click.option("--incremental", "mode", flag_value="incremental",
+@click.option("--full", "modes", flag_value="full", multiple=True,
+              help="page through every model; tombstone the ones not seen")
+@click.option("--incremental", "modes", flag_value="incremental", multiple=True,
               help="only what changed since the last run (the default once a full pass exists)")
-@click.option("--metrics", "mode", flag_value="metrics", help="refresh downloads, likes and trending for every model")
-@click.option("--cards", "mode", flag_value="cards",
+@click.option("--metrics", "modes", flag_value="metrics", multiple=True,
+              help="refresh downloads, likes and trending for every model")
+@click.option("--cards", "modes", flag_value="cards", multiple=True,
               help="fetch and parse the cards not yet read at their model's sha, most downloaded first (--limit N)")
-@click.option("--prices", "mode", flag_value="prices",
+@click.option("--prices", "modes", flag_value="prices", multiple=True,
               help="only the inference router's catalogue of providers and prices (full and incremental runs fetch it too)")
 @click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
               help="the Hub, or a replica (also from HF_ENDPOINT)")
@@ -50,15 +52,27 @@ def main():
 @click.option("--progress/--no-progress", default=None, help="progress line (default: on a terminal)")
 @click.option("--details/--no-details", default=True, show_default=True,
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
-def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
+def crawl(model_ids, modes, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
           max_retries, backoff, max_db_pages, progress, details, router):
     """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done,
     1 unknown model ids, 2 usage error, 3 another crawl or derive holds the database, 4 stopped cleanly
     (the Hub kept failing; the next run resumes), 5 storage error (disk full, unreadable database),
     130 interrupted."""
     from .crawl.scope import CrawlSettings, Scope
+    from .hub.ids import invalid_reason
     from .jobs.crawl import CrawlJob
 
+    chosen = list(dict.fromkeys(modes))
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join('--' + m for m in chosen)} are different modes: choose one")
+    mode = chosen[0] if chosen else None
+    for model_id in model_ids:
+        why = invalid_reason(model_id)
+        if why:
+            raise click.UsageError(f"not a model id: {model_id!r} ({why})")
+    _check_url(endpoint, "--endpoint")
+    if router is not None:
+        _check_url(router, "--router")
     scope = Scope(author=author, search=search, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
                   model_ids=list(model_ids))
     if mode == "cards" and (scope.params() or scope.model_ids):
@@ -69,6 +83,14 @@ def crawl(model_ids, mode, endpoint, db_path, token, author, search, filters, pi
                              timeout=timeout, max_retries=max_retries, backoff=backoff, progress=progress,
                              details=details, max_db_pages=max_db_pages)
     _finish(_run(CrawlJob(settings), db_path))
+
+
+def _check_url(url: str, option: str):
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint=option)
 
 
 def _clock():

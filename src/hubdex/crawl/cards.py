@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import yaml
 
+from ..hub import ids
 from ..hub.client import HubError, NotFound
 from ..records.cards import CardError, capabilities, model_index_evaluations, parse
 from ..store.save import save_card
@@ -39,7 +41,7 @@ def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tu
 def _fetch(client, key, model_id, sha, card_data, api_model_index):
     """(key, sha, source, parsed or None, size, error) for one model; runs in a worker thread."""
     try:
-        raw, _ = client.get(f"/{model_id}/resolve/{sha}/README.md", parse_json=False)
+        raw, _ = client.get(f"/{ids.path(model_id)}/resolve/{quote(sha, safe='')}/README.md", parse_json=False)
         source = "readme"
     except NotFound:
         return key, sha, "none", None, 0, None

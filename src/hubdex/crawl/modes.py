@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..clock import Clock, epoch_of
-from ..hub import router as router_api
+from ..hub import ids, router as router_api
 from ..hub.client import HubClient, NotFound
 from ..hub.expand import CRAWL_EXPAND
 from ..records.models import BadItem, metrics_of, normalise
@@ -220,7 +220,7 @@ class Crawler:
             "(detail_at IS NULL OR detail_at < updated_at) ORDER BY downloads DESC", (since,))]
         for model_id in todo:
             try:
-                body, _ = self.client.get(f"/api/models/{model_id}", params={"blobs": "true"})
+                body, _ = self.client.get(f"/api/models/{ids.path(model_id)}", params={"blobs": "true"})
                 rec = normalise(body)
             except NotFound:
                 continue  # gone since the listing: the next full pass tombstones it
@@ -265,9 +265,9 @@ class Crawler:
         missing = []
         for model_id in scope.model_ids:
             try:
-                body, _ = self.client.get(f"/api/models/{model_id}", params=[("expand", e) for e in CRAWL_EXPAND])
+                body, _ = self.client.get(f"/api/models/{ids.path(model_id)}", params=[("expand", e) for e in CRAWL_EXPAND])
                 rec = normalise(body)
-                detail, _ = self.client.get(f"/api/models/{rec.id}", params={"blobs": "true"})
+                detail, _ = self.client.get(f"/api/models/{ids.path(rec.id)}", params={"blobs": "true"})
             except NotFound:
                 missing.append(model_id)
                 continue

@@ -9,7 +9,7 @@ from ..crawl.scope import CrawlSettings, Scope
 from ..hub.client import GaveUp, HubClient, HubError
 from ..hub.router import router_for
 from ..store.save import get_state
-from .runner import Refused, Stop
+from .runner import Refused, Stop, Usage
 
 
 class CrawlJob:
@@ -33,6 +33,9 @@ class CrawlJob:
         if mode == "auto":
             mode = "scoped" if s.scope.is_set() else (
                 "incremental" if get_state(db.conn, "incremental.watermark") else "full")
+        if mode in ("incremental", "metrics") and get_state(db.conn, "incremental.watermark") is None:
+            raise Usage(f"--{mode} needs a completed full pass, and this database has none: "
+                        "run `hubdex crawl --full` first")
         if mode == "cards":
             s.scope = Scope(limit=s.scope.limit)  # --limit bounds the backlog; nothing else applies
         self.resolved = mode

@@ -3,7 +3,8 @@ its outcome, which maps to the exit code. The CLI, the demo and (later) the daem
 all start jobs here; nothing else takes the lock or writes a `runs` row.
 
 A job is an object with:
-  mode(db)          -> str    what it will do, resolved against the database ('full', 'derive', ...)
+  mode(db)          -> str    what it will do, resolved against the database ('full', 'derive', ...);
+                             raises Usage when the request does not fit the database (exit 2)
   describe()        -> (scope, endpoint, args)  for the runs row (args never hold a secret)
   execute(ctx)               does the work; raises Stop, Refused, sqlite3.DatabaseError, KeyboardInterrupt
   report(status, reason) -> (summary, figures)  figures are columns of `runs`
@@ -38,6 +39,11 @@ class Stop(Exception):
 
 class Refused(Exception):
     """The job did what it could but the request named something that does not exist."""
+
+
+class Usage(Exception):
+    """The request does not fit the database (an incremental crawl before any full pass): said
+    before the run starts, so nothing is written."""
 
 
 @dataclass
@@ -83,7 +89,10 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
         try:
             if hasattr(job, "configure"):
                 job.configure(db)
-            mode = job.mode(db)
+            try:
+                mode = job.mode(db)
+            except Usage as e:
+                return Outcome(EXIT_USAGE, str(e))
             scope, endpoint, args = job.describe()
             run_id = open_run(db.conn, mode, scope, endpoint, args, clock.now())
         except sqlite3.DatabaseError as e:

@@ -1,0 +1,37 @@
+"""Model ids as the Hub accepts them, checked before anything reaches the network.
+
+The rules are huggingface_hub 2.4's `validate_repo_id` (the client mirrors the Hub's own check):
+an optional namespace and a name, each of ASCII letters, digits, `-`, `_` and `.`, at most 96
+characters, starting and ending with a letter, digit or `_`; no `--` or `..`; not ending in `.git`.
+An id that passes is still path-encoded where it goes into a URL (`path`), so nothing in it can
+become a query, a fragment or another path.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+_PART = r"\b[\w\-.]{1,96}\b"
+_ID = re.compile(rf"(?:{_PART}/)?{_PART}", flags=re.ASCII)
+
+
+def invalid_reason(model_id: str) -> str | None:
+    """Why `model_id` is not a Hub model id, or None when it is one."""
+    if not isinstance(model_id, str) or not model_id:
+        return "an empty id"
+    if model_id.count("/") > 1:
+        return "more than one '/'"
+    if not _ID.fullmatch(model_id):
+        return ("only letters, digits, '-', '_' and '.' (at most 96 of them, not starting or ending with "
+                "'-' or '.'), with an optional 'namespace/'")
+    if "--" in model_id or ".." in model_id:
+        return "'--' or '..' in it"
+    if model_id.endswith(".git"):
+        return "it ends in '.git'"
+    return None
+
+
+def path(model_id: str) -> str:
+    """The id as a URL path segment pair: the '/' kept, everything else percent-encoded."""
+    return quote(model_id, safe="/")
