@@ -413,3 +413,25 @@ def test_a_licence_not_in_the_catalogue_is_kept_and_reported(tiny):
     row = _scores(tiny)["org/model-9"]
     assert (row["licence"], row["licence_family"], row["licence_via"], row["pricing_class"]) == (
         "made-up-1.0", "unknown", "unrecognised", "unknown")
+
+
+def test_weights_files_that_would_break_the_rank_are_refused(tmp_path):
+    """Finite, non-negative, one positive per table; every refusal names the file and the key."""
+    shipped = load_weights()
+    good = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items()) for t, vals in shipped.items())
+    cases = {"inf": (good.replace("adoption = 0.35", "adoption = inf"), "[rank] adoption = inf"),
+             "nan": (good.replace("adoption = 0.35", "adoption = nan"), "[rank] adoption = nan"),
+             "huge": (good.replace("adoption = 0.35", "adoption = 1e300"), "[rank] adoption = 1e+300"),
+             "missing": (good.replace("adoption = 0.35\n", ""), "[rank] has no adoption")}
+    for label, (text, says) in cases.items():
+        path = tmp_path / f"{label}.toml"
+        path.write_text(text)
+        with pytest.raises(ValueError) as e:
+            load_weights(str(path))
+        assert str(path) in str(e.value) and says in str(e.value), (label, str(e.value))
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\x9e\x00\xff")
+    with pytest.raises(ValueError, match="bin.toml: not UTF-8 text"):
+        load_weights(str(binary))
+    with pytest.raises(ValueError, match="absent.toml: no such file"):
+        load_weights(str(tmp_path / "absent.toml"))

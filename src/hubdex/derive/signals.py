@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -52,32 +53,46 @@ LOWER_IS_BETTER = ("wer", "cer", "loss", "perplexity", "ppl", "mae", "mse", "rms
 
 # -- weights ---------------------------------------------------------------------------------------
 def load_weights(path: str | None = None) -> dict:
-    """The weights file (the shipped one unless `path`), checked: every table and key present, no
-    negative weight, each table summing above zero."""
-    text = (open(path, encoding="utf-8").read() if path
-            else resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8"))
+    """The weights file (the shipped one unless `path`), checked: every table and key present, each
+    weight a finite number >= 0, each table with at least one weight above zero. Every refusal
+    names the file (and the key). Raises ValueError."""
+    name = path or "weights.toml (shipped)"
+    try:
+        text = (open(path, encoding="utf-8").read() if path
+                else resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"weights file {name}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"weights file {name}: a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"weights file {name}: not UTF-8 text (a TOML file is expected)") from None
+    except OSError as e:
+        raise ValueError(f"weights file {name}: {e.strerror}") from None
     try:
         w = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"weights file {path or 'weights.toml'}: {e}") from None
+        raise ValueError(f"weights file {name}: {e}") from None
     need = {"rank": SIGNALS, "adoption": ADOPTION_INPUTS, "quality": QUALITY_PARTS, "ecosystem": ECOSYSTEM_PARTS}
     out = {}
     for table, keys in need.items():
         got = w.get(table)
         if not isinstance(got, dict):
-            raise ValueError(f"weights file {path or 'weights.toml'}: no [{table}] table")
+            raise ValueError(f"weights file {name}: no [{table}] table")
         extra = set(got) - set(keys)
         if extra:
-            raise ValueError(f"weights file: unknown key(s) in [{table}]: {', '.join(sorted(extra))}")
+            raise ValueError(f"weights file {name}: unknown key(s) in [{table}]: {', '.join(sorted(extra))}")
         vals = {}
         for k in keys:
-            v = got.get(k)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"weights file: [{table}] {k} must be a number >= 0")
+            if k not in got:
+                raise ValueError(f"weights file {name}: [{table}] has no {k}")
+            v = got[k]
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0 or v > 1e6:
+                raise ValueError(f"weights file {name}: [{table}] {k} = {v!r}: a weight is a finite number "
+                                 "from 0 to 1,000,000")
             vals[k] = float(v)
-        if sum(vals.values()) <= 0:
-            raise ValueError(f"weights file: the weights in [{table}] sum to 0")
         total = sum(vals.values())
+        if total <= 0:
+            raise ValueError(f"weights file {name}: the weights in [{table}] sum to 0 (at least one must be above 0)")
         out[table] = {k: v / total for k, v in vals.items()}
     return out
 
