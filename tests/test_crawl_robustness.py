@@ -247,3 +247,21 @@ def test_crawl_cli_usage_errors_are_one_line(demo_replica, tmp_path):
         out = subprocess.run(HUBDEX + ["crawl", "--db", str(db)] + args, capture_output=True, text=True, timeout=60)
         assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
         assert not db.exists() and not (tmp_path / "never.db.lock").exists()  # nothing written
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_sigint_stop_a_crawl_with_its_run_closed(replica_factory, tmp_path, sig):
+    server = replica_factory("synthetic:5000", seed=2, faults="slow:on=list,after=2,delay=6")
+    db = tmp_path / "hub.db"
+    proc = subprocess.Popen(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db), "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (pass_in_progress(db) or (0, 0))[0]:
+        time.sleep(0.05)  # until a page has committed: the crawl is mid-pass, waiting on a slow page
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "full crawl interrupted" in out and "Traceback" not in err
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status, reason FROM runs").fetchall() == [("interrupted", "interrupted")]
+    assert conn.execute("SELECT count(*) FROM models").fetchone()[0] > 0  # committed pages stay

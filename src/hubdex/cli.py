@@ -105,7 +105,18 @@ def _clock():
 def _run(job, db_path):
     from . import jobs
 
-    return jobs.run(job, db_path, clock=_clock())
+    clock = _clock()
+    # SIGTERM (a service manager stopping us) stops a job as Ctrl-C does: its transaction rolls
+    # back, its run row is closed as interrupted, and it exits 130 with its summary.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return jobs.run(job, db_path, clock=clock)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(*_):
+    raise KeyboardInterrupt
 
 
 def _finish(outcome):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from urllib.parse import urlencode
 
 from ..hub.client import HubClient, next_link
@@ -51,7 +52,10 @@ def pages(client: HubClient, url: str, depth: int = 2, last_page=None):
             yield msg[1:]
     finally:
         stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
+        # Unblock a producer waiting on a full queue; one stuck in a slow request is a daemon thread
+        # that writes nothing, so an interrupted crawl does not wait out its timeout.
+        deadline = time.monotonic() + 1.0
+        while thread.is_alive() and time.monotonic() < deadline:
             try:
                 q.get_nowait()
             except queue.Empty:
