@@ -22,7 +22,7 @@ from ..clock import Clock
 from ..store.db import path_of
 from .state import (FORMAT, data_file, footer_rows, history_fingerprints, load_manifest, partition_file,
                     partition_name, pruned_before, record, save_manifest, table_fingerprint, totals)
-from .tables import (HISTORY_TABLES, PARTITION_COLUMN, UnknownTable, arrow_schema, columns_of, quote, select_tables,
+from .tables import (HISTORY_TABLES, PARTITION_COLUMN, UnknownTable, arrow_schema, columns_of, select_sql, select_tables,
                      table_exists)
 from .writer import DirLock, ExportBusy, Staging, batch_rows, remove_leftovers, write_file, write_partitions
 
@@ -132,7 +132,7 @@ def _table(ctx: _Ctx, table: str):
         return
     for name, n in fp["unparsed"].items():
         ctx.result.notes.append(f"{table}.{name}: {n:,} values are not ISO-8601 times; exported as null")
-    cur = ctx.conn.execute(f"SELECT {', '.join(c.select for c in columns)} FROM {quote(table)}")
+    cur = ctx.conn.execute(select_sql(table, columns))
     rows, nbytes = write_file(cur, ctx.staging.path(rel), arrow_schema(table, columns), columns,
                               ctx.batch(fp["row_bytes"]))
     ctx.manifest["tables"][table] = {"kind": "table", "rows": rows, "file": rel, "bytes": nbytes,
@@ -174,9 +174,7 @@ def _history(ctx: _Ctx, table: str, since: int | None):
         if table not in ctx.manifest["tables"]:
             ctx.manifest["tables"][table] = entry  # listed even with no day yet (saved if anything is written)
         return
-    order = ", ".join([PARTITION_COLUMN] + [quote(c.name) for c in sorted(columns, key=lambda c: c.pk) if c.pk])
-    cur = ctx.conn.execute(f"SELECT {PARTITION_COLUMN}, {', '.join(c.select for c in columns)} FROM {quote(table)} "
-                           f"WHERE {PARTITION_COLUMN} IN ({', '.join(map(str, write))}) ORDER BY {order}")
+    cur = ctx.conn.execute(select_sql(table, columns, write))
     written = ctx.result.partitions_written.setdefault(table, [])
 
     def done(day, rows, nbytes):

@@ -7,14 +7,18 @@ whole. `export_state` in SQLite mirrors it (one row per directory, table and par
 database knows what it handed to which directory; `history_prunes` records what was pruned out of
 SQLite after being exported.
 
-Fingerprints, computed by SQLite in one scan, no value passing through Python except as noted:
+Fingerprints, computed by SQLite in one scan of each table (the export's first read of it):
 
-* a data table: its row count and the sum of a CRC-32 of each whole row (every stored column, as
-  SQLite renders it as text, NULLs marked) -- a CRC a row, summed, so an edit anywhere in a row,
-  a row added, removed, or a value moved between rows changes it. The CRC is the one Python
-  function of the scan (zlib.crc32, C, about a microsecond a row). Limits: a REAL is rendered to 15
-  significant digits, so a change below that is missed; two edits whose CRCs cancel in the sum (odds
-  of about one in four billion) would be missed.
+* a data table: its row count; each INTEGER column summed modulo 2^31 - 1 and each REAL column
+  summed, every value weighted by its row's key (the rowid, or a WITHOUT ROWID table's first
+  integer key column), so a value moving between rows counts; and a CRC-32 of each row's text
+  (its TEXT columns joined, NULLs marked), weighted and summed the same way -- the one Python
+  function of the scan (zlib.crc32). In `models` the CRC covers tables.FINGERPRINT_TEXT: `meta_hash`
+  (the crawl's hash of the payload but metrics and id) stands for `raw` and every column read from
+  it, `detail_at` for `detail`. Limits: an edit outside hubdex that changes `raw` but not
+  `meta_hash`; a REAL change lost in its column's floating-point sum; changes that cancel out in
+  every sum (the odds of a CRC collision are about one in two billion) -- each goes unseen until
+  something else in the table changes.
 * a history day: row count and, for each column, the sum of its values modulo 2^31 - 1 (REAL
   columns as truncated millionths first), grouped by day in one scan (SQLite sorts the rows by day
   to group them). Integers, so the same fingerprint can be computed from the Parquet file
@@ -37,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .tables import PARTITION_COLUMN, Column, quote
+from .tables import FINGERPRINT_TEXT, PARTITION_COLUMN, Column, quote
 
 FORMAT = "hubdex-export/1"  # bump when the files' shape changes: every table and partition is rewritten
 MANIFEST = "_manifest.json"
@@ -59,30 +63,53 @@ def partition_file(table: str, date: str) -> str:
 
 
 # -- fingerprints ---------------------------------------------------------------------------------
-class RowBytes:
-    """The CRC-32 SQL function; it also counts the bytes it hashed (the export sizes its batches by them)."""
-
-    def __init__(self):
-        self.bytes = 0
-
-    def __call__(self, b):
-        self.bytes += len(b)
-        return zlib.crc32(b)
+def _row_weight(conn, table: str, columns: list[Column]) -> str:
+    """An integer that tells a table's rows apart, for weighting their sums (so two rows swapping a
+    value change the fingerprint): the rowid, or a WITHOUT ROWID table's first integer key column."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ? UNION ALL "
+                       "SELECT sql FROM sqlite_temp_master WHERE type = 'table' AND name = ?", (table, table)).fetchone()
+    if "WITHOUT ROWID" not in (sql[0] if sql else "").upper():
+        ident = "rowid"
+    else:
+        keys = [c for c in sorted(columns, key=lambda c: c.pk) if c.pk and c.sqlite_type in ("INTEGER", "INT")]
+        ident = quote(keys[0].name) if keys else "1"
+    return f"(({ident} % 65521) + 1)"
 
 
 def table_fingerprint(conn, table: str, columns: list[Column]) -> dict:
-    """Rows, fingerprint, bytes a row (as text) and, per timestamp or date column, how many texts
-    SQLite could not read as one (exported as null)."""
-    crc = RowBytes()
-    conn.create_function("hubdex_row_crc", 1, crc, deterministic=True)
-    row = f" || '{UNIT}' || ".join(f"coalesce(CAST({quote(c.name)} AS TEXT), '{NULL}')" for c in columns)
+    """Rows, fingerprint, text bytes a row and, per timestamp or date column, how many texts SQLite
+    could not read as one (exported as null). One scan."""
+    conn.create_function("hubdex_crc32", 1, zlib.crc32, deterministic=True)
+    w = _row_weight(conn, table, columns)
+    terms = []
+    for c in columns:
+        q = quote(c.name)
+        if c.sqlite_type in ("INTEGER", "INT"):
+            terms.append(f"sum((({q} % {MODULUS}) * {w}) % {MODULUS})")
+        elif c.sqlite_type == "REAL":
+            terms.append(f"total({q} * {w})")
+    text = [c for c in columns if c.sqlite_type in ("TEXT", "BLOB", "ANY")
+            and (table not in FINGERPRINT_TEXT or c.name in FINGERPRINT_TEXT[table])]
+    if text:
+        row = f" || '{UNIT}' || ".join(f"coalesce(CAST({quote(c.name)} AS TEXT), '{NULL}')" for c in text)
+        terms.append(f"sum(((hubdex_crc32(CAST({row} AS BLOB)) % {MODULUS}) * {w}) % {MODULUS})")
     dated = [c for c in columns if c.kind in ("timestamp", "date")]
-    checks = "".join(f", sum({quote(c.name)} IS NOT NULL AND julianday({quote(c.name)}) IS NULL)" for c in dated)
-    got = conn.execute(f"SELECT count(*), sum(hubdex_row_crc(CAST({row} AS BLOB))){checks} "
-                       f"FROM {quote(table)}").fetchone()
-    rows = got[0]
-    return {"rows": rows, "fingerprint": f"{rows}:{got[1] or 0}", "row_bytes": crc.bytes / rows if rows else 0,
-            "unparsed": {c.name: n for c, n in zip(dated, got[2:]) if n}}
+    checks = [f"sum({quote(c.name)} IS NOT NULL AND julianday({quote(c.name)}) IS NULL)" for c in dated]
+    got = conn.execute(f"SELECT {', '.join(['count(*)'] + terms + checks)} FROM {quote(table)}").fetchone()
+    rows, sums, bad = got[0], got[1:1 + len(terms)], got[1 + len(terms):]
+    return {"rows": rows, "fingerprint": ":".join(str(v if v is not None else 0) for v in (rows, *sums)),
+            "row_bytes": row_bytes(conn, table, columns) if rows else 0,
+            "unparsed": {c.name: n for c, n in zip(dated, bad) if n}}
+
+
+def row_bytes(conn, table: str, columns: list[Column], sample: int = 2000) -> float:
+    """About how many bytes a row's values take (8 a number, the text's length), from its first rows."""
+    text = [c for c in columns if c.sqlite_type in ("TEXT", "BLOB", "ANY")]
+    if not text:
+        return 8.0 * len(columns)
+    got = conn.execute(f"SELECT count(*), total({' + '.join(f'coalesce(length({quote(c.name)}), 0)' for c in text)}) "
+                       f"FROM (SELECT * FROM {quote(table)} LIMIT {sample})").fetchone()
+    return 8.0 * (len(columns) - len(text)) + (got[1] / got[0] if got[0] else 0.0)
 
 
 def _history_terms(table: str, columns: list[Column]) -> list[str]:

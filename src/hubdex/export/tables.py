@@ -57,6 +57,12 @@ TIMESTAMPS = {
 }
 DATES = {"router_prices": ("date",), "metric_days": ("date",)}
 
+# The text a data table's fingerprint hashes (state.py), where a few columns stand for the rest:
+# every other text column of `models` is the Hub's payload (`raw`) or read from it, and `meta_hash`
+# is the crawl's hash of all of it but metrics and id; `detail` and `mask_token` are written with
+# `detail_at`. Other tables hash all their text.
+FINGERPRINT_TEXT = {"models": ("id", "oid", "meta_hash", "first_seen", "updated_at", "removed_at", "detail_at")}
+
 PARTITION_COLUMN = "day"
 TIMESTAMP_TYPE = pa.timestamp("ms", tz="UTC")
 _BASE = {"INTEGER": pa.int64(), "INT": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string(), "BLOB": pa.binary(),
@@ -138,6 +144,17 @@ def columns_of(conn, table: str) -> list[Column]:
         else:
             out.append(Column(name, t, bool(notnull), _BASE[t], "plain", pk))
     return out
+
+
+def select_sql(table: str, columns: list[Column], days=None) -> str:
+    """What the export reads: a data table's rows as they are stored; a history table's rows of
+    `days`, each led by its day, ordered by day (one partition after the other) and key."""
+    values = ", ".join(c.select for c in columns)
+    if table not in HISTORY_TABLES:
+        return f"SELECT {values} FROM {quote(table)}"
+    order = ", ".join([PARTITION_COLUMN] + [quote(c.name) for c in sorted(columns, key=lambda c: c.pk) if c.pk])
+    return (f"SELECT {PARTITION_COLUMN}, {values} FROM {quote(table)} "
+            f"WHERE {PARTITION_COLUMN} IN ({', '.join(str(int(d)) for d in days)}) ORDER BY {order}")
 
 
 def table_exists(conn, table: str) -> bool:

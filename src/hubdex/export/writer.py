@@ -29,10 +29,10 @@ import pyarrow.parquet as pq
 from .tables import Column
 
 BATCH_ROWS = 50_000
-BATCH_BYTES = 32 * 2**20
+BATCH_BYTES = 16 * 2**20
 MIN_BATCH_ROWS = 500
 ROW_GROUP_ROWS = 1_000_000
-ROW_GROUP_BYTES = 64 * 2**20
+ROW_GROUP_BYTES = 32 * 2**20
 COMPRESSION = "zstd"
 STAGING_PREFIX = ".tmp-"
 LOCK_FILE = ".hubdex-export.lock"
