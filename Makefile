@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast demo bench bench-replica bench-crawl bench-derive clean
+.PHONY: test test-fast demo bench bench-replica bench-crawl bench-derive bench-export clean
 
 # The fast tier, for your own loop (under a minute, no large catalogue): units, layout, licences,
 # cards, docs, CLI. `make test` runs everything, these included; CI runs `make test`.
@@ -24,7 +24,7 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hubdex.demo
 
-bench: bench-replica bench-crawl bench-derive
+bench: bench-replica bench-crawl bench-derive bench-export
 
 bench-replica: $(STAMP)
 	$(BIN)/python bench/replica_serving.py
@@ -34,6 +34,10 @@ bench-crawl: $(STAMP)
 
 bench-derive: $(STAMP)
 	$(BIN)/python bench/derive_signals.py
+
+# `make bench-export DB=path/to/crawled.db` copies that database (never writing it); without DB it crawls one.
+bench-export: $(STAMP)
+	$(BIN)/python bench/export_parquet.py $(if $(DB),--db $(DB))
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -9,9 +9,10 @@ import sys
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "hubdex"
 # Data flows one way: fetch (hub), records, store, then the crawl that drives those three, derive
-# (which reads only what the crawl stored: never the crawl or HTTP), present. `clock` is a leaf;
-# jobs, cli and demo sit on top; the replica stands apart.
-STAGES = ["hub", "records", "store", "crawl", "derive", "present"]
+# (which reads only what the crawl stored: never the crawl or HTTP), present, export (the tables as
+# Parquet: it reads the store only). `clock` is a leaf; jobs, cli and demo sit on top; the replica
+# stands apart.
+STAGES = ["hub", "records", "store", "crawl", "derive", "present", "export"]
 MAY_IMPORT = {
     "clock": set(),
     "hub": {"clock"},
@@ -20,9 +21,10 @@ MAY_IMPORT = {
     "crawl": {"clock", "hub", "records", "store"},
     "derive": {"clock", "store"},
     "present": {"clock", "store", "derive"},
-    "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present"},
-    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "jobs"},
-    "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "jobs"},
+    "export": {"clock", "store"},
+    "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export"},
+    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs"},
+    "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs"},
 }
 
 

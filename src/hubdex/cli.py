@@ -248,6 +248,48 @@ def top(task, limit, db_path, as_json):
     click.echo(json.dumps(rows, indent=1, ensure_ascii=False) if as_json else render_top(rows))
 
 
+def _day_option(value, option):
+    from .clock import BadDay, parse_day
+
+    if value is None:
+        return None
+    try:
+        return parse_day(value)
+    except BadDay:
+        raise click.BadParameter(f"{value!r} is not a day like 2026-12-01", param_hint=option) from None
+
+
+@main.command("export")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--tables", multiple=True,
+              help="only these tables (comma-separated or repeated) [default: every data and history table]")
+@click.option("--since", default=None, metavar="DAY",
+              help="history tables: only the days from DAY (YYYY-MM-DD) on; earlier partitions stay as they are")
+@click.option("--prune-history-before", "prune_before", default=None, metavar="DAY",
+              help="after exporting, delete history rows before DAY from SQLite (each model's latest kept), only "
+                   "if the files in DIR hold the same rows")
+def export_command(out_dir, db_path, tables, since, prune_before):
+    """Export the database as Parquet (zstd) for DuckDB and Spark: a file per table, history partitioned
+    by day (day=YYYY-MM-DD/), a _manifest.json; a rerun writes only what changed. Exit codes: 0 done,
+    1 no database there or the prune was refused (nothing deleted), 2 usage error, 3 a crawl, derive or
+    export holds the database, 4 stopped (DIR can't be written, or another export is writing it),
+    5 storage error."""
+    from .export.tables import HISTORY_TABLES, UnknownTable
+    from .jobs.export import ExportJob
+
+    since_day = _day_option(since, "--since")
+    prune_day = _day_option(prune_before, "--prune-history-before")
+    try:
+        job = ExportJob(out_dir, tables=tables, since=since_day, prune_before=prune_day)
+    except UnknownTable as e:
+        raise click.BadParameter(str(e), param_hint="--tables") from None
+    if prune_day is not None and not set(job.tables) & set(HISTORY_TABLES):
+        raise click.UsageError(f"--prune-history-before prunes {' and '.join(HISTORY_TABLES)}: "
+                               "--tables names neither")
+    _finish(_run(job, db_path))
+
+
 @main.group()
 def replica():
     """The Hub replica: a local HTTP server that speaks the Hub's API."""

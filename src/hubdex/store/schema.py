@@ -217,3 +217,20 @@ def m007_derive_runs_and_changes(db):
     # and a model absent from it has no match score (unknown, not 0).
     db["match_scores"].create({"model_key": int, "score": float, "times_matched": int}, pk="model_key",
                               strict=True)
+
+
+@migrations()
+def m008_export(db):
+    # What each export directory holds (`hubdex export DIR`), as of its last export that wrote
+    # anything: one row per (directory, table, partition; '' for a table's one file). The manifest in
+    # the directory is what the next export compares with; this is the database's copy of it.
+    db.execute("""CREATE TABLE export_state (dir TEXT NOT NULL, table_name TEXT NOT NULL, part TEXT NOT NULL,
+        rows INTEGER NOT NULL, fingerprint TEXT NOT NULL, file TEXT NOT NULL, bytes INTEGER, exported_at TEXT NOT NULL,
+        run_id INTEGER, PRIMARY KEY (dir, table_name, part)) WITHOUT ROWID, STRICT""")
+    # History pruned out of SQLite after an export proved it holds those days: before `before_day`
+    # the table keeps only each model's latest row; the rest is in `dir`.
+    db["history_prunes"].create({"id": int, "run_id": int, "table_name": str, "before_day": int, "dir": str,
+                                 "rows_deleted": int, "pruned_at": str}, pk="id",
+                                not_null={"table_name", "before_day", "dir", "rows_deleted", "pruned_at"}, strict=True)
+    for column in ("files_written", "rows_written", "rows_pruned"):
+        db["runs"].add_column(column, int)
