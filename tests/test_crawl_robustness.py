@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from hubdex.jobs import EXIT_BUSY, EXIT_OK, EXIT_STOPPED, EXIT_STORAGE
-from hubdex.jobs.lock import WriterLock
+from hubdex.store.lockfile import WriterLock
 
 from .conftest import control, crawl, replica_oids
 

@@ -18,7 +18,6 @@ One export at a time writes a directory (`DirLock`: an flock on `DIR/.hubdex-exp
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 
@@ -26,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..store.lockfile import Busy, LockFile
 from .tables import Column
 
 BATCH_ROWS = 50_000
@@ -42,26 +42,18 @@ class ExportBusy(Exception):
     """Another export is writing the directory."""
 
 
-class DirLock:
+class DirLock(LockFile):
+    """One export at a time writes a directory: an flock on DIR/.hubdex-export.lock."""
+
     def __init__(self, out_dir: str):
-        self.path = os.path.join(out_dir, LOCK_FILE)
-        self.fd = None
+        # never written: a rerun that exports nothing leaves every file in DIR as it was
+        super().__init__(os.path.join(out_dir, LOCK_FILE), "export", record_holder=False)
 
     def __enter__(self):
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+            return super().__enter__()
+        except Busy:
             raise ExportBusy(f"another export is writing {os.path.dirname(self.path)}") from None
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
 
 
 def remove_leftovers(out_dir: str) -> list[str]:

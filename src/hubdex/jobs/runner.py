@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ..clock import Clock
 from ..store.db import NoDatabase, open_db
 from ..store.runs import close_run, open_run
-from .lock import Busy, WriterLock
+from ..store.lockfile import Busy, WriterLock
 
 # Exit codes, documented in the README: one table for every job.
 EXIT_OK = 0           # done
