@@ -65,7 +65,7 @@ import time
 from pathlib import Path
 
 from crawl_full import db_bytes, hubdex_crawl, measured, startup_s
-from procs import Server, hubdex_exe, load_line, replica, report
+from procs import Server, hubdex_exe, load_line, replica, report, table
 
 TARGET_S_1M = 60.0
 TARGET_MODELS = 1_000_000
@@ -530,12 +530,6 @@ def run(args, workdir: Path) -> dict:
 
 
 # -- the report -----------------------------------------------------------------------------------
-def table(rows: list[tuple]) -> list[str]:
-    w = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
-    return ["  ".join(str(v).ljust(x) if c == 0 else str(v).rjust(x) for c, (v, x) in enumerate(zip(r, w)))
-            for r in rows]
-
-
 def summary(out: dict) -> str:
     m = out["machine"]
     lines = ["", f"hubdex derive, synthetic catalogue, {m['cpus']} cpus, Python {m['python']}, SQLite {m['sqlite']}; "

@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 
 from crawl_full import db_bytes, hubdex_crawl, measured, startup_s
-from procs import hubdex_exe, load_line, replica, report
+from procs import hubdex_exe, load_line, replica, report, table
 
 TARGET_PEAK_MB = 500
 DAY0 = dt.date(2026, 11, 30)
@@ -336,12 +336,6 @@ def run(args, workdir: Path) -> dict:
     out["queries"] = analyst_queries(db, exp, h["last_day"] + 1)
     out["machine"]["loadavg_end"] = os.getloadavg()
     return out
-
-
-def table(rows: list[tuple]) -> list[str]:
-    w = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
-    return ["  ".join(str(v).ljust(x) if c == 0 else str(v).rjust(x) for c, (v, x) in enumerate(zip(r, w)))
-            for r in rows]
 
 
 def summary(out: dict) -> str:

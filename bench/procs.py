@@ -99,3 +99,10 @@ def report(text: str, out: dict, json_path: str | None):
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(out, indent=2) + "\n")
         print(f"figures written to {json_path}")
+
+
+def table(rows: list[tuple]) -> list[str]:
+    """Rows as aligned text columns: the first left-aligned, the rest right-aligned."""
+    w = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
+    return ["  ".join(str(v).ljust(x) if c == 0 else str(v).rjust(x) for c, (v, x) in enumerate(zip(r, w)))
+            for r in rows]
