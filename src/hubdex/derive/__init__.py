@@ -53,7 +53,7 @@ class DeriveResult:
     seconds: float
 
     def summary(self) -> str:
-        why = ", ".join(f"{n:,} {r}" for r, n in sorted(self.reasons.items()) if not r.startswith("_")) or "none"
+        why = ", ".join(f"{n:,} {r}" for r, n in sorted(self.reasons.items())) or "none"
         line = (f"derived {self.models:,} models: {self.inputs_changed:,} with changed inputs ({why}); "
                 f"capabilities rebuilt for {self.rebuilt:,}{' (all)' if self.rebuilt_all else ''} "
                 f"({self.capability_rows:,} rows), signals and rank for all, {self.scores_written:,} score rows "
@@ -106,9 +106,10 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
     conn = db.conn
     weights = signals.load_weights(weights_path)
     wid = signals.weights_id(weights)
+    version = code_version()
     with db.atomic():
         licences.classify_stored(conn)
-        rebuild_all = everything or get_state(conn, "derive.version") != code_version()
+        rebuild_all = everything or get_state(conn, "derive.version") != version
         found = changes.find(conn, run_id, rebuild_all)
         keys = found.rebuild_keys(conn)
         # Two cores: while this connection rebuilds capabilities, a second one reads the inputs the
@@ -128,7 +129,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)",
                      (wid, json.dumps(weights, sort_keys=True), now))
         prices_day, prices_digest = changes.record_inputs(conn, found)
-        set_state(conn, "derive.version", code_version(), now)
+        set_state(conn, "derive.version", version, now)
         set_state(conn, "derive.prices_day", prices_day, now)
         set_state(conn, "derive.prices_digest", prices_digest, now)
         set_state(conn, "derive.weights", wid, now)

@@ -29,7 +29,6 @@ import numpy as np
 from ..store.save import get_state
 
 REBUILD_REASONS = ("new", "renamed", "metadata", "details", "card", "prices")
-REASONS = REBUILD_REASONS + ("metrics", "removed")
 KEEP_DAYS = 30  # model_changes rows of older derive runs are pruned (a consumer behind that rebuilds all)
 
 _INPUTS = """SELECT m.key, m.id, m.meta_hash, m.detail_at, c.sha AS card_sha, c.fetched_at AS card_fetched_at,
@@ -53,15 +52,13 @@ _OFFER = ("model_id, provider, status, input_usd_per_m, output_usd_per_m, contex
 @dataclass
 class Changes:
     """This run's changes: `rebuild_all` when every model's capabilities are rebuilt (a first
-    derive, --all, new capability code or licence catalogue); `counts` by reason."""
+    derive, --all, new capability code or licence catalogue); `counts` by reason; `inputs_changed`
+    the models with any reason (all current and removed ones when everything is rebuilt)."""
 
     run_id: int
     rebuild_all: bool
     counts: dict = field(default_factory=dict)
-
-    @property
-    def inputs_changed(self) -> int:
-        return self.counts.get("_models", 0)
+    inputs_changed: int = 0
 
     def rebuild_keys(self, conn) -> np.ndarray:
         """The models whose capabilities are rebuilt, in key order (an array: a million Python ints
@@ -130,15 +127,15 @@ def find(conn, run_id: int, rebuild_all: bool) -> Changes:
     if rebuild_all:
         if conn.execute("SELECT 1 FROM derive_inputs LIMIT 1").fetchone() is None:  # a first derive: all new
             current = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0]
-            return Changes(run_id, True, {"new": current, "_models": current, **({"prices": len(priced)} if priced else {})})
+            return Changes(run_id, True, {"new": current, **({"prices": len(priced)} if priced else {})}, current)
         counts = dict(conn.execute(f"SELECT reason, count(*) FROM ({found}) GROUP BY reason").fetchall())
         gone = conn.execute(f"SELECT count(*) FROM ({removed})").fetchone()[0]
         if gone:
             counts["removed"] = gone
         if priced:
             counts["prices"] = len(priced)
-        counts["_models"] = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0] + gone
-        return Changes(run_id, True, counts)
+        current = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0]
+        return Changes(run_id, True, counts, current + gone)
     conn.execute(f"INSERT INTO model_changes (run_id, model_key, reason) SELECT ?, * FROM ({found})", (run_id,))
     for start in range(0, len(priced), 500):
         chunk = priced[start:start + 500]
@@ -148,9 +145,9 @@ def find(conn, run_id: int, rebuild_all: bool) -> Changes:
     conn.execute(f"INSERT INTO model_changes (run_id, model_key, reason) SELECT ?, * FROM ({removed})", (run_id,))
     counts = dict(conn.execute("SELECT reason, count(*) FROM model_changes WHERE run_id = ? GROUP BY reason",
                                (run_id,)).fetchall())
-    counts["_models"] = conn.execute("SELECT count(DISTINCT model_key) FROM model_changes WHERE run_id = ?",
-                                     (run_id,)).fetchone()[0]
-    return Changes(run_id, False, counts)
+    changed = conn.execute("SELECT count(DISTINCT model_key) FROM model_changes WHERE run_id = ?",
+                           (run_id,)).fetchone()[0]
+    return Changes(run_id, False, counts, changed)
 
 
 def record_inputs(conn, changes: Changes):

@@ -30,10 +30,10 @@ class CrawlJob:
     def mode(self, db) -> str:
         s = self.settings
         mode = s.mode
+        passed = get_state(db.conn, "incremental.watermark") is not None  # a full pass has completed
         if mode == "auto":
-            mode = "scoped" if s.scope.is_set() else (
-                "incremental" if get_state(db.conn, "incremental.watermark") else "full")
-        if mode in ("incremental", "metrics") and get_state(db.conn, "incremental.watermark") is None:
+            mode = "scoped" if s.scope.is_set() else ("incremental" if passed else "full")
+        if mode in ("incremental", "metrics") and not passed:
             raise Usage(f"--{mode} needs a completed full pass, and this database has none: "
                         "run `hubdex crawl --full` first")
         if mode == "cards":

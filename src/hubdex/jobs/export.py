@@ -9,10 +9,8 @@ import os
 from ..clock import Clock
 from ..export import ExportBusy, ExportResult, export, select_tables
 from ..export.prune import PruneRefused, prune_history
+from ..store.db import SCAN_CACHE_KB
 from .runner import Refused, Stop
-
-SCAN_CACHE_KB = 8192
-
 
 class ExportJob:
     needs_database = True  # exporting a file that isn't there is a mistake, not a new database
@@ -27,7 +25,7 @@ class ExportJob:
         self.pruned: dict | None = None
 
     def configure(self, db):
-        # The export's reads are scans, which a large page cache does not speed up: 8 MB, not 64.
+        # The export's reads are scans, which a large page cache does not speed up.
         db.conn.execute(f"PRAGMA cache_size=-{SCAN_CACHE_KB}")
 
     def mode(self, db) -> str:

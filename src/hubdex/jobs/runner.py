@@ -14,12 +14,11 @@ and optionally `needs_database` (True: a missing file is a mistake, not a new da
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass, field
 
 from ..clock import Clock
-from ..store.db import NoDatabase, open_db
+from ..store.db import NoDatabase, open_db, require_file
 from ..store.runs import close_run, open_run
 from ..store.lockfile import Busy, WriterLock
 
@@ -72,18 +71,18 @@ class Outcome:
 def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
     """Run `job` on the database at `db_path`; never raises for expected trouble."""
     clock = clock or Clock.from_environment()
-    if getattr(job, "needs_database", False) and not os.path.exists(db_path):
-        # before the lock: a mistaken path must not leave directories or a lock file behind
-        return Outcome(EXIT_REFUSED, f"no database at {db_path}: run `hubdex crawl` first (or pass --db)")
+    if getattr(job, "needs_database", False):
+        try:  # before the lock: a mistaken path must not leave directories or a lock file behind
+            require_file(db_path)
+        except NoDatabase as e:
+            return Outcome(EXIT_REFUSED, str(e))
     try:
         lock = WriterLock(db_path, getattr(job, "holder", "")).__enter__()
     except Busy as e:
         return Outcome(EXIT_BUSY, f"another job is writing to {db_path} ({e}); not starting another")
     try:
         try:
-            db = open_db(db_path, must_exist=getattr(job, "needs_database", False))
-        except NoDatabase as e:
-            return Outcome(EXIT_REFUSED, str(e))
+            db = open_db(db_path)
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
         try:

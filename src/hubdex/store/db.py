@@ -14,6 +14,7 @@ from .shape import ensure_shape
 
 BUSY_TIMEOUT_MS = 10_000
 PAGE_CACHE_KB = 65_536  # 64 MB of page cache per connection
+SCAN_CACHE_KB = 8_192  # for connections that only scan (a large cache does not speed a scan up)
 
 
 class NoDatabase(Exception):
@@ -50,8 +51,8 @@ def connect(path: str, *, read_only: bool = False, cache_kb: int = PAGE_CACHE_KB
 def open_db(path: str, *, must_exist: bool = False) -> sqlite_utils.Database:
     """The database at `path`, created if needed (unless `must_exist`), migrated and in shape.
     Raises NoDatabase, or sqlite3.DatabaseError for a file that is not a database."""
-    if must_exist and not os.path.exists(path):
-        raise NoDatabase(f"no database at {path}: run `hubdex crawl` first (or pass --db)")
+    if must_exist:
+        require_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     db = sqlite_utils.Database(connect(path))
     migrations.apply(db)
@@ -64,11 +65,16 @@ def open_db(path: str, *, must_exist: bool = False) -> sqlite_utils.Database:
     return db
 
 
-def open_reader(db: sqlite_utils.Database, cache_kb: int = 8192) -> sqlite3.Connection:
+def require_file(path: str):
+    """NoDatabase unless `path` exists: checked before anything is created (no directory, no lock)."""
+    if not os.path.exists(path):
+        raise NoDatabase(f"no database at {path}: run `hubdex crawl` first (or pass --db)")
+
+
+def open_reader(db: sqlite_utils.Database, cache_kb: int = SCAN_CACHE_KB) -> sqlite3.Connection:
     """A second, read-only connection to the same file, for work beside the writer (its own
-    snapshot: the writer's uncommitted rows are invisible to it). Its reads are scans, which a
-    large page cache does not speed up: 8 MB by default."""
-    path = db.conn.execute("PRAGMA database_list").fetchone()[2]
+    snapshot: the writer's uncommitted rows are invisible to it). Its reads are scans."""
+    path = path_of(db)
     if not path:
         raise ValueError("an in-memory database has no second connection")
     return connect(path, read_only=True, cache_kb=cache_kb)
