@@ -18,7 +18,7 @@ import numpy as np
 from . import vocab
 from .store import Store
 
-LEAGUE_SIZE = 6       # members per league (the last league of a group takes any remainder)
+LEAGUE_SIZE = 6       # members per league, at least (the last league of a group takes any remainder)
 TOP_SHARE = 0.03      # the most downloaded 3% of each task's base models form leagues
 MIN_PER_TASK = 24     # (at least this many of them, where the task has them)
 MIN_DOWNLOADS = 100   # and only models with real use
@@ -49,10 +49,10 @@ def assign(store: Store) -> int:
         rows = rows[np.argsort(-c["downloads"][rows].astype(np.int64), kind="stable")][:keep]
         for s in np.unique(size[rows]).tolist():
             group = rows[size[rows] == s]
-            if len(group) < 3:
+            if len(group) < LEAGUE_SIZE:
                 continue
             chunks = [group[i:i + LEAGUE_SIZE] for i in range(0, len(group), LEAGUE_SIZE)]
-            if len(chunks) > 1 and len(chunks[-1]) < 3:  # too few to compete: join the league above
+            if len(chunks) > 1 and len(chunks[-1]) < LEAGUE_SIZE:  # too few: they join the league above
                 last = chunks.pop()
                 chunks[-1] = np.concatenate([chunks[-1], last])
             for members in chunks:
