@@ -238,6 +238,25 @@ def rank(model, db_path, as_json):
 
 
 @main.command()
+@click.argument("model")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1), help="competitors shown")
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="competitors and complements as JSON")
+def matches(model, limit, db_path, as_json):
+    """A model's competitors in the match graph, strongest first, each with its evidence; then its
+    complements. Exit codes: 0, 1 unknown model, 5 unreadable database."""
+    from .present.matches import UnknownModel, matches as find, render
+
+    db = _existing_db(db_path)
+    try:
+        m = find(db.conn, model, limit)
+    except UnknownModel as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(m, indent=1, ensure_ascii=False) if as_json else render(m))
+
+
+@main.command()
 @click.option("--task", default=None, help="only models of this pipeline tag, e.g. text-generation")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
