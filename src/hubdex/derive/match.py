@@ -215,7 +215,7 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
 
 # -- evidence --------------------------------------------------------------------------------------
 def _search(conn, canon, m: _Models, pairs: _Pairs, ev: _Evidence, norm: np.ndarray):
-    rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key
+    rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key, mo.id
         FROM search_queries q JOIN search_results r ON r.query_id = q.id AND r.day = q.fetched_day
         JOIN models mo ON mo.id = r.model_id AND mo.removed_at IS NULL
         ORDER BY q.id, r.position""")
@@ -225,7 +225,7 @@ def _search(conn, canon, m: _Models, pairs: _Pairs, ev: _Evidence, norm: np.ndar
             _search_set(current, members, canon, m, pairs, ev, norm)
             members = []
         current = row
-        members.append((row[6], row[7]))
+        members.append((row[6], row[7], row[8]))
     if current is not None:
         _search_set(current, members, canon, m, pairs, ev, norm)
 
@@ -242,7 +242,10 @@ def _search_label(endpoint, query, params) -> str:
 def _search_set(q, members, canon, m: _Models, pairs, ev, norm):
     qid, endpoint, query, params, qweight, day = q[:6]
     seen, kept = set(), []
-    for position, key in members:  # ordered by position: a copy's first place stands for its canonical
+    term = query.lower()
+    for position, key, model_id in members:  # by position: a copy's first place stands for its canonical
+        if term and term not in model_id.split("/")[-1].lower():
+            continue  # matched on the author's name ('bart' in bartowski/...): says nothing of the model
         c = int(canon[key])
         if c not in seen:
             seen.add(c)
