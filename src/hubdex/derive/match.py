@@ -192,20 +192,12 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
         if base and base.lower() != name.lower():
             marked[key] = base.lower()
     if marked:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.match_names")
-        conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in set(marked.values())])
-        best = {}
-        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
-                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
-            if name not in best or dl > best[name][1]:
-                best[name] = (key, dl)
-        conn.execute("DROP TABLE temp.match_names")
+        best = _most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
             hit = best.get(base)
-            if hit and hit[0] != key:
-                canon[key] = hit[0]
-                rows.append([key, hit[0], "format copy by name"])
+            if hit is not None and hit != key:
+                canon[key] = hit
+                rows.append([key, hit, "format copy by name"])
     for _ in range(6):  # a copy of a copy folds into the first model that is not one
         canon = canon[canon]
     for r in rows:
@@ -373,17 +365,23 @@ def _resolve_names(conn, names: set) -> dict:
                                           f"({','.join('?' * len(missing))})", list(missing)):
             out[model_id.lower()] = key
     if bare:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.match_names")
-        conn.executemany("INSERT INTO temp.match_names VALUES (?)", [(n,) for n in bare])
-        best = {}
-        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
-                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
-            if name not in best or dl > best[name][1]:
-                best[name] = (key, dl)
-        conn.execute("DROP TABLE temp.match_names")
-        out.update({n: k for n, (k, _dl) in best.items()})
+        out.update(_most_downloaded_named(conn, bare))
     return out
+
+
+def _most_downloaded_named(conn, names: set) -> dict:
+    """lower(repo name) -> the key of the most downloaded current model of that name (any author):
+    one scan of the ids in SQLite, against a temp table of the names wanted."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.match_names")
+    conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in names])
+    best = {}
+    for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
+            FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
+        if name not in best or dl > best[name][1]:
+            best[name] = (key, dl)
+    conn.execute("DROP TABLE temp.match_names")
+    return {n: k for n, (k, _dl) in best.items()}
 
 
 def _siblings(conn, canon, m: _Models, pairs, ev):
