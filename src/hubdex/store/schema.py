@@ -234,3 +234,11 @@ def m008_export(db):
                                 not_null={"table_name", "before_day", "dir", "rows_deleted", "pruned_at"}, strict=True)
     for column in ("files_written", "rows_written", "rows_pruned"):
         db["runs"].add_column(column, int)
+
+
+@migrations()
+def m009_card_blob_ids(db):
+    # The git blob id of the README.md a card was read from, checked against the response's ETag
+    # when it was fetched. NULL on a card stored before bodies were checked (it may be short): the
+    # card crawl reads those again.
+    db["cards"].add_column("blob_id", str)
