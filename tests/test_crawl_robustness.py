@@ -265,3 +265,27 @@ def test_sigterm_and_sigint_stop_a_crawl_with_its_run_closed(replica_factory, tm
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status, reason FROM runs").fetchall() == [("interrupted", "interrupted")]
     assert conn.execute("SELECT count(*) FROM models").fetchone()[0] > 0  # committed pages stay
+
+
+def test_long_waits_are_said_on_stderr(replica_factory, tmp_path):
+    """Issue 17.11: a spent rate-limit budget and retries against a refused port are told as they
+    happen, not only in the error at the end."""
+    import socket
+
+    server = replica_factory("demo", quotas={"api": 3, "resolvers": 100}, window=2)
+    out = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(tmp_path / "a.db"),
+                                   "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "waiting 2 s for the api rate-limit window" in out.stderr.splitlines()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed when the block ends: nothing listens there
+    out = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", f"http://127.0.0.1:{port}", "--db",
+                                   str(tmp_path / "b.db"), "--max-retries", "2", "--backoff", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == EXIT_STOPPED
+    lines = out.stderr.splitlines()
+    assert [line.split(" in ")[0] for line in lines[:2]] == ["retry 1 of 2", "retry 2 of 2"], lines
+    assert all(f"s: connection refused (ConnectError) at http://127.0.0.1:{port}/api/models" in line
+               for line in lines[:2])
+    assert lines[-1].startswith("Error: gave up on") and lines[-1].endswith("connection refused (ConnectError)")
