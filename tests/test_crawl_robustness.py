@@ -289,3 +289,22 @@ def test_long_waits_are_said_on_stderr(replica_factory, tmp_path):
     assert all(f"s: connection refused (ConnectError) at http://127.0.0.1:{port}/api/models" in line
                for line in lines[:2])
     assert lines[-1].startswith("Error: gave up on") and lines[-1].endswith("connection refused (ConnectError)")
+
+
+def test_counters_agree_with_the_replica_and_with_each_other(replica_factory, tmp_path):
+    """Issue 17.12: the summary's requests are the requests the replica answered, and the progress
+    line's models are the summary's models seen."""
+    server = replica_factory("synthetic:2500", seed=4)
+    db = tmp_path / "hub.db"
+    for args in (["--full"], [], ["--metrics"], ["--prices"]):  # [] : incremental, after the full pass
+        control(server, "POST", "requests/reset")
+        out = subprocess.run(HUBDEX + ["crawl", "--endpoint", server.url, "--db", str(db), "--progress"] + args,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == EXIT_OK, out.stderr
+        answered = sum(n for route, n in control(server, "GET", "requests")["counts"].items() if ":" not in route)
+        summary = out.stdout.splitlines()[0]
+        assert f"; {answered:,} requests," in summary, (args, answered, summary)
+        seen = summary.split(" models seen")[0].rsplit(" ", 1)[1]
+        shown = out.stderr.rsplit("\r", 1)[-1]  # the progress line as last drawn
+        assert (f" {seen} models," in shown) if args != ["--prices"] else not shown.strip(), (args, shown, summary)
+    assert answered == 1  # --prices: its one request, counted
