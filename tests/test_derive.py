@@ -366,7 +366,7 @@ def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
     bad = tmp_path / "w.toml"
     bad.write_text("[rank]\nadoption = -1\n")
     r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(bad)])
-    assert r.exit_code == 1 and r.output.count("\n") == 1 and "weights" in r.output
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "weights" in r.output  # a usage error
     empty = open_db(str(tmp_path / "empty.db"))
     assert derive(empty).models == 0
     r = runner.invoke(main, ["top", "--db", str(tmp_path / "empty.db")])
