@@ -134,7 +134,7 @@ def check_file(path: str):
                                 (migrations.name,)).fetchone() is not None
     finally:
         conn.close()
-    if names and not ours:
+    if set(names) - {"_sqlite_migrations"} and not ours:  # (only that table: a first open killed mid-way)
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise ForeignDatabase(f"{path} is an SQLite database that hubdex did not create (tables: {shown}); "
                               "not touching it")
