@@ -281,7 +281,7 @@ def test_long_waits_are_said_on_stderr(replica_factory, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed when the block ends: nothing listens there
     out = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", f"http://127.0.0.1:{port}", "--db",
-                                   str(tmp_path / "b.db"), "--max-retries", "2", "--backoff", "1"],
+                                   str(tmp_path / "b.db"), "--max-retries", "2", "--backoff", "1.5"],  # >= 1.1 s each
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == EXIT_STOPPED
     lines = out.stderr.splitlines()
