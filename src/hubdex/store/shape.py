@@ -18,6 +18,21 @@ ANALYST_INDEXES = {
     "idx_model_relations_parent_relation": "model_relations(parent, relation)",
     "idx_model_spaces_space_id": "model_spaces(space_id)",
     "idx_model_providers_provider": "model_providers(provider)",
+    # For `hubdex serve` (Datasette): every column a default sort, a facet or a canned query reads
+    # is indexed, since an unindexed sort or GROUP BY over a million rows runs past the time limit.
+    # The breakdowns' indexes cover their queries (no lookup into the table).
+    "idx_models_library_name": "models(library_name)",
+    "idx_models_live_sha": "models(key, sha, removed_at) WHERE removed_at IS NULL",  # the card backlog's count
+    "idx_model_scores_licence": "model_scores(licence_family, commercial_use, licence, rank)",
+    "idx_model_scores_pricing": ("model_scores(pricing_class, rank, hosted_providers, cheapest_input_usd_per_m, "
+                                 "cheapest_output_usd_per_m)"),
+    "idx_model_scores_growth_7d": "model_scores(growth_7d)",
+    "idx_model_scores_growth_30d": "model_scores(growth_30d)",
+    "idx_router_prices_day": "router_prices(day, status)",
+    "idx_router_prices_provider": "router_prices(provider)",
+    "idx_runs_mode": "runs(mode, id)",
+    "idx_runs_status": "runs(status)",
+    "idx_cards_source": "cards(source)",
 }
 
 # Views, in dependency order (a view is created after those it reads).
