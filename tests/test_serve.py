@@ -5,12 +5,15 @@ writes the same file. The browser test is tests/test_serve_browser.py."""
 from __future__ import annotations
 
 import json
+import os
+import pathlib
 import re
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -23,6 +26,7 @@ from hubdex.store.db import open_db
 from .conftest import UNLIMITED, control, crawl, derive
 
 DAY0 = parse_day("2026-10-30")
+MASK2FORMER = "facebook/mask2former-swin-large-cityscapes-semantic"
 # Days with figures: growth over 7 and 30 days both exist on the last one.
 METRIC_DAYS = [DAY0 + d for d in (1, 3, 8, 16, 24, 31)]
 # Tables that stay small whatever the catalogue (bookkeeping): a query may scan them.
@@ -48,7 +52,7 @@ def build_served_db(path, replica):
     db = open_db(str(path))
     key = db.conn.execute("SELECT key FROM models WHERE id = 'facebook/mask2former-swin-large-cityscapes-semantic'"
                           ).fetchone()[0]
-    db.conn.execute("INSERT OR REPLACE INTO card_sections VALUES (?, 99, 2, 'Uses', '[\"Uses\"]', ?)",
+    db.conn.execute("INSERT OR REPLACE INTO card_sections VALUES (?, 1, 2, 'Uses', '[\"Uses\"]', ?)",
                     (key, NASTY_CARD))
     db.conn.close()
 
@@ -240,7 +244,9 @@ def test_sql_is_read_only(served):
 
 
 def test_card_text_is_sanitised_markdown_and_ids_link_to_the_hub(served):
-    page = served.get("hubdex/card_sections", seq="99").text
+    key = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True).execute(
+        f"SELECT key FROM models WHERE id = '{MASK2FORMER}'").fetchone()[0]
+    page = served.get("hubdex/card_sections", model_key=str(key), seq="1").text
     assert "<strong>bold</strong>" in page
     assert "<script>alert" not in page and "onerror" not in page
     assert '<img' not in page.split("<table", 1)[1]  # images are links: nothing loads from outside
@@ -316,3 +322,128 @@ def test_queries_answer_while_a_crawl_writes(replica_factory, tmp_path):
     assert len(sizes) >= 3, f"the readers saw too few states of the crawl: {sorted(sizes)}"
     assert all(n % 1000 == 0 or n == 30000 for n in sizes), sorted(sizes)  # whole pages only
     assert {c["scores"] for c in counts} <= {0, 30000}  # a derive is one transaction
+
+
+# -- in a real browser ------------------------------------------------------------------------------
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "build" / "test-artifacts" / "serve"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never `playwright install`: no download reaches the
+    internet from here). Missing chromium fails, loudly: `make test` installs it with apt-get."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does it)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    """A page that lets nothing leave 127.0.0.1: every other request is aborted and fails the test."""
+    from urllib.parse import urlsplit
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    outside, errors = [], []
+
+    def route(r):
+        url = r.request.url
+        if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname != "127.0.0.1":
+            outside.append(url)
+            return r.abort()
+        return r.continue_()
+
+    pg.route("**/*", route)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.base = served.url
+    yield pg
+    context.close()
+    assert not outside, f"requests left 127.0.0.1: {outside}"
+    assert not errors, f"errors in the page: {errors}"
+
+
+def shot(pg, name):
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_in_a_browser_table_facets_and_search(page):
+    page.goto(page.base + "hubdex/models")
+    for column in ("pipeline_tag", "library_name", "author"):
+        assert page.locator(f'.facet-info[data-column="{column}"]').is_visible(), column
+    first = page.locator('.facet-info[data-column="pipeline_tag"] li a').first
+    task = first.inner_text().rsplit(" ", 1)[0].strip()
+    expected = int(page.locator('.facet-info[data-column="pipeline_tag"] li').first.inner_text().rsplit(" ", 1)[1]
+                   .replace(",", ""))
+    first.click()
+    page.wait_for_load_state()
+    assert "pipeline_tag=" in page.url
+    assert f"{expected:,} row" in page.locator("h3").first.inner_text(), page.locator("h3").first.inner_text()
+    assert task in page.locator("h3").first.inner_text()
+    shot(page, "1-models-faceted")
+
+    page.goto(page.base + "hubdex/models")
+    page.fill("#_search", "mask2former cityscapes")
+    page.press("#_search", "Enter")
+    page.wait_for_url("**_search=*")
+    assert "_search=" in page.url
+    link = page.locator('a[href="/hubdex/models/facebook~2Fmask2former-swin-large-cityscapes-semantic"]')
+    assert link.count() >= 1
+    shot(page, "2-models-search")
+
+
+def test_in_a_browser_canned_query_and_profile(page):
+    page.goto(page.base + "hubdex/top_by_task?task=image-segmentation")
+    rows = page.locator("table.rows-and-columns tbody tr")
+    assert rows.count() > 0
+    tasks = {t.strip() for t in page.locator("table.rows-and-columns tbody td.col-pipeline_tag").all_inner_texts()}
+    assert tasks == {"image-segmentation"}
+    hub = page.locator('td.col-model_id a[title="its page on the Hub"]').first.get_attribute("href")
+    assert hub.startswith("https://huggingface.co/")
+    shot(page, "3-canned-top-by-task")
+
+    page.goto(page.base + "hubdex/model_profile?model=facebook/mask2former-swin-large-cityscapes-semantic")
+    sections = set(page.locator("td.col-section").all_inner_texts())
+    assert {"model", "signal", "licence", "card"} <= {s.strip() for s in sections}, sections
+    card = page.locator("td.col-card_excerpt strong", has_text="bold")
+    assert card.count() == 1  # Markdown rendered, and the raw <script> of the card never ran (no page error)
+    shot(page, "4-model-profile")
+
+
+def test_in_a_browser_the_adoption_dashboard_draws_charts(page, served):
+    charts = {}
+
+    def on_response(r):
+        if "/hubdex.json?sql=" in r.url and r.status == 200:
+            charts[r.url] = r.json()["rows"]
+
+    page.on("response", on_response)
+    top = requests.get(served.url + "hubdex/top_by_task.json", params={"_shape": "array"}, timeout=60).json()[0]
+    page.goto(page.base + "-/dashboards/adoption")
+    for slug in ("downloads", "likes", "trending", "all-time", "movers-7d", "moved-per-day"):
+        page.locator(f"#chart-{slug} svg.marks").wait_for(state="visible", timeout=30000)
+    page.locator("#chart-rank table").wait_for(timeout=30000)
+    assert top["model_id"] in page.locator("#chart-rank").inner_text()
+    series = [rows for url, rows in charts.items() if "model_daily_metrics" in requests.utils.unquote(url)]
+    assert series and all(len(rows) == len(METRIC_DAYS) + 1 for rows in series), [len(r) for r in series]
+    points = page.locator("#chart-downloads svg.marks g.mark-symbol path").count()
+    assert points == len(METRIC_DAYS) + 1  # one point a day
+    shot(page, "5-dashboard-adoption")
+    # the biggest mover of the week, by name: its line moves (docs/serve-dashboard.png is this page)
+    mover = requests.get(served.url + "hubdex/fastest_growing_7d.json", params={"_shape": "array"},
+                         timeout=60).json()[0]["model_id"]
+    charts.clear()
+    page.goto(page.base + "-/dashboards/adoption?" + urlencode({"model": mover}))
+    page.locator("#chart-downloads svg.marks").wait_for(state="visible", timeout=30000)
+    page.locator("#chart-moved-per-day svg.marks").wait_for(state="visible", timeout=30000)
+    assert mover in page.locator("#chart-rank").inner_text()
+    series = [rows for url, rows in charts.items() if "model_daily_metrics" in requests.utils.unquote(url)]
+    assert len({r["downloads_all_time"] for r in series[0]}) > 1  # it grew
+    shot(page, "6-dashboard-adoption-mover")
