@@ -101,8 +101,11 @@ def serve(db_path: str, host: str, port: int, settings: dict | None = None, anno
     ds = make_datasette(db_path, settings)
     asyncio.run(ds.invoke_startup())
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP, or asyncio does not set TCP_NODELAY on the connections it accepts (it checks
+    # the proto): then every keep-alive response waited ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(128)
     bound = sock.getsockname()[1]
