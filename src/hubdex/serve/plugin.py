@@ -98,3 +98,37 @@ def _key_markup(datasette, key, model_id):
         return None
     href = datasette.urls.table(DB_NAME, "models") + "/" + tilde_encode(model_id)
     return markupsafe.Markup('<a href="{href}">{id}</a> <em>{key}</em>').format(href=href, id=model_id, key=key)
+
+
+# Datasette 0.65 lists every column's description above a table (48 of them for `models`), which
+# pushes the rows off the first screen: fold the list into a <details>, and give each column header
+# its description as a tooltip. Inline, so the page still loads nothing from elsewhere.
+FOLD_DESCRIPTIONS_JS = """
+document.addEventListener('DOMContentLoaded', function () {
+  var dl = document.querySelector('dl.column-descriptions');
+  if (!dl) { return; }
+  var texts = {};
+  dl.querySelectorAll('dt').forEach(function (dt) {
+    var dd = dt.nextElementSibling;
+    if (dd) { texts[dt.textContent.trim()] = dd.textContent.trim(); }
+  });
+  var details = document.createElement('details');
+  details.className = 'hubdex-columns';
+  var summary = document.createElement('summary');
+  summary.textContent = 'What each column means (' + Object.keys(texts).length + ')';
+  dl.parentNode.insertBefore(details, dl);
+  details.appendChild(summary);
+  details.appendChild(dl);
+  document.querySelectorAll('th[data-column]').forEach(function (th) {
+    var text = texts[th.getAttribute('data-column')];
+    if (text) { th.title = text; }
+  });
+});
+"""
+
+
+@hookimpl
+def extra_body_script(database):
+    if database != DB_NAME:
+        return None
+    return FOLD_DESCRIPTIONS_JS
