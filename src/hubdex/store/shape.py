@@ -30,8 +30,9 @@ ANALYST_INDEXES = {
     "idx_model_scores_licence": "model_scores(licence_family, commercial_use, licence, rank)",
     "idx_model_scores_pricing": ("model_scores(pricing_class, rank, hosted_providers, cheapest_input_usd_per_m, "
                                  "cheapest_output_usd_per_m)"),
-    "idx_model_scores_growth_7d": "model_scores(growth_7d)",
-    "idx_model_scores_growth_30d": "model_scores(growth_30d)",
+    # partial: only growing models are ever listed by growth (fewer entries for the derive to write)
+    "idx_model_scores_growth_7d": "model_scores(growth_7d) WHERE growth_7d > 0",
+    "idx_model_scores_growth_30d": "model_scores(growth_30d) WHERE growth_30d > 0",
     "idx_router_prices_day": "router_prices(day, status)",
     "idx_router_prices_provider": "router_prices(provider)",
     "idx_runs_mode": "runs(mode, id)",
