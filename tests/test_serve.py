@@ -280,7 +280,7 @@ def test_serve_refuses_a_missing_database(tmp_path):
 def test_queries_answer_while_a_crawl_writes(replica_factory, tmp_path):
     """A first full pass (bulk load), then a derive, write the file Datasette serves: every query
     answers, and every snapshot holds whole pages (models come 1,000 to a committed page)."""
-    replica = replica_factory("synthetic:30000")
+    replica = replica_factory("synthetic:12000")
     path = tmp_path / "hub.db"
     open_db(str(path)).conn.close()
     s = Served(path)
@@ -322,8 +322,8 @@ def test_queries_answer_while_a_crawl_writes(replica_factory, tmp_path):
     assert during_crawl >= 5, f"only {during_crawl} snapshots during the crawl"
     sizes = {c["models"] for c in counts}
     assert len(sizes) >= 3, f"the readers saw too few states of the crawl: {sorted(sizes)}"
-    assert all(n % 1000 == 0 or n == 30000 for n in sizes), sorted(sizes)  # whole pages only
-    assert {c["scores"] for c in counts} <= {0, 30000}  # a derive is one transaction
+    assert all(n % 1000 == 0 or n == 12000 for n in sizes), sorted(sizes)  # whole pages only
+    assert {c["scores"] for c in counts} <= {0, 12000}  # a derive is one transaction
 
 
 # -- in a real browser ------------------------------------------------------------------------------
