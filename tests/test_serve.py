@@ -268,6 +268,19 @@ def test_served_pages_answer(served):
         assert r.status_code == 200, (path, r.text[:300])
 
 
+def test_serve_leaves_the_shape_to_a_job_that_holds_the_database(served_db):
+    from hubdex.store.lockfile import WriterLock
+
+    with WriterLock(str(served_db), "crawl (a test)"):
+        s = Served(served_db)
+        try:
+            assert s.get("hubdex/crawl_health.json").status_code == 200
+        finally:
+            s.stop()
+        err = s.proc.stderr.read()
+    assert "crawl (a test) holds" in err and "serving it as it is" in err
+
+
 def test_serve_refuses_a_missing_database(tmp_path):
     p = subprocess.run([sys.executable, "-m", "hubdex", "serve", "--db", str(tmp_path / "none.db"), "--port", "0"],
                        capture_output=True, text=True, timeout=60)

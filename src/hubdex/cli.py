@@ -303,15 +303,18 @@ def serve(db_path, host, port):
     from .store.db import NoDatabase
 
     try:
-        prepare(db_path)
+        note = prepare(db_path)
     except NoDatabase as e:
         raise click.ClickException(str(e)) from None
     except sqlite3.DatabaseError as e:
         raise click.ClickException(f"cannot open {db_path}: {e}") from None
 
+    if note:
+        click.echo(f"note: {note}", err=True)
+
     def announce(url):
         click.echo(url)
-        click.echo(f"serving {db_path} as /{'hubdex'}; dashboards at {url}-/dashboards; Ctrl-C stops", err=True)
+        click.echo(f"serving {db_path} as /hubdex; dashboards at {url}-/dashboards; Ctrl-C stops", err=True)
         sys.stdout.flush()
 
     try:

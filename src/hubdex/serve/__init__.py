@@ -80,14 +80,25 @@ def make_datasette(db_path: str, settings: dict | None = None):
     return ds
 
 
-def prepare(db_path: str):
+def prepare(db_path: str) -> str | None:
     """Bring an existing database up to date before serving it (migrations, views, the indexes the
-    metadata's sorts, facets and queries need): no-ops on a database already in shape. NoDatabase
-    when there is no file (nothing is created)."""
-    from ..store.db import open_db
+    metadata's sorts, facets and queries need): no-ops on a database already in shape. Done under the
+    database's writer lock, as a job would; when a crawl, derive or export holds it, nothing is done
+    here (an index built on a million rows would hold up its writes) and the note returned says so:
+    every job brings the shape up to date when it opens the file. NoDatabase when there is no file
+    (nothing is created)."""
+    from ..store.db import open_db, require_file
+    from ..store.lockfile import Busy, WriterLock
 
-    db = open_db(str(db_path), must_exist=True)
-    db.conn.close()
+    require_file(str(db_path))
+    try:
+        with WriterLock(str(db_path), "serve (bringing views and indexes up to date)"):
+            db = open_db(str(db_path), must_exist=True)
+            db.conn.close()
+    except Busy as e:
+        return (f"{e.args[0]} holds {db_path}: serving it as it is (its views and indexes are brought up "
+                "to date by the next job that opens it)")
+    return None
 
 
 def serve(db_path: str, host: str, port: int, settings: dict | None = None, announce=print):
