@@ -10,8 +10,8 @@ import sys
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "hubdex"
 # Data flows one way: fetch (hub), records, store, then the crawl that drives those three, derive
 # (which reads only what the crawl stored: never the crawl or HTTP), present, export (the tables as
-# Parquet: it reads the store only). `clock` is a leaf; jobs, cli and demo sit on top; the replica
-# stands apart.
+# Parquet: it reads the store only). `clock` is a leaf; serve (Datasette over the store), jobs, cli
+# and demo sit on top; the replica stands apart.
 STAGES = ["hub", "records", "store", "crawl", "derive", "present", "export"]
 MAY_IMPORT = {
     "clock": set(),
@@ -22,8 +22,9 @@ MAY_IMPORT = {
     "derive": {"clock", "store"},
     "present": {"clock", "store", "derive"},
     "export": {"clock", "store"},
+    "serve": {"clock", "store"},
     "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export"},
-    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs"},
+    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs", "serve"},
     "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs"},
 }
 

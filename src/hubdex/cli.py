@@ -349,6 +349,39 @@ def export_command(out_dir, db_path, tables, since, prune_before):
     _finish(_run(job, db_path))
 
 
+@main.command()
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0: every interface)")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: a free one)")
+def serve(db_path, host, port):
+    """Serve the database with Datasette (read-only, while crawls and derives keep writing): described
+    tables, facets, search, canned queries, dashboards. Prints its URL first; Ctrl-C or SIGTERM stops it."""
+    import sqlite3
+
+    from .serve import prepare, serve as run_server
+    from .store.db import NoDatabase
+
+    try:
+        note = prepare(db_path)
+    except NoDatabase as e:
+        raise click.ClickException(str(e)) from None
+    except sqlite3.DatabaseError as e:
+        raise click.ClickException(f"cannot open {db_path}: {e}") from None
+
+    if note:
+        click.echo(f"note: {note}", err=True)
+
+    def announce(url):
+        click.echo(url)
+        click.echo(f"serving {db_path} as /hubdex; dashboards at {url}-/dashboards; Ctrl-C stops", err=True)
+        sys.stdout.flush()
+
+    try:
+        run_server(db_path, host, port, announce=announce)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
 @main.group()
 def replica():
     """The Hub replica: a local HTTP server that speaks the Hub's API."""
