@@ -56,30 +56,40 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, resp: wire.Response, req: Request):
         if resp.delay:
             time.sleep(resp.delay)
-        body = resp.body
-        if resp.action == "truncate" and body:
-            body = body[: max(1, len(body) // 2)]
+        stream = resp.stream or wire.Stream(len(resp.body), lambda a, b, body=resp.body: iter((body[a:b],)))
+        length = stream.length
+        if resp.action == "truncate" and length:
+            length = max(1, length // 2)
         self.send_response_only(resp.status)
         headers = {"Date": wire.http_date(), "X-Powered-By": "huggingface-moon",
                    "X-Request-Id": wire.request_id(req.headers.get("x-amzn-trace-id")),
                    "Access-Control-Expose-Headers": wire.EXPOSE_HEADERS, "Vary": "Origin"}
         headers.update(resp.headers)
-        headers["Content-Length"] = str(len(body))
+        headers["Content-Length"] = str(length)
         for k, v in headers.items():
             self.send_header(k, v)
         self._headers_buffer.append(b"\r\n")
         if self.command == "HEAD":
             self.flush_headers()
             return
-        if resp.action == "reset":
-            self._headers_buffer.append(body[: len(body) // 2])
+        if resp.action in ("reset", "drop"):
+            length = length // 2  # half the body, then the connection goes
+        if length <= 65536:  # headers and a small body leave in one write
+            self._headers_buffer.append(b"".join(stream.source(0, length)))
             self.flush_headers()
+        else:
+            self.flush_headers()
+            for chunk in stream.source(0, length):
+                self.wfile.write(chunk)
+        if resp.action == "reset":
             # SO_LINGER 0: close() sends RST, so the client sees a connection reset mid-body.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
-            return
-        self._headers_buffer.append(body)
-        self.flush_headers()
+        elif resp.action == "drop":
+            # A clean close (FIN) before the body is complete: the client sees a short body.
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
 
 
 class _Server(ThreadingHTTPServer):
