@@ -35,6 +35,7 @@ class Request:
     headers: dict     # lower-case names
     body: bytes
     client: str
+    on_cdn: bool = False  # arrived at the LFS file host's socket
 
 
 def _parse_as_of(text: str) -> float:
@@ -60,6 +61,7 @@ class Replica:
         self.counts: Counter = Counter()
         self.recent: deque = deque(maxlen=20000)
         self.router_cache = (None, None)
+        self.cdn_port: int | None = None  # the LFS file host's port (set by the server); None: this origin
 
     # -- entry point --------------------------------------------------------------------------------
     def handle(self, req: Request) -> wire.Response:
@@ -280,6 +282,8 @@ class Replica:
             return resp
         if f.lfs:  # as the Hub does: a 302 to the file host, the metadata on the redirect itself
             host = req.headers.get("host", "127.0.0.1")
+            if self.cdn_port:
+                host = f"{host.rsplit(':', 1)[0] if not host.endswith(']') else host}:{self.cdn_port}"
             disposition = quote(f"inline; filename*=UTF-8''{filename.rsplit('/', 1)[-1]};", safe="")
             resp = wire.Response(302, b"", {"Content-Type": wire.TEXT, "Vary": "Origin, Accept"})
             resp.headers["Location"] = (f"http://{host}/_cdn/{current}/{rev.sha}/{quote(filename)}"
@@ -313,9 +317,12 @@ class Replica:
             f = files.Repo(self.store, row, rev.version, self.card_bytes).get(filename) if rev else None
         if f is None or not f.lfs:
             return wire.error(404, "Not Found", text=True)
-        # X-Repo-Commit is the replica's addition: a client on the same host as the Hub follows the
-        # 302 here and reads the commit from this response (the Hub's CDN is another host, not followed).
-        return files.file_response(f, req.headers.get("range"), {"ETag": f'"{f.sha256}"', "X-Repo-Commit": sha})
+        headers = {"ETag": f'"{f.sha256}"'}
+        if not req.on_cdn:
+            # Served from the API's own origin (no file host port): a client follows the 302 here, and
+            # reads the commit from this response, as it does through a mirror.
+            headers["X-Repo-Commit"] = sha
+        return files.file_response(f, req.headers.get("range"), headers)
 
     def router_models(self, path) -> wire.Response:
         with self.store.lock:

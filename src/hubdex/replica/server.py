@@ -44,7 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         req = Request(self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()},
-                      body, self.client_address[0])
+                      body, self.client_address[0], on_cdn=self.server.is_cdn)
         try:
             resp = self.server.app.handle(req)
         except Exception as e:  # a replica bug must look like a Hub 500, not a dropped connection
@@ -97,9 +97,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, is_cdn: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.connections: set = set()
+        self.is_cdn = is_cdn
 
     def handle_error(self, request, client_address):  # clients that hang up mid-response are normal here
         pass
@@ -118,34 +119,66 @@ def quiet_gc():
 
 
 class ReplicaServer:
-    """A running replica: `url`, `stop()`; usable as a context manager."""
+    """A running replica: `url`, `stop()`; usable as a context manager.
 
-    def __init__(self, app: Replica, host: str = "127.0.0.1", port: int = 0):
+    Two listening sockets: the Hub's API at `url`, and the LFS file host at `cdn_url` (another port,
+    so another origin, as the Hub's CDN is another host: clients stop at the Hub's 302 and read the
+    file's metadata from it). `cdn_port=None` serves LFS files from the API's own origin instead."""
+
+    def __init__(self, app: Replica, host: str = "127.0.0.1", port: int = 0, cdn_port: int | None = 0):
         self.app = app
         self.httpd = _Server((host, port), _Handler)
         self.httpd.app = app
         self.host, self.port = self.httpd.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
+        self.cdn = None
+        if cdn_port is not None:
+            try:
+                self.cdn = _Server((host, cdn_port), _Handler, is_cdn=True)
+            except OSError:
+                self.httpd.server_close()
+                raise
+            self.cdn.app = app
+        app.cdn_port = self.cdn.server_address[1] if self.cdn else None
+        self.cdn_url = f"http://{self.host}:{app.cdn_port}" if self.cdn else self.url
         self.thread: threading.Thread | None = None
+        self.cdn_thread: threading.Thread | None = None
+
+    def _start_cdn(self):
+        if self.cdn is not None:
+            self.cdn_thread = threading.Thread(target=self.cdn.serve_forever, kwargs={"poll_interval": 0.2},
+                                               name="hubdex-replica-cdn", daemon=True)
+            self.cdn_thread.start()
 
     def start(self) -> "ReplicaServer":
+        self._start_cdn()
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                        name="hubdex-replica", daemon=True)
         self.thread.start()
         return self
 
     def serve_forever(self):
+        self._start_cdn()
         self.httpd.serve_forever(poll_interval=0.2)
 
     def stop(self):
         """Stop serving and drop the connections clients keep alive, as a server going down would."""
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        for conn in list(self.httpd.connections):
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        for httpd in filter(None, (self.httpd, self.cdn)):
+            if httpd is self.httpd or self.cdn_thread is not None:
+                httpd.shutdown()
+            httpd.server_close()
+            for conn in list(httpd.connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        """Release the sockets of a server whose serve_forever has returned."""
+        for httpd in filter(None, (self.httpd, self.cdn)):
+            if httpd is self.cdn and self.cdn_thread is not None:
+                httpd.shutdown()
+            httpd.server_close()
 
     def __enter__(self):
         return self.start()
