@@ -198,6 +198,7 @@ class Repo:
         self.body = store.bodies.get(row)
         self.model_id = store.written_id(row)
         self.oid = store.oid(row)
+        self._made: dict[str, File] = {}
 
     def value(self, field):
         v = self.page.value(field, 0)
@@ -233,12 +234,16 @@ class Repo:
 
     @cached_property
     def files(self) -> dict[str, File]:
-        return {p: self._file(p) for p in self.paths}
+        return {p: self.get(p) for p in self.paths}
 
     def get(self, path: str) -> File | None:
+        """One file (only that one is made: a download does not render the whole repo)."""
         if path not in self.paths:
             return None
-        return self.files[path]
+        f = self._made.get(path)
+        if f is None:
+            f = self._made[path] = self._file(path)
+        return f
 
     # -- one file ----------------------------------------------------------------------------
     def _file(self, path: str) -> File:

@@ -123,10 +123,10 @@ def commits(store: Store, row: int, rev: Rev) -> list[dict]:
         out.append({"id": rev.sha, "title": f"Upload folder using huggingface_hub ({rev.ref})", "message": "",
                     "authors": person, "date": render.iso(int(store.clock or store.cols["modified"][row]))})
     for v in range(top, -1, -1):
-        title = "initial commit" if v == 0 else (f"Update eval_results/v{v}.json and README.md"
-                                                 if _synthetic(store, row) else "Upload folder")
         if not _synthetic(store, row):
             title = "Upload folder using huggingface_hub"
+        else:
+            title = "initial commit" if v == 0 else f"Update eval_results/v{v}.json and README.md"
         out.append({"id": commit_sha(store, row, v), "title": title, "message": "",
                     "authors": person, "date": render.iso(_commit_date(store, row, v))})
     return out

@@ -28,11 +28,14 @@ def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def split(path: str):
-    """(model id, endpoint, raw segments after it) for a repo endpoint path, else None."""
+def split(store, path: str):
+    """(model id, endpoint, raw segments after it) for a repo endpoint path, else None. A legacy id
+    without a namespace (`gpt2/tree/main`) is read as such unless `ns/tree` is itself a model."""
     segs = path[len("/api/models/"):].split("/")
     for i in (2, 1):
         if len(segs) > i and segs[i] in KEYWORDS:
+            if i == 1 and store.find(unquote("/".join(segs[:2])))[0] is not None:
+                return None
             return unquote("/".join(segs[:i])), segs[i], segs[i + 1:]
     return None
 
@@ -46,7 +49,7 @@ def _next_link(req, prefix: str, path: str, key: str, value: str) -> str:
 
 def handle(app, req, path: str, prefix: str):
     """The answer to a tree / refs / commits request, or None when `path` is no such request."""
-    parts = split(path)
+    parts = split(app.store, path)
     if parts is None:
         return None
     model_id, what, rest = parts
