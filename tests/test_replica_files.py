@@ -143,6 +143,7 @@ def test_hf_hub_download_config_and_tokenizer_files(demo_replica, api, tmp_path)
     config = json.load(open(hf_hub_download(model, "config.json", endpoint=demo_replica.url, cache_dir=tmp_path)))
     assert {k: config[k] for k in ("architectures", "model_type")} == {
         k: info.config[k] for k in ("architectures", "model_type")}
+    assert "tokenizer_config" not in config  # the API's config.tokenizer_config is tokenizer_config.json's
     tok_cfg = json.load(open(hf_hub_download(model, "tokenizer_config.json", endpoint=demo_replica.url,
                                              cache_dir=tmp_path)))
     assert {k: tok_cfg[k] for k in info.config["tokenizer_config"]} == info.config["tokenizer_config"]
@@ -224,6 +225,21 @@ def test_large_safetensors_download_resumes_after_an_interruption(replica_factor
     assert digest.hexdigest() == want.hexdigest()
     cdn = [(m, status) for m, p, status in control(server, "GET", "requests")["recent"] if p.startswith("/_cdn/")]
     assert cdn == [("GET", 200), ("GET", 206)]  # the cut transfer, then the rest asked with Range
+
+
+def test_drop_fault_closes_the_connection_mid_body(replica_factory):
+    import http.client
+    from urllib.parse import urlsplit
+
+    server = replica_factory("demo", faults="drop:on=card,nth=1")
+    model = pick(server, lambda s, r: _lib(s, r) == "transformers")
+    sha = HfApi(endpoint=server.url, token=False).model_info(model).sha
+    conn = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=5)
+    conn.request("GET", f"/{model}/resolve/{sha}/tokenizer.json")
+    resp = conn.getresponse()
+    with pytest.raises(http.client.IncompleteRead) as cut:  # a clean close, at once (not a stall)
+        resp.read()
+    assert 0 < len(cut.value.partial) == int(resp.headers["Content-Length"]) // 2
 
 
 def test_snapshot_download_of_a_small_repo(demo_replica, api, tmp_path):

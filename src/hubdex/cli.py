@@ -401,7 +401,8 @@ def replica_scenario(url, seed, update, add, rename, delete, metrics, advance, s
 @click.option("--url", required=True)
 @click.argument("spec", default="")
 def replica_faults(url, spec):
-    """Replace the faults of a running replica (an empty SPEC clears them)."""
+    """Replace the faults of a running replica (an empty SPEC clears them; the syntax is in docs/REPLICA.md,
+    section 'Faults')."""
     click.echo(json.dumps(_control(url, "POST", "faults", spec.encode()), indent=1))
 
 
