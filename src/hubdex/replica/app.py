@@ -190,7 +190,7 @@ class Replica:
             return other
         rest = unquote(path[len("/api/models/"):])
         model_id, _, revision = rest.partition("/revision/")
-        if not revision and model_id.count("/") > 1:  # /tree/, /refs, ...: routes this replica lacks
+        if not revision and model_id.count("/") > 1:  # /discussions, /paths-info, ...: routes this replica lacks
             return wire.error(404, f"Not Found: {path}", text=True)
         params = parse_qsl(req.query, keep_blank_values=True)
         with self.store.lock:
