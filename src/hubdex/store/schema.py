@@ -271,3 +271,20 @@ def m009_match_graph(db):
     db.execute("""CREATE TABLE match_edge_evidence (a_key INTEGER NOT NULL, b_key INTEGER NOT NULL,
         evidence_id INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (a_key, b_key, evidence_id)) WITHOUT ROWID, STRICT""")
     db["runs"].add_column("searches", int)
+
+
+@migrations()
+def m010_comparisons(db):
+    # "A vs B" entries (hubdex.compare): one row per unordered pair, model_a < model_b (ids). The
+    # entry as JSON and as Markdown; inputs_hash is the hash of exactly what the entry shows, so a
+    # derive rebuilds an entry only when it moves. An entry whose side was removed (or that is no
+    # longer among either side's top competitors) is marked stale with its reason, never deleted.
+    db.execute("""CREATE TABLE comparisons (model_a TEXT NOT NULL, model_b TEXT NOT NULL, a_key INTEGER NOT NULL,
+        b_key INTEGER NOT NULL, inputs_hash TEXT NOT NULL, generated_at TEXT NOT NULL, run_id INTEGER,
+        entry TEXT NOT NULL, markdown TEXT NOT NULL, stale INTEGER NOT NULL DEFAULT 0, stale_reason TEXT,
+        stale_since TEXT, PRIMARY KEY (model_a, model_b)) WITHOUT ROWID, STRICT""")
+    db.execute("CREATE INDEX idx_comparisons_b ON comparisons(model_b)")
+    # Each derive run's comparison step: entries built (new), rebuilt (hash moved), left alone, marked stale.
+    db["comparison_runs"].create({"run_id": int, "pairs": int, "built": int, "rebuilt": int, "unchanged": int,
+                                  "stale": int, "revived": int, "top_m": int, "seconds": float}, pk="run_id",
+                                 strict=True)
