@@ -143,3 +143,36 @@ def _pair_hash(ha: str, hb: str, edge) -> str:
 def pair_hash(sa: dict, sb: dict, edge) -> str:
     """The inputs hash of the entry for sides sa, sb (sa's id first) and their edge."""
     return _pair_hash(entry_.side_hash(sa), entry_.side_hash(sb), edge)
+
+
+class UnknownModel(LookupError):
+    pass
+
+
+def _resolve(conn, model_id: str):
+    row = conn.execute("SELECT key, id FROM models WHERE id = ? AND removed_at IS NULL", (model_id,)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT key, id FROM models WHERE lower(id) = lower(?) AND removed_at IS NULL",
+                           (model_id,)).fetchone()
+    if row is None:
+        raise UnknownModel(f"unknown model: {model_id}")
+    return row
+
+
+def one(conn, a_id: str, b_id: str) -> tuple[dict, str, str]:
+    """The entry for any two models: (entry, markdown, how) where how is 'stored' when the stored entry
+    is fresh (its inputs hash is what the two models show now), else 'built on the spot'."""
+    ka, _ = _resolve(conn, a_id)
+    kb, _ = _resolve(conn, b_id)
+    if ka == kb:
+        raise UnknownModel(f"a model compared with itself: {a_id}")
+    side = entry_.sides(conn, [ka, kb])
+    sa, sb = ordered(side[ka], side[kb])
+    edge = edge_for(edges(conn, [(min(ka, kb), max(ka, kb))]), ka, kb)
+    h = pair_hash(sa, sb, edge)
+    row = conn.execute("SELECT inputs_hash, stale, entry, markdown FROM comparisons WHERE model_a = ? AND model_b = ?",
+                       (sa["id"], sb["id"])).fetchone()
+    if row is not None and row[0] == h and not row[1]:
+        return json.loads(row[2]), row[3], "stored"
+    e = entry_.build_entry(sa, sb, edge)
+    return e, entry_.render_markdown(e), "built on the spot"
