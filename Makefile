@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast demo bench bench-replica bench-crawl bench-derive bench-export clean
+.PHONY: test test-fast demo chromium bench bench-replica bench-crawl bench-derive bench-export clean
 
 # The fast tier, for your own loop (under a minute, no large catalogue): units, layout, licences,
 # cards, docs, CLI. `make test` runs everything, these included; CI runs `make test`.
@@ -15,7 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium with Playwright; Playwright's own
+# browser download can't reach the internet here, so chromium comes from apt-get where it is missing.
+# Where it can't be installed, this step fails and says so (the tests would fail too, never skip).
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing chromium (apt-get) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "ERROR: cannot install chromium with apt-get; the browser tests need $(CHROMIUM)" >&2; exit 1; }; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)

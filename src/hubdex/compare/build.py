@@ -16,6 +16,9 @@ import json
 import time
 from dataclasses import dataclass
 
+import orjson
+
+from ..store.save import get_state, set_state
 from . import entry as entry_
 
 TOP_M = 5
@@ -29,13 +32,15 @@ class CompareResult:
     unchanged: int = 0
     stale: int = 0
     revived: int = 0
+    sides_read: int = 0
     top_m: int = TOP_M
     seconds: float = 0.0
 
     def summary(self) -> str:
         return (f"comparisons: {self.pairs:,} pairs (top {self.top_m} competitors of each model): {self.built:,} built, "
                 f"{self.rebuilt:,} rebuilt, {self.unchanged:,} left alone, {self.stale:,} marked stale"
-                + (f", {self.revived:,} revived" if self.revived else "") + f" ({self.seconds:.1f} s)")
+                + (f", {self.revived:,} revived" if self.revived else "")
+                + f"; {self.sides_read:,} sides read ({self.seconds:.1f} s)")
 
 
 def pairs(conn, top_m: int = TOP_M) -> list[tuple[int, int]]:
@@ -71,26 +76,42 @@ def edge_for(edge_rows: dict, ka: int, kb: int):
     return shown
 
 
-def build(conn, *, run_id: int, now: str, top_m: int = TOP_M) -> CompareResult:
-    """Rebuild the comparisons whose inputs moved (in the caller's transaction)."""
+def build(conn, *, run_id: int, now: str, top_m: int = TOP_M, rebuild_all: bool = False) -> CompareResult:
+    """Rebuild the comparisons whose inputs moved (in the caller's transaction). Sides are read again
+    only for models that changed in this derive run (model_changes, any reason but 'scores'), whose
+    shown key moved (rounded scores, times matched, copies) or that no entry showed before; all of
+    them after a derive that rebuilt everything or when the entry's code changed (ENTRY_VERSION)."""
     started = time.monotonic()
     res = CompareResult(top_m=top_m)
     chosen = pairs(conn, top_m)
     res.pairs = len(chosen)
     keys = sorted({k for p in chosen for k in p})
-    side = entry_.sides(conn, keys)
-    hashes = {k: entry_.side_hash(s) for k, s in side.items()}
+    shown = entry_.shown_keys(conn, keys)
+    ids = _ids(conn, keys)
+    known = {k: (h, sh) for k, h, sh in conn.execute("SELECT model_key, side_hash, shown FROM comparison_sides")}
+    everything = rebuild_all or get_state(conn, "compare.version") != entry_.ENTRY_VERSION
+    if everything:
+        read = set(keys)
+    else:
+        changed = {r[0] for r in conn.execute(
+            "SELECT DISTINCT model_key FROM model_changes WHERE run_id = ? AND reason != 'scores'", (run_id,))}
+        read = {k for k in keys if k in changed or k not in known or known[k][1] != shown.get(k)}
+    side = {k: entry_.prepare(s) for k, s in entry_.sides(conn, read).items()}
+    res.sides_read = len(side)
+    hashes = {k: known[k][0] for k in keys if k in known}
+    hashes.update({k: entry_.side_hash(s) for k, s in side.items()})
     edge_rows = edges(conn, chosen)
     stored = {(a, b): (h, st) for a, b, h, st in conn.execute(
         "SELECT model_a, model_b, inputs_hash, stale FROM comparisons")}
-    writes, seen = [], set()
+    todo, seen = [], set()
     for ka, kb in chosen:
-        if ka not in side or kb not in side:
+        if ka not in ids or kb not in ids:
             continue
-        sa, sb = ordered(side[ka], side[kb])
+        if ids[ka] > ids[kb]:
+            ka, kb = kb, ka
         edge = edge_for(edge_rows, ka, kb)
-        h = _pair_hash(hashes[sa["key"]], hashes[sb["key"]], edge)
-        ident = (sa["id"], sb["id"])
+        h = _pair_hash(hashes[ka], hashes[kb], edge)
+        ident = (ids[ka], ids[kb])
         seen.add(ident)
         old = stored.get(ident)
         if old is not None and old[0] == h:
@@ -100,10 +121,17 @@ def build(conn, *, run_id: int, now: str, top_m: int = TOP_M) -> CompareResult:
                 res.revived += 1
             res.unchanged += 1
             continue
+        todo.append((ka, kb, edge, h, old is None))
+    missing = {k for ka, kb, *_ in todo for k in (ka, kb)} - set(side)
+    if missing:  # the other side of a pair that moved: read, not changed
+        side.update({k: entry_.prepare(s) for k, s in entry_.sides(conn, missing).items()})
+    writes = []
+    for ka, kb, edge, h, new in todo:
+        sa, sb = side[ka], side[kb]
         e = entry_.build_entry(sa, sb, edge)
-        writes.append((sa["id"], sb["id"], sa["key"], sb["key"], h, now, run_id,
-                       json.dumps(e, ensure_ascii=False, sort_keys=True), entry_.render_markdown(e)))
-        if old is None:
+        writes.append((sa["id"], sb["id"], ka, kb, h, now, run_id, entry_.entry_json(e, sa, sb),
+                       entry_.render_markdown(e, sa, sb)))
+        if new:
             res.built += 1
         else:
             res.rebuilt += 1
@@ -113,29 +141,45 @@ def build(conn, *, run_id: int, now: str, top_m: int = TOP_M) -> CompareResult:
         inputs_hash = excluded.inputs_hash, generated_at = excluded.generated_at, run_id = excluded.run_id,
         entry = excluded.entry, markdown = excluded.markdown, stale = 0, stale_reason = NULL, stale_since = NULL""",
                      writes)
+    # what each side is now, for the next build to compare with
+    if everything:
+        conn.execute("DELETE FROM comparison_sides")
+    conn.executemany("INSERT OR REPLACE INTO comparison_sides VALUES (?, ?, ?)",
+                     ((k, hashes[k], shown[k]) for k in side if k in shown))
+    gone = set(known) - set(keys)
+    conn.executemany("DELETE FROM comparison_sides WHERE model_key = ?", ((k,) for k in gone))
     # entries no longer chosen: stale, with why (a side gone from the Hub, or no longer a top pair)
     current = {r[0] for r in conn.execute("SELECT id FROM models WHERE removed_at IS NULL")} if stored else set()
     marks = []
     for ident, (_h, st) in stored.items():
         if ident in seen or st:
             continue
-        gone = [i for i in ident if i not in current]
-        reason = (f"removed: {', '.join(gone)}" if gone else f"no longer among either model's top {top_m} competitors")
+        lost = [i for i in ident if i not in current]
+        reason = (f"removed: {', '.join(lost)}" if lost else f"no longer among either model's top {top_m} competitors")
         marks.append((reason, now) + ident)
     conn.executemany("UPDATE comparisons SET stale = 1, stale_reason = ?, stale_since = ? WHERE model_a = ? AND model_b = ?",
                      marks)
     res.stale = len(marks)
+    set_state(conn, "compare.version", entry_.ENTRY_VERSION, now)
     res.seconds = time.monotonic() - started
-    conn.execute("INSERT OR REPLACE INTO comparison_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (run_id, res.pairs, res.built, res.rebuilt, res.unchanged, res.stale, res.revived, top_m,
-                  round(res.seconds, 3)))
+    conn.execute("INSERT OR REPLACE INTO comparison_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (run_id, res.pairs, res.built, res.rebuilt, res.unchanged, res.stale, res.revived, res.sides_read,
+                  top_m, round(res.seconds, 3)))
     return res
+
+
+def _ids(conn, keys) -> dict:
+    entry_._keys_table(conn, keys)
+    out = dict(conn.execute("SELECT m.key, m.id FROM temp.compare_keys k JOIN models m ON m.key = k.key"))
+    conn.execute("DELETE FROM temp.compare_keys")
+    return out
 
 
 def _pair_hash(ha: str, hb: str, edge) -> str:
     h = hashlib.blake2b(digest_size=12)
-    for part in (ha, hb, json.dumps(edge, sort_keys=True), entry_.ENTRY_VERSION):
-        h.update(part.encode())
+    for part in (ha.encode(), hb.encode(), orjson.dumps(edge, option=orjson.OPT_SORT_KEYS),
+                 entry_.ENTRY_VERSION.encode()):
+        h.update(part)
         h.update(b"\0")
     return h.hexdigest()
 

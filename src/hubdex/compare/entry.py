@@ -10,9 +10,12 @@ shows (build.py rebuilds an entry only when that hash moves).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+
+import orjson
 from urllib.parse import quote
 
 from ..clock import Clock
@@ -60,25 +63,42 @@ def count_text(n, sign: bool = False) -> str:
     return f"{prefix}{n:,}" if isinstance(n, int) else f"{prefix}{n:g}"
 
 
-def point(x):
-    return None if x is None else int(round(float(x)))
-
-
-def _price(x):
-    return None if x is None else round(float(x), 2)
-
-
 # -- sides -------------------------------------------------------------------------------------------
-_SIDE_SQL = """SELECT m.key, m.id, m.pipeline_tag, m.library_name, m.gated, m.params, m.used_storage, m.context_length,
+# Values of model_scores and match_scores an entry shows, rounded in SQL: the side reads them so, and
+# build.py compares the same expressions with what the last build showed, to find the sides to read
+# again without reading every side (a derive that nudges percentiles by a hundredth moves none).
+SHOWN_SQL = {
+    "rank_pt": "CAST(round(s.rank) AS INTEGER)", "adoption_pt": "CAST(round(s.adoption) AS INTEGER)",
+    "quality_pt": "CAST(round(s.quality) AS INTEGER)", "ecosystem_pt": "CAST(round(s.ecosystem) AS INTEGER)",
+    "match_pt": "CAST(round(s.match) AS INTEGER)", "pricing_pt": "CAST(round(s.pricing) AS INTEGER)",
+    "price_in": "round(s.cheapest_input_usd_per_m, 2)", "price_out": "round(s.cheapest_output_usd_per_m, 2)",
+}
+_COPIES_SQL = """(SELECT count(*) || ':' || coalesce(group_concat(id, ','), '') FROM (SELECT cm.id FROM match_copies cc
+    JOIN models cm ON cm.key = cc.model_key WHERE cc.canonical_key = m.key ORDER BY cm.downloads DESC, cm.id LIMIT 3))"""
+SHOWN_KEY_SQL = ("printf('" + "|".join(["%s"] * 20) + "', " + ", ".join(list(SHOWN_SQL.values()) + [
+    "s.pricing_class", "s.capabilities_count", "s.licence", "s.licence_family", "s.commercial_use",
+    "s.hosted_providers", "s.cheapest_provider", "s.growth_7d", "s.growth_30d", "ms.times_matched",
+    "(SELECT count(*) FROM match_copies cc WHERE cc.canonical_key = m.key)", _COPIES_SQL]) + ")")
+SHOWN_FROM = """FROM temp.compare_keys k JOIN models m ON m.key = k.key
+    LEFT JOIN model_scores s ON s.model_key = m.key LEFT JOIN match_scores ms ON ms.model_key = m.key"""
+
+_SIDE_SQL = f"""SELECT m.key, m.id, m.pipeline_tag, m.library_name, m.gated, m.params, m.used_storage, m.context_length,
     m.downloads, m.downloads_all_time, m.likes, m.trending_score, m.children_finetune, m.children_adapter,
     m.children_quantized, m.children_merge, m.spaces_count, m.last_modified, m.updated_at, m.disabled,
-    s.rank, s.adoption, s.quality, s.ecosystem, s.pricing, s.match, s.pricing_class, s.capabilities_count, s.licence,
-    s.licence_family, s.commercial_use, s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m,
+    s.rank, s.pricing_class, s.capabilities_count, s.licence,
+    s.licence_family, s.commercial_use, s.cheapest_provider,
     s.hosted_providers, s.growth_7d, s.growth_30d, ms.times_matched, l.attribution, l.share_alike, l.name,
-    c.source, c.fetched_at, (SELECT max(h.day) FROM metrics_history h WHERE h.model_key = m.key) AS metrics_day
-    FROM temp.compare_keys k JOIN models m ON m.key = k.key
-    LEFT JOIN model_scores s ON s.model_key = m.key LEFT JOIN match_scores ms ON ms.model_key = m.key
-    LEFT JOIN licences l ON l.id = s.licence LEFT JOIN cards c ON c.model_key = m.key"""
+    c.source, c.fetched_at, (SELECT max(h.day) FROM metrics_history h WHERE h.model_key = m.key) AS metrics_day,
+    {", ".join(f"{v} AS {k}" for k, v in SHOWN_SQL.items())}
+    {SHOWN_FROM} LEFT JOIN licences l ON l.id = s.licence LEFT JOIN cards c ON c.model_key = m.key"""
+
+
+def shown_keys(conn, keys) -> dict:
+    """key -> the shown key (what a side shows that no model_changes row reports), for the given models."""
+    _keys_table(conn, keys)
+    out = dict(conn.execute(f"SELECT m.key, {SHOWN_KEY_SQL} {SHOWN_FROM}"))
+    conn.execute("DELETE FROM temp.compare_keys")
+    return out
 
 
 def _keys_table(conn, keys):
@@ -122,8 +142,24 @@ def sides(conn, keys) -> dict:
 
 
 def side_hash(side: dict) -> str:
-    return hashlib.blake2b(json.dumps(side, sort_keys=True, separators=(",", ":")).encode(),
-                           digest_size=12).hexdigest()
+    return hashlib.blake2b(orjson.dumps({k: v for k, v in side.items() if not k.startswith("_")},
+                                        option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+
+
+def prepare(side: dict) -> dict:
+    """Pre-serialised pieces of a side that every entry of it repeats (JSON fragments and escaped
+    Markdown of its cells), so that building thousands of entries does not redo them."""
+    side["_json"] = {k: orjson.Fragment(orjson.dumps(c, option=orjson.OPT_SORT_KEYS)) for k, c in side["cells"].items()}
+    side["_md"] = {k: (md_escape(c["shown"]), md_escape(_src(c))) for k, c in side["cells"].items()}
+    return side
+
+
+def entry_json(e: dict, a: dict, b: dict) -> str:
+    """The entry as stored (JSON, keys sorted), from prepared sides' fragments."""
+    ja, jb = a["_json"], b["_json"]
+    fast = dict(e, features=[{"feature": label, "a": ja[k], "b": jb[k]} for label, k in FEATURES],
+                figures=[{"figure": label, "a": ja[k], "b": jb[k]} for label, k in FIGURES])
+    return orjson.dumps(fast, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _side(r: dict, caps: list, evals: list, copies: list) -> dict:
@@ -147,20 +183,20 @@ def _side(r: dict, caps: list, evals: list, copies: list) -> dict:
     task = r["pipeline_tag"]
     s = {"id": mid, "key": key, "name": mid.split("/")[-1], "hub_url": "https://huggingface.co/" + quote(mid, safe="/"),
          "task": task, "task_group": TASK_GROUPS.get(task, task) if task else None}
-    rank = point(r["rank"])
+    rank = r["rank_pt"]
     s["cells"] = c = {}
     c["type"] = cell("Model", table="models", column="id", row=row, day=meta_day)
     c["task"] = meta("pipeline_tag", task)
     c["rank"] = score("rank", rank, None if rank is None else f"{rank}/100")
     for name, _label in SIGNALS:
-        v = point(r[name])
+        v = r[name + "_pt"]
         if name == "match":
             c[name] = cell(v, None if v is None else f"{v}/100", table="match_scores", column="score", row=srow,
                            day=data_day)
         else:
             c[name] = score(name, v, None if v is None else f"{v}/100")
     c["pricing"] = score("pricing_class", r["pricing_class"])
-    c["pricing_score"] = score("pricing", point(r["pricing"]))
+    c["pricing_score"] = score("pricing", r["pricing_pt"])
     n = r["capabilities_count"]
     c["capabilities"] = score("capabilities_count", n, None if n is None else f"{n} decomposed")
     c["times_matched"] = cell(r["times_matched"], table="match_scores", column="times_matched", row=srow, day=data_day)
@@ -203,7 +239,7 @@ def _side(r: dict, caps: list, evals: list, copies: list) -> dict:
     c["spaces"] = meta("spaces_count", r["spaces_count"], count_text(r["spaces_count"]))
     hosted = r["hosted_providers"]
     c["providers"] = score("hosted_providers", hosted, None if hosted is None else f"{hosted} live")
-    pin, pout = _price(r["cheapest_input_usd_per_m"]), _price(r["cheapest_output_usd_per_m"])
+    pin, pout = r["price_in"], r["price_out"]
     c["cheapest_price"] = score("cheapest_input_usd_per_m, cheapest_output_usd_per_m",
                                 None if pin is None else [r["cheapest_provider"], pin, pout],
                                 None if pin is None else f"{r['cheapest_provider']}: ${pin:.2f}/M in, ${pout:.2f}/M out")
@@ -256,39 +292,44 @@ TEMPLATES = {
     "usage documented": "Usage documented with {d}", "limitations stated": "States its limitations: {d}",
     "benchmark result": "Reports {d}", "fine-tuning": "Fine-tuning: {d}",
 }
-ORDER = list(TEMPLATES)
+_ORDER = {name: i for i, name in enumerate(TEMPLATES)}
 
 
 def _capability_groups(caps, meta_day, card_day) -> list:
     groups: dict = {}
     for name, detail, kind, src, table, row in caps:
-        g = groups.setdefault(name, {"capability": name, "details": [], "evidence": [], "sources": []})
+        g = groups.get(name)
+        if g is None:
+            g = groups[name] = {"capability": name, "details": [], "evidence": [], "sources": [], "_low": set()}
         d = str(detail)
-        if d.lower() not in (x.lower() for x in g["details"]):
+        low = d.lower()
+        if low not in g["_low"]:
+            g["_low"].add(low)
             g["details"].append(d)
-            g["sources"].append({"table": table, "column": "detail", "row": row,
-                                 "day": card_day if table == "capabilities" else meta_day})
+            if len(g["sources"]) < DETAILS_SHOWN:
+                g["sources"].append({"table": table, "column": "detail", "row": row,
+                                     "day": card_day if table == "capabilities" else meta_day})
         ev = f"{kind}: {src}"
-        if ev not in g["evidence"]:
+        if ev not in g["evidence"] and len(g["evidence"]) < 3:
             g["evidence"].append(ev)
-    out = sorted(groups.values(), key=lambda g: (ORDER.index(g["capability"]) if g["capability"] in ORDER else 999,
-                                                 g["capability"]))
+    out = sorted(groups.values(), key=lambda g: (_ORDER.get(g["capability"], 999), g["capability"]))
     for g in out:
+        g["low"] = sorted(g.pop("_low"))
         shown = [d if len(d) <= DETAIL_CHARS else d[:DETAIL_CHARS - 1] + "…" for d in g["details"][:DETAILS_SHOWN]]
         more = len(g["details"]) - len(shown)
         text = ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
         g["sentence"] = TEMPLATES.get(g["capability"], g["capability"].capitalize() + ": {d}").format(d=text) + "."
-        g["evidence"] = g["evidence"][:3]
-        g["sources"] = g["sources"][:DETAILS_SHOWN]
+        del g["details"]
     return out
 
 
 def _mark(mine: list, theirs: list) -> list:
-    other = {g["capability"]: {d.lower() for d in g["details"]} for g in theirs}
+    other = {g["capability"]: g["low"] for g in theirs}
     out = []
     for g in mine:
-        common = other.get(g["capability"], set()) & {d.lower() for d in g["details"]}
-        out.append({"sentence": g["sentence"], "capability": g["capability"], "mark": "shared" if common else "unique",
+        theirs_low = other.get(g["capability"])
+        shared = bool(theirs_low) and not set(theirs_low).isdisjoint(g["low"])
+        out.append({"sentence": g["sentence"], "capability": g["capability"], "mark": "shared" if shared else "unique",
                     "evidence": g["evidence"], "sources": g["sources"]})
     return out
 
@@ -431,11 +472,14 @@ def _verdict(a, b, same_task) -> dict:
 
 
 # -- Markdown and text -------------------------------------------------------------------------------
+_MD = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": " ", "\r": " ", **{
+    ch: "\\" + ch for ch in "\\`*_[]|#!"}})
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def md_escape(text) -> str:
     """Card and id text in Markdown: no markup, link or HTML gets through."""
-    s = str(text)
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_\[\]|#!])", r"\\\1", s).replace("\n", " ")
+    return str(text).translate(_MD)
 
 
 def _src(c: dict) -> str:
@@ -444,16 +488,27 @@ def _src(c: dict) -> str:
     return f"{s['table']}.{s['column']} [{row}]" + (f" @ {s['day']}" if s.get("day") else "")
 
 
-def render_markdown(e: dict) -> str:
+def render_markdown(e: dict, a_side: dict | None = None, b_side: dict | None = None) -> str:
     a, b = e["models"]["a"], e["models"]["b"]
-    out = [f"# {md_escape(a['name'])} vs {md_escape(b['name'])}", "", md_escape(e["headline"]), "",
-           f"| Feature | {md_escape(a['name'])} | {md_escape(b['name'])} |", "|---|---|---|"]
-    out += [f"| {r['feature']} | {md_escape(r['a']['shown'])} | {md_escape(r['b']['shown'])} |" for r in e["features"]]
-    out += ["", "## Figures", "", f"| Figure | {md_escape(a['name'])} | {md_escape(b['name'])} |", "|---|---|---|"]
-    out += [f"| {r['figure']} | {md_escape(r['a']['shown'])} | {md_escape(r['b']['shown'])} |" for r in e["figures"]]
+    ma = a_side["_md"] if a_side and "_md" in a_side else None
+    mb = b_side["_md"] if b_side and "_md" in b_side else None
+
+    def pieces(r, k):
+        if ma is not None and mb is not None:
+            return ma[k], mb[k]
+        return ((md_escape(r["a"]["shown"]), md_escape(_src(r["a"]))), (md_escape(r["b"]["shown"]), md_escape(_src(r["b"]))))
+
+    rows = [(r.get("feature") or r.get("figure"), *pieces(r, k))
+            for r, (_label, k) in zip(e["features"] + e["figures"], FEATURES + FIGURES)]
+    na, nb = md_escape(a["name"]), md_escape(b["name"])
+    nf = len(e["features"])
+    out = [f"# {na} vs {nb}", "", md_escape(e["headline"]), "", f"| Feature | {na} | {nb} |", "|---|---|---|"]
+    out += [f"| {label} | {x[0]} | {y[0]} |" for label, x, y in rows[:nf]]
+    out += ["", "## Figures", "", f"| Figure | {na} | {nb} |", "|---|---|---|"]
+    out += [f"| {label} | {x[0]} | {y[0]} |" for label, x, y in rows[nf:]]
     out += ["", "## Head to head", "", md_escape(e["head_to_head"]["statement"])]
     if e["head_to_head"]["shared"]:
-        out += ["", f"| Benchmark | {md_escape(a['name'])} | {md_escape(b['name'])} |", "|---|---|---|"]
+        out += ["", f"| Benchmark | {na} | {nb} |", "|---|---|---|"]
         for r in e["head_to_head"]["shared"]:
             name = f"{r['dataset']} / {r['metric']}" + (f" ({r['split']})" if r["split"] else "")
             out.append(f"| {md_escape(name)} | {r['a']['value']:g} ({md_escape(r['a']['where'])}) | "
@@ -472,9 +527,7 @@ def render_markdown(e: dict) -> str:
     out += [f"- {md_escape(line)}" for line in v["lines"]]
     out += ["", f"A lead is claimed only at a margin of {v['margin_points']} points or more on the 0-100 scale; "
             "closer is a tie. Unknown is shown as unknown, never as 0.", "", "## Sources", ""]
-    for r in e["features"] + e["figures"]:
-        label = r.get("feature") or r.get("figure")
-        out.append(f"- {label}: {md_escape(_src(r['a']))}; {md_escape(_src(r['b']))}")
+    out += [f"- {label}: {x[1]}; {y[1]}" for label, x, y in rows]
     return "\n".join(out) + "\n"
 
 

@@ -114,7 +114,7 @@ def _gather(db, day: int, weights: dict):
 def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
            weights_path: str | None = None, after=()) -> DeriveResult:
     """One derive run (`run_id`: its row in `runs`, which the job opened) on `day`. Each of `after` is
-    called as step(conn, run_id=, now=, day=) once the scores are written, in this transaction."""
+    called as step(conn, run_id=, now=, day=, rebuild_all=) once the scores are written, in this transaction."""
     started = time.monotonic()
     conn = db.conn
     weights = signals.load_weights(weights_path)
@@ -140,7 +140,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         out["weights_id"] = Coded(np.zeros(len(out["model_key"]), dtype=np.int32), np.array([wid], dtype=object))
         written, removed = scores.write_scores(conn, out, run_id, record=not rebuild_all)
         history = scores.write_history(conn, out, day)
-        done_after = [step(conn, run_id=run_id, now=now, day=day) for step in after]
+        done_after = [step(conn, run_id=run_id, now=now, day=day, rebuild_all=rebuild_all) for step in after]
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)",
                      (wid, json.dumps(weights, sort_keys=True), now))
         prices_day, prices_digest = changes.record_inputs(conn, found)

@@ -33,7 +33,8 @@ class DeriveJob:
         from ..compare import build
 
         top_m = self.top_m or build.TOP_M
-        return (lambda conn, run_id, now, day: build.build(conn, run_id=run_id, now=now, top_m=top_m),)
+        return (lambda conn, run_id, now, day, rebuild_all: build.build(conn, run_id=run_id, now=now, top_m=top_m,
+                                                                      rebuild_all=rebuild_all),)
 
     def report(self, status: str, reason: str | None):
         r = self.result

@@ -284,7 +284,13 @@ def m010_comparisons(db):
         entry TEXT NOT NULL, markdown TEXT NOT NULL, stale INTEGER NOT NULL DEFAULT 0, stale_reason TEXT,
         stale_since TEXT, PRIMARY KEY (model_a, model_b)) WITHOUT ROWID, STRICT""")
     db.execute("CREATE INDEX idx_comparisons_b ON comparisons(model_b)")
+    # Per model in an entry: the hash of its side (what entries show of it) and the shown key (its
+    # rounded scores, times matched, copies: what no model_changes row reports), so that a derive
+    # reads again only the sides that may have moved.
+    db.execute("""CREATE TABLE comparison_sides (model_key INTEGER PRIMARY KEY, side_hash TEXT NOT NULL,
+        shown TEXT NOT NULL) WITHOUT ROWID, STRICT""")
     # Each derive run's comparison step: entries built (new), rebuilt (hash moved), left alone, marked stale.
     db["comparison_runs"].create({"run_id": int, "pairs": int, "built": int, "rebuilt": int, "unchanged": int,
-                                  "stale": int, "revived": int, "top_m": int, "seconds": float}, pk="run_id",
+                                  "stale": int, "revived": int, "sides_read": int, "top_m": int,
+                                  "seconds": float}, pk="run_id",
                                  strict=True)
