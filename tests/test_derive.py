@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -92,9 +93,10 @@ def test_signals_match_hand_computed_values(tiny):
     assert m2["ecosystem"] == round(100 * (0.05 + 0.05 / 3), 2) == 6.67
     # pricing: apache-2.0, not gated, no hosted inference: free open weights, 100
     assert m4["pricing_class"] == "free open weights" and m4["pricing"] == 100.0
-    # rank: 0.35 adoption + 0.25 quality + 0.25 ecosystem + 0.15 pricing (match weighs 0), each
-    # contribution rounded to hundredths: 30.625 (half to even: 30.62) + 11.25 + 6.04 + 15.00
-    assert m4["rank"] == pytest.approx(62.91)
+    # rank: 0.35 adoption + 0.25 quality + 0.25 ecosystem + 0.15 pricing + 0.10 match, divided by their
+    # sum (1.10); no match graph, so match adds nothing; each contribution rounded to hundredths:
+    # 27.84 + 10.23 + 5.49 + 13.64
+    assert m4["rank"] == pytest.approx(57.2)
     assert m4["licence"] == "apache-2.0" and m4["licence_family"] == "permissive" and m4["commercial_use"] == "yes"
 
 
@@ -271,8 +273,10 @@ def test_signals_are_within_bounds_and_classes_known(synthetic):
     for s in ("adoption", "quality", "ecosystem", "pricing", "rank"):
         lo, hi = conn.execute(f"SELECT min({s}), max({s}) FROM model_scores").fetchone()
         assert 0 <= lo <= hi <= 100, s
-    # no match graph yet: the match signal is unknown for every model, not 0
-    assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == 0
+    # the match signal is known only for models in the match graph (siblings and size neighbours here:
+    # no search crawl); every other model's is unknown, not 0
+    scored = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
+    assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == scored < n
     classes = {r[0] for r in conn.execute("SELECT DISTINCT pricing_class FROM model_scores")}
     assert classes <= {"free open weights", "open weights plus paid hosted inference", "free with conditions",
                        "paid API only", "unknown"} and len(classes) >= 3
@@ -378,7 +382,8 @@ def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
 def test_weights_live_in_a_file_and_are_stored_with_results(tiny, tmp_path):
     w = tmp_path / "w.toml"
     shipped = load_weights()
-    text = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items()) for t, vals in shipped.items())
+    text = resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8")
+    assert "adoption = 0.35" in text
     w.write_text(text.replace("adoption = 0.35", "adoption = 0.9"))
     result = derive(tiny, weights_path=str(w))
     stored = json.loads(tiny.conn.execute("SELECT weights FROM rank_weights WHERE id = ?",
@@ -417,8 +422,7 @@ def test_a_licence_not_in_the_catalogue_is_kept_and_reported(tiny):
 
 def test_weights_files_that_would_break_the_rank_are_refused(tmp_path):
     """Finite, non-negative, one positive per table; every refusal names the file and the key."""
-    shipped = load_weights()
-    good = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items()) for t, vals in shipped.items())
+    good = resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8")
     cases = {"inf": (good.replace("adoption = 0.35", "adoption = inf"), "[rank] adoption = inf"),
              "nan": (good.replace("adoption = 0.35", "adoption = nan"), "[rank] adoption = nan"),
              "huge": (good.replace("adoption = 0.35", "adoption = 1e300"), "[rank] adoption = 1e+300"),
