@@ -15,6 +15,7 @@ Run:  .venv/bin/python bench/compare_entries.py [--models 100000] [--cards 5000]
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import subprocess
@@ -43,6 +44,35 @@ def step(db: Path) -> dict:
     return row
 
 
+def entries(db: Path) -> dict:
+    conn = sqlite3.connect(db)
+    out = {(a, b): json.loads(e) for a, b, e in conn.execute("SELECT model_a, model_b, entry FROM comparisons")}
+    conn.close()
+    return out
+
+
+def what_moved(before: dict, after: dict) -> dict:
+    """For the entries that changed: which of their rows moved (how many entries each)."""
+    moved: dict = {}
+    for p, e in after.items():
+        o = before.get(p)
+        if o is None or o == e:
+            continue
+        rows = set()
+        for part, name in (("features", "feature"), ("figures", "figure")):
+            for x, y in zip(e[part], o[part]):
+                if x["a"]["value"] != y["a"]["value"] or x["b"]["value"] != y["b"]["value"]:
+                    rows.add(x[name])
+                elif x != y:
+                    rows.add(x[name] + " (source)")
+        for k in ("match_edge", "capabilities", "head_to_head"):
+            if e[k] != o[k]:
+                rows.add(k)
+        for r in rows:
+            moved[r] = moved.get(r, 0) + 1
+    return dict(sorted(moved.items(), key=lambda kv: -kv[1]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", type=int, default=100_000)
@@ -64,12 +94,15 @@ def main():
         out["search_s"], _ = run(hub + ["crawl", "--search"] + ep)
         out["derive_s"], _ = run(hub + ["derive", "--db", str(db)])
         out["build"] = step(db)
+        before = entries(db)
         n = max(2, a.models // 100)
         changed = server.scenario(update=n // 2, metrics=n - n // 2, seed=7)
         out["incremental_crawl_s"], _ = run(hub + ["crawl"] + ep)
         out["metrics_crawl_s"], _ = run(hub + ["crawl", "--metrics"] + ep)
         out["rederive_s"], _ = run(hub + ["derive", "--db", str(db)])
         out["rebuild"] = step(db)
+        out["what_moved"] = what_moved(before, entries(db))
+        del before
         ids = set(changed["updated"]) | set(changed["metrics_changed"])
         conn = sqlite3.connect(db)
         conn.execute("CREATE TEMP TABLE changed (id TEXT PRIMARY KEY)")
@@ -90,11 +123,13 @@ def main():
         f"comparison entries at {a.models:,} models ({procs.load_line(load0, load1)})",
         f"crawl: full {out['full_crawl_s']:.1f} s, cards {out['cards_s']:.1f} s, search {out['search_s']:.1f} s",
         f"all entries: {b['pairs']:,} pairs, {b['built']:,} built, {b['sides_read']:,} sides read in "
-        f"{b['seconds']:.1f} s (derive {out['derive_s']:.1f} s in all)  [target < 60 s]",
+        f"{b['seconds']:.1f} s, {b['cpu_seconds']:.1f} s CPU (derive {out['derive_s']:.1f} s in all)  [target < 60 s]",
         f"after 1% changed ({out['changed_models']:,} models): {r['rebuilt']:,} rebuilt, {r['built']:,} new, "
         f"{r['stale']:,} stale, {r['unchanged']:,} left alone; {out['entries_touching_changed']:,} of "
-        f"{out['entries']:,} entries touch a changed model; {r['sides_read']:,} sides read; {r['seconds']:.1f} s "
+        f"{out['entries']:,} entries touch a changed model; {r['sides_read']:,} sides read; {r['seconds']:.1f} s, "
+        f"{r['cpu_seconds']:.1f} s CPU "
         f"(derive {out['rederive_s']:.1f} s in all)  [target < 10 s]",
+        f"  rows that moved in the rebuilt entries (entries each): {out['what_moved']}",
         f"nothing changed: {g['rebuilt'] + g['built']:,} rebuilt, {g['sides_read']:,} sides read, {g['seconds']:.1f} s",
     ]
     procs.report("\n".join(lines), out, a.json)

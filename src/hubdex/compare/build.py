@@ -35,12 +35,13 @@ class CompareResult:
     sides_read: int = 0
     top_m: int = TOP_M
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time: what the step costs whatever else the machine runs
 
     def summary(self) -> str:
         return (f"comparisons: {self.pairs:,} pairs (top {self.top_m} competitors of each model): {self.built:,} built, "
                 f"{self.rebuilt:,} rebuilt, {self.unchanged:,} left alone, {self.stale:,} marked stale"
                 + (f", {self.revived:,} revived" if self.revived else "")
-                + f"; {self.sides_read:,} sides read ({self.seconds:.1f} s)")
+                + f"; {self.sides_read:,} sides read ({self.seconds:.1f} s, {self.cpu_seconds:.1f} s CPU)")
 
 
 def pairs(conn, top_m: int = TOP_M) -> list[tuple[int, int]]:
@@ -81,7 +82,7 @@ def build(conn, *, run_id: int, now: str, top_m: int = TOP_M, rebuild_all: bool 
     only for models that changed in this derive run (model_changes, any reason but 'scores'), whose
     shown key moved (rounded scores, times matched, copies) or that no entry showed before; all of
     them after a derive that rebuilt everything or when the entry's code changed (ENTRY_VERSION)."""
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     res = CompareResult(top_m=top_m)
     chosen = pairs(conn, top_m)
     res.pairs = len(chosen)
@@ -161,10 +162,10 @@ def build(conn, *, run_id: int, now: str, top_m: int = TOP_M, rebuild_all: bool 
                      marks)
     res.stale = len(marks)
     set_state(conn, "compare.version", entry_.ENTRY_VERSION, now)
-    res.seconds = time.monotonic() - started
-    conn.execute("INSERT OR REPLACE INTO comparison_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    res.seconds, res.cpu_seconds = time.monotonic() - started, time.process_time() - cpu
+    conn.execute("INSERT OR REPLACE INTO comparison_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (run_id, res.pairs, res.built, res.rebuilt, res.unchanged, res.stale, res.revived, res.sides_read,
-                  top_m, round(res.seconds, 3)))
+                  top_m, round(res.seconds, 3), round(res.cpu_seconds, 3)))
     return res
 
 

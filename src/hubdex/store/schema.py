@@ -292,5 +292,5 @@ def m010_comparisons(db):
     # Each derive run's comparison step: entries built (new), rebuilt (hash moved), left alone, marked stale.
     db["comparison_runs"].create({"run_id": int, "pairs": int, "built": int, "rebuilt": int, "unchanged": int,
                                   "stale": int, "revived": int, "sides_read": int, "top_m": int,
-                                  "seconds": float}, pk="run_id",
+                                  "seconds": float, "cpu_seconds": float}, pk="run_id",
                                  strict=True)
