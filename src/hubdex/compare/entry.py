@@ -150,7 +150,8 @@ def prepare(side: dict) -> dict:
     """Pre-serialised pieces of a side that every entry of it repeats (JSON fragments and escaped
     Markdown of its cells), so that building thousands of entries does not redo them."""
     side["_json"] = {k: orjson.Fragment(orjson.dumps(c, option=orjson.OPT_SORT_KEYS)) for k, c in side["cells"].items()}
-    side["_md"] = {k: (md_escape(c["shown"]), md_escape(_src(c))) for k, c in side["cells"].items()}
+    side["_md"] = {k: md_escape(c["shown"]) for k, c in side["cells"].items()}
+    side["_low"] = {g["capability"]: set(g["low"]) for g in side["capabilities"]}
     return side
 
 
@@ -323,12 +324,13 @@ def _capability_groups(caps, meta_day, card_day) -> list:
     return out
 
 
-def _mark(mine: list, theirs: list) -> list:
-    other = {g["capability"]: g["low"] for g in theirs}
+def _mark(mine: list, theirs: list, other: dict | None = None) -> list:
+    if other is None:
+        other = {g["capability"]: set(g["low"]) for g in theirs}
     out = []
     for g in mine:
         theirs_low = other.get(g["capability"])
-        shared = bool(theirs_low) and not set(theirs_low).isdisjoint(g["low"])
+        shared = bool(theirs_low) and not theirs_low.isdisjoint(g["low"])
         out.append({"sentence": g["sentence"], "capability": g["capability"], "mark": "shared" if shared else "unique",
                     "evidence": g["evidence"], "sources": g["sources"]})
     return out
@@ -380,7 +382,7 @@ def build_entry(a: dict, b: dict, edge: dict | None) -> dict:
     e["head_to_head"] = _head_to_head(a, b)
     e["capabilities"] = {}
     for me, other, side in ((a, b, "a"), (b, a, "b")):
-        marked = _mark(me["capabilities"], other["capabilities"])
+        marked = _mark(me["capabilities"], other["capabilities"], other.get("_low"))
         e["capabilities"][side] = {"shown": marked[:CAPABILITIES_SHOWN], "more": max(0, len(marked) - CAPABILITIES_SHOWN)}
     e["verdict"] = _verdict(a, b, same_task)
     return e
@@ -496,16 +498,16 @@ def render_markdown(e: dict, a_side: dict | None = None, b_side: dict | None = N
     def pieces(r, k):
         if ma is not None and mb is not None:
             return ma[k], mb[k]
-        return ((md_escape(r["a"]["shown"]), md_escape(_src(r["a"]))), (md_escape(r["b"]["shown"]), md_escape(_src(r["b"]))))
+        return md_escape(r["a"]["shown"]), md_escape(r["b"]["shown"])
 
     rows = [(r.get("feature") or r.get("figure"), *pieces(r, k))
             for r, (_label, k) in zip(e["features"] + e["figures"], FEATURES + FIGURES)]
     na, nb = md_escape(a["name"]), md_escape(b["name"])
     nf = len(e["features"])
     out = [f"# {na} vs {nb}", "", md_escape(e["headline"]), "", f"| Feature | {na} | {nb} |", "|---|---|---|"]
-    out += [f"| {label} | {x[0]} | {y[0]} |" for label, x, y in rows[:nf]]
+    out += [f"| {label} | {x} | {y} |" for label, x, y in rows[:nf]]
     out += ["", "## Figures", "", f"| Figure | {na} | {nb} |", "|---|---|---|"]
-    out += [f"| {label} | {x[0]} | {y[0]} |" for label, x, y in rows[nf:]]
+    out += [f"| {label} | {x} | {y} |" for label, x, y in rows[nf:]]
     out += ["", "## Head to head", "", md_escape(e["head_to_head"]["statement"])]
     if e["head_to_head"]["shared"]:
         out += ["", f"| Benchmark | {na} | {nb} |", "|---|---|---|"]
@@ -526,8 +528,9 @@ def render_markdown(e: dict, a_side: dict | None = None, b_side: dict | None = N
     out += ["", "## Verdict", "", md_escape(v["summary"]), ""]
     out += [f"- {md_escape(line)}" for line in v["lines"]]
     out += ["", f"A lead is claimed only at a margin of {v['margin_points']} points or more on the 0-100 scale; "
-            "closer is a tie. Unknown is shown as unknown, never as 0.", "", "## Sources", ""]
-    out += [f"- {label}: {x[1]}; {y[1]}" for label, x, y in rows]
+            "closer is a tie. Unknown is shown as unknown, never as 0.", "",
+            "Sources: every figure's table, column, row and crawl day are in the entry's JSON "
+            "(`hubdex compare A B --format json`) and on its page of `hubdex site`."]
     return "\n".join(out) + "\n"
 
 
