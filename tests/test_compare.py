@@ -27,12 +27,14 @@ SEED_ROWS = ("Type", "Rank", "Adoption", "Quality", "Ecosystem", "Match Graph", 
 
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
-    """The demo catalogue crawled as `make demo` does (full pass, the most downloaded cards), derived."""
+    """The demo catalogue crawled as `make demo` does (full pass, the most downloaded cards, the search
+    evidence), derived."""
     server = start_replica("demo", quotas=UNLIMITED)
     db = tmp_path_factory.mktemp("compare-demo") / "hub.db"
     try:
         assert crawl(db, server.url, mode="full").ok
         assert crawl(db, server.url, mode="cards", scope=Scope(limit=100)).ok
+        assert crawl(db, server.url, mode="search").ok
     finally:
         server.stop()
     derive(db)

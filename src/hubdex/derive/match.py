@@ -192,20 +192,12 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
         if base and base.lower() != name.lower():
             marked[key] = base.lower()
     if marked:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.match_names")
-        conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in set(marked.values())])
-        best = {}
-        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
-                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
-            if name not in best or dl > best[name][1]:
-                best[name] = (key, dl)
-        conn.execute("DROP TABLE temp.match_names")
+        best = _most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
             hit = best.get(base)
-            if hit and hit[0] != key:
-                canon[key] = hit[0]
-                rows.append([key, hit[0], "format copy by name"])
+            if hit is not None and hit != key:
+                canon[key] = hit
+                rows.append([key, hit, "format copy by name"])
     for _ in range(6):  # a copy of a copy folds into the first model that is not one
         canon = canon[canon]
     for r in rows:
@@ -215,7 +207,7 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
 
 # -- evidence --------------------------------------------------------------------------------------
 def _search(conn, canon, m: _Models, pairs: _Pairs, ev: _Evidence, norm: np.ndarray):
-    rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key
+    rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key, mo.id
         FROM search_queries q JOIN search_results r ON r.query_id = q.id AND r.day = q.fetched_day
         JOIN models mo ON mo.id = r.model_id AND mo.removed_at IS NULL
         ORDER BY q.id, r.position""")
@@ -225,7 +217,7 @@ def _search(conn, canon, m: _Models, pairs: _Pairs, ev: _Evidence, norm: np.ndar
             _search_set(current, members, canon, m, pairs, ev, norm)
             members = []
         current = row
-        members.append((row[6], row[7]))
+        members.append((row[6], row[7], row[8]))
     if current is not None:
         _search_set(current, members, canon, m, pairs, ev, norm)
 
@@ -242,7 +234,10 @@ def _search_label(endpoint, query, params) -> str:
 def _search_set(q, members, canon, m: _Models, pairs, ev, norm):
     qid, endpoint, query, params, qweight, day = q[:6]
     seen, kept = set(), []
-    for position, key in members:  # ordered by position: a copy's first place stands for its canonical
+    term = query.lower()
+    for position, key, model_id in members:  # by position: a copy's first place stands for its canonical
+        if term and term not in model_id.split("/")[-1].lower():
+            continue  # matched on the author's name ('bart' in bartowski/...): says nothing of the model
         c = int(canon[key])
         if c not in seen:
             seen.add(c)
@@ -370,17 +365,23 @@ def _resolve_names(conn, names: set) -> dict:
                                           f"({','.join('?' * len(missing))})", list(missing)):
             out[model_id.lower()] = key
     if bare:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.match_names")
-        conn.executemany("INSERT INTO temp.match_names VALUES (?)", [(n,) for n in bare])
-        best = {}
-        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
-                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
-            if name not in best or dl > best[name][1]:
-                best[name] = (key, dl)
-        conn.execute("DROP TABLE temp.match_names")
-        out.update({n: k for n, (k, _dl) in best.items()})
+        out.update(_most_downloaded_named(conn, bare))
     return out
+
+
+def _most_downloaded_named(conn, names: set) -> dict:
+    """lower(repo name) -> the key of the most downloaded current model of that name (any author):
+    one scan of the ids in SQLite, against a temp table of the names wanted."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.match_names")
+    conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in names])
+    best = {}
+    for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
+            FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
+        if name not in best or dl > best[name][1]:
+            best[name] = (key, dl)
+    conn.execute("DROP TABLE temp.match_names")
+    return {n: k for n, (k, _dl) in best.items()}
 
 
 def _siblings(conn, canon, m: _Models, pairs, ev):
