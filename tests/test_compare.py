@@ -323,3 +323,30 @@ def test_a_real_browser_shows_a_comparison_and_a_model_page_with_no_request_leav
         finally:
             browser.close()
     assert not outside, outside
+
+
+def test_the_verdict_claims_a_lead_only_past_the_stated_margin():
+    def side(name, task, rank, adoption, values):
+        cells = {k: {"value": None, "shown": "unknown", "source": {}} for _l, k in entry.FEATURES + entry.FIGURES}
+        for k, v in (("rank", rank), ("adoption", adoption), ("quality", 50), ("ecosystem", 50), ("match", None)):
+            cells[k] = {"value": v, "shown": "unknown" if v is None else f"{v}/100", "source": {}}
+        bench = [{"dataset": d, "metric": m, "split": None, "value": v, "where": "w", "source": {}}
+                 for d, m, v in values]
+        return {"id": f"o/{name}", "name": name, "hub_url": "", "task": task, "task_group": task, "cells": cells,
+                "benchmarks": bench, "capabilities": []}
+
+    a = side("a", "text-generation", 60, 70, [("d", "accuracy", 0.80), ("d", "wer", 10.0), ("e", "f1", 0.500)])
+    b = side("b", "text-generation", 56, 50, [("d", "accuracy", 0.70), ("d", "wer", 8.0), ("e", "f1", 0.502)])
+    v = entry.build_entry(a, b, None)["verdict"]
+    assert v["margin_points"] == 5 and "A tie on rank" in v["summary"]  # 60 vs 56: within 5 points
+    assert "a leads on adoption" in v["summary"]  # 70 vs 50
+    assert "Match Graph: unknown for a, no comparison" in v["lines"]  # unknown is not 0
+    assert "d / accuracy: a leads (0.8 vs 0.7)" in v["lines"]
+    assert "d / wer: b leads (8 vs 10, lower is better)" in v["lines"]
+    assert any(line.startswith("e / f1: tie") for line in v["lines"])  # 0.4% apart
+    b["cells"]["rank"]["value"] = 54
+    assert "a is ahead on rank by a clear margin" in entry.build_entry(a, b, None)["verdict"]["summary"]
+    b["task"] = b["task_group"] = "text-to-image"
+    v = entry.build_entry(a, b, None)["verdict"]
+    assert not v["direct_competitors"] and "different tasks" in v["summary"]
+    assert not any("accuracy" in line for line in v["lines"])  # only what they share is compared

@@ -20,8 +20,10 @@ from urllib.parse import quote
 
 from ..clock import Clock
 from ..derive.match import TASK_GROUPS
+from ..derive.signals import LOWER_IS_BETTER
 
 MARGIN = 5             # points on the 0-100 scale: a lead smaller than this is a tie
+BENCH_MARGIN = 0.01    # a benchmark lead under 1% of the better value is a tie
 CAPABILITIES_SHOWN = 8  # capability groups shown per model; the rest is "+N more"
 DETAILS_SHOWN = 4       # details in one capability sentence
 DETAIL_CHARS = 200      # a long detail (a card's intended use) is cut here
@@ -363,7 +365,7 @@ def edge_shown(row) -> dict | None:
             "source": {"table": "match_edges", "column": "weight", "row": {"a_key": a, "b_key": b}}}
 
 
-ENTRY_VERSION = "1"  # bump when what an entry shows, or how, changes: every entry is then rebuilt
+ENTRY_VERSION = "2"  # bump when what an entry shows, or how, changes: every entry is then rebuilt
 
 
 def _public(s: dict) -> dict:
@@ -384,7 +386,7 @@ def build_entry(a: dict, b: dict, edge: dict | None) -> dict:
     for me, other, side in ((a, b, "a"), (b, a, "b")):
         marked = _mark(me["capabilities"], other["capabilities"], other.get("_low"))
         e["capabilities"][side] = {"shown": marked[:CAPABILITIES_SHOWN], "more": max(0, len(marked) - CAPABILITIES_SHOWN)}
-    e["verdict"] = _verdict(a, b, same_task)
+    e["verdict"] = _verdict(a, b, same_task, e["head_to_head"]["shared"])
     return e
 
 
@@ -435,7 +437,26 @@ def _lead(name, va, vb, a, b):
     return who["name"], f"{name}: {who['name']} leads ({max(va, vb)} vs {min(va, vb)})"
 
 
-def _verdict(a, b, same_task) -> dict:
+def _benchmark_leads(a, b, shared) -> tuple[list, dict]:
+    """Head to head: who leads on each shared benchmark (lower is better for error-like metrics); a
+    difference under BENCH_MARGIN of the better value is a tie."""
+    lines, wins = [], {}
+    for r in shared:
+        va, vb = r["a"]["value"], r["b"]["value"]
+        lower = r["metric"].strip().lower() in LOWER_IS_BETTER
+        best = min(va, vb) if lower else max(va, vb)
+        name = f"{r['dataset']} / {r['metric']}"
+        if abs(va - vb) < BENCH_MARGIN * max(abs(best), 1e-12):
+            lines.append(f"{name}: tie ({va:g} vs {vb:g}, within {BENCH_MARGIN:.0%})")
+            continue
+        a_wins = (va < vb) == lower
+        who, win, lose = (a["name"], va, vb) if a_wins else (b["name"], vb, va)
+        wins[who] = wins.get(who, 0) + 1
+        lines.append(f"{name}: {who} leads ({win:g} vs {lose:g}{', lower is better' if lower else ''})")
+    return lines, wins
+
+
+def _verdict(a, b, same_task, shared=()) -> dict:
     ca, cb = a["cells"], b["cells"]
     lines, leads = [], {}
     if same_task:
@@ -464,13 +485,18 @@ def _verdict(a, b, same_task) -> dict:
                 ahead.setdefault(leads[k], []).append(label.lower())
         if ahead:
             summary += " " + "; ".join(f"{n} leads on {', '.join(v)}" for n, v in ahead.items()) + "."
+        bench_lines, wins = _benchmark_leads(a, b, shared)
+        lines += bench_lines
+        if wins:
+            summary += " Head to head: " + ", ".join(f"{n} leads on {k} of {len(shared)}" for n, k in wins.items()) + "."
     else:
         summary = (f"Not direct competitors: {a['name']} does {a['task'] or 'no stated task'} and {b['name']} does "
                    f"{b['task'] or 'no stated task'}. They do different tasks, so only what they share is compared: "
                    f"{', '.join(DIFFERENT_TASK_SHARED)}.")
         if leads.get("adoption") not in (None, "tie"):
             summary += f" {leads['adoption']} is more adopted."
-    return {"summary": summary, "lines": lines, "margin_points": MARGIN, "direct_competitors": same_task}
+    return {"summary": summary, "lines": lines, "margin_points": MARGIN, "benchmark_margin": BENCH_MARGIN,
+            "direct_competitors": same_task}
 
 
 # -- Markdown and text -------------------------------------------------------------------------------
@@ -528,7 +554,8 @@ def render_markdown(e: dict, a_side: dict | None = None, b_side: dict | None = N
     out += ["", "## Verdict", "", md_escape(v["summary"]), ""]
     out += [f"- {md_escape(line)}" for line in v["lines"]]
     out += ["", f"A lead is claimed only at a margin of {v['margin_points']} points or more on the 0-100 scale; "
-            "closer is a tie. Unknown is shown as unknown, never as 0.", "",
+            f"closer is a tie (benchmarks: {v['benchmark_margin']:.0%} of the better value). Unknown is shown as "
+            "unknown, never as 0.", "",
             "Sources: every figure's table, column, row and crawl day are in the entry's JSON "
             "(`hubdex compare A B --format json`) and on its page of `hubdex site`."]
     return "\n".join(out) + "\n"

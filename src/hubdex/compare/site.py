@@ -121,7 +121,7 @@ def comparison_body(e: dict, here: str, linked: bool = True) -> str:
     out.append(f"<h2>Verdict</h2><p id=\"verdict\">{esc(v['summary'])}</p><ul>")
     out += [f"<li>{esc(line)}</li>" for line in v["lines"]]
     out.append(f"</ul><p class=\"src\">A lead is claimed only at a margin of {v['margin_points']} points or more on "
-               "the 0-100 scale; closer is a tie. Unknown is shown as unknown, never as 0. Each figure names the "
+               "the 0-100 scale; closer is a tie (benchmarks: 1% of the better value). Unknown is shown as unknown, never as 0. Each figure names the "
                "table, column, row and crawl day it came from.</p>")
     return "\n".join(out)
 
