@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import math
 from importlib import resources
+import math
 
 import numpy as np
 import pytest
@@ -93,10 +93,12 @@ def test_signals_match_hand_computed_values(tiny):
     assert m2["ecosystem"] == round(100 * (0.05 + 0.05 / 3), 2) == 6.67
     # pricing: apache-2.0, not gated, no hosted inference: free open weights, 100
     assert m4["pricing_class"] == "free open weights" and m4["pricing"] == 100.0
-    # rank: 0.35 adoption + 0.25 quality + 0.25 ecosystem + 0.15 pricing + 0.10 match, divided by their
-    # sum (1.10); no match graph, so match adds nothing; each contribution rounded to hundredths:
-    # 27.84 + 10.23 + 5.49 + 13.64
-    assert m4["rank"] == pytest.approx(57.2)
+    # rank: weights 0.35 adoption, 0.25 quality, 0.25 ecosystem, 0.15 pricing, 0.10 match, divided by
+    # their sum (1.10); no match graph, so the match signal is unknown and adds nothing (its weight is
+    # not spread over the others). Each contribution rounded to hundredths: 27.84 + 10.23 + 5.49 + 13.64
+    w = {k: v / 1.10 for k, v in {"adoption": 0.35, "quality": 0.25, "ecosystem": 0.25, "pricing": 0.15}.items()}
+    expected = sum(round(w[k] * m4[k], 2) for k in w)
+    assert m4["match"] is None and m4["rank"] == pytest.approx(expected) == pytest.approx(57.20)
     assert m4["licence"] == "apache-2.0" and m4["licence_family"] == "permissive" and m4["commercial_use"] == "yes"
 
 
@@ -273,10 +275,13 @@ def test_signals_are_within_bounds_and_classes_known(synthetic):
     for s in ("adoption", "quality", "ecosystem", "pricing", "rank"):
         lo, hi = conn.execute(f"SELECT min({s}), max({s}) FROM model_scores").fetchone()
         assert 0 <= lo <= hi <= 100, s
-    # the match signal is known only for models in the match graph (siblings and size neighbours here:
-    # no search crawl); every other model's is unknown, not 0
-    scored = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
-    assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == scored < n
+    # the match signal: known (0-100) exactly for the models in the match graph (siblings are evidence
+    # even without a search crawl), unknown for every other model, never 0 for want of evidence
+    in_graph = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
+    assert 0 < in_graph < n
+    assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == in_graph
+    lo, hi = conn.execute("SELECT min(match), max(match) FROM model_scores").fetchone()
+    assert 0 < lo <= hi <= 100
     classes = {r[0] for r in conn.execute("SELECT DISTINCT pricing_class FROM model_scores")}
     assert classes <= {"free open weights", "open weights plus paid hosted inference", "free with conditions",
                        "paid API only", "unknown"} and len(classes) >= 3
@@ -370,7 +375,7 @@ def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
     bad = tmp_path / "w.toml"
     bad.write_text("[rank]\nadoption = -1\n")
     r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(bad)])
-    assert r.exit_code == 1 and r.output.count("\n") == 1 and "weights" in r.output
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "weights" in r.output  # a usage error
     empty = open_db(str(tmp_path / "empty.db"))
     assert derive(empty).models == 0
     r = runner.invoke(main, ["top", "--db", str(tmp_path / "empty.db")])
@@ -379,12 +384,14 @@ def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
     assert r.exit_code == 1 and "no ranked model" in r.output
 
 
+SHIPPED_WEIGHTS_TEXT = resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8")
+
+
 def test_weights_live_in_a_file_and_are_stored_with_results(tiny, tmp_path):
     w = tmp_path / "w.toml"
     shipped = load_weights()
-    text = resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8")
-    assert "adoption = 0.35" in text
-    w.write_text(text.replace("adoption = 0.35", "adoption = 0.9"))
+    assert "adoption = 0.35\n" in SHIPPED_WEIGHTS_TEXT
+    w.write_text(SHIPPED_WEIGHTS_TEXT.replace("adoption = 0.35", "adoption = 0.9"))
     result = derive(tiny, weights_path=str(w))
     stored = json.loads(tiny.conn.execute("SELECT weights FROM rank_weights WHERE id = ?",
                                           (result.weights_id,)).fetchone()[0])
@@ -422,7 +429,8 @@ def test_a_licence_not_in_the_catalogue_is_kept_and_reported(tiny):
 
 def test_weights_files_that_would_break_the_rank_are_refused(tmp_path):
     """Finite, non-negative, one positive per table; every refusal names the file and the key."""
-    good = resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8")
+    good = SHIPPED_WEIGHTS_TEXT
+    assert "adoption = 0.35\n" in good
     cases = {"inf": (good.replace("adoption = 0.35", "adoption = inf"), "[rank] adoption = inf"),
              "nan": (good.replace("adoption = 0.35", "adoption = nan"), "[rank] adoption = nan"),
              "huge": (good.replace("adoption = 0.35", "adoption = 1e300"), "[rank] adoption = 1e+300"),
@@ -439,3 +447,50 @@ def test_weights_files_that_would_break_the_rank_are_refused(tmp_path):
         load_weights(str(binary))
     with pytest.raises(ValueError, match="absent.toml: no such file"):
         load_weights(str(tmp_path / "absent.toml"))
+
+
+def test_wording_long_ids_same_day_reruns_a_busy_database_and_missing_weights(tiny, tmp_path):
+    """Issue 17.13: `top` columns hold long ids; a same-day derive that moved nothing does not say
+    rows moved; a crawl blocked by a derive is told a derive holds the database; a missing weights
+    key is named as missing."""
+    from hubdex.store.lockfile import WriterLock
+
+    runner = CliRunner()
+    db_path = tiny.conn.execute("PRAGMA database_list").fetchone()[2]
+    long_id = "an-organisation-with-a-long-name/" + "a-model-name-that-runs-on-" * 2 + "and-on"
+    _store(tiny, [_item(9, id=long_id, downloads=1000, downloadsAllTime=1000, likes=50, trendingScore=9,
+                        pipeline_tag="automatic-speech-recognition")])
+    first = derive(tiny)  # the same day as the fixture's derive: the new model moved others' percentiles
+    assert f"{first.history_moved} history rows moved since today's earlier derive (5 for today)" in first.summary()
+    assert first.history_moved >= 1
+    lines = runner.invoke(main, ["top", "--db", db_path]).output.splitlines()
+    assert any(long_id in line for line in lines[1:])
+    starts = {line.index(" " + word) for line, word in zip(lines, ["model"] + [r.split()[6] for r in lines[1:]])}
+    assert len(starts) == 1  # the model column starts at the same place on every line
+    ends = {len(line.rsplit("  ", 1)[0]) for line in lines}  # and so does the last column
+    assert len(ends) == 1, lines
+    again = runner.invoke(main, ["derive", "--db", db_path])
+    assert again.exit_code == 0
+    assert "0 history rows moved since today's earlier derive (5 for today)" in again.output, again.output
+    assert "5 history rows (moved)" not in again.output
+    with WriterLock(db_path, "derive"):
+        busy = runner.invoke(main, ["crawl", "--db", db_path, "--endpoint", "http://127.0.0.1:9"])
+    assert busy.exit_code == 3 and "derive" in busy.output and "crawl is already running" not in busy.output
+    assert busy.output.startswith("Error: another job is writing to") and busy.output.count("\n") == 1
+    shipped = load_weights()
+    text = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items() if k != "likes")
+                     for t, vals in shipped.items())
+    (tmp_path / "w.toml").write_text(text)
+    r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(tmp_path / "w.toml")])
+    assert r.exit_code == 2 and "[adoption] has no likes" in r.output and "number" not in r.output
+
+
+def test_a_weights_file_from_before_the_match_graph_takes_the_shipped_match_kinds(tmp_path):
+    older = tmp_path / "old.toml"
+    older.write_text(SHIPPED_WEIGHTS_TEXT.split("\n[match]")[0])
+    assert "[match]" not in older.read_text()
+    assert load_weights(str(older))["match"] == load_weights()["match"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SHIPPED_WEIGHTS_TEXT.replace("sibling = 0.10", "sibling = -1"))
+    with pytest.raises(ValueError, match=r"\[match\] sibling = -1"):
+        load_weights(str(bad))

@@ -11,8 +11,8 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "hubdex"
 # Data flows one way: fetch (hub), records, store, then the crawl that drives those three, derive
 # (which reads only what the crawl stored: never the crawl or HTTP), present, compare (the "A vs B"
 # entries and the static site, from what derive wrote; the derive job runs its step), export (the
-# tables as Parquet: it reads the store only). `clock` is a leaf; jobs, cli and demo sit on top; the replica
-# stands apart.
+# tables as Parquet: it reads the store only). `clock` is a leaf; serve (Datasette over the store),
+# jobs, cli and demo sit on top; the replica stands apart.
 STAGES = ["hub", "records", "store", "crawl", "derive", "present", "compare", "export"]
 MAY_IMPORT = {
     "clock": set(),
@@ -24,8 +24,9 @@ MAY_IMPORT = {
     "present": {"clock", "store", "derive"},
     "compare": {"clock", "store", "derive"},
     "export": {"clock", "store"},
+    "serve": {"clock", "store"},
     "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export"},
-    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs"},
+    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs", "serve"},
     "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs"},
 }
 

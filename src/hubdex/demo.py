@@ -97,7 +97,7 @@ def main() -> int:
 
     site = build_site(db.conn, SITE)
     print(f"\n{site.summary(SITE)}; open {os.path.join(SITE, 'index.html')} in a browser (works offline)")
-    print(f"\nLook at it:\n  .venv/bin/datasette {DB}            # browse in a web browser (table model_overview)\n"
+    print(f"\nLook at it:\n  .venv/bin/hubdex serve --db {DB}     # Datasette on http://127.0.0.1:8001/ (or: make serve)\n"
           f"  .venv/bin/hubdex top --task text-generation; .venv/bin/hubdex rank openai-community/gpt2 --json\n"
           f"  sqlite3 {DB} 'SELECT id, downloads FROM models ORDER BY downloads DESC LIMIT 10'\n"
           "The same against the real Hub:\n  HF_TOKEN=hf_... .venv/bin/hubdex crawl --full   # then `hubdex crawl` "

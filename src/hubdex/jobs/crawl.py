@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..crawl.modes import Crawler, Stopped, Tally
+from ..crawl.progress import announce
 from ..crawl.scope import CrawlSettings, Scope
 from ..crawl.search import QueriesFileError, SearchSettings, read_queries_file
 from ..hub.client import GaveUp, HubClient, HubError
@@ -55,7 +56,8 @@ class CrawlJob:
 
     def execute(self, ctx):
         s, mode = self.settings, self.resolved
-        self.client = HubClient(s.endpoint, s.token, timeout=s.timeout, max_retries=s.max_retries, base_wait=s.backoff)
+        self.client = HubClient(s.endpoint, s.token, timeout=s.timeout, max_retries=s.max_retries, base_wait=s.backoff,
+                                on_wait=announce)  # a long wait is said, never silent
         ctx.notes = self.tally.notes  # trouble that did not stop the run goes into its reason
         crawler = Crawler(ctx.db, self.client, ctx.clock, ctx.run_id, self.tally, progress=s.progress,
                           details=s.details)

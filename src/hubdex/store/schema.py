@@ -274,7 +274,15 @@ def m009_match_graph(db):
 
 
 @migrations()
-def m010_comparisons(db):
+def m010_card_blob_ids(db):
+    # The git blob id of the README.md a card was read from, checked against the response's ETag
+    # when it was fetched. NULL on a card stored before bodies were checked (it may be short): the
+    # card crawl reads those again.
+    db["cards"].add_column("blob_id", str)
+
+
+@migrations()
+def m011_comparisons(db):
     # "A vs B" entries (hubdex.compare): one row per unordered pair, model_a < model_b (ids). The
     # entry as JSON and as Markdown; inputs_hash is the hash of exactly what the entry shows, so a
     # derive rebuilds an entry only when it moves. An entry whose side was removed (or that is no
