@@ -207,7 +207,7 @@ def test_only_the_entries_whose_shown_figures_changed_are_rebuilt(graph):
 # -- the static site ---------------------------------------------------------------------------------
 HOSTILE = ('<script>alert(1)</script><img src=x onerror="alert(2)"> [click](javascript:alert(3)) '
            '<a href="javascript:alert(4)">x</a> [up](../../../etc/passwd) <iframe src="https://evil.example/"></iframe>')
-HOSTILE_ID = "../../../outside/<b onmouseover=alert(5)>x</b>/../..%2f..\\evil"
+HOSTILE_PREFIX = "../../../outside/<b onmouseover=alert(5)>x</b>/..%2f..\\evil/../"  # + the model's own name
 
 
 class _Page(html.parser.HTMLParser):
@@ -237,15 +237,17 @@ def test_a_hostile_card_and_a_hostile_id_give_no_live_markup_and_no_file_outside
     conn = sqlite3.connect(copy)
     a_key, b_key = conn.execute("SELECT a_key, b_key FROM comparisons WHERE stale = 0 ORDER BY model_a LIMIT 1").fetchone()
     old = conn.execute("SELECT id FROM models WHERE key = ?", (a_key,)).fetchone()[0]
-    conn.execute("UPDATE models SET id = ? WHERE key = ?", (HOSTILE_ID, a_key))
-    conn.execute("UPDATE search_results SET model_id = ? WHERE model_id = ?", (HOSTILE_ID, old))  # its evidence follows
+    # its name stays last (a search result counts for a model whose name holds the query)
+    hostile_id = HOSTILE_PREFIX + old.split("/")[-1]
+    conn.execute("UPDATE models SET id = ? WHERE key = ?", (hostile_id, a_key))
+    conn.execute("UPDATE search_results SET model_id = ? WHERE model_id = ?", (hostile_id, old))  # its evidence follows
     for key in (a_key, b_key):
         conn.execute("INSERT INTO capabilities VALUES (?, 9999, 'intended use', ?, 'card section', ?, 0.9)",
                      (key, HOSTILE, '<b onmouseover="alert(6)">Usage</b>'))
     conn.commit()
     derive(str(copy))
     assert conn.execute("SELECT count(*) FROM comparisons WHERE stale = 0 AND (model_a = ? OR model_b = ?)",
-                        (HOSTILE_ID, HOSTILE_ID)).fetchone()[0] >= 1
+                        (hostile_id, hostile_id)).fetchone()[0] >= 1
     site = work / "site" / "inner"
     out = CliRunner().invoke(main, ["site", str(site), "--db", str(copy)])
     assert out.exit_code == 0, out.output
@@ -275,7 +277,7 @@ def test_a_hostile_card_and_a_hostile_id_give_no_live_markup_and_no_file_outside
     assert ", 0 written," in again.output
     # the markdown escapes the card too
     md = conn.execute("SELECT markdown FROM comparisons WHERE model_a = ? OR model_b = ?",
-                      (HOSTILE_ID, HOSTILE_ID)).fetchone()[0]
+                      (hostile_id, hostile_id)).fetchone()[0]
     assert "<script>" not in md and "](javascript:" not in md
 
 
