@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast demo serve chromium bench bench-replica bench-crawl bench-derive bench-export bench-serve clean
+.PHONY: test test-fast demo serve chromium bench bench-replica bench-crawl bench-derive bench-export bench-serve bench-match clean
 
 # The fast tier, for your own loop (under a minute, no large catalogue): units, layout, licences,
 # cards, docs, CLI. `make test` runs everything, these included; CI runs `make test`.
@@ -38,7 +38,7 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/hubdex serve --db db/hub.db
 
-bench: bench-replica bench-crawl bench-derive bench-export bench-serve
+bench: bench-replica bench-crawl bench-derive bench-export bench-serve bench-match
 
 bench-replica: $(STAMP)
 	$(BIN)/python bench/replica_serving.py
@@ -59,3 +59,8 @@ bench-serve: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
+
+# `make bench-match DB=path/to/crawled.db` (a copy is used; the file is never written); without DB it
+# crawls synthetic:1000000 first.
+bench-match: $(STAMP)
+	$(BIN)/python bench/match_graph.py $(if $(DB),--db $(DB))
