@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-# The browser tests (tests/test_serve.py) drive Debian's chromium with Playwright; Playwright's own
+# The browser tests (tests/test_serve.py, tests/test_compare.py) drive Debian's chromium with Playwright; Playwright's own
 # browser download can't reach the internet here, so chromium comes from apt-get where it is missing.
 # Where it can't be installed, this step fails and says so (the tests would fail too, never skip).
 CHROMIUM := /usr/bin/chromium

@@ -9,10 +9,11 @@ import sys
 
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "hubdex"
 # Data flows one way: fetch (hub), records, store, then the crawl that drives those three, derive
-# (which reads only what the crawl stored: never the crawl or HTTP), present, export (the tables as
-# Parquet: it reads the store only). `clock` is a leaf; serve (Datasette over the store), jobs, cli
-# and demo sit on top; the replica stands apart.
-STAGES = ["hub", "records", "store", "crawl", "derive", "present", "export"]
+# (which reads only what the crawl stored: never the crawl or HTTP), present, compare (the "A vs B"
+# entries and the static site, from what derive wrote; the derive job runs its step), export (the
+# tables as Parquet: it reads the store only). `clock` is a leaf; serve (Datasette over the store),
+# jobs, cli and demo sit on top; the replica stands apart.
+STAGES = ["hub", "records", "store", "crawl", "derive", "present", "compare", "export"]
 MAY_IMPORT = {
     "clock": set(),
     "hub": {"clock"},
@@ -21,11 +22,12 @@ MAY_IMPORT = {
     "crawl": {"clock", "hub", "records", "store"},
     "derive": {"clock", "store"},
     "present": {"clock", "store", "derive"},
+    "compare": {"clock", "store", "derive"},
     "export": {"clock", "store"},
     "serve": {"clock", "store"},
-    "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export"},
-    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs", "serve"},
-    "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs"},
+    "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export"},
+    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs", "serve"},
+    "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs"},
 }
 
 

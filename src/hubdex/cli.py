@@ -288,6 +288,50 @@ def matches(model, limit, db_path, as_json):
 
 
 @main.command()
+@click.argument("model_a")
+@click.argument("model_b")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]), default="text",
+              show_default=True)
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+def compare(model_a, model_b, fmt, db_path):
+    """"A vs B": two models side by side, every figure with its source, and a verdict. From the stored
+    entry when it is fresh (what `hubdex derive` built), built on the spot otherwise (any two models,
+    matched or not). Exit codes: 0, 1 unknown model, 5 unreadable database."""
+    from .compare.build import UnknownModel, one
+    from .compare.entry import render_text
+    from .compare.site import comparison_html
+
+    db = _existing_db(db_path)
+    try:
+        e, markdown, how = one(db.conn, model_a, model_b)
+    except UnknownModel as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    if fmt == "json":
+        click.echo(json.dumps(e, indent=1, ensure_ascii=False, sort_keys=True))
+    elif fmt == "markdown":
+        click.echo(markdown, nl=False)
+    elif fmt == "html":
+        click.echo(comparison_html(e), nl=False)
+    else:
+        click.echo(render_text(e) + f"({how})")
+
+
+@main.command("site")
+@click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+def site_command(out_dir, db_path):
+    """A static site of the comparisons in DIR (works offline: no script, no request to another host):
+    an index per task, a page per model and per comparison. A rerun writes only the pages that changed.
+    Exit codes: 0, 1 no database there, 5 unreadable database."""
+    from .compare.site import build_site
+
+    db = _existing_db(db_path)
+    res = build_site(db.conn, out_dir)
+    click.echo(res.summary(out_dir))
+
+
+@main.command()
 @click.option("--task", default=None, help="only models of this pipeline tag, e.g. text-generation")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))

@@ -3,7 +3,8 @@
 Starts the Hub replica with the demo catalogue (the real recorded models, two hand-described ones and
 3,000 synthetic ones), runs `hubdex crawl` into `db/hub.db` over HTTP exactly as against the real Hub
 (a full pass the first time, incremental afterwards), reads the cards, runs `hubdex derive`, and says
-what landed, what ranks best and why, and how to look at it.
+what landed, what ranks best and why, and how to look at it; it ends with the seed pair's comparison
+entry (`hubdex compare`) and where the static site of every comparison was written (`hubdex site`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import sys
 
 DB = os.path.join("db", "hub.db")
+SITE = os.path.join("db", "site")
+SEED_PAIR = ("facebook/mask2former-swin-large-cityscapes-semantic", "stabilityai/stable-diffusion-3.5-large")
 
 
 def main() -> int:
@@ -88,11 +91,21 @@ def main() -> int:
     for row in q("SELECT id, mode, status, pages, models_seen, models_new, models_changed, requests FROM runs "
                  "ORDER BY id DESC LIMIT 3"):
         print("  run {}: {} {}, {} pages, {} seen, {} new, {} changed, {} requests".format(*row))
+    from .compare.build import one
+    from .compare.entry import render_text
+    from .compare.site import build_site
+
+    site = build_site(db.conn, SITE)
+    print(f"\n{site.summary(SITE)}; open {os.path.join(SITE, 'index.html')} in a browser (works offline)")
     print(f"\nLook at it:\n  .venv/bin/hubdex serve --db {DB}     # Datasette on http://127.0.0.1:8001/ (or: make serve)\n"
           f"  .venv/bin/hubdex top --task text-generation; .venv/bin/hubdex rank openai-community/gpt2 --json\n"
           f"  sqlite3 {DB} 'SELECT id, downloads FROM models ORDER BY downloads DESC LIMIT 10'\n"
           "The same against the real Hub:\n  HF_TOKEN=hf_... .venv/bin/hubdex crawl --full   # then `hubdex crawl` "
           "(incremental), `hubdex crawl --metrics` daily, then `hubdex derive`")
+    entry, _markdown, how = one(db.conn, *SEED_PAIR)
+    print(f"\nthe seed pair (`hubdex compare {' '.join(SEED_PAIR)}`, {how}):\n")
+    print(render_text(entry))
+    print(f"static site of every comparison: {os.path.join(SITE, 'index.html')} (`hubdex site {SITE}`)")
     return 0
 
 

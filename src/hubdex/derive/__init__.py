@@ -16,9 +16,12 @@ but those tables and the `Changes` record of this run.
   4. signals       signals.compute              capability_summary, licence_classes, match_scores
   5. scores        scores.write_scores          -> model_scores (changed rows only), model_changes (scores)
                    scores.write_history         -> signals_history (moved by a point or more)
-  6. inputs        changes.record_inputs        -> derive_inputs; derive_runs; crawl_state marks
+  6. after         the steps the caller declares (`after=`), in order, on the same connection and
+                   transaction: the comparisons (hubdex.compare.build: model_scores, match_edges, ...
+                   -> comparisons, comparison_runs) are one, passed in by the derive job, since
+                   derive comes before compare in the pipeline and never imports it
+  7. inputs        changes.record_inputs        -> derive_inputs; derive_runs; crawl_state marks
 
-The comparisons will be a step after 5.
 Derive never imports the crawl or the HTTP stack: it reads what the crawl stored.
 """
 
@@ -29,7 +32,7 @@ import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -56,6 +59,7 @@ class DeriveResult:
     reasons: dict
     seconds: float
     graph: match.MatchResult | None = None
+    after: list = field(default_factory=list)  # the results of the `after` steps (each has summary())
 
     def _history(self) -> str:
         if self.history_moved == self.history_rows:
@@ -73,6 +77,8 @@ class DeriveResult:
                 f"weights {self.weights_id}; {self.seconds:.1f} s")
         line += (f"\n{self.graph.summary()} ({self.graph.seconds:.1f} s)" if self.graph is not None else
                  "\nmatch graph unchanged: nothing it reads moved since it was built")
+        for step in self.after:
+            line += f"\n{step.summary()}"
         if self.unknown_licences:
             shown = ", ".join(f"{lic} ({n})" for lic, n in self.unknown_licences[:10])
             line += f"\nlicences not in the catalogue (kept as given): {shown}"
@@ -114,8 +120,9 @@ def _gather(db, day: int, weights: dict):
 
 
 def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
-           weights_path: str | None = None) -> DeriveResult:
-    """One derive run (`run_id`: its row in `runs`, which the job opened) on `day`."""
+           weights_path: str | None = None, after=()) -> DeriveResult:
+    """One derive run (`run_id`: its row in `runs`, which the job opened) on `day`. Each of `after` is
+    called as step(conn, run_id=, now=, day=, rebuild_all=) once the scores are written, in this transaction."""
     started = time.monotonic()
     conn = db.conn
     weights = signals.load_weights(weights_path)
@@ -147,6 +154,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         out["weights_id"] = Coded(np.zeros(len(out["model_key"]), dtype=np.int32), np.array([wid], dtype=object))
         written, removed = scores.write_scores(conn, out, run_id, record=not rebuild_all)
         history, history_moved = scores.write_history(conn, out, day)
+        done_after = [step(conn, run_id=run_id, now=now, day=day, rebuild_all=rebuild_all) for step in after]
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)",
                      (wid, json.dumps(weights, sort_keys=True), now))
         prices_day, prices_digest = changes.record_inputs(conn, found)
@@ -156,7 +164,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         set_state(conn, "derive.weights", wid, now)
         result = DeriveResult(len(out["model_key"]), found.inputs_changed, len(keys), rebuild_all, rows, written,
                               removed, history, history_moved, wid, unknown, found.counts,
-                              time.monotonic() - started, graph)
+                              time.monotonic() - started, graph, done_after)
         conn.execute("INSERT OR REPLACE INTO derive_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (run_id, day, result.models, result.inputs_changed, result.rebuilt, int(rebuild_all), rows,
                       written, removed, history, wid, round(result.seconds, 3)))

@@ -10,7 +10,10 @@ the model key; each signal is then array arithmetic, never a Python loop per mod
   (growth before the history is 7 days deep) drops out and the other weights are rescaled.
 * quality: card completeness, evaluation results and their standing against the same task's
   models on the same dataset and metric, a paper, a recognised licence, safe weight formats; 0 if
-  the repo is disabled.
+  the repo is disabled. A card whose README could not be read (`cards.source` other than
+  'readme': a gated repo answers anonymous callers with its cardData only) has card completeness
+  unknown (NaN, stored NULL), and the quality rescales over the parts it has, as adoption does for
+  growth.
 * ecosystem: percentiles of finetunes, adapters, quantisations, merges, Spaces, live providers and
   datasets; library support; weight formats.
 * pricing: the pricing class and the licence family; API-only models by their cheapest price.
@@ -283,8 +286,9 @@ def gather(read, day: int, weights: dict) -> Gathered:
     trained = col("SELECT model_key, 1 FROM capabilities WHERE capability IN ('training described', 'training data') "
                   "GROUP BY model_key")
     described = col("SELECT model_key, sections_count >= 3 FROM cards")
-    q = {"card": (described + flags["intended use"] + flags["limitations stated"] + trained
-                  + flags["usage documented"]) / 5}
+    unread = col("SELECT model_key, 1 FROM cards WHERE source != 'readme'")  # only the front matter, or nothing
+    q = {"card": np.where(unread > 0, np.nan, (described + flags["intended use"] + flags["limitations stated"]
+                                               + trained + flags["usage documented"]) / 5)}
     card_paper = col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key")
     standing = _eval_standing(read, inp)
     out["eval_standing"] = standing
@@ -333,7 +337,10 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     safe, pickle = has_safe, has_pickle
     q["safe_weights"] = np.where(safe > 0, 1.0, np.where(pickle > 0, 0.25, 0.5))  # no weights seen: can't tell
     qw = weights["quality"]
-    out["quality"] = np.where(inp.disabled > 0, 0.0, sum(qw[k] * q[k] for k in QUALITY_PARTS) * 100)
+    # a part that could not be read (the card of a gated repo) drops out and the others rescale
+    q_num = sum(qw[k] * np.nan_to_num(q[k]) for k in QUALITY_PARTS)
+    q_den = sum(qw[k] * ~np.isnan(np.asarray(q[k], dtype=float)) for k in QUALITY_PARTS)
+    out["quality"] = np.where(inp.disabled > 0, 0.0, np.where(q_den > 0, q_num / np.where(q_den > 0, q_den, 1), 0) * 100)
     for k in QUALITY_PARTS:
         out["q_" + k] = q[k]
 

@@ -10,9 +10,11 @@ class DeriveJob:
     needs_database = True  # a derive of a file that isn't there is a mistake, not a new database
     holder = "derive"
 
-    def __init__(self, everything: bool = False, weights_path: str | None = None):
+    def __init__(self, everything: bool = False, weights_path: str | None = None, compare: bool = True,
+                 top_m: int | None = None):
         load_weights(weights_path)  # a bad weights file is refused before anything is locked or written
         self.everything, self.weights_path = everything, weights_path
+        self.compare, self.top_m = compare, top_m
         self.result: DeriveResult | None = None
 
     def mode(self, db) -> str:
@@ -23,7 +25,16 @@ class DeriveJob:
 
     def execute(self, ctx):
         self.result = derive(ctx.db, day=ctx.day, now=ctx.clock.now(), run_id=ctx.run_id,
-                             everything=self.everything, weights_path=self.weights_path)
+                             everything=self.everything, weights_path=self.weights_path, after=self._after())
+
+    def _after(self):
+        if not self.compare:
+            return ()
+        from ..compare import build
+
+        top_m = self.top_m or build.TOP_M
+        return (lambda conn, run_id, now, day, rebuild_all: build.build(conn, run_id=run_id, now=now, top_m=top_m,
+                                                                      rebuild_all=rebuild_all),)
 
     def report(self, status: str, reason: str | None):
         r = self.result

@@ -175,6 +175,22 @@ def _number(cell) -> float | None:
     return float(m.group(1).replace(",", ".")) if m else None
 
 
+_PAIRED = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*%?\s*/\s*([-+]?\d+(?:\.\d+)?)\s*%?\s*$")
+
+
+def _metric_values(header: str, cell) -> list[tuple[str, float]]:
+    """A results cell: one value under its metric, or two ("58.04/60.95") under a header naming two
+    metrics ("EM/F1"), each under its own name."""
+    value = _number(cell)
+    if value is not None:
+        return [(header, value)]
+    names = [n.strip() for n in header.split("/")]
+    pair = _PAIRED.match(str(cell).replace("**", ""))
+    if pair and len(names) == 2 and all(names):
+        return [(names[0], float(pair.group(1))), (names[1], float(pair.group(2)))]
+    return []
+
+
 def model_index_evaluations(front: dict) -> list[dict]:
     out = []
     index = front.get("model-index")
@@ -213,9 +229,9 @@ def table_evaluations(tables: list) -> list[dict]:
             for r, row in enumerate(rows):
                 label = (row[0] if row else "") or None
                 for i in metric_cols:
-                    value = _number(row[i]) if i < len(row) else None
-                    if value is not None:
-                        out.append({"metric": header[i], "value": value, "dataset": None if about_models else label,
+                    cell = row[i] if i < len(row) else ""
+                    for metric, value in _metric_values(header[i], cell):
+                        out.append({"metric": metric, "value": value, "dataset": None if about_models else label,
                                     "subject": label if about_models else None, "split": None, "task": None,
                                     "source": "card table", "where": f"{where}, row {r + 1}"})
             continue
@@ -245,6 +261,27 @@ _LIBRARIES = [("transformers", re.compile(r"\bfrom transformers import|\bimport 
               ("flair", re.compile(r"\bfrom flair\.")), ("fairseq", re.compile(r"\bfairseq\b")),
               ("simpletransformers", re.compile(r"\bsimpletransformers\b"))]
 _TRAINING_CODE = re.compile(r"\bTrainer\(|run_[a-z_]+\.py|train\.py|accelerate launch|finetune|fine-tune", re.I)
+_LOADS = re.compile(r"\.from_pretrained\(|\bpipeline\(|SentenceTransformer\(|hf_hub_download\(")
+_BIBTEX_TITLE = re.compile(r"\btitle\s*=\s*[{\"]+\s*(.+?)\s*[}\"]+\s*,?\s*$", re.I | re.M)
+_PAPER_SECTIONS = re.compile(r"citation|paper|reference|bibtex|publication", re.I)
+_QUOTED_TITLE = re.compile(r"[\"“]([A-Z][^\"”]{12,200})[\"”]")
+_DATA_SECTIONS = re.compile(r"training data|datasets?\b|data used|training corpus|pre-?training data", re.I)
+# the architecture as prose says it: "12 layers", "768 hidden", "16 attention heads", "transformer-align"
+_ARCH_PROSE = [
+    (re.compile(r"\b(\d{1,3})[- ](?:transformer )?(?:layers?|blocks?)\b", re.I), "{} layers"),
+    (re.compile(r"\b(\d{1,3})[- ](?:attention[- ])?heads\b", re.I), "{} attention heads"),
+    (re.compile(r"\bhidden (?:size|dimension)s? (?:of )?(\d{2,5})\b|\b(\d{2,5})[- ]hidden\b", re.I), "hidden size {}"),
+    (re.compile(r"\b(transformer-align|transformer-big|transformer-base|encoder-decoder|decoder-only|encoder-only|"
+                r"mixture[- ]of[- ]experts|state[- ]space model)\b", re.I), "{}"),
+]
+# tags that name a task in another vocabulary
+TAG_TASKS = {"masked-lm": "fill-mask", "mlm": "fill-mask", "causal-lm": "text-generation", "clm": "text-generation",
+             "seq2seq": "text2text-generation", "ner": "token-classification", "pos": "token-classification",
+             "sentiment-analysis": "text-classification", "sentiment": "text-classification",
+             "asr": "automatic-speech-recognition", "speech-recognition": "automatic-speech-recognition",
+             "tts": "text-to-speech", "embeddings": "feature-extraction", "qa": "question-answering",
+             "extractive-qa": "question-answering", "nli": "zero-shot-classification", "stable-diffusion": "text-to-image",
+             "semantic-segmentation": "image-segmentation", "chatbot": "text-generation"}
 
 
 def _as_list(v) -> list:
@@ -272,6 +309,8 @@ def capabilities(card: ParsedCard) -> list[dict]:
     for tag in _as_list(fm.get("tags")):
         if str(tag) in TASK_TAGS:
             add("task", tag, "card front matter", "tags", 0.7)
+        elif str(tag).lower() in TAG_TASKS:
+            add("task", TAG_TASKS[str(tag).lower()], "card front matter", f"tags ({tag})", 0.6)
     for lang in _as_list(fm.get("language")):
         add("language", lang, "card front matter", "language", 0.9)
     for lic in _as_list(fm.get("license")):
@@ -283,7 +322,21 @@ def capabilities(card: ParsedCard) -> list[dict]:
         add("fine-tuned from", base, "card front matter", "base_model", 0.9)
     if isinstance(fm.get("library_name"), str):
         add("library", fm["library_name"], "card front matter", "library_name", 0.9)
+    widgets = fm.get("widget")
+    for w in widgets if isinstance(widgets, list) else []:
+        if isinstance(w, dict):
+            example = w.get("text") or w.get("src") or w.get("example_title")
+            if isinstance(example, str) and example.strip():
+                add("widget example", _first_sentence(" ".join(example.split()), 120), "card front matter", "widget",
+                    0.6)
+    usage_seen = False
     for block in card.code_blocks:
+        where = f"code block in '{block['section'] or '(top)'}'"
+        if not usage_seen and _LOADS.search(block["code"]) and not _HOWTO_SECTIONS.search(block["section"] or ""):
+            add("usage documented", "code that loads the model", "card code", where, 0.6)
+            usage_seen = True
+        for title in _BIBTEX_TITLE.findall(block["code"]):
+            add("paper", " ".join(title.replace("{", "").replace("}", "").split()), "card code", f"BibTeX in {where}", 0.7)
         for lib, pattern in _LIBRARIES:
             if pattern.search(block["code"]):
                 add("library", lib, "card code", f"code block in '{block['section'] or '(top)'}'", 0.7)
@@ -305,6 +358,22 @@ def capabilities(card: ParsedCard) -> list[dict]:
             add("limitations stated", _first_sentence(text), "card section", title, 0.6)
         if _TRAIN_SECTIONS.search(title):
             add("training described", _first_sentence(text), "card section", title, 0.5)
+        if _DATA_SECTIONS.search(title):
+            for item in section["list_items"][:20]:
+                name = re.split(r"[:(—–]| - ", item, maxsplit=1)[0].strip(" *_`")
+                if 2 <= len(name) <= 80:
+                    add("training data", name, "card section", f"list in '{title}'", 0.6)
+        if _PAPER_SECTIONS.search(title):
+            for para in section["paragraphs"] + section["list_items"]:
+                for t in _QUOTED_TITLE.findall(para):
+                    add("paper", t.strip(" .,"), "card section", title, 0.6)
+    prose = " ".join(p for sec in card.sections for p in sec["paragraphs"] + sec["list_items"])
+    for pattern, fmt in _ARCH_PROSE:
+        m = pattern.search(prose)
+        if m:
+            value = next(g for g in m.groups() if g)
+            add("architecture", fmt.format(value.lower() if fmt == "{}" else value), "card prose",
+                _first_sentence(prose[max(0, m.start() - 60):m.end() + 60].strip(), 160), 0.5)
     for ev in card.evaluations:
         detail = (f"{ev['metric']} {ev['value']:g}" + (f" on {ev['dataset']}" if ev["dataset"] else "")
                   + (f" for {ev['subject']}" if ev["subject"] else "")
@@ -313,6 +382,11 @@ def capabilities(card: ParsedCard) -> list[dict]:
     for link in card.links:
         if link["kind"] == "paper":
             add("paper", link["url"], "card link", link["text"] or link["url"], 0.8)
+        elif link["kind"] == "github":
+            repo = re.match(r"https?://(?:www\.)?github\.com/([\w.-]+/[\w.-]+)", link["url"])
+            if repo:
+                add("project repository", "github.com/" + repo.group(1).removesuffix(".git"), "card link",
+                    link["text"] or link["url"], 0.7)
     seen, out = set(), []
     for row in rows:  # deterministic: first occurrence wins, order of discovery kept
         key = (row["capability"], row["detail"])

@@ -279,3 +279,26 @@ def m010_card_blob_ids(db):
     # when it was fetched. NULL on a card stored before bodies were checked (it may be short): the
     # card crawl reads those again.
     db["cards"].add_column("blob_id", str)
+
+
+@migrations()
+def m011_comparisons(db):
+    # "A vs B" entries (hubdex.compare): one row per unordered pair, model_a < model_b (ids). The
+    # entry as JSON and as Markdown; inputs_hash is the hash of exactly what the entry shows, so a
+    # derive rebuilds an entry only when it moves. An entry whose side was removed (or that is no
+    # longer among either side's top competitors) is marked stale with its reason, never deleted.
+    db.execute("""CREATE TABLE comparisons (model_a TEXT NOT NULL, model_b TEXT NOT NULL, a_key INTEGER NOT NULL,
+        b_key INTEGER NOT NULL, inputs_hash TEXT NOT NULL, generated_at TEXT NOT NULL, run_id INTEGER,
+        entry TEXT NOT NULL, markdown TEXT NOT NULL, stale INTEGER NOT NULL DEFAULT 0, stale_reason TEXT,
+        stale_since TEXT, PRIMARY KEY (model_a, model_b)) WITHOUT ROWID, STRICT""")
+    db.execute("CREATE INDEX idx_comparisons_b ON comparisons(model_b)")
+    # Per model in an entry: the hash of its side (what entries show of it) and the shown key (its
+    # rounded scores, times matched, copies: what no model_changes row reports), so that a derive
+    # reads again only the sides that may have moved.
+    db.execute("""CREATE TABLE comparison_sides (model_key INTEGER PRIMARY KEY, side_hash TEXT NOT NULL,
+        shown TEXT NOT NULL) WITHOUT ROWID, STRICT""")
+    # Each derive run's comparison step: entries built (new), rebuilt (hash moved), left alone, marked stale.
+    db["comparison_runs"].create({"run_id": int, "pairs": int, "built": int, "rebuilt": int, "unchanged": int,
+                                  "stale": int, "revived": int, "sides_read": int, "top_m": int,
+                                  "seconds": float, "cpu_seconds": float}, pk="run_id",
+                                 strict=True)

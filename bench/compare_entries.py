@@ -1,0 +1,139 @@
+"""Comparison entries at scale: build all of them for a catalogue, then rebuild after 1% of models changed.
+
+The database, in a temporary work directory: a fresh crawl of `synthetic:N` (`--models`, default
+100,000) over HTTP from a replica subprocess (`hubdex crawl --full`, `--cards --limit C`, `--search`),
+then `hubdex derive` (its comparisons step builds every entry: the first figure), then 1% of the
+models changed in the replica (half metadata updates, half metrics moves), `hubdex crawl` and
+`hubdex crawl --metrics`, and `hubdex derive` again (its comparisons step: the second figure, with
+how many entries it rebuilt against how many touch the changed models), then one more derive with
+nothing changed (nothing should be rebuilt).
+Targets (issue 12): all entries under 60 s at 100,000 models; the rebuild after 1% under 10 s.
+
+Run:  .venv/bin/python bench/compare_entries.py [--models 100000] [--cards 5000] [--json FILE] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import procs  # noqa: E402
+
+
+def run(argv) -> tuple[float, str]:
+    t = time.perf_counter()
+    p = subprocess.run(argv, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return time.perf_counter() - t, p.stdout + p.stderr
+
+
+def step(db: Path) -> dict:
+    conn = sqlite3.connect(db)
+    cur = conn.execute("SELECT * FROM comparison_runs ORDER BY run_id DESC LIMIT 1")
+    row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
+    conn.close()
+    return row
+
+
+def entries(db: Path) -> dict:
+    conn = sqlite3.connect(db)
+    out = {(a, b): json.loads(e) for a, b, e in conn.execute("SELECT model_a, model_b, entry FROM comparisons")}
+    conn.close()
+    return out
+
+
+def what_moved(before: dict, after: dict) -> dict:
+    """For the entries that changed: which of their rows moved (how many entries each)."""
+    moved: dict = {}
+    for p, e in after.items():
+        o = before.get(p)
+        if o is None or o == e:
+            continue
+        rows = set()
+        for part, name in (("features", "feature"), ("figures", "figure")):
+            for x, y in zip(e[part], o[part]):
+                if x["a"]["value"] != y["a"]["value"] or x["b"]["value"] != y["b"]["value"]:
+                    rows.add(x[name])
+                elif x != y:
+                    rows.add(x[name] + " (source)")
+        for k in ("match_edge", "capabilities", "head_to_head"):
+            if e[k] != o[k]:
+                rows.add(k)
+        for r in rows:
+            moved[r] = moved.get(r, 0) + 1
+    return dict(sorted(moved.items(), key=lambda kv: -kv[1]))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", type=int, default=100_000)
+    ap.add_argument("--cards", type=int, default=5_000)
+    ap.add_argument("--json")
+    ap.add_argument("--workdir")
+    a = ap.parse_args()
+    work = Path(a.workdir or tempfile.mkdtemp(prefix="hubdex-compare-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "hub.db"
+    load0 = os.getloadavg()[0]
+    out: dict = {"models": a.models}
+    server = procs.replica(a.models, work / "replica.stderr")
+    hub = procs.hubdex_exe()
+    try:
+        ep = ["--endpoint", server.url, "--db", str(db), "--no-progress"]
+        out["full_crawl_s"], _ = run(hub + ["crawl", "--full"] + ep)
+        out["cards_s"], _ = run(hub + ["crawl", "--cards", "--limit", str(a.cards)] + ep)
+        out["search_s"], _ = run(hub + ["crawl", "--search"] + ep)
+        out["derive_s"], _ = run(hub + ["derive", "--db", str(db)])
+        out["build"] = step(db)
+        before = entries(db)
+        n = max(2, a.models // 100)
+        changed = server.scenario(update=n // 2, metrics=n - n // 2, seed=7)
+        out["incremental_crawl_s"], _ = run(hub + ["crawl"] + ep)
+        out["metrics_crawl_s"], _ = run(hub + ["crawl", "--metrics"] + ep)
+        out["rederive_s"], _ = run(hub + ["derive", "--db", str(db)])
+        out["rebuild"] = step(db)
+        out["what_moved"] = what_moved(before, entries(db))
+        del before
+        ids = set(changed["updated"]) | set(changed["metrics_changed"])
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TEMP TABLE changed (id TEXT PRIMARY KEY)")
+        conn.executemany("INSERT OR IGNORE INTO changed VALUES (?)", ((i,) for i in ids))
+        out["changed_models"] = len(ids)
+        out["entries"] = conn.execute("SELECT count(*) FROM comparisons WHERE stale = 0").fetchone()[0]
+        out["entries_touching_changed"] = conn.execute(
+            "SELECT count(*) FROM comparisons WHERE stale = 0 AND (model_a IN (SELECT id FROM changed) "
+            "OR model_b IN (SELECT id FROM changed))").fetchone()[0]
+        conn.close()
+        out["again_s"], _ = run(hub + ["derive", "--db", str(db)])
+        out["again"] = step(db)
+    finally:
+        server.stop()
+    load1 = os.getloadavg()[0]
+    b, r, g = out["build"], out["rebuild"], out["again"]
+    lines = [
+        f"comparison entries at {a.models:,} models ({procs.load_line(load0, load1)})",
+        f"crawl: full {out['full_crawl_s']:.1f} s, cards {out['cards_s']:.1f} s, search {out['search_s']:.1f} s",
+        f"all entries: {b['pairs']:,} pairs, {b['built']:,} built, {b['sides_read']:,} sides read in "
+        f"{b['seconds']:.1f} s, {b['cpu_seconds']:.1f} s CPU (derive {out['derive_s']:.1f} s in all)  [target < 60 s]",
+        f"after 1% changed ({out['changed_models']:,} models): {r['rebuilt']:,} rebuilt, {r['built']:,} new, "
+        f"{r['stale']:,} stale, {r['unchanged']:,} left alone; {out['entries_touching_changed']:,} of "
+        f"{out['entries']:,} entries touch a changed model; {r['sides_read']:,} sides read; {r['seconds']:.1f} s, "
+        f"{r['cpu_seconds']:.1f} s CPU "
+        f"(derive {out['rederive_s']:.1f} s in all)  [target < 10 s]",
+        f"  rows that moved in the rebuilt entries (entries each): {out['what_moved']}",
+        f"nothing changed: {g['rebuilt'] + g['built']:,} rebuilt, {g['sides_read']:,} sides read, {g['seconds']:.1f} s",
+    ]
+    procs.report("\n".join(lines), out, a.json)
+
+
+if __name__ == "__main__":
+    main()
