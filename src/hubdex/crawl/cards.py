@@ -19,15 +19,14 @@ from ..hub import ids
 from ..hub.client import HubError, NotFound
 from ..records.cards import CardError, capabilities, model_index_evaluations, parse
 from ..store.save import save_card
+from .backlog import BACKLOG_FROM
 
 CONCURRENCY = 4
 BATCH = 50
 
 
 def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tuple]:
-    sql = ("SELECT m.key, m.id, m.sha, m.card_data, m.model_index FROM models m "
-           "LEFT JOIN cards c ON c.model_key = m.key WHERE m.removed_at IS NULL AND m.sha IS NOT NULL "
-           "AND (c.sha IS NULL OR c.sha != m.sha)")
+    sql = f"SELECT m.key, m.id, m.sha, m.card_data, m.model_index {BACKLOG_FROM}"
     params: list = []
     if since:
         sql += " AND m.updated_at >= ?"
@@ -76,14 +75,22 @@ def _add_api_model_index(parsed, card_data, api_model_index):
 def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> int:
     todo = backlog(crawler.conn, since, limit)
     done = 0
+    stop = crawler.should_stop
+
+    def fetch(row):  # a stop requested mid-batch: the cards already read are still committed
+        return None if stop() else _fetch(crawler.client, *row)
+
     with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="hubdex-card") as pool:
         for start in range(0, len(todo), BATCH):
-            results = list(pool.map(lambda row: _fetch(crawler.client, *row), todo[start:start + BATCH]))
+            results = [r for r in pool.map(fetch, todo[start:start + BATCH]) if r is not None]
             with crawler.db.atomic():
                 for key, sha, source, parsed, size, error in results:
                     if error:
                         crawler.quarantine(f"README.md of model {key} at {sha}", None, error[0], error[1])
                     save_card(crawler.conn, key, sha, crawler.writer.now, source, parsed, size)
             done += len(results)
+            if stop():
+                crawler.tally.cards += done
+                crawler.check_stop(f"{done:,} cards")
     crawler.tally.cards += done
     return done
