@@ -111,10 +111,54 @@ class Every(Slots):
         return slot if slot >= t else slot + step
 
 
+WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+def _weekday(token: str) -> int:
+    if token.isdigit() and int(token) <= 7:
+        return int(token) % 7
+    if token.lower()[:3] in WEEKDAYS:
+        return WEEKDAYS.index(token.lower()[:3])
+    raise ValueError(f"{token!r} is not a weekday (0-7 or sun-sat)")
+
+
+def crontab_weekdays(field: str) -> str:
+    """The weekday field as crontab reads it (0 and 7 Sunday), spelt as names: APScheduler 3 counts
+    0 as Monday, so `0 3 * * 0` handed to it as a number would run on Mondays."""
+    if field == "*":
+        return "*"
+    days = []
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        step_n = int(step) if step.isdigit() and int(step) > 0 else None
+        if step and step_n is None:
+            raise ValueError(f"{part!r}: the step must be a positive number")
+        if span == "*":
+            lo, hi = 0, 6
+        elif "-" in span:
+            a, _, b = span.partition("-")
+            lo, hi = _weekday(a), _weekday(b)
+            if hi == 0 and lo > 0:  # 5-7, fri-sun: Sunday at the end of the week
+                hi = 7
+        else:
+            lo = hi = _weekday(span)
+            if step_n:
+                hi = 6
+        if hi < lo:
+            raise ValueError(f"{part!r}: a weekday range runs forwards (e.g. 1-5, mon-fri)")
+        days += [WEEKDAYS[d % 7] for d in range(lo, hi + 1, step_n or 1)]
+    return ",".join(dict.fromkeys(days))
+
+
 class Cron(Slots):
     def __init__(self, text: str):
         super().__init__(text)
-        self.cron = CronTrigger.from_crontab(text, timezone=UTC)
+        minute, hour, day, month, weekday = text.split()
+        if day != "*" and weekday != "*":
+            raise ValueError("restrict the day of the month or the weekday, not both (cron runs on either, "
+                             "APScheduler only on both)")
+        self.cron = CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                                day_of_week=crontab_weekdays(weekday), timezone=UTC)
         # The longest gap between two fire times over the next year and a bit (weekly: 7 days).
         t, gaps = self.cron.get_next_fire_time(None, EPOCH + timedelta(days=20454)), []
         end = t + timedelta(days=400) if t else None

@@ -372,11 +372,27 @@ class Daemon:
                 event("clock jumped", logging.WARNING, seconds=round(jump, 1),
                       note="missed slots run once (coalesced); nothing bursts")
         self._last_look = (now_mono, now_wall)
+        now = self.clock()
         for job in self.scheduler.get_jobs():
+            spec = self.enabled.get(job.id)
+            if spec is not None and spec.timed and job.next_run_time is not None and \
+                    (job.next_run_time - now).total_seconds() > spec.trigger.period + 1:
+                # Further off than one period: the clock went back. The next slot from now, not the
+                # one computed before the jump (which could be days away).
+                nxt = spec.trigger.at_or_after(now)
+                event("clock went back: next run recomputed", logging.WARNING, job=job.id,
+                      was=iso(ts(job.next_run_time)), now=iso(ts(nxt)))
+                self.scheduler.modify_job(job.id, next_run_time=nxt)
+                job.next_run_time = nxt
             when = ts(job.next_run_time)
             if self._written_next.get(job.id) != when:
                 self.state.next_run(job.id, when)
                 self._written_next[job.id] = when
+
+    def tick(self):
+        """One look (tests, with threaded=False): submit what is due, run it, note the next runs."""
+        self.scheduler.tick()
+        self._note_next_runs()
 
     def serve(self, install_signals: bool = True) -> int:
         if install_signals:
