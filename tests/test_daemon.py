@@ -426,3 +426,59 @@ enabled = false
     text = subprocess.run(HUBDEX + ["status", "--schedules", str(sched), "--db", str(db)], capture_output=True,
                           text=True, timeout=60, check=True).stdout
     assert "daemon: not running" in text and all(name in text for name in jobs)
+
+
+def test_sigterm_during_a_rate_limit_wait_stops_at_once(replica_factory, tmp_path):
+    """The shared budget: the crawl waits for a spent window instead of collecting 429s, the window
+    is in the budget file for status and the next run, and a stop ends the wait at once."""
+    server = replica_factory("synthetic:5000", seed=8, quotas={"api": 4, "resolvers": 100}, window=120)
+    db = tmp_path / "hub.db"
+    sched = schedule_dir(tmp_path, FULL.format(anchor=soon()))
+    daemon = start_daemon(sched, db, server.url)
+    budget_file = f"{db}.ratelimit"
+
+    def spent():
+        try:
+            return json.load(open(budget_file))[server.url.rstrip("/")]["api"]["remaining"] == 0
+        except (OSError, ValueError, KeyError):
+            return False
+
+    try:
+        wait_for(spent, what="the api window spent")
+        time.sleep(0.5)  # the crawl is now waiting for the window (120 s)
+        t0 = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=STOP_BOUND + 10)
+        took = time.monotonic() - t0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0 and took < 5, (took, err)
+    print(f"\nSIGTERM to exit with a crawl waiting for its rate-limit window: {took:.2f} s")
+    (status_, reason, throttled), = ro(db).execute("SELECT status, reason, throttled FROM runs").fetchall()
+    assert status_ == "stopped" and "stop requested" in reason and throttled == 0, (status_, reason, throttled)
+
+
+def test_a_second_signal_exits_at_once_without_corrupting_anything(replica_factory, tmp_path):
+    server = replica_factory("synthetic:12000", seed=9, faults=SLOW)
+    db = tmp_path / "hub.db"
+    sched = schedule_dir(tmp_path, FULL.format(anchor=soon()))
+    daemon = start_daemon(sched, db, server.url)
+    try:
+        wait_for(lambda: full_pass_page(db) >= 2, what="two pages committed")
+        child = job_state(db, "full")["running_pid"]
+        t0 = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        daemon.send_signal(signal.SIGTERM)
+        out, err = daemon.communicate(timeout=STOP_BOUND + 10)
+        took = time.monotonic() - t0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 130 and took < 3, (took, err)
+    assert any(e["event"] == "stopping at once" for e in log_lines(err)), err
+    wait_for(lambda: _zombie(child), 10, "the job killed with the daemon")
+    conn = ro(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == full_pass_page(db) * 1000
+    assert job_state(db, "full")["running_pid"] == child  # so the next start resumes it

@@ -285,10 +285,9 @@ class JobSpec:
         return str(self.trigger)
 
 
-def load(directory: str, cli: click.Group | None = None) -> list[JobSpec]:
-    """Every job of every `*.toml` in `directory`, checked; ScheduleError on the first mistake."""
-    if cli is None:
-        from ..cli import main as cli
+def load(directory: str, cli: click.Group) -> list[JobSpec]:
+    """Every job of every `*.toml` in `directory`, checked against `cli` (the hubdex click group,
+    handed down by the CLI: the daemon sits below it); ScheduleError on the first mistake."""
     if not os.path.isdir(directory):
         raise ScheduleError(directory, None, "no such directory of schedule files")
     files = sorted(f for f in os.listdir(directory) if f.endswith(".toml"))
