@@ -58,10 +58,13 @@ class FakeLauncher:
     def __init__(self, clock, results=None):
         self.clock, self.results = clock, results or {}
         self.calls: list[tuple[str, list]] = []
+        self.during = None  # called while a run "runs": the scheduler's own thread looks meanwhile
 
     def launch(self, argv, on_start):
         on_start(NO_PID)
         self.calls.append((self.clock().strftime("%Y-%m-%dT%H:%M"), argv))
+        if self.during:
+            self.during()
         answer = self.results.get(" ".join(a for a in argv if not a.startswith("/") and a != "--db"), 0)
         if isinstance(answer, list):
             answer = answer.pop(0) if len(answer) > 1 else answer[0]
@@ -177,8 +180,10 @@ def test_derive_runs_once_however_many_crawls_changed_something(tmp_path):
     clock = Clock("2026-12-02T01:20:00")
     changed = (0, {"models_changed": 3, "status": "completed"})
     d, fake = make(tmp_path, clock, {"crawl": changed, "crawl --metrics": (0, {"metrics_moved": 9})})
+    fake.during = d.scheduler._process_jobs  # as the scheduler thread does while a job runs
     run_until(d, clock, "2026-12-02T01:31:00")
-    # 01:30: the incremental and metrics crawls both fall due; both changed things; derive runs once, after them.
+    # 01:30: the incremental and metrics crawls both fall due; both changed things; derive runs once,
+    # after them (queued when the first ended, it was still waiting when the second ended).
     assert [cmd for _, cmd in fake.ran()] == ["crawl", "crawl --metrics", "derive"]
     assert d.state.job("derive")["pending"] is None
     fake.results["crawl"] = (0, {"models_changed": 0, "pages": 1})
@@ -428,24 +433,20 @@ enabled = false
     assert "daemon: not running" in text and all(name in text for name in jobs)
 
 
-def test_sigterm_during_a_rate_limit_wait_stops_at_once(replica_factory, tmp_path):
-    """The shared budget: the crawl waits for a spent window instead of collecting 429s, the window
-    is in the budget file for status and the next run, and a stop ends the wait at once."""
-    server = replica_factory("synthetic:5000", seed=8, quotas={"api": 4, "resolvers": 100}, window=120)
+def test_a_window_spent_by_an_earlier_run_is_waited_for_and_sigterm_ends_the_wait(replica_factory, tmp_path):
+    """The shared budget: a run that starts while the window an earlier run spent is still open
+    waits for it (in the budget file beside the database) instead of collecting 429s; a stop ends
+    the wait at once."""
+    server = replica_factory("synthetic:2000", seed=8)
     db = tmp_path / "hub.db"
+    origin = server.url.rstrip("/")
+    (tmp_path / "hub.db.ratelimit").write_text(json.dumps(
+        {origin: {"api": {"remaining": 0, "reset_at": time.time() + 300, "seen_at": time.time()}}}))
     sched = schedule_dir(tmp_path, FULL.format(anchor=soon()))
     daemon = start_daemon(sched, db, server.url)
-    budget_file = f"{db}.ratelimit"
-
-    def spent():
-        try:
-            return json.load(open(budget_file))[server.url.rstrip("/")]["api"]["remaining"] == 0
-        except (OSError, ValueError, KeyError):
-            return False
-
     try:
-        wait_for(spent, what="the api window spent")
-        time.sleep(0.5)  # the crawl is now waiting for the window (120 s)
+        wait_for(lambda: job_state(db, "full").get("running_pid"), what="the job to start")
+        time.sleep(1.5)  # the crawl is waiting for the window, before its first request
         t0 = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=STOP_BOUND + 10)
@@ -455,8 +456,9 @@ def test_sigterm_during_a_rate_limit_wait_stops_at_once(replica_factory, tmp_pat
             daemon.kill()
     assert daemon.returncode == 0 and took < 5, (took, err)
     print(f"\nSIGTERM to exit with a crawl waiting for its rate-limit window: {took:.2f} s")
-    (status_, reason, throttled), = ro(db).execute("SELECT status, reason, throttled FROM runs").fetchall()
-    assert status_ == "stopped" and "stop requested" in reason and throttled == 0, (status_, reason, throttled)
+    (status_, reason, requests, waited), = ro(db).execute("SELECT status, reason, requests, waited_seconds FROM runs")
+    assert status_ == "stopped" and "while waiting" in reason, (status_, reason)
+    assert requests == 0 and waited > 0  # not one request sent into the spent window
 
 
 def test_a_second_signal_exits_at_once_without_corrupting_anything(replica_factory, tmp_path):
