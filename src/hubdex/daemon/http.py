@@ -130,5 +130,7 @@ def serve(host: str, port: int, exporter: Exporter) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="hubdex-http", daemon=True).start()
+    # poll_interval only bounds shutdown(), which never comes (a daemon thread): no wakeups while idle.
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600}, name="hubdex-http",
+                     daemon=True).start()
     return server

@@ -129,4 +129,5 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
             pass  # the disk may still be full: the committed work and checkpoint are intact regardless
         return Outcome(code, summary, run_id, status)
     finally:
+        STOP.clear()  # a stop asked of this job is not asked of the next one in this process
         lock.__exit__()
