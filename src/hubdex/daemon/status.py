@@ -89,6 +89,8 @@ def gather(db_path: str, specs: list[JobSpec], schedule_error: str | None = None
                      "last_run": last, "last_success": iso(s.get("last_success")),
                      "last_success_ts": s.get("last_success"), "next_run": iso(next_run), "next_run_ts": next_run,
                      "running": bool(running and s.get("running_pid")), "pending": bool(s.get("pending")),
+                     # killed with the daemon, or stopped by it: the next start runs it first, from its checkpoint
+                     "resumes_at_start": bool(not running and (s.get("running_pid") or s.get("resume"))),
                      "pending_since": iso(s.get("pending")), "runs": s.get("runs", 0),
                      "period_s": getattr(spec.trigger, "period", None)})
     declared = {s.id for s in specs}
@@ -165,10 +167,12 @@ def render(doc: dict) -> str:
     for j in doc["jobs"]:
         last = j["last_run"]
         last_text = "never ran" if not last else (
-            f"last {last['outcome']} {last['ended']} in {last['duration_s']:.1f} s"
+            f"last {last['outcome']} {last['ended']}"
+            + (f" in {last['duration_s']:.1f} s" if last["duration_s"] is not None else "")
             + (f" ({_counts(last['counts'])})" if _counts(last["counts"]) else ""))
         state = "disabled" + (f": {j['disabled_reason']}" if j["disabled_reason"] else "") if not j["enabled"] else (
-            "running" if j["running"] else ("pending" if j["pending"] else ""))
+            "running" if j["running"] else "resumes at start" if j["resumes_at_start"] else
+            ("pending" if j["pending"] else ""))
         lines.append(f"  {j['id']:<12} {j['trigger']:<34} {last_text}; last success {j['last_success'] or 'never'}; "
                      f"next {j['next_run'] or '-'}" + (f"  [{state}]" if state else ""))
     for job_id in doc["unscheduled_jobs_in_state"]:
