@@ -27,6 +27,13 @@ def main():
               help="refresh downloads, likes and trending for every model")
 @click.option("--cards", "modes", flag_value="cards", multiple=True,
               help="fetch and parse the cards not yet read at their model's sha, most downloaded first (--limit N)")
+@click.option("--search", "modes", flag_value="search", multiple=True,
+              help="the match graph's search evidence: the due queries of --queries and those derived from the "
+                   "database, within a daily request budget")
+@click.option("--queries", "queries_file", default=None, type=click.Path(dir_okay=False),
+              help="the search crawl's queries file  [default: schedules/queries.toml]")
+@click.option("--search-budget", default=None, type=click.IntRange(min=1),
+              help="the search crawl's requests per UTC day  [default: the queries file's]")
 @click.option("--prices", "modes", flag_value="prices", multiple=True,
               help="only the inference router's catalogue of providers and prices (full and incremental runs fetch it too)")
 @click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
@@ -38,7 +45,7 @@ def main():
 @click.option("--token", envvar="HF_TOKEN", default=None, show_envvar=True,
               help="Hub token (also from HF_TOKEN); never stored or printed")
 @click.option("--author", default=None, help="scope: models of this author")
-@click.option("--search", default=None, help="scope: ids containing this text")
+@click.option("--id-contains", "id_contains", default=None, help="scope: ids containing this text (the Hub's search=)")
 @click.option("--filter", "filters", multiple=True, help="scope: a tag (repeatable): license:mit, gguf, en ...")
 @click.option("--pipeline-tag", default=None, help="scope: a task, e.g. text-generation")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="scope: at most this many models")
@@ -52,8 +59,8 @@ def main():
 @click.option("--progress/--no-progress", default=None, help="progress line (default: on a terminal)")
 @click.option("--details/--no-details", default=True, show_default=True,
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
-def crawl(model_ids, modes, endpoint, db_path, token, author, search, filters, pipeline_tag, limit, timeout,
-          max_retries, backoff, max_db_pages, progress, details, router):
+def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filters, pipeline_tag, limit, timeout,
+          max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget):
     """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done,
     1 unknown model ids, 2 usage error, 3 another crawl or derive holds the database, 4 stopped cleanly
     (the Hub kept failing; the next run resumes), 5 storage error (disk full, unreadable database),
@@ -73,15 +80,16 @@ def crawl(model_ids, modes, endpoint, db_path, token, author, search, filters, p
     _check_url(endpoint, "--endpoint")
     if router is not None:
         _check_url(router, "--router")
-    scope = Scope(author=author, search=search, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
+    scope = Scope(author=author, search=id_contains, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
                   model_ids=list(model_ids))
     if mode == "cards" and (scope.params() or scope.model_ids):
         raise click.UsageError("--cards works the whole backlog; only --limit applies to it")
-    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices"):
+    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices", "search"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
     settings = CrawlSettings(endpoint=endpoint, token=token, mode=mode or "auto", scope=scope, router=router,
                              timeout=timeout, max_retries=max_retries, backoff=backoff, progress=progress,
-                             details=details, max_db_pages=max_db_pages)
+                             details=details, max_db_pages=max_db_pages, queries_file=queries_file,
+                             search_budget=search_budget)
     _finish(_run(CrawlJob(settings), db_path))
 
 
@@ -230,6 +238,25 @@ def rank(model, db_path, as_json):
         click.echo(f"Error: {err}", err=True)
         sys.exit(1)
     click.echo(json.dumps(e, indent=1, ensure_ascii=False) if as_json else render_explanation(e))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1), help="competitors shown")
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="competitors and complements as JSON")
+def matches(model, limit, db_path, as_json):
+    """A model's competitors in the match graph, strongest first, each with its evidence; then its
+    complements. Exit codes: 0, 1 unknown model, 5 unreadable database."""
+    from .present.matches import UnknownModel, matches as find, render
+
+    db = _existing_db(db_path)
+    try:
+        m = find(db.conn, model, limit)
+    except UnknownModel as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(m, indent=1, ensure_ascii=False) if as_json else render(m))
 
 
 @main.command()

@@ -39,12 +39,17 @@ def main() -> int:
         print(outcome.summary)
         if not outcome.ok:
             return outcome.code
+        print("searching the Hub for the match graph's evidence (`hubdex crawl --search`) ...")
+        outcome = jobs.run(CrawlJob(CrawlSettings(endpoint=server.url, mode="search")), DB, clock=clock)
+        print(outcome.summary)
+        if not outcome.ok:
+            return outcome.code
     finally:
         server.stop()
     from .present.ranking import explain, render_explanation, render_top, top
     from .store.db import open_db
 
-    print("\nderiving capabilities, licences, pricing, signals and rank (`hubdex derive`) ...")
+    print("\nderiving capabilities, licences, pricing, the match graph, signals and rank (`hubdex derive`) ...")
     outcome = jobs.run(DeriveJob(), DB, clock=clock)
     print(outcome.summary)
     if not outcome.ok:
@@ -54,6 +59,11 @@ def main() -> int:
     print(render_top(top(db.conn, limit=8)))
     print("\nwhy (`hubdex rank meta-llama/Llama-3.1-8B-Instruct`):")
     print(render_explanation(explain(db.conn, "meta-llama/Llama-3.1-8B-Instruct")))
+    from .present.matches import matches, render as render_matches
+
+    for mid in ("openai-community/gpt2", "facebook/detr-resnet-50"):
+        print(f"\ncompetitors (`hubdex matches {mid} --limit 5`):")
+        print(render_matches(matches(db.conn, mid, limit=5), evidence_lines=2))
     q = db.conn.execute
     total, removed = q("SELECT count(*), count(removed_at) FROM models").fetchone()
     print(f"\n{DB}: {total:,} models ({removed:,} removed), "

@@ -12,7 +12,8 @@ Modes:
   watermark less an overlap; new, changed and renamed models are then fetched in detail.
 * metrics: downloads (30 days), all-time downloads, likes and trending score for every model, with
   the cheapest listing; a history row only for models whose figures moved.
-* scoped: `--author`, `--search`, `--filter`, `--pipeline-tag`, `--limit`, or explicit model ids.
+* search: the match graph's search evidence (search.py): each due query's top results.
+* scoped: `--author`, `--id-contains`, `--filter`, `--pipeline-tag`, `--limit`, or explicit model ids.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .cards import crawl_cards
 from .listing import PAGE_LIMIT, listing_url, pages
 from .progress import Progress
 from .scope import Scope
+from .search import SearchSettings, crawl_search
 
 INCREMENTAL_OVERLAP_SECONDS = 600  # re-read 10 minutes below the watermark: clocks and commits race
 METRICS_EXPAND = ["downloads", "downloadsAllTime", "likes", "trendingScore"]
@@ -57,12 +59,14 @@ class Tally:
     prices: int | None = None   # router offers saved; None when the catalogue was not fetched
     notes: list = field(default_factory=list)  # trouble that did not stop the run
     quarantined: int = 0
+    searches: int = 0
 
     def figures(self, stats) -> dict:
         c = self.counts
         return {"pages": self.pages, "models_seen": c.seen, "models_new": c.new, "models_changed": c.changed,
                 "models_renamed": c.renamed, "models_removed": self.removed, "models_revived": c.revived,
                 "metrics_moved": c.metrics_moved, "details": self.details, "cards": self.cards, "prices": self.prices,
+                "searches": self.searches,
                 "requests": stats.requests, "retries": stats.retries, "throttled": stats.throttled,
                 "errors": stats.errors, "quarantined": self.quarantined, "waited_seconds": round(stats.waited, 3)}
 
@@ -71,7 +75,7 @@ class Tally:
         line = (f"{self.mode} crawl {status}: {self.pages:,} pages, {c.seen:,} models seen, {c.new:,} new, "
                 f"{c.changed:,} changed, {c.renamed:,} renamed, {self.removed:,} removed, {c.revived:,} revived, "
                 f"{c.metrics_moved:,} metrics moved, {self.details:,} details, {self.cards:,} cards, "
-                f"{'no' if self.prices is None else format(self.prices, ',')} prices; "
+                f"{'no' if self.prices is None else format(self.prices, ',')} prices, {self.searches:,} searches; "
                 f"{stats.requests:,} requests, "
                 f"{stats.retries:,} retries, {stats.throttled:,} throttled (429), {self.quarantined:,} quarantined")
         line += "".join(f"\nnote: {n}" for n in self.notes)
@@ -251,6 +255,10 @@ class Crawler:
     def cards(self, limit: int | None = None):
         """Work the card backlog (missing or older than the model's sha), most downloaded first."""
         crawl_cards(self, limit=limit)
+
+    def search(self, settings: SearchSettings):
+        """The due search queries (match-graph evidence), within the day's request budget."""
+        crawl_search(self, settings)
 
     def metrics(self):
         state = json.loads(get_state(self.conn, "metrics.pass") or "null")

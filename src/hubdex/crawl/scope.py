@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-MODES = ("auto", "full", "incremental", "metrics", "cards", "prices", "scoped")
+MODES = ("auto", "full", "incremental", "metrics", "cards", "prices", "search", "scoped")
 
 
 @dataclass
@@ -46,8 +46,11 @@ class CrawlSettings:
     progress: bool | None = None
     details: bool = True
     max_db_pages: int | None = None
+    queries_file: str | None = None   # the search crawl's queries (default: schedules/queries.toml)
+    search_budget: int | None = None  # its requests per day (default: the queries file's)
 
     def args(self) -> dict:
         """What the `runs` row records of them: never the token."""
         return {"mode": self.mode, "scope": self.scope.params(), "limit": self.scope.limit,
-                "ids": self.scope.model_ids, "details": self.details}
+                "ids": self.scope.model_ids, "details": self.details,
+                **({"queries": self.queries_file, "search_budget": self.search_budget} if self.mode == "search" else {})}

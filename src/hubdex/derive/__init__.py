@@ -10,12 +10,15 @@ but those tables and the `Changes` record of this run.
   3. capabilities  capabilities.rebuild         models and children,      -> model_capability_rows,
                                                 licence_classes             capability_summary
      (meanwhile, on a second read-only connection: signals.gather reads the crawled inputs)
+     match         match.build                  search_results, evaluations, -> match_copies, match_evidence,
+                                                model_relations, models        match_edges, match_edge_evidence,
+                                                                               match_scores
   4. signals       signals.compute              capability_summary, licence_classes, match_scores
   5. scores        scores.write_scores          -> model_scores (changed rows only), model_changes (scores)
                    scores.write_history         -> signals_history (moved by a point or more)
   6. inputs        changes.record_inputs        -> derive_inputs; derive_runs; crawl_state marks
 
-The match graph and the comparisons will be steps between 3 and 4 (match_scores) and after 5.
+The comparisons will be a step after 5.
 Derive never imports the crawl or the HTTP stack: it reads what the crawl stored.
 """
 
@@ -33,7 +36,7 @@ import numpy as np
 
 from ..store.db import open_reader, path_of
 from ..store.save import get_state, set_state
-from . import capabilities, changes, licences, scores, signals
+from . import capabilities, changes, licences, match, scores, signals
 from .columns import Coded
 
 
@@ -51,6 +54,7 @@ class DeriveResult:
     unknown_licences: list
     reasons: dict
     seconds: float
+    graph: match.MatchResult | None = None
 
     def summary(self) -> str:
         why = ", ".join(f"{n:,} {r}" for r, n in sorted(self.reasons.items())) or "none"
@@ -59,6 +63,8 @@ class DeriveResult:
                 f"({self.capability_rows:,} rows), signals and rank for all, {self.scores_written:,} score rows "
                 f"written, {self.scores_removed:,} removed, {self.history_rows:,} history rows (moved); "
                 f"weights {self.weights_id}; {self.seconds:.1f} s")
+        if self.graph is not None:
+            line += f"\n{self.graph.summary()} ({self.graph.seconds:.1f} s)"
         if self.unknown_licences:
             shown = ", ".join(f"{lic} ({n})" for lic, n in self.unknown_licences[:10])
             line += f"\nlicences not in the catalogue (kept as given): {shown}"
@@ -117,6 +123,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         with ThreadPoolExecutor(1) as pool:
             gathering = pool.submit(_gather, db, day, weights) if path_of(db) else None
             rows = capabilities.rebuild(conn, keys, rebuild_all, found.removed_keys(conn))
+            graph = match.build(conn, weights["match"])
             gathered = gathering.result() if gathering else signals.gather(conn, day, weights)
         _return_freed_memory()  # what the gather thread freed, before compute allocates its own
         out = signals.compute(conn, gathered, weights)
@@ -134,7 +141,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         set_state(conn, "derive.prices_digest", prices_digest, now)
         set_state(conn, "derive.weights", wid, now)
         result = DeriveResult(len(out["model_key"]), found.inputs_changed, len(keys), rebuild_all, rows, written,
-                              removed, history, wid, unknown, found.counts, time.monotonic() - started)
+                              removed, history, wid, unknown, found.counts, time.monotonic() - started, graph)
         conn.execute("INSERT OR REPLACE INTO derive_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (run_id, day, result.models, result.inputs_changed, result.rebuilt, int(rebuild_all), rows,
                       written, removed, history, wid, round(result.seconds, 3)))

@@ -34,6 +34,7 @@ from importlib import resources
 import numpy as np
 
 from .columns import Coded, Fixed
+from .match import KINDS as MATCH_KINDS
 
 SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")
 # The parts of each signal, as the weights file names them; model_scores has a column for each
@@ -72,10 +73,13 @@ def load_weights(path: str | None = None) -> dict:
         w = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"weights file {name}: {e}") from None
-    need = {"rank": SIGNALS, "adoption": ADOPTION_INPUTS, "quality": QUALITY_PARTS, "ecosystem": ECOSYSTEM_PARTS}
+    need = {"rank": SIGNALS, "adoption": ADOPTION_INPUTS, "quality": QUALITY_PARTS, "ecosystem": ECOSYSTEM_PARTS,
+            "match": MATCH_KINDS}
     out = {}
     for table, keys in need.items():
         got = w.get(table)
+        if table == "match" and got is None and path:  # files written before the match graph: the shipped kinds
+            got = load_weights(None)["match"]
         if not isinstance(got, dict):
             raise ValueError(f"weights file {name}: no [{table}] table")
         extra = set(got) - set(keys)

@@ -6,6 +6,7 @@ import json
 
 from ..crawl.modes import Crawler, Stopped, Tally
 from ..crawl.scope import CrawlSettings, Scope
+from ..crawl.search import QueriesFileError, SearchSettings, read_queries_file
 from ..hub.budget import SharedBudget
 from ..hub.client import GaveUp, HubClient, HubError, origin_of
 from ..hub.router import router_for
@@ -35,11 +36,16 @@ class CrawlJob:
         passed = get_state(db.conn, "incremental.watermark") is not None  # a full pass has completed
         if mode == "auto":
             mode = "scoped" if s.scope.is_set() else ("incremental" if passed else "full")
-        if mode in ("incremental", "metrics") and not passed:
+        if mode in ("incremental", "metrics", "search") and not passed:
             raise Usage(f"--{mode} needs a completed full pass, and this database has none: "
                         "run `hubdex crawl --full` first")
         if mode == "cards":
-            s.scope = Scope(limit=s.scope.limit)  # --limit bounds the backlog; nothing else applies
+            s.scope = Scope(limit=s.scope.limit)
+        if mode == "search":
+            try:  # a queries file that can't be read is the user's mistake: said before the run starts
+                read_queries_file(s.queries_file)
+            except QueriesFileError as e:
+                raise Usage(str(e)) from None  # --limit bounds the backlog; nothing else applies
         self.resolved = mode
         self.tally = Tally(mode)
         return mode
@@ -76,6 +82,8 @@ class CrawlJob:
                 crawler.metrics()
             elif mode == "cards":
                 crawler.cards(s.scope.limit)
+            elif mode == "search":
+                crawler.search(SearchSettings(s.queries_file, s.search_budget))
             else:
                 missing = crawler.scoped(s.scope)
                 if missing:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote, unquote
 import orjson
 import yaml
 
-from . import cardtext, faults, listing, render, router, scenario, wire
+from . import cardtext, faults, listing, quicksearch, render, router, scenario, wire
 from .ratelimit import RateLimiter
 from .recorded import REPLAYED_HEADERS, Recordings, canonical_query
 from .store import Store
@@ -147,6 +147,11 @@ class Replica:
             return self.resolve(req, path, prefix)
         if route == "router":
             return self.router_models(path)
+        if path == "/api/quicksearch":
+            try:
+                return self._json(quicksearch.answer(self.store, req.query))
+            except quicksearch.BadQuery as e:
+                return wire.error(400, str(e))
         if path == "/api/agent-harnesses":
             return wire.json_response(200, json.dumps(AGENT_HARNESSES).encode())
         return wire.error(404, "Not Found", text=True)

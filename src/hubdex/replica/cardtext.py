@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import yaml
 
-from . import render
+from . import leagues, render
 from .store import Store
 
 
@@ -45,6 +45,13 @@ def synthetic_card(store: Store, row: int, version: int | None = None) -> bytes:
             for m in res["metrics"]:
                 parts.append(f"| {res['dataset']['name']} | {res['dataset'].get('split', '')} | {m['type']} "
                              f"| {m['value']} |\n")
+    league = int(store.cols["league"][row])
+    rivals = leagues.rivals(store, row, league) if league >= 0 else []
+    if rivals:  # a table that names rival models in its rows, as comparison tables on real cards do
+        parts.append("## Comparison with similar models\n")
+        parts.append(f"Scores on {leagues.benchmark(store, league)} (test split).\n")
+        parts.append("| Model | F1 |\n|---|---|\n" + "".join(
+            f"| {store.written_id(r)} | {leagues.score(r, league)} |\n" for r in [row] + rivals))
     if version:
         parts.append(f"\n## Changelog\n\n- v{version}: refreshed evaluation and files.\n")
     return "\n".join(parts).encode()

@@ -9,7 +9,7 @@ from importlib import resources
 
 import numpy as np
 
-from . import recorded, synthetic
+from . import leagues, recorded, synthetic
 from .store import Store
 
 # The replica's "now": fixed, so that a seed gives the same catalogue on every machine and day.
@@ -70,4 +70,5 @@ def build(spec: str, seed: int = 0, now: int = DEFAULT_NOW) -> tuple[Store, reco
         n = DEMO_SYNTHETIC
     if n:
         synthetic.add_models(store, n, rng, synthetic.EPOCH_START, now)
+        leagues.assign(store)
     return store, recs

@@ -45,6 +45,7 @@ COLUMNS = {
     "spaces": np.uint8,       # number of Spaces using the model (the Hub caps the list at 100)
     "providers": np.uint32,   # bitmask of vocab.PROVIDERS serving the model
     "has_evals": np.bool_,
+    "league": np.int32,       # the league of rivals the row belongs to (leagues.py), -1 for none
 }
 
 SORT_COLUMNS = {
@@ -84,6 +85,8 @@ class Store:
         self.n = 0
         self.cols = {name: np.zeros(max(capacity, 16), dtype) for name, dtype in COLUMNS.items()}
         self.cols["parent"][:] = -1
+        self.cols["league"][:] = -1
+        self.league_members: dict[int, list[int]] = {}  # league -> its rows (leagues.py)
         self.pipelines = Vocabulary(p[0] for p in vocab.PIPELINES if p[0])
         self.libraries = Vocabulary()
         self.licenses = Vocabulary(lic for lic, _ in vocab.LICENSES if lic)
@@ -114,7 +117,7 @@ class Store:
             new_cap = max(need, int(cap * 1.5))
             for name, arr in self.cols.items():
                 grown = np.zeros(new_cap, arr.dtype)
-                if name == "parent":
+                if name in ("parent", "league"):
                     grown[:] = -1
                 grown[: self.n] = arr[: self.n]
                 self.cols[name] = grown

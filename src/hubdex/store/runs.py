@@ -8,7 +8,7 @@ import json
 # Figures a job may report; each is a column of `runs` (crawls fill most, a derive few).
 FIGURES = ("pages", "models_seen", "models_new", "models_changed", "models_renamed", "models_removed",
            "models_revived", "metrics_moved", "details", "cards", "prices", "requests", "retries", "throttled",
-           "errors", "quarantined", "waited_seconds", "files_written", "rows_written", "rows_pruned")
+           "errors", "quarantined", "waited_seconds", "files_written", "rows_written", "rows_pruned", "searches")
 
 
 def open_run(conn, mode: str, scope: str, endpoint: str, args: dict, now: str) -> int:

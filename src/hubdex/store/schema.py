@@ -234,3 +234,40 @@ def m008_export(db):
                                 not_null={"table_name", "before_day", "dir", "rows_deleted", "pruned_at"}, strict=True)
     for column in ("files_written", "rows_written", "rows_pruned"):
         db["runs"].add_column(column, int)
+
+
+@migrations()
+def m009_match_graph(db):
+    # The search crawl (`hubdex crawl --search`): each query it runs, where the query came from, and
+    # when its stored results were fetched (a query is re-run only past its refresh period).
+    # endpoint: 'models' (/api/models?search= or a task listing) or 'quicksearch' (/api/quicksearch).
+    db.execute("""CREATE TABLE search_queries (id INTEGER PRIMARY KEY, endpoint TEXT NOT NULL, query TEXT NOT NULL,
+        params TEXT NOT NULL, origin TEXT NOT NULL, weight REAL NOT NULL, refresh_days INTEGER NOT NULL,
+        fetched_day INTEGER, fetched_at TEXT, results INTEGER, total INTEGER, run_id INTEGER, status TEXT,
+        UNIQUE (endpoint, query, params)) STRICT""")
+    # Raw results, as ranked on the day they were fetched: position 1 is the first result.
+    db.execute("""CREATE TABLE search_results (query_id INTEGER NOT NULL, day INTEGER NOT NULL, position INTEGER NOT NULL,
+        model_id TEXT NOT NULL, PRIMARY KEY (query_id, day, position)) WITHOUT ROWID, STRICT""")
+    # The match graph, rebuilt by derive from the raw evidence above and in cards, evaluations and
+    # relations (so that its weights can change without refetching anything).
+    # Copies (quantised and format copies) fold into the model they copy: never its competitors.
+    db.execute("""CREATE TABLE match_copies (model_key INTEGER PRIMARY KEY, canonical_key INTEGER NOT NULL,
+        via TEXT NOT NULL) WITHOUT ROWID, STRICT""")
+    db.execute("CREATE INDEX idx_match_copies_canonical ON match_copies(canonical_key)")
+    # One row per evidence set: a query's results on a day, a benchmark (dataset and metric), a card's
+    # comparison table, a base model's finetunes, a task and size neighbourhood. `source` names the
+    # rows it stands for (JSON), `weight` its own discount (a generic query or benchmark says less).
+    db.execute("""CREATE TABLE match_evidence (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, label TEXT NOT NULL,
+        source TEXT NOT NULL, members INTEGER NOT NULL, weight REAL NOT NULL) STRICT""")
+    # Edges between canonical models (a_key < b_key): competitors share a task; complements were
+    # found together across tasks. Each kind's contribution to the weight is kept beside it.
+    db.execute("""CREATE TABLE match_edges (a_key INTEGER NOT NULL, b_key INTEGER NOT NULL, relation TEXT NOT NULL,
+        task TEXT, weight REAL NOT NULL, search REAL NOT NULL, benchmark REAL NOT NULL, card_table REAL NOT NULL,
+        sibling REAL NOT NULL, size REAL NOT NULL, evidence INTEGER NOT NULL,
+        PRIMARY KEY (a_key, b_key)) WITHOUT ROWID, STRICT""")
+    db.execute("CREATE INDEX idx_match_edges_b ON match_edges(b_key)")
+    # Which evidence sets made each edge, with what each says of the pair (positions, both values,
+    # the table's location).
+    db.execute("""CREATE TABLE match_edge_evidence (a_key INTEGER NOT NULL, b_key INTEGER NOT NULL,
+        evidence_id INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (a_key, b_key, evidence_id)) WITHOUT ROWID, STRICT""")
+    db["runs"].add_column("searches", int)

@@ -1,0 +1,577 @@
+"""The match graph: which models really compete, from the evidence the crawl stored, with the
+evidence for every edge; and each model's match signal (its centrality among its competitors).
+
+Evidence sets, each a row of `match_evidence` (its kind, what it stands for, its own discount):
+  search      one query's top results on the day they were fetched (`search_results`);
+  benchmark   one dataset and metric that several models report (`evaluations` from model-index and
+              results tables);
+  card_table  one results table in a card whose rows name other models (`evaluations.subject`);
+  sibling     the finetunes of one base model (`model_relations`);
+  size        well-adopted models of one task with parameters within 2x: used only for models that
+              have fewer than SIZE_MIN_EDGES competitors from the rest.
+Rules:
+  * Copies fold. A quantised copy (relation `quantized`) or a format copy (a GGUF / AWQ / GPTQ / MLX /
+    ONNX ... name whose base name is another model's) is the model it copies: it is listed in
+    `match_copies` and every piece of evidence it carries counts for its canonical model, once per
+    evidence set (the strongest position or value, never the sum over copies).
+  * Task gate. Competitors share a task (TASK_GROUPS joins tasks that serve the same use); pairs
+    found together across tasks are kept as complements and never count as competition.
+  * No double counting. Search and benchmark strengths are cosine associations: the evidence two
+    models share over the root of what each has on its own, so a popular model that appears in
+    every query does not match everything; each set is discounted by how generic it is (a query
+    whose results span tasks, a benchmark every model of a task reports).
+The edge weight is the weighted sum of the kinds' strengths (weights.toml [match]); the columns of
+`match_edges` keep each kind's contribution. The match signal is a weighted PageRank over the
+competitor edges, as a mid-rank percentile within the task (0-100); copies take their canonical
+model's. A model in no competitor edge has no match signal (unknown, not 0).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+KINDS = ("search", "benchmark", "card_table", "sibling", "size")
+SEARCH, BENCHMARK, CARD_TABLE, SIBLING, SIZE = range(5)
+COUNTED_KINDS = (SEARCH, BENCHMARK, CARD_TABLE, SIBLING)  # "times matched": evidence that put it beside a rival
+
+SEARCH_TOP = 20            # canonical results of a query that pair with each other
+SEARCH_PRIOR = 0.5         # added to each side's search mass: two models seen once, together, are not
+                           # yet a strong pair (a cosine over one query would be 1)
+BENCH_ALL_PAIRS = 30       # a benchmark reported by at most this many models pairs them all ...
+BENCH_NEIGHBOURS = 3       # ... a larger one pairs each model with the next ones by value
+SIBLINGS_TOP = 8           # the most downloaded finetunes of a base that pair with each other
+SIZE_MIN_EDGES = 3         # below this many competitors, the size neighbourhood is consulted
+SIZE_NEIGHBOURS = 3
+SIZE_RATIO = 2.0
+WELL_ADOPTED_PCT = 90      # "well adopted": in its task's top 10% by downloads ...
+WELL_ADOPTED_MIN = 100     # ... and at least this many downloads in 30 days
+DAMPING = 0.85
+ITERATIONS = 50
+
+# Tasks that serve the same use: models in one group compete. Every other task is its own group.
+TASK_GROUPS = {
+    "feature-extraction": "embeddings", "sentence-similarity": "embeddings",
+    "text-generation": "text generation", "text2text-generation": "text generation",
+    "image-text-to-text": "vision-language", "image-to-text": "vision-language",
+    "visual-question-answering": "vision-language",
+    "text-classification": "text classification", "zero-shot-classification": "text classification",
+}
+
+# Name words that mark a format or quantised copy (`Llama-3.1-8B-Instruct-GGUF`, `...-AWQ`, `-4bit`).
+FORMAT_WORD = re.compile(
+    r"[-_.](gguf|ggml|awq|gptq|exl2|mlx|onnx|openvino|int4|int8|fp8|fp16|bf16|4bit|8bit|3bit|6bit|bnb|"
+    r"nf4|q[2-8](_k)?(_[msl])?|q8_0|i1|imatrix|quantized|quant)(?=$|[-_.])", re.I)
+
+
+@dataclass
+class MatchResult:
+    copies: int = 0
+    evidence: dict = field(default_factory=dict)   # kind -> evidence sets
+    competitor_edges: int = 0
+    complement_edges: int = 0
+    scored: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        sets = ", ".join(f"{self.evidence.get(k, 0):,} {k}" for k in KINDS)
+        return (f"match graph: {self.competitor_edges:,} competitor and {self.complement_edges:,} complement edges "
+                f"from {sets} evidence sets; {self.copies:,} copies folded; {self.scored:,} models scored")
+
+
+class _Pairs:
+    """Pair contributions, appended per evidence set and reduced once (numpy, not a dict of pairs)."""
+
+    def __init__(self):
+        self.a, self.b, self.kind, self.value, self.ev = [], [], [], [], []
+        self.detail: list[str] = []
+
+    def add(self, a: int, b: int, kind: int, value: float, ev: int, detail: dict):
+        if a == b:
+            return
+        if a > b:
+            a, b = b, a
+            detail = _swap(detail)
+        self.a.append(a)
+        self.b.append(b)
+        self.kind.append(kind)
+        self.value.append(value)
+        self.ev.append(ev)
+        self.detail.append(json.dumps(detail, separators=(",", ":")))
+
+
+def _swap(detail: dict) -> dict:
+    """A detail names its pair's two sides in order: swapped when the pair is stored the other way."""
+    out = dict(detail)
+    for k, v in detail.items():
+        if isinstance(v, list) and len(v) == 2 and k != "table":
+            out[k] = [v[1], v[0]]
+    return out
+
+
+class _Evidence:
+    def __init__(self):
+        self.rows: list[tuple] = []
+        self.count = {k: 0 for k in KINDS}
+
+    def add(self, kind: int, label: str, source: dict, members: int, weight: float) -> int:
+        eid = len(self.rows) + 1
+        self.rows.append((eid, KINDS[kind], label, json.dumps(source, sort_keys=True), members, round(weight, 6)))
+        self.count[KINDS[kind]] += 1
+        return eid
+
+
+# -- the models ------------------------------------------------------------------------------------
+@dataclass
+class _Models:
+    size: int
+    alive: np.ndarray
+    group: np.ndarray        # task group code, -1 unknown
+    groups: list             # code -> group name
+    task: np.ndarray         # pipeline tag code
+    tasks: list
+    params: np.ndarray
+    downloads: np.ndarray
+
+
+def _models(conn) -> _Models:
+    top = conn.execute("SELECT coalesce(max(key), 0) FROM models").fetchone()[0]
+    size = top + 1
+    alive = np.zeros(size, bool)
+    task = np.full(size, -1, np.int32)
+    params = np.zeros(size, np.int64)
+    downloads = np.zeros(size, np.int64)
+    tasks, codes = [], {}
+    rows = conn.execute("SELECT key, pipeline_tag, coalesce(params, 0), coalesce(downloads, 0) FROM models "
+                        "WHERE removed_at IS NULL").fetchall()
+    if rows:
+        keys = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        alive[keys] = True
+        tags = [r[1] for r in rows]
+        for t in set(tags) - {None}:
+            codes[t] = len(tasks)
+            tasks.append(t)
+        task[keys] = np.fromiter((codes.get(t, -1) for t in tags), np.int32, len(rows))
+        params[keys] = np.fromiter((r[2] for r in rows), np.int64, len(rows))
+        downloads[keys] = np.fromiter((r[3] for r in rows), np.int64, len(rows))
+    del rows
+    group_names = sorted({TASK_GROUPS.get(t, t) for t in tasks})
+    gcode = {g: i for i, g in enumerate(group_names)}
+    task_to_group = np.array([gcode[TASK_GROUPS.get(t, t)] for t in tasks] + [-1], np.int32)
+    group = task_to_group[task]  # task -1 indexes the trailing -1
+    return _Models(size, alive, group, group_names, task, tasks, params, downloads)
+
+
+def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
+    """canonical[key]: the model each copy folds into (itself for every other model); and the
+    (copy, canonical, via) rows."""
+    canon = np.arange(m.size, dtype=np.int64)
+    rows = []
+    for child, parent in conn.execute("""SELECT r.model_key, min(p.key) FROM model_relations r
+            JOIN models p ON p.id = r.parent AND p.removed_at IS NULL
+            JOIN models c ON c.key = r.model_key AND c.removed_at IS NULL
+            WHERE r.relation = 'quantized' GROUP BY r.model_key"""):
+        if child != parent:
+            canon[child] = parent
+            rows.append([child, parent, "quantized from"])
+    # Format copies by name: `X-GGUF` (any author) folds into the most downloaded model named X.
+    marked = {}
+    for key, model_id in conn.execute("""SELECT key, id FROM models WHERE removed_at IS NULL AND (
+            id LIKE '%gguf%' OR id LIKE '%ggml%' OR id LIKE '%awq%' OR id LIKE '%gptq%' OR id LIKE '%exl2%'
+            OR id LIKE '%mlx%' OR id LIKE '%onnx%' OR id LIKE '%openvino%' OR id LIKE '%bit%' OR id LIKE '%int4%'
+            OR id LIKE '%int8%' OR id LIKE '%fp8%' OR id LIKE '%bnb%' OR id LIKE '%quant%')"""):
+        if canon[key] != key:
+            continue
+        name = model_id.split("/")[-1]
+        base = FORMAT_WORD.sub("", name)
+        if base and base.lower() != name.lower():
+            marked[key] = base.lower()
+    if marked:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.match_names")
+        conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in set(marked.values())])
+        best = {}
+        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
+                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
+            if name not in best or dl > best[name][1]:
+                best[name] = (key, dl)
+        conn.execute("DROP TABLE temp.match_names")
+        for key, base in marked.items():
+            hit = best.get(base)
+            if hit and hit[0] != key:
+                canon[key] = hit[0]
+                rows.append([key, hit[0], "format copy by name"])
+    for _ in range(6):  # a copy of a copy folds into the first model that is not one
+        canon = canon[canon]
+    for r in rows:
+        r[1] = int(canon[r[0]])
+    return canon, [tuple(r) for r in rows if r[0] != r[1]]
+
+
+# -- evidence --------------------------------------------------------------------------------------
+def _search(conn, canon, m: _Models, pairs: _Pairs, ev: _Evidence, norm: np.ndarray):
+    rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key, mo.id
+        FROM search_queries q JOIN search_results r ON r.query_id = q.id AND r.day = q.fetched_day
+        JOIN models mo ON mo.id = r.model_id AND mo.removed_at IS NULL
+        ORDER BY q.id, r.position""")
+    current, members = None, []
+    for row in rows:
+        if current is not None and row[0] != current[0]:
+            _search_set(current, members, canon, m, pairs, ev, norm)
+            members = []
+        current = row
+        members.append((row[6], row[7], row[8]))
+    if current is not None:
+        _search_set(current, members, canon, m, pairs, ev, norm)
+
+
+def _search_label(endpoint, query, params) -> str:
+    p = dict(json.loads(params))
+    if endpoint == "quicksearch":
+        return f"quicksearch '{query}'"
+    if not query:
+        return f"top {p.get('pipeline_tag')} models by {p.get('sort')}"
+    return f"search '{query}' by {p.get('sort', 'downloads')}"
+
+
+def _search_set(q, members, canon, m: _Models, pairs, ev, norm):
+    qid, endpoint, query, params, qweight, day = q[:6]
+    seen, kept = set(), []
+    term = query.lower()
+    for position, key, model_id in members:  # by position: a copy's first place stands for its canonical
+        if term and term not in model_id.split("/")[-1].lower():
+            continue  # matched on the author's name ('bart' in bartowski/...): says nothing of the model
+        c = int(canon[key])
+        if c not in seen:
+            seen.add(c)
+            kept.append((position, c))
+        if len(kept) == SEARCH_TOP:
+            break
+    if len(kept) < 2:
+        return
+    groups = [int(m.group[c]) for _p, c in kept]
+    share = max(groups.count(g) for g in set(groups)) / len(groups)  # results that span tasks are generic
+    weight = qweight * share
+    eid = ev.add(SEARCH, _search_label(endpoint, query, params), {"query_id": qid, "day": day}, len(kept), weight)
+    strength = [weight / math.log2(1 + p) for p, _c in kept]
+    for (p, c), s in zip(kept, strength):
+        norm[c] += s * s
+    for i in range(len(kept)):
+        pi, ci = kept[i]
+        for j in range(i + 1, len(kept)):
+            pj, cj = kept[j]
+            pairs.add(ci, cj, SEARCH, strength[i] * strength[j], eid, {"positions": [pi, pj]})
+
+
+def _benchmarks(conn, canon, m: _Models, pairs, ev, norm):
+    rows = conn.execute("""SELECT lower(trim(e.dataset)) AS d, lower(trim(e.metric)) AS k, e.model_key, e.seq, e.value,
+            e.split, e.source, e.dataset, e.metric
+        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
+        WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL
+        ORDER BY d, k, e.model_key, e.seq""")
+    current, members = None, []
+    for row in rows:
+        if current is not None and row[:2] != current[:2]:
+            _bench_set(current, members, canon, pairs, ev, norm)
+            members = []
+        current = row
+        members.append(row)
+    if current is not None:
+        _bench_set(current, members, canon, pairs, ev, norm)
+
+
+def _bench_set(head, rows, canon, pairs, ev, norm):
+    best = {}
+    for _d, _k, key, seq, value, split, source, _ds, _mt in rows:
+        c = int(canon[key])
+        own = key == c
+        if c not in best or (own and not best[c][3]):  # the canonical's own figure, else its first copy's
+            best[c] = (value, key, seq, own, split, source)
+    if len(best) < 2:
+        return
+    n = len(best)
+    weight = 1.0 / math.log2(1 + n)  # a benchmark everyone reports says little about who competes
+    eid = ev.add(BENCHMARK, f"benchmark {head[7]} / {head[8]}", {"dataset": head[0], "metric": head[1]}, n, weight)
+    items = sorted(best.items(), key=lambda kv: (kv[1][0], kv[0]))
+    for c, _v in items:
+        norm[c] += weight * weight
+    span = len(items) if n <= BENCH_ALL_PAIRS else BENCH_NEIGHBOURS + 1
+    for i in range(len(items)):
+        ci, (vi, ki, si, _o, spi, _s) = items[i]
+        for j in range(i + 1, min(len(items), i + span)):
+            cj, (vj, kj, sj, _o2, spj, _s2) = items[j]
+            pairs.add(ci, cj, BENCHMARK, weight * weight, eid,
+                      {"values": [vi, vj], "rows": [[ki, si], [kj, sj]], "splits": [spi, spj]})
+
+
+_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
+_HUB_URL = re.compile(r"huggingface\.co/([\w.-]+/[\w.-]+)")
+
+
+def subject_name(subject: str) -> str:
+    """What a comparison table's row calls a model: a Hub link's id, else the text without markup."""
+    text = subject.strip()
+    link = _LINK.search(text)
+    if link:
+        hub = _HUB_URL.search(link.group(2))
+        text = hub.group(1) if hub else link.group(1)
+    return text.strip("*_` ").strip()
+
+
+def _card_tables(conn, canon, m: _Models, pairs, ev):
+    rows = conn.execute("""SELECT e.model_key, e.seq, e.subject, e.value, e.location, mo.id
+        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
+        WHERE e.subject IS NOT NULL ORDER BY e.model_key, e.seq""").fetchall()
+    if not rows:
+        return
+    names = {subject_name(r[2]) for r in rows} - {""}
+    resolved = _resolve_names(conn, names)
+    tables: dict = {}
+    for key, seq, subject, value, location, model_id in rows:
+        table = location.rsplit(", row", 1)[0]
+        tables.setdefault((key, table, model_id), []).append((seq, subject_name(subject), value))
+    for (key, table, model_id), cells in tables.items():
+        me = int(canon[key])
+        named, own_value = {}, None
+        for seq, name, value in cells:
+            hit = resolved.get(name.lower())
+            if hit is None:
+                continue
+            c = int(canon[hit])
+            if c == me:
+                own_value = value if own_value is None else own_value
+            elif c not in named:
+                named[c] = (seq, value, name)
+        if not named:
+            continue
+        eid = ev.add(CARD_TABLE, f"comparison table in {model_id}'s card ({table})",
+                     {"model_key": key, "table": table}, len(named) + 1, 1.0)
+        for c, (seq, value, name) in named.items():
+            pairs.add(me, c, CARD_TABLE, 1.0, eid,
+                      {"values": [own_value, value], "names": [model_id, name], "row_seq": seq, "table": table})
+
+
+def _resolve_names(conn, names: set) -> dict:
+    """lower(name) -> key: an id exactly (case-insensitive), or a bare name as the most downloaded
+    model of that name."""
+    out = {}
+    ids = [n for n in names if "/" in n]
+    bare = {n.lower() for n in names if "/" not in n}
+    for chunk in range(0, len(ids), 500):
+        part = ids[chunk:chunk + 500]
+        for key, model_id in conn.execute(f"SELECT key, id FROM models WHERE removed_at IS NULL AND id IN "
+                                          f"({','.join('?' * len(part))})", part):
+            out[model_id.lower()] = key
+    missing = {n.lower() for n in ids if n.lower() not in out}
+    if missing:  # a differently cased id: the Hub's ids are case-insensitive
+        for key, model_id in conn.execute("SELECT key, id FROM models WHERE removed_at IS NULL AND lower(id) IN "
+                                          f"({','.join('?' * len(missing))})", list(missing)):
+            out[model_id.lower()] = key
+    if bare:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.match_names")
+        conn.executemany("INSERT INTO temp.match_names VALUES (?)", [(n,) for n in bare])
+        best = {}
+        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
+                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
+            if name not in best or dl > best[name][1]:
+                best[name] = (key, dl)
+        conn.execute("DROP TABLE temp.match_names")
+        out.update({n: k for n, (k, _dl) in best.items()})
+    return out
+
+
+def _siblings(conn, canon, m: _Models, pairs, ev):
+    rows = conn.execute("""SELECT p.key, p.id, r.model_key FROM model_relations r
+        JOIN models p ON p.id = r.parent AND p.removed_at IS NULL
+        JOIN models c ON c.key = r.model_key AND c.removed_at IS NULL
+        WHERE r.relation = 'finetune' ORDER BY p.key""")
+    current, children = None, []
+    for row in rows:
+        if current is not None and row[0] != current[0]:
+            _sibling_set(current, children, canon, m, pairs, ev)
+            children = []
+        current = row
+        children.append(row[2])
+    if current is not None:
+        _sibling_set(current, children, canon, m, pairs, ev)
+
+
+def _sibling_set(parent, children, canon, m: _Models, pairs, ev):
+    pkey, pid = parent[0], parent[1]
+    base = int(canon[pkey])
+    kids = sorted({int(canon[k]) for k in children} - {base}, key=lambda c: (-int(m.downloads[c]), c))
+    if len(kids) < 2:
+        return
+    weight = 1.0 / math.log2(1 + len(kids))  # a base with many finetunes says less of each pair
+    kept = kids[:SIBLINGS_TOP]
+    eid = ev.add(SIBLING, f"finetunes of {pid}", {"parent_key": pkey}, len(kids), weight)
+    for i in range(len(kept)):
+        for j in range(i + 1, len(kept)):
+            pairs.add(kept[i], kept[j], SIBLING, weight, eid, {"parent": pid})
+
+
+def _size_neighbours(canon, m: _Models, degree: np.ndarray, pairs, ev):
+    """For well-adopted models with too few competitors: the nearest in size within their task."""
+    is_canon = canon == np.arange(m.size)
+    base = m.alive & is_canon & (m.group >= 0) & (m.params > 0) & (m.downloads >= WELL_ADOPTED_MIN)
+    for g in np.unique(m.group[base]).tolist():
+        keys = np.flatnonzero(base & (m.group == g))
+        if len(keys) < 2:
+            continue
+        cut = np.percentile(m.downloads[keys], WELL_ADOPTED_PCT)
+        keys = keys[m.downloads[keys] >= cut]
+        needy = keys[degree[keys] < SIZE_MIN_EDGES]
+        if len(keys) < 2 or not len(needy):
+            continue
+        order = keys[np.argsort(m.params[keys], kind="stable")]
+        logp = np.log2(m.params[order].astype(float))
+        pos = {int(k): i for i, k in enumerate(order.tolist())}
+        eid = None
+        for k in needy.tolist():
+            i = pos[k]
+            cands = []
+            for step in (-1, 1):
+                j = i + step
+                while 0 <= j < len(order) and abs(logp[j] - logp[i]) <= math.log2(SIZE_RATIO):
+                    cands.append((abs(logp[j] - logp[i]), int(order[j])))
+                    j += step
+            for gap, other in sorted(cands)[:SIZE_NEIGHBOURS]:
+                if eid is None:
+                    eid = ev.add(SIZE, f"well-adopted {m.groups[g]} models within {SIZE_RATIO:g}x in size",
+                                 {"task_group": m.groups[g], "min_downloads": int(cut)}, len(keys), 1.0)
+                pairs.add(k, other, SIZE, 1.0 - gap / math.log2(SIZE_RATIO) * 0.5, eid,
+                          {"params": [int(m.params[k]), int(m.params[other])]})
+
+
+# -- the graph -------------------------------------------------------------------------------------
+def _reduce(pairs: _Pairs, norms: dict, kind_weights: dict, m: _Models):
+    a = np.asarray(pairs.a, np.int64)
+    b = np.asarray(pairs.b, np.int64)
+    kind = np.asarray(pairs.kind, np.int8)
+    value = np.asarray(pairs.value, float)
+    code = a * m.size + b
+    uniq, inverse = np.unique(code, return_inverse=True)
+    n = len(uniq)
+    strength = np.zeros((len(KINDS), n))
+    for k in (SEARCH, BENCHMARK, CARD_TABLE):
+        sel = kind == k
+        strength[k] = np.bincount(inverse[sel], weights=value[sel], minlength=n)
+    for k in (SIBLING, SIZE):  # the strongest set, not the sum
+        sel = kind == k
+        np.maximum.at(strength[k], inverse[sel], value[sel])
+    ea, eb = uniq // m.size, uniq % m.size
+    for k in (SEARCH, BENCHMARK):
+        prior = SEARCH_PRIOR if k == SEARCH else 0.0
+        denom = np.sqrt((norms[k][ea] + prior) * (norms[k][eb] + prior))
+        strength[k] = np.divide(strength[k], denom, out=np.zeros(n), where=denom > 0)
+    strength[CARD_TABLE] = np.minimum(strength[CARD_TABLE], 1.0)
+    w = np.array([kind_weights[k] for k in KINDS], float)
+    w = w / w.sum() if w.sum() > 0 else w
+    parts = np.minimum(strength, 1.0) * w[:, None]
+    return ea, eb, parts, parts.sum(axis=0), inverse
+
+
+def pagerank(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted PageRank over undirected edges: (nodes, scores)."""
+    nodes, idx = np.unique(np.concatenate([a, b]), return_inverse=True)
+    n = len(nodes)
+    if not n:
+        return nodes, np.zeros(0)
+    src = np.concatenate([idx[: len(a)], idx[len(a):]])
+    dst = np.concatenate([idx[len(a):], idx[: len(a)]])
+    w = np.concatenate([weight, weight])
+    out = np.bincount(src, weights=w, minlength=n)
+    r = np.full(n, 1.0 / n)
+    share = w / out[src]
+    for _ in range(ITERATIONS):
+        r_new = (1 - DAMPING) / n + DAMPING * np.bincount(dst, weights=share * r[src], minlength=n)
+        if np.abs(r_new - r).sum() < 1e-10:
+            r = r_new
+            break
+        r = r_new
+    return nodes, r
+
+
+def _percentile_within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(values))
+    for g in np.unique(groups).tolist():
+        sel = np.flatnonzero(groups == g)
+        v = values[sel]
+        order = np.sort(v)
+        below = np.searchsorted(order, v, side="left")
+        ties = np.searchsorted(order, v, side="right") - below
+        out[sel] = 100.0 * (below + 0.5 * ties) / len(v)
+    return out
+
+
+def build(conn, kind_weights: dict) -> MatchResult:
+    """Rebuild the match graph and `match_scores` from the stored evidence (in the caller's transaction)."""
+    started = time.monotonic()
+    result = MatchResult()
+    m = _models(conn)
+    canon, copies = fold_copies(conn, m)
+    pairs, ev = _Pairs(), _Evidence()
+    norms = {SEARCH: np.zeros(m.size), BENCHMARK: np.zeros(m.size)}
+    _search(conn, canon, m, pairs, ev, norms[SEARCH])
+    _benchmarks(conn, canon, m, pairs, ev, norms[BENCHMARK])
+    _card_tables(conn, canon, m, pairs, ev)
+    _siblings(conn, canon, m, pairs, ev)
+    # who already has competitors: the size neighbourhood is only for the rest
+    degree = np.zeros(m.size, np.int64)
+    if pairs.a:
+        a0, b0 = np.asarray(pairs.a), np.asarray(pairs.b)
+        same = (m.group[a0] == m.group[b0]) & (m.group[a0] >= 0)
+        code = np.unique(a0[same] * m.size + b0[same])
+        np.add.at(degree, code // m.size, 1)
+        np.add.at(degree, code % m.size, 1)
+    _size_neighbours(canon, m, degree, pairs, ev)
+    result.evidence = dict(ev.count)
+    result.copies = len(copies)
+
+    for table in ("match_edge_evidence", "match_edges", "match_evidence", "match_copies", "match_scores"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.executemany("INSERT INTO match_copies VALUES (?, ?, ?)", copies)
+    conn.executemany("INSERT INTO match_evidence VALUES (?, ?, ?, ?, ?, ?)", ev.rows)
+    if pairs.a:
+        ea, eb, parts, weight, inverse = _reduce(pairs, norms, kind_weights, m)
+        competitor = (m.group[ea] == m.group[eb]) & (m.group[ea] >= 0)
+        evidence_count = np.bincount(inverse, minlength=len(ea))
+        task = [m.groups[g] if c else None for g, c in zip(m.group[ea].tolist(), competitor.tolist())]
+        conn.executemany("INSERT INTO match_edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", zip(
+            ea.tolist(), eb.tolist(), np.where(competitor, "competitor", "complement").tolist(), task,
+            np.round(weight, 6).tolist(), *(np.round(parts[k], 6).tolist() for k in range(len(KINDS))),
+            evidence_count.tolist()))
+        conn.executemany("INSERT OR IGNORE INTO match_edge_evidence VALUES (?, ?, ?, ?)",
+                         zip(pairs.a, pairs.b, pairs.ev, pairs.detail))
+        result.competitor_edges = int(competitor.sum())
+        result.complement_edges = int(len(ea) - competitor.sum())
+        _scores(conn, m, canon, ea[competitor], eb[competitor], weight[competitor], pairs, competitor[inverse])
+    result.scored = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _scores(conn, m: _Models, canon, a, b, weight, pairs: _Pairs, pair_is_competitor):
+    nodes, rank = pagerank(a, b, weight)
+    if not len(nodes):
+        return
+    score = np.round(_percentile_within(m.group[nodes], rank), 2)
+    # times matched: distinct evidence sets (not the size neighbourhood) that put it beside a competitor
+    kind = np.asarray(pairs.kind)
+    sel = pair_is_competitor & np.isin(kind, COUNTED_KINDS)
+    pa, pb, pe = (np.asarray(x)[sel] for x in (pairs.a, pairs.b, pairs.ev))
+    node_ev = np.unique(np.stack([np.concatenate([pa, pb]), np.concatenate([pe, pe])]), axis=1)
+    times = np.zeros(m.size, np.int64)
+    np.add.at(times, node_ev[0], 1)
+    by_key = dict(zip(nodes.tolist(), zip(score.tolist(), times[nodes].tolist())))
+    rows = list((k, s, t) for k, (s, t) in by_key.items())
+    # copies share their canonical model's standing
+    copies = np.flatnonzero((canon != np.arange(m.size)) & m.alive)
+    rows += [(int(c), *by_key[int(canon[c])]) for c in copies.tolist() if int(canon[c]) in by_key]
+    conn.executemany("INSERT INTO match_scores VALUES (?, ?, ?)", rows)
