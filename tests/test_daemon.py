@@ -288,6 +288,18 @@ def job_state(db, job_id) -> dict:
         st.close()
 
 
+def run_started(db) -> bool:
+    """The job's child has opened its `runs` row (it is past its start-up)."""
+    try:
+        conn = ro(db)
+        try:
+            return conn.execute("SELECT 1 FROM runs WHERE status = 'running'").fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
 def log_lines(err: str) -> list[dict]:
     return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
 
@@ -405,7 +417,7 @@ args = ["derive"]
 after = ["crawl"]
 
 [jobs.later]
-args = ["crawl", "--search"]
+args = ["crawl", "--not-yet"]
 cron = "0 5 * * *"
 enabled = false
 """)
@@ -445,8 +457,8 @@ def test_a_window_spent_by_an_earlier_run_is_waited_for_and_sigterm_ends_the_wai
     sched = schedule_dir(tmp_path, FULL.format(anchor=soon()))
     daemon = start_daemon(sched, db, server.url)
     try:
-        wait_for(lambda: job_state(db, "full").get("running_pid"), what="the job to start")
-        time.sleep(1.5)  # the crawl is waiting for the window, before its first request
+        wait_for(lambda: run_started(db), what="the job to start")
+        time.sleep(0.5)  # the crawl is now waiting for the window, before its first request
         t0 = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         out, err = daemon.communicate(timeout=STOP_BOUND + 10)
@@ -469,8 +481,8 @@ def stuck_daemon(replica_factory, tmp_path, seed):
     server = replica_factory("synthetic:2000", seed=seed, faults=STUCK)
     db = tmp_path / "hub.db"
     daemon = start_daemon(schedule_dir(tmp_path, FULL.format(anchor=soon())), db, server.url)
-    wait_for(lambda: job_state(db, "full").get("running_pid"), what="the job to start")
-    time.sleep(1.0)  # in the hanging request now
+    wait_for(lambda: run_started(db), what="the job to start")
+    time.sleep(0.5)  # in the hanging request now
     return daemon, db
 
 
@@ -513,3 +525,21 @@ def test_a_second_signal_exits_at_once_without_corrupting_anything(replica_facto
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT status FROM runs").fetchall() == [("running",)]  # the next run marks it killed
     assert job_state(db, "full")["running_pid"] == child  # so the next start resumes it
+
+
+def test_a_stop_asked_while_the_job_starts_up_is_not_fatal_to_it(replica_factory, tmp_path):
+    """SIGUSR1 is blocked in the child until the CLI has its handler: sent during the child's start-up,
+    it stops the job cleanly (run row `stopped`) instead of killing it before it has a run row."""
+    server = replica_factory("synthetic:2000", seed=11)
+    db = tmp_path / "hub.db"
+    daemon = start_daemon(schedule_dir(tmp_path, FULL.format(anchor=soon())), db, server.url)
+    try:
+        wait_for(lambda: job_state(db, "full").get("running_pid"), what="the job's process")
+        daemon.send_signal(signal.SIGTERM)  # at once: the child is still importing
+        out, err = daemon.communicate(timeout=STOP_BOUND + 10)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, err
+    finished, = [e for e in log_lines(err) if e["event"] == "run finished"]
+    assert finished["outcome"] in ("stopped", "ok") and finished["code"] in (4, 0), finished

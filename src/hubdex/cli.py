@@ -119,6 +119,7 @@ def _run(job, db_path):
     # daemon stopping its job) asks a crawl to stop after the page in hand commits: exit 4, resumable.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     previous_usr1 = signal.signal(signal.SIGUSR1, lambda *_: jobs.request_stop())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # the daemon blocks it until now
     try:
         return jobs.run(job, db_path, clock=clock)
     finally:
@@ -328,11 +329,11 @@ def _default_schedules() -> str:
     return str(shipped) if shipped.is_dir() else "schedules"
 
 
-def _load_schedules(directory):
+def _load_schedules(directory, skipped=None):
     from .daemon.schedules import ScheduleError, load
 
     try:
-        return load(directory or _default_schedules(), main), None
+        return load(directory or _default_schedules(), main, skipped), None
     except ScheduleError as e:
         return None, e
 
@@ -362,7 +363,8 @@ def daemon(schedules_dir, db_path, endpoint, http_addr):
     if endpoint is not None:
         _check_url(endpoint, "--endpoint")
     host_port = _host_port(http_addr) if http_addr else None
-    specs, error = _load_schedules(schedules_dir)
+    skipped = []
+    specs, error = _load_schedules(schedules_dir, skipped)
     if error:
         click.echo(f"Error: schedule not valid: {error}", err=True)
         sys.exit(2)
@@ -373,6 +375,8 @@ def daemon(schedules_dir, db_path, endpoint, http_addr):
         click.echo(f"Error: a daemon already runs for {db_path} ({e})", err=True)
         sys.exit(3)
     setup_logging()
+    for path in skipped:
+        event("not a schedule file (no [jobs.*]): passed over", file=path)
     try:
         service = Daemon(specs, db_path, endpoint=endpoint)
         if host_port:

@@ -45,7 +45,7 @@ BUSY_RETRY = 30.0   # a run that finds the writer lock taken tries again this of
 KILLED_WAIT = 30.0  # at start, how long to wait for the child of a killed daemon to be gone
 # Figures of a run's `runs` row that mean it changed something a derive reads.
 CHANGE_FIGURES = ("models_new", "models_changed", "models_renamed", "models_removed", "models_revived",
-                  "metrics_moved", "details", "cards")
+                  "metrics_moved", "details", "cards", "searches")
 OUTCOMES = {0: "ok", 1: "refused", 2: "usage", 3: "busy", 4: "stopped", 5: "storage", 130: "interrupted"}
 
 log = logging.getLogger("hubdex.daemon")
@@ -112,7 +112,7 @@ class SubprocessLauncher:
         self.proc: subprocess.Popen | None = None
         self.done = threading.Event()
         self.done.set()
-        self._prctl = _prctl()
+        self._setup = _child_setup()
 
     def launch(self, argv: list[str], on_start) -> Result:
         before = last_run_id(self.db_path)
@@ -120,7 +120,7 @@ class SubprocessLauncher:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hubdex", *argv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, errors="replace", process_group=0, preexec_fn=self._prctl)
+                stderr=subprocess.PIPE, text=True, errors="replace", process_group=0, preexec_fn=self._setup)
             on_start(self.proc.pid)
             out, err = self.proc.communicate()
             code = self.proc.returncode
@@ -153,21 +153,26 @@ class SubprocessLauncher:
                 pass
 
 
-def _prctl():
-    """preexec_fn: the child is sent SIGTERM if the daemon dies (bound in the parent: nothing is
-    imported or allocated between fork and exec)."""
+def _child_setup():
+    """preexec_fn (bound in the parent: nothing is imported between fork and exec): the child is
+    sent SIGTERM if the daemon dies (PR_SET_PDEATHSIG), and SIGUSR1 is blocked until the CLI has
+    its handler (`cli._run` unblocks it): a stop asked while the child still starts up waits for
+    the handler instead of killing it."""
     try:
         import ctypes
 
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
-        return None
-    term = int(signal.SIGTERM)
+        prctl = None
+    term, usr1, block = int(signal.SIGTERM), {signal.SIGUSR1}, signal.SIG_BLOCK
+    mask = signal.pthread_sigmask
 
-    def set_pdeathsig():
-        prctl(1, term)  # PR_SET_PDEATHSIG
+    def setup():
+        if prctl is not None:
+            prctl(1, term)  # PR_SET_PDEATHSIG
+        mask(block, usr1)
 
-    return set_pdeathsig
+    return setup
 
 
 def _ro(db_path: str):
