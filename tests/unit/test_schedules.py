@@ -26,37 +26,53 @@ def write(tmp_path, text: str, name: str = "jobs.toml") -> pathlib.Path:
 
 
 def test_the_shipped_schedule_loads_with_every_job_of_the_issue():
-    specs = {s.id: s for s in load(str(SHIPPED), main)}
-    assert {"incremental", "metrics", "cards", "full", "derive", "search"} <= set(specs)
+    skipped = []
+    specs = {s.id: s for s in load(str(SHIPPED), main, skipped)}
+    assert set(specs) == {"incremental", "metrics", "cards", "full", "derive", "search"}
     assert str(specs["incremental"].trigger) == "every 15m" and specs["incremental"].args == ["crawl"]
     assert specs["full"].args == ["crawl", "--full"] and isinstance(specs["full"].trigger, Cron)
     assert specs["cards"].args[:2] == ["crawl", "--cards"] and "--limit" in specs["cards"].args
     assert isinstance(specs["derive"].trigger, After) and specs["derive"].trigger.sources == ["crawl"]
-    # The search crawl is shipped in its own file, disabled until `hubdex crawl --search` exists.
+    # The search crawl in its own file, so it can be turned off alone.
     search = specs["search"]
-    assert search.file.endswith("search.toml") and search.args == ["crawl", "--search"]
-    assert not search.enabled and "do not resolve yet" in search.why_disabled
-    assert all(s.enabled for s in specs.values() if s.id != "search")
+    assert search.file.endswith("search.toml") and search.args == ["crawl", "--search"] and search.enabled
+    assert all(s.enabled for s in specs.values())
+    assert [p.rsplit("/", 1)[-1] for p in skipped] == ["queries.toml"]  # the search crawl's queries: not jobs
 
 
-def test_the_search_job_resolves_once_the_cli_knows_the_flag():
-    """The job is checked against whatever CLI there is: a `crawl` that takes `--search` as a flag
-    (what issue 11 builds) accepts it."""
+def test_args_are_resolved_against_whatever_cli_there_is(tmp_path):
+    """A job is checked against the CLI it will run under: a flag it does not take yet is refused,
+    except in a disabled job, which then says why it cannot run."""
     @click.group()
     def cli():
         pass
 
     @cli.command()
-    @click.option("--search", is_flag=True)
+    @click.option("--search", default=None)  # as before `crawl --search` became the search crawl
     @click.option("--db")
-    @click.option("--endpoint")
-    def crawl(search, db, endpoint):
+    def crawl(search, db):
         pass
 
-    r = resolve_args(["crawl", "--search"], cli)
-    assert r.command == "crawl" and r.given == {"--search"} and {"--db", "--endpoint"} <= r.accepts
     with pytest.raises(ValueError, match="requires an argument"):
-        resolve_args(["crawl", "--search"], main)  # today's CLI: --search is a scope and needs text
+        resolve_args(["crawl", "--search"], cli)
+    r = resolve_args(["crawl", "--search"], main)  # today's CLI: the search crawl's flag
+    assert r.command == "crawl" and r.given == {"modes"} and {"--db", "--endpoint"} <= set(r.accepts)
+    write(tmp_path, '[jobs.s]\nargs = ["crawl", "--search"]\ncron = "0 5 * * *"\nenabled = false\n')
+    spec, = load(str(tmp_path), cli)
+    assert not spec.enabled and "do not resolve yet" in spec.why_disabled and "requires an argument" in spec.why_disabled
+    write(tmp_path, '[jobs.s]\nargs = ["crawl", "--search"]\ncron = "0 5 * * *"\n')
+    with pytest.raises(ScheduleError, match="job 's'.*requires an argument"):
+        load(str(tmp_path), cli)
+
+
+def test_other_toml_files_are_passed_over_but_misplaced_jobs_are_not(tmp_path):
+    write(tmp_path, '[jobs.a]\nargs = ["crawl"]\nevery = "1h"\n', "a.toml")
+    write(tmp_path, '[defaults]\nbudget = 5\n[families]\nterms = ["llama"]\n', "queries.toml")
+    skipped = []
+    assert [s.id for s in load(str(tmp_path), main, skipped)] == ["a"] and skipped[0].endswith("queries.toml")
+    write(tmp_path, '[nightly]\nargs = ["crawl"]\ncron = "0 3 * * *"\n', "b.toml")
+    with pytest.raises(ScheduleError, match=r"b.toml: unknown top-level key nightly"):
+        load(str(tmp_path), main)
 
 
 def test_every_slot_is_anchored_and_never_moves():

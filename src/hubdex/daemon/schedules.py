@@ -219,8 +219,8 @@ def parse_cron(text) -> Cron:
 @dataclasses.dataclass
 class Resolved:
     command: str
-    given: set  # the options given in args (long names: '--db', '--endpoint', ...)
-    accepts: set  # the long options the command takes
+    given: set  # the parameters args give (click's names: 'db_path', 'modes', ...)
+    accepts: dict  # the command's long options and the parameter each sets: {'--db': 'db_path', ...}
 
 
 def resolve_args(args: list[str], cli: click.Group) -> Resolved:
@@ -241,15 +241,13 @@ def resolve_args(args: list[str], cli: click.Group) -> Resolved:
         raise ValueError("--help is not a job")
     try:
         with cmd.make_context(name, list(args[1:]), parent=root) as ctx:
-            given = set()
-            for p in cmd.params:
-                if ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE:
-                    given |= {o for o in p.opts + p.secondary_opts if o.startswith("--")}
+            given = {p.name for p in cmd.params
+                     if ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE}
     except click.exceptions.Exit:
         raise ValueError("args ask the command to print and exit, not to run") from None
     except click.ClickException as e:
         raise ValueError(f"args {args!r}: {e.format_message()}") from None
-    accepts = {o for p in cmd.params for o in getattr(p, "opts", []) if o.startswith("--")}
+    accepts = {o: p.name for p in cmd.params for o in getattr(p, "opts", []) if o.startswith("--")}
     return Resolved(name, given, accepts)
 
 
@@ -264,7 +262,7 @@ class JobSpec:
     enabled: bool = True
     command: str = ""
     given: set = dataclasses.field(default_factory=set)
-    accepts: set = dataclasses.field(default_factory=set)
+    accepts: dict = dataclasses.field(default_factory=dict)
     why_disabled: str | None = None
     description: str = ""
 
@@ -275,19 +273,23 @@ class JobSpec:
     def argv(self, db: str | None, endpoint: str | None) -> list[str]:
         """The command line of a run: args, with the daemon's --db and --endpoint unless args give them."""
         out = list(self.args)
-        if db and "--db" in self.accepts and "--db" not in self.given:
-            out += ["--db", db]
-        if endpoint and "--endpoint" in self.accepts and "--endpoint" not in self.given:
-            out += ["--endpoint", endpoint]
+        for option, value in (("--db", db), ("--endpoint", endpoint)):
+            if value and option in self.accepts and self.accepts[option] not in self.given:
+                out += [option, value]
         return out
 
     def describe(self) -> str:
         return str(self.trigger)
 
 
-def load(directory: str, cli: click.Group) -> list[JobSpec]:
+def load(directory: str, cli: click.Group, skipped: list | None = None) -> list[JobSpec]:
     """Every job of every `*.toml` in `directory`, checked against `cli` (the hubdex click group,
-    handed down by the CLI: the daemon sits below it); ScheduleError on the first mistake."""
+    handed down by the CLI: the daemon sits below it); ScheduleError on the first mistake.
+
+    A TOML file with no `[jobs.*]` and nothing that looks like a job (no table with `args` or a
+    trigger) is another kind of file living here (`queries.toml`, the search crawl's queries): it is
+    passed over, and its path added to `skipped`. One that looks like jobs in the wrong place
+    (`[job.nightly]`) is an error."""
     if not os.path.isdir(directory):
         raise ScheduleError(directory, None, "no such directory of schedule files")
     files = sorted(f for f in os.listdir(directory) if f.endswith(".toml"))
@@ -303,6 +305,10 @@ def load(directory: str, cli: click.Group) -> list[JobSpec]:
             raise ScheduleError(path, None, f"not valid TOML: {e}") from None
         except OSError as e:
             raise ScheduleError(path, None, f"cannot read: {e.strerror}") from None
+        if "jobs" not in doc and not _looks_like_jobs(doc):
+            if skipped is not None:
+                skipped.append(path)
+            continue
         extra = set(doc) - {"jobs"}
         if extra:
             raise ScheduleError(path, None, f"unknown top-level key{'s' if len(extra) > 1 else ''} "
@@ -320,6 +326,13 @@ def load(directory: str, cli: click.Group) -> list[JobSpec]:
                 if not any(source in (o.id, o.command) for o in specs.values() if o is not spec):
                     raise ScheduleError(spec.file, spec.id, f"after names {source!r}: no job has that id or command")
     return list(specs.values())
+
+
+def _looks_like_jobs(doc: dict) -> bool:
+    def job_like(t):
+        return isinstance(t, dict) and bool({"args", "every", "cron", "after"} & set(t))
+
+    return any(job_like(v) or (isinstance(v, dict) and any(job_like(w) for w in v.values())) for v in doc.values())
 
 
 def _job(path: str, job_id: str, table, cli) -> JobSpec:
