@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from hubdex.crawl.scope import Scope
 from hubdex.jobs import EXIT_OK
 
 from .conftest import control, crawl, real_dir
@@ -149,3 +150,71 @@ def test_datasette_searches_the_crawled_database(demo_with_cards):
     fts, status, ids = asyncio.run(ask())
     assert fts == "model_search_fts" and status == 200
     assert "facebook/mask2former-swin-large-cityscapes-semantic" in ids
+
+
+def _card_sizes(db) -> dict:
+    conn = sqlite3.connect(db)
+    try:
+        return dict(conn.execute("SELECT m.id, c.bytes FROM cards c JOIN models m ON m.key = c.model_key "
+                                 "WHERE c.source = 'readme'").fetchall())
+    finally:
+        conn.close()
+
+
+def test_a_truncating_replica_leaves_no_short_card(replica_factory, tmp_path):
+    """Issue 17.1: the replica cuts 30% of README bodies in half (Content-Length agrees with the cut
+    body; the ETag, the git blob id of the whole file, does not): every card stored is whole."""
+    clean_server = replica_factory("synthetic:1500", seed=6)
+    faulty_server = replica_factory("synthetic:1500", seed=6, faults="truncate:on=card,p=0.3")
+    clean, faulty = tmp_path / "clean.db", tmp_path / "faulty.db"
+    for db, server in ((clean, clean_server), (faulty, faulty_server)):
+        assert crawl(db, server.url, mode="full").code == EXIT_OK
+        out = crawl(db, server.url, mode="cards", scope=Scope(limit=300), backoff=0)
+        assert out.code == EXIT_OK, out.summary
+    fired = control(faulty_server, "GET", "state")["faults"]["rules"][0]["fired"]
+    retries = int(out.summary.split(" retries")[0].rsplit(" ", 1)[1])
+    assert 30 < retries <= fired  # bodies were cut (some were errors' bodies, not READMEs) and read again
+    assert " 300 cards," in out.summary and " 0 quarantined" in out.summary
+    assert _card_sizes(faulty) == _card_sizes(clean) and len(_card_sizes(clean)) > 250
+    conn = sqlite3.connect(faulty)
+    assert conn.execute("SELECT count(*) FROM cards WHERE source = 'readme' AND blob_id IS NULL").fetchone()[0] == 0
+
+
+def test_a_card_that_stays_short_is_quarantined_not_stored(replica_factory, tmp_path):
+    server = replica_factory("synthetic:1500", seed=6, faults="truncate:on=card")
+    db = tmp_path / "hub.db"
+    assert crawl(db, server.url, mode="full").code == EXIT_OK
+    out = crawl(db, server.url, mode="cards", scope=Scope(limit=20), backoff=0, max_retries=1)
+    assert out.code == EXIT_OK and " 0 cards," in out.summary
+    conn = sqlite3.connect(db)
+    none_found = conn.execute("SELECT count(*) FROM cards WHERE source = 'none'").fetchone()[0]
+    reasons = [r[0] for r in conn.execute("SELECT reason FROM quarantine")]
+    assert len(reasons) == 20 - none_found > 0 and f"{len(reasons)} quarantined" in out.summary
+    assert all("after 2 attempts" in r and "is not the ETag" in r for r in reasons), reasons[:2]
+    assert conn.execute("SELECT count(*) FROM cards WHERE source = 'readme'").fetchone()[0] == 0
+    control(server, "POST", "faults", b"")  # the Hub answers whole again: the same models are read
+    assert crawl(db, server.url, mode="cards", scope=Scope(limit=20)).code == EXIT_OK
+    assert conn.execute("SELECT count(*) FROM cards WHERE source = 'readme'").fetchone()[0] == len(reasons)
+
+
+def test_a_card_stored_short_by_an_earlier_version_is_read_again(replica_factory, tmp_path):
+    server = replica_factory("synthetic:200", seed=6)
+    db = tmp_path / "hub.db"
+    assert crawl(db, server.url, mode="full").code == EXIT_OK
+    assert crawl(db, server.url, mode="cards").code == EXIT_OK
+    whole = _card_sizes(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    keys = [r[0] for r in conn.execute("SELECT model_key FROM cards WHERE source = 'readme' ORDER BY model_key")]
+    short, old_whole, listed = keys[:5], keys[5:10], keys[10]
+    # As an earlier version left them: no blob id; some cut short, some whole.
+    conn.execute(f"UPDATE cards SET blob_id = NULL, bytes = bytes / 2 WHERE model_key IN ({','.join(map(str, short))})")
+    conn.execute(f"UPDATE cards SET blob_id = NULL WHERE model_key IN ({','.join(map(str, old_whole + [listed]))})")
+    # One whose file list gives README.md the stored size: known whole without a request.
+    conn.execute("INSERT OR REPLACE INTO model_files (model_key, path, size) "
+                 "SELECT model_key, 'README.md', bytes FROM cards WHERE model_key = ?", (listed,))
+    control(server, "POST", "requests/reset")
+    out = crawl(db, server.url, mode="cards")
+    assert out.code == EXIT_OK and " 10 cards," in out.summary
+    assert control(server, "GET", "requests")["counts"]["card"] == 10
+    assert _card_sizes(db) == whole
+    assert conn.execute("SELECT count(*) FROM cards WHERE source = 'readme' AND blob_id IS NULL").fetchone()[0] == 1

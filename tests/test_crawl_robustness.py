@@ -265,3 +265,46 @@ def test_sigterm_and_sigint_stop_a_crawl_with_its_run_closed(replica_factory, tm
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status, reason FROM runs").fetchall() == [("interrupted", "interrupted")]
     assert conn.execute("SELECT count(*) FROM models").fetchone()[0] > 0  # committed pages stay
+
+
+def test_long_waits_are_said_on_stderr(replica_factory, tmp_path):
+    """Issue 17.11: a spent rate-limit budget and retries against a refused port are told as they
+    happen, not only in the error at the end."""
+    import socket
+
+    server = replica_factory("demo", quotas={"api": 3, "resolvers": 100}, window=2)
+    out = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(tmp_path / "a.db"),
+                                   "--no-progress"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == EXIT_OK, out.stderr
+    assert "waiting 2 s for the api rate-limit window" in out.stderr.splitlines()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed when the block ends: nothing listens there
+    out = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", f"http://127.0.0.1:{port}", "--db",
+                                   str(tmp_path / "b.db"), "--max-retries", "2", "--backoff", "1.5"],  # >= 1.1 s each
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == EXIT_STOPPED
+    lines = out.stderr.splitlines()
+    assert [line.split(" in ")[0] for line in lines[:2]] == ["retry 1 of 2", "retry 2 of 2"], lines
+    assert all(f"s: connection refused (ConnectError) at http://127.0.0.1:{port}/api/models" in line
+               for line in lines[:2])
+    assert lines[-1].startswith("Error: gave up on") and lines[-1].endswith("connection refused (ConnectError)")
+
+
+def test_counters_agree_with_the_replica_and_with_each_other(replica_factory, tmp_path):
+    """Issue 17.12: the summary's requests are the requests the replica answered, and the progress
+    line's models are the summary's models seen."""
+    server = replica_factory("synthetic:2500", seed=4)
+    db = tmp_path / "hub.db"
+    for args in (["--full"], [], ["--metrics"], ["--prices"]):  # [] : incremental, after the full pass
+        control(server, "POST", "requests/reset")
+        out = subprocess.run(HUBDEX + ["crawl", "--endpoint", server.url, "--db", str(db), "--progress"] + args,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == EXIT_OK, out.stderr
+        answered = sum(n for route, n in control(server, "GET", "requests")["counts"].items() if ":" not in route)
+        summary = out.stdout.splitlines()[0]
+        assert f"; {answered:,} requests," in summary, (args, answered, summary)
+        seen = summary.split(" models seen")[0].rsplit(" ", 1)[1]
+        shown = out.stderr.rsplit("\r", 1)[-1]  # the progress line as last drawn
+        assert (f" {seen} models," in shown) if args != ["--prices"] else not shown.strip(), (args, shown, summary)
+    assert answered == 1  # --prices: its one request, counted

@@ -366,7 +366,7 @@ def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
     bad = tmp_path / "w.toml"
     bad.write_text("[rank]\nadoption = -1\n")
     r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(bad)])
-    assert r.exit_code == 1 and r.output.count("\n") == 1 and "weights" in r.output
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "weights" in r.output  # a usage error
     empty = open_db(str(tmp_path / "empty.db"))
     assert derive(empty).models == 0
     r = runner.invoke(main, ["top", "--db", str(tmp_path / "empty.db")])
@@ -435,3 +435,39 @@ def test_weights_files_that_would_break_the_rank_are_refused(tmp_path):
         load_weights(str(binary))
     with pytest.raises(ValueError, match="absent.toml: no such file"):
         load_weights(str(tmp_path / "absent.toml"))
+
+
+def test_wording_long_ids_same_day_reruns_a_busy_database_and_missing_weights(tiny, tmp_path):
+    """Issue 17.13: `top` columns hold long ids; a same-day derive that moved nothing does not say
+    rows moved; a crawl blocked by a derive is told a derive holds the database; a missing weights
+    key is named as missing."""
+    from hubdex.store.lockfile import WriterLock
+
+    runner = CliRunner()
+    db_path = tiny.conn.execute("PRAGMA database_list").fetchone()[2]
+    long_id = "an-organisation-with-a-long-name/" + "a-model-name-that-runs-on-" * 2 + "and-on"
+    _store(tiny, [_item(9, id=long_id, downloads=1000, downloadsAllTime=1000, likes=50, trendingScore=9,
+                        pipeline_tag="automatic-speech-recognition")])
+    first = derive(tiny)  # the same day as the fixture's derive: the new model moved others' percentiles
+    assert f"{first.history_moved} history rows moved since today's earlier derive (5 for today)" in first.summary()
+    assert first.history_moved >= 1
+    lines = runner.invoke(main, ["top", "--db", db_path]).output.splitlines()
+    assert any(long_id in line for line in lines[1:])
+    starts = {line.index(" " + word) for line, word in zip(lines, ["model"] + [r.split()[6] for r in lines[1:]])}
+    assert len(starts) == 1  # the model column starts at the same place on every line
+    ends = {len(line.rsplit("  ", 1)[0]) for line in lines}  # and so does the last column
+    assert len(ends) == 1, lines
+    again = runner.invoke(main, ["derive", "--db", db_path])
+    assert again.exit_code == 0
+    assert "0 history rows moved since today's earlier derive (5 for today)" in again.output, again.output
+    assert "5 history rows (moved)" not in again.output
+    with WriterLock(db_path, "derive"):
+        busy = runner.invoke(main, ["crawl", "--db", db_path, "--endpoint", "http://127.0.0.1:9"])
+    assert busy.exit_code == 3 and "derive" in busy.output and "crawl is already running" not in busy.output
+    assert busy.output.startswith("Error: another job is writing to") and busy.output.count("\n") == 1
+    shipped = load_weights()
+    text = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items() if k != "likes")
+                     for t, vals in shipped.items())
+    (tmp_path / "w.toml").write_text(text)
+    r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(tmp_path / "w.toml")])
+    assert r.exit_code == 2 and "[adoption] has no likes" in r.output and "number" not in r.output

@@ -11,7 +11,18 @@ import click
 from . import __version__
 
 
-@click.group()
+class _Group(click.Group):
+    def invoke(self, ctx):
+        # Ctrl-C anywhere (before a job's run started, in `top`) is exit 130 and one line, as it is
+        # inside a job, not click's "Aborted!" and 1.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Error: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group)
 @click.version_option(__version__, prog_name="hubdex")
 def main():
     """hubdex: crawl and index the Hugging Face Hub into one SQLite file."""
@@ -63,8 +74,8 @@ def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filte
           max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget):
     """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done,
     1 unknown model ids, 2 usage error, 3 another crawl or derive holds the database, 4 stopped cleanly
-    (the Hub kept failing; the next run resumes), 5 storage error (disk full, unreadable database),
-    130 interrupted."""
+    (the Hub kept failing; the next run resumes), 5 storage error (disk full, a database that can't be
+    read or written), 130 interrupted (Ctrl-C or SIGTERM)."""
     from .crawl.scope import CrawlSettings, Scope
     from .hub.ids import invalid_reason
     from .jobs.crawl import CrawlJob
@@ -137,9 +148,14 @@ def _finish(outcome):
         click.echo(outcome.summary)
     else:
         first, _, rest = outcome.summary.partition("\n")
-        if outcome.run_id is not None:
-            click.echo(first)
-        click.echo(f"Error: {rest.removeprefix('reason: ') or first}", err=True)
+        reason = rest.removeprefix("reason: ")
+        if outcome.status and len(first.split()) == 2 and first.endswith(f" {outcome.status}"):
+            # "derive interrupted": a run that got no figures says so in its one error line
+            click.echo(f"Error: {first}" + (f": {reason}" if reason and reason != outcome.status else ""), err=True)
+        else:
+            if outcome.run_id is not None:
+                click.echo(first)
+            click.echo(f"Error: {reason or first}", err=True)
     sys.exit(outcome.code)
 
 
@@ -193,17 +209,29 @@ def _card_summary(path, parsed) -> str:
 
 
 def _existing_db(db_path: str):
-    """The database, for commands that read what a crawl stored: a missing file is a user's mistake."""
+    """The database, for commands that read what a crawl stored: a missing file is a user's mistake
+    (exit 1), one that can't be read a storage error (5). Opened read-only: these commands write
+    nothing, so they read a database in a directory they can't write."""
     import sqlite3
 
-    from .store.db import NoDatabase, open_db
+    from .jobs import EXIT_REFUSED, EXIT_STORAGE
+    from .store.db import ForeignDatabase, NoDatabase, open_db
 
+    if not db_path.strip():
+        raise click.BadParameter("an empty path is not a database file", param_hint="--db")
     try:
-        return open_db(db_path, must_exist=True)
+        return open_db(db_path, read_only=True)
     except NoDatabase as e:
-        raise click.ClickException(str(e)) from None
+        _fail(str(e), EXIT_REFUSED)
+    except ForeignDatabase as e:
+        _fail(str(e), EXIT_STORAGE)
     except sqlite3.DatabaseError as e:
-        raise click.ClickException(f"cannot open {db_path}: {e}") from None
+        _fail(f"cannot open {db_path}: {e}", EXIT_STORAGE)
+
+
+def _fail(message: str, code: int):
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
 
 
 @main.command()
@@ -213,14 +241,15 @@ def _existing_db(db_path: str):
               help="rank weights (TOML, the shape of src/hubdex/data/weights.toml) [default: the shipped file]")
 def derive(everything, db_path, weights_path):
     """Compute capabilities, licences, pricing classes, signals and the rank from the stored crawl, and
-    record which models changed. Exit codes: 0 done, 1 no database there, 3 a crawl or derive holds the
-    database, 5 storage error."""
+    record which models changed. Exit codes: 0 done, 1 no database there, 2 usage error (a weights
+    file refused), 3 another job holds the database, 5 storage error (a database that can't be read
+    or written), 130 interrupted."""
     from .jobs.derive import DeriveJob
 
     try:
         job = DeriveJob(everything=everything, weights_path=weights_path)
     except (OSError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
+        _fail(str(e), 2)  # a usage error (the message names the file and the key)
     _finish(_run(job, db_path))
 
 
@@ -229,7 +258,9 @@ def derive(everything, db_path, weights_path):
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="the explanation as JSON")
 def rank(model, db_path, as_json):
-    """A model's 0-100 rank with every signal: its inputs, percentile, weight and contribution."""
+    """A model's 0-100 rank with every signal: its inputs, percentile, weight and contribution. Exit
+    codes: 0 shown, 1 no database there or the model is not ranked, 2 usage error, 5 a database that
+    can't be read."""
     from .present.ranking import NotRanked, explain, render_explanation
 
     db = _existing_db(db_path)
@@ -266,7 +297,8 @@ def matches(model, limit, db_path, as_json):
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="the list as JSON")
 def top(task, limit, db_path, as_json):
-    """The best-ranked models, overall or for one task."""
+    """The best-ranked models, overall or for one task. Exit codes: 0 shown, 1 no database there or
+    nothing ranked (for that task), 2 usage error, 5 a database that can't be read."""
     from .present.ranking import render_top, top as best
 
     db = _existing_db(db_path)
@@ -305,7 +337,7 @@ def export_command(out_dir, db_path, tables, since, prune_before):
     by day (day=YYYY-MM-DD/), a _manifest.json; a rerun writes only what changed. Exit codes: 0 done,
     1 no database there or the prune was refused (nothing deleted), 2 usage error, 3 a crawl, derive or
     export holds the database, 4 stopped (DIR can't be written, or another export is writing it),
-    5 storage error."""
+    5 storage error, 130 interrupted."""
     from .export.tables import HISTORY_TABLES, UnknownTable
     from .jobs.export import ExportJob
 

@@ -304,3 +304,60 @@ def test_get_404_is_not_found_and_not_retried():
     assert e.value.status == 404 and e.value.code == "RepoNotFound"
     assert len(c.session.calls) == 1 and t.sleeps == []
     assert TOKEN not in str(e.value)
+
+
+# -- whole files ------------------------------------------------------------------------------------
+
+def test_git_blob_id_is_gits():
+    import subprocess
+
+    body = "---\nlicense: mit\n---\n# A card\n\nwith ünïcode\n".encode()
+    git = subprocess.run(["git", "hash-object", "--stdin"], input=body, capture_output=True, check=True).stdout
+    assert client_mod.git_blob_id(body) == git.decode().strip()
+
+
+def test_a_body_shorter_than_its_etag_says_is_retried_then_incomplete():
+    whole = b"# card\n" * 100
+    etag = {"ETag": f'"{client_mod.git_blob_id(whole)}"'}
+    c, t = make([ok(whole[:300], etag), ok(whole, etag)])
+    body, _ = c.get("/org/m/resolve/abc/README.md", parse_json=False, check=client_mod.whole_file)
+    assert body == whole and len(c.session.calls) == 2 and c.stats.retries == 1
+    c, t = make([ok(whole[:300], etag)])
+    with pytest.raises(client_mod.Incomplete) as e:
+        c.get("/org/m/resolve/abc/README.md", parse_json=False, check=client_mod.whole_file, max_retries=2)
+    assert e.value.body == whole[:300] and "after 3 attempts" in str(e.value) and "is not the ETag" in str(e.value)
+
+
+def test_whole_file_checks_content_length_and_the_digest_the_etag_is():
+    import hashlib
+
+    body = b"0123456789"
+    r = lambda headers: httpx2.Response(200, content=b"", headers=headers)  # noqa: E731
+    assert client_mod.whole_file(body, r({"Content-Length": "20"})) == \
+        "a body of 10 bytes where Content-Length says 20"
+    assert client_mod.whole_file(body, r({"Content-Length": "20", "Content-Encoding": "gzip"})) is None
+    assert client_mod.whole_file(body, r({"ETag": f'W/"{client_mod.git_blob_id(body)}"'})) is None
+    assert "is not the ETag" in client_mod.whole_file(body[:5], r({"ETag": f'"{client_mod.git_blob_id(body)}"'}))
+    lfs = hashlib.sha256(body).hexdigest()
+    assert client_mod.whole_file(body, r({"X-Linked-Etag": f'"{lfs}"'})) is None
+    assert "sha256" in client_mod.whole_file(body[:5], r({"X-Linked-Etag": f'"{lfs}"'}))
+    assert client_mod.whole_file(body, r({"ETag": '"d41d8cd98f00b204e9800998ecf8427e"'})) is None  # an MD5: unknown
+
+
+def test_long_waits_are_told_short_ones_are_not(monkeypatch):
+    monkeypatch.setattr(client_mod.random, "random", lambda: 0.5)  # jitter factor exactly 1.0
+    told = []
+    c, t = make([httpx2.ConnectError("[Errno 111] Connection refused"), status(503), ok()], base_wait=4.0,
+                on_wait=told.append)
+    c.get("/api/models")
+    assert told == ["retry 1 of 8 in 4 s: connection refused (ConnectError) at https://hub.test/api/models",
+                    "retry 2 of 8 in 8 s: HTTP 503 at https://hub.test/api/models"]
+    told.clear()
+    c, t = make([ok(headers={"RateLimit": '"api";r=0;t=194'}), ok()], on_wait=told.append)
+    c.get("/api/models")
+    c.get("/api/models")
+    assert told == ["waiting 194 s for the api rate-limit window"]  # 194.5 s, said in whole seconds
+    told.clear()
+    c, t = make([status(503), ok()], base_wait=0.1, on_wait=told.append)
+    c.get("/api/models")
+    assert told == [] and len(t.sleeps) == 1  # a tenth of a second is not worth a line

@@ -306,3 +306,31 @@ def test_open_db_on_a_file_that_is_not_a_database(tmp_path):
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(sqlite3.DatabaseError):
         open_db(str(path))
+
+
+def test_check_file_refuses_only_a_database_that_is_not_hubdexs(tmp_path):
+    from hubdex.store.db import ForeignDatabase, check_file
+
+    check_file(str(tmp_path / "absent.db"))  # a new database
+    (tmp_path / "empty.db").write_bytes(b"")
+    check_file(str(tmp_path / "empty.db"))
+    ours = tmp_path / "ours.db"
+    open_db(str(ours)).conn.close()
+    check_file(str(ours))
+    killed = sqlite3.connect(tmp_path / "killed.db")  # a first open killed after the migrations table
+    killed.execute("CREATE TABLE _sqlite_migrations (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, "
+                   "applied_at TEXT)")
+    killed.commit()
+    check_file(str(tmp_path / "killed.db"))
+    assert open_db(str(tmp_path / "killed.db")).conn.execute("SELECT count(*) FROM models").fetchone() == (0,)
+    other = sqlite3.connect(tmp_path / "other.db")  # another tool's, which uses the same migrations library
+    other.execute("CREATE TABLE _sqlite_migrations (id INTEGER PRIMARY KEY, migration_set TEXT, name TEXT, "
+                  "applied_at TEXT)")
+    other.execute("INSERT INTO _sqlite_migrations (migration_set, name) VALUES ('notes-app', 'm001')")
+    other.execute("CREATE TABLE notes (x)")
+    other.commit()
+    with pytest.raises(ForeignDatabase, match=r"did not create \(tables: _sqlite_migrations, notes\)"):
+        check_file(str(tmp_path / "other.db"))
+    (tmp_path / "junk.db").write_bytes(b"not a database" * 300)
+    with pytest.raises(sqlite3.DatabaseError):
+        check_file(str(tmp_path / "junk.db"))

@@ -5,6 +5,12 @@ larger than the API's); a model whose sha did not move costs no request. Gated r
 anonymous caller: their card is then the API's `cardData` (the front matter), recorded as such.
 The backlog is worked most-downloaded first, a few requests in flight, and each batch of cards
 commits on its own: a killed run resumes with the cards not yet stored.
+
+A README body is checked against its response's `Content-Length` and `ETag` (the file's git blob
+id): a short one is retried, and if it stays short it is quarantined with its reason and no card is
+stored (the model stays in the backlog). A stored card keeps the blob id of what was read; a card
+from README.md without one was stored before bodies were checked and is read again, unless the
+model's file list gives README.md the size the stored card has.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from urllib.parse import quote
 import yaml
 
 from ..hub import ids
-from ..hub.client import HubError, NotFound
+from ..hub.client import HubError, Incomplete, NotFound, git_blob_id, whole_file
 from ..records.cards import CardError, capabilities, model_index_evaluations, parse
 from ..store.save import save_card
 from .backlog import BACKLOG_FROM
@@ -38,12 +44,17 @@ def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tu
 
 
 def _fetch(client, key, model_id, sha, card_data, api_model_index):
-    """(key, sha, source, parsed or None, size, error) for one model; runs in a worker thread."""
+    """(key, sha, source, parsed or None, size, blob id, error) for one model; runs in a worker thread.
+    Source "short": the body stayed shorter than its headers said (error holds the reason and bytes)."""
+    blob = None
     try:
-        raw, _ = client.get(f"/{ids.path(model_id)}/resolve/{quote(sha, safe='')}/README.md", parse_json=False)
-        source = "readme"
+        raw, _ = client.get(f"/{ids.path(model_id)}/resolve/{quote(sha, safe='')}/README.md", parse_json=False,
+                            check=whole_file)
+        source, blob = "readme", git_blob_id(raw)
     except NotFound:
-        return key, sha, "none", None, 0, None
+        return key, sha, "none", None, 0, None, None
+    except Incomplete as e:
+        return key, sha, "short", None, len(e.body), None, (str(e), e.body)
     except HubError as e:
         if e.code != "GatedRepo":
             raise
@@ -52,9 +63,9 @@ def _fetch(client, key, model_id, sha, card_data, api_model_index):
     try:
         parsed = parse(raw)
     except CardError as e:
-        return key, sha, "unparsable", None, len(raw), (str(e), raw)
+        return key, sha, "unparsable", None, len(raw), blob, (str(e), raw)
     _add_api_model_index(parsed, card_data, api_model_index)
-    return key, sha, source, parsed, len(raw), None
+    return key, sha, source, parsed, len(raw), blob, None
 
 
 def _add_api_model_index(parsed, card_data, api_model_index):
@@ -74,7 +85,7 @@ def _add_api_model_index(parsed, card_data, api_model_index):
 
 def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> int:
     todo = backlog(crawler.conn, since, limit)
-    done = 0
+    done = 0  # cards stored (a body that stayed short is quarantined, not stored)
     stop = crawler.should_stop
 
     def fetch(row):  # a stop requested mid-batch: the cards already read are still committed
@@ -84,11 +95,13 @@ def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> 
         for start in range(0, len(todo), BATCH):
             results = [r for r in pool.map(fetch, todo[start:start + BATCH]) if r is not None]
             with crawler.db.atomic():
-                for key, sha, source, parsed, size, error in results:
+                for key, sha, source, parsed, size, blob, error in results:
                     if error:
                         crawler.quarantine(f"README.md of model {key} at {sha}", None, error[0], error[1])
-                    save_card(crawler.conn, key, sha, crawler.writer.now, source, parsed, size)
-            done += len(results)
+                    if source == "short":
+                        continue
+                    save_card(crawler.conn, key, sha, crawler.writer.now, source, parsed, size, blob)
+                    done += 1
             if stop():
                 crawler.tally.cards += done
                 crawler.check_stop(f"{done:,} cards")

@@ -131,19 +131,22 @@ class Crawler:
         self.tally.quarantined += 1
 
     def _walk(self, state_key: str, state: dict, save_page, label: str, total: int | None = None, last_page=None):
-        """Page from `state["next_url"]`; each page and its checkpoint commit together, checkpoint last."""
+        """Page from `state["next_url"]`; each page and its checkpoint commit together, checkpoint last.
+        `save_page(url, items)` stores a page and returns True when the listing stops there. The
+        progress line counts what the summary counts: the models seen (not the items listed)."""
         bar = Progress(label, total, self.progress_enabled)
+        before = self.tally.counts.seen
         models = 0
         try:
             for url, items, nxt in pages(self.client, state["next_url"], last_page=last_page,
                                          should_stop=self.should_stop):
                 with self.db.atomic():
-                    n, stop_here = save_page(url, items)
+                    stop_here = save_page(url, items)
                     state["page"] = state.get("page", 0) + 1
                     state["next_url"] = None if stop_here else nxt
                     self.writer.set_state(state_key, state)
                 self.tally.pages += 1
-                models += n
+                models = self.tally.counts.seen - before
                 bar.update(self.tally.pages, models)
                 if stop_here or nxt is None:
                     break
@@ -174,7 +177,7 @@ class Crawler:
             records, oids = self._records(url, items)
             self.tally.counts.add(self.writer.save_models(records))
             self.writer.record_pass_page(state["pass_id"], state["page"], oids)
-            return len(items), False
+            return False
 
         if not listed:
             self._walk("full.pass", state, save_page, "full crawl")
@@ -211,7 +214,7 @@ class Crawler:
             done = bool(stamps) and min(stamps) < cutoff
             if done:
                 state["details_since"] = state["since"]
-            return len(items), done
+            return done
 
         def older_than_cutoff(items) -> bool:
             stamps = [i.get("lastModified") for i in items if isinstance(i, dict)] if isinstance(items, list) else []
@@ -275,7 +278,7 @@ class Crawler:
             moved, _unknown = self.writer.save_metrics(triples)
             self.tally.counts.seen += len(triples)
             self.tally.counts.metrics_moved += moved
-            return len(triples), False
+            return False
 
         if not isinstance(state.get("next_url"), str):
             return
@@ -313,7 +316,7 @@ class Crawler:
                     records = records[: max(scope.limit - state["seen"], 0)]
                 self.tally.counts.add(self.writer.save_models(records))
                 state["seen"] += len(records)
-                return len(records), bool(scope.limit) and state["seen"] >= scope.limit
+                return bool(scope.limit) and state["seen"] >= scope.limit
 
             self._walk(key, state, save_page, "scoped crawl", total=scope.limit)
             with self.db.atomic():

@@ -1,4 +1,5 @@
-"""A progress line on a terminal (pages, models, rate, ETA when the total is known); silent otherwise."""
+"""A progress line on a terminal (pages, models, rate, ETA when the total is known); silent otherwise.
+`announce` says what a crawl is waiting for, on stderr whether or not it is a terminal."""
 
 from __future__ import annotations
 
@@ -36,3 +37,12 @@ class Progress:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def announce(message: str, stream=None):
+    """One line on stderr ("waiting 194 s for the api rate-limit window"): on a terminal it replaces
+    the progress line, which the next update draws again below it."""
+    stream = stream or sys.stderr
+    tty = stream.isatty()
+    stream.write(("\r" if tty else "") + message + ("\x1b[K" if tty else "") + "\n")
+    stream.flush()

@@ -50,18 +50,26 @@ class DeriveResult:
     scores_written: int
     scores_removed: int
     history_rows: int
+    history_moved: int  # of history_rows, those this run added or changed (a same-day rerun: often 0)
     weights_id: str
     unknown_licences: list
     reasons: dict
     seconds: float
     graph: match.MatchResult | None = None
 
+    def _history(self) -> str:
+        if self.history_moved == self.history_rows:
+            return f"{self.history_rows:,} history rows (moved)"
+        # a rerun the same day: the day's rows are rewritten, but only these moved since the last
+        return (f"{self.history_moved:,} history rows moved since today's earlier derive "
+                f"({self.history_rows:,} for today)")
+
     def summary(self) -> str:
         why = ", ".join(f"{n:,} {r}" for r, n in sorted(self.reasons.items())) or "none"
         line = (f"derived {self.models:,} models: {self.inputs_changed:,} with changed inputs ({why}); "
                 f"capabilities rebuilt for {self.rebuilt:,}{' (all)' if self.rebuilt_all else ''} "
                 f"({self.capability_rows:,} rows), signals and rank for all, {self.scores_written:,} score rows "
-                f"written, {self.scores_removed:,} removed, {self.history_rows:,} history rows (moved); "
+                f"written, {self.scores_removed:,} removed, {self._history()}; "
                 f"weights {self.weights_id}; {self.seconds:.1f} s")
         if self.graph is not None:
             line += f"\n{self.graph.summary()} ({self.graph.seconds:.1f} s)"
@@ -132,7 +140,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         unknown = unrecognised_licences(out)
         out["weights_id"] = Coded(np.zeros(len(out["model_key"]), dtype=np.int32), np.array([wid], dtype=object))
         written, removed = scores.write_scores(conn, out, run_id, record=not rebuild_all)
-        history = scores.write_history(conn, out, day)
+        history, history_moved = scores.write_history(conn, out, day)
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)",
                      (wid, json.dumps(weights, sort_keys=True), now))
         prices_day, prices_digest = changes.record_inputs(conn, found)
@@ -141,7 +149,8 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         set_state(conn, "derive.prices_digest", prices_digest, now)
         set_state(conn, "derive.weights", wid, now)
         result = DeriveResult(len(out["model_key"]), found.inputs_changed, len(keys), rebuild_all, rows, written,
-                              removed, history, wid, unknown, found.counts, time.monotonic() - started, graph)
+                              removed, history, history_moved, wid, unknown, found.counts,
+                              time.monotonic() - started, graph)
         conn.execute("INSERT OR REPLACE INTO derive_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      (run_id, day, result.models, result.inputs_changed, result.rebuilt, int(rebuild_all), rows,
                       written, removed, history, wid, round(result.seconds, 3)))

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 
 KINDS = ("search", "benchmark", "card_table", "sibling", "size")
 SEARCH, BENCHMARK, CARD_TABLE, SIBLING, SIZE = range(5)
@@ -63,6 +64,11 @@ TASK_GROUPS = {
     "text-classification": "text classification", "zero-shot-classification": "text classification",
 }
 
+# Pieces of a lower-cased repo name that may mark a format copy (a quick filter; FORMAT_WORD decides),
+# and the repo name as store/shape.py indexes it.
+FORMAT_HINT = re.compile(r"gguf|ggml|awq|gptq|exl2|mlx|onnx|openvino|bit|int[48]|fp8|fp16|bf16|bnb|nf4|quant|q[2-8]|i1|"
+                         r"imatrix")
+REPO_NAME = "lower(substr(id, instr(id, '/') + 1))"
 # Name words that mark a format or quantised copy (`Llama-3.1-8B-Instruct-GGUF`, `...-AWQ`, `-4bit`).
 FORMAT_WORD = re.compile(
     r"[-_.](gguf|ggml|awq|gptq|exl2|mlx|onnx|openvino|int4|int8|fp8|fp16|bf16|4bit|8bit|3bit|6bit|bnb|"
@@ -102,7 +108,7 @@ class _Pairs:
         self.kind.append(kind)
         self.value.append(value)
         self.ev.append(ev)
-        self.detail.append(json.dumps(detail, separators=(",", ":")))
+        self.detail.append(detail)
 
 
 def _swap(detail: dict) -> dict:
@@ -129,42 +135,28 @@ class _Evidence:
 # -- the models ------------------------------------------------------------------------------------
 @dataclass
 class _Models:
-    size: int
-    alive: np.ndarray
-    group: np.ndarray        # task group code, -1 unknown
+    size: int                # one more than the largest model key: arrays are indexed by key
+    group: np.ndarray        # task group code of each current model, -1 unknown (or removed)
     groups: list             # code -> group name
-    task: np.ndarray         # pipeline tag code
-    tasks: list
-    params: np.ndarray
-    downloads: np.ndarray
 
 
 def _models(conn) -> _Models:
-    top = conn.execute("SELECT coalesce(max(key), 0) FROM models").fetchone()[0]
-    size = top + 1
-    alive = np.zeros(size, bool)
-    task = np.full(size, -1, np.int32)
-    params = np.zeros(size, np.int64)
-    downloads = np.zeros(size, np.int64)
-    tasks, codes = [], {}
-    rows = conn.execute("SELECT key, pipeline_tag, coalesce(params, 0), coalesce(downloads, 0) FROM models "
-                        "WHERE removed_at IS NULL").fetchall()
-    if rows:
-        keys = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        alive[keys] = True
-        tags = [r[1] for r in rows]
-        for t in set(tags) - {None}:
-            codes[t] = len(tasks)
-            tasks.append(t)
-        task[keys] = np.fromiter((codes.get(t, -1) for t in tags), np.int32, len(rows))
-        params[keys] = np.fromiter((r[2] for r in rows), np.int64, len(rows))
-        downloads[keys] = np.fromiter((r[3] for r in rows), np.int64, len(rows))
-    del rows
-    group_names = sorted({TASK_GROUPS.get(t, t) for t in tasks})
-    gcode = {g: i for i, g in enumerate(group_names)}
-    task_to_group = np.array([gcode[TASK_GROUPS.get(t, t)] for t in tasks] + [-1], np.int32)
-    group = task_to_group[task]  # task -1 indexes the trailing -1
-    return _Models(size, alive, group, group_names, task, tasks, params, downloads)
+    """Each current model's task group, as one array over the keys: the group is computed by SQLite
+    (a CASE over the few distinct tasks), so a million rows come back as pairs of integers."""
+    size = conn.execute("SELECT coalesce(max(key), 0) FROM models").fetchone()[0] + 1
+    tasks = [t for (t,) in conn.execute("SELECT DISTINCT pipeline_tag FROM models WHERE pipeline_tag IS NOT NULL")]
+    groups = sorted({TASK_GROUPS.get(t, t) for t in tasks})
+    code = {g: i for i, g in enumerate(groups)}
+    group = np.full(size, -1, np.int32)
+    if tasks:
+        case = "CASE pipeline_tag " + " ".join(f"WHEN ? THEN {code[TASK_GROUPS.get(t, t)]}" for t in tasks) + " END"
+        # (removed models keep their task: nothing of theirs reaches an edge, every evidence query
+        # joins current models only; so this reads the covering index, never the rows)
+        rows = conn.execute(f"SELECT key, {case} FROM models WHERE pipeline_tag IS NOT NULL", tasks).fetchall()
+        if rows:
+            pairs = np.array(rows, dtype=np.int64)
+            group[pairs[:, 0]] = pairs[:, 1]
+    return _Models(size, group, groups)
 
 
 def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
@@ -179,38 +171,34 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
         if child != parent:
             canon[child] = parent
             rows.append([child, parent, "quantized from"])
-    # Format copies by name: `X-GGUF` (any author) folds into the most downloaded model named X.
+    # Format copies by name: `X-GGUF` (any author) folds into the most downloaded model named X. The
+    # names come from the repo-name index (a scan of names, not of the rows).
     marked = {}
-    for key, model_id in conn.execute("""SELECT key, id FROM models WHERE removed_at IS NULL AND (
-            id LIKE '%gguf%' OR id LIKE '%ggml%' OR id LIKE '%awq%' OR id LIKE '%gptq%' OR id LIKE '%exl2%'
-            OR id LIKE '%mlx%' OR id LIKE '%onnx%' OR id LIKE '%openvino%' OR id LIKE '%bit%' OR id LIKE '%int4%'
-            OR id LIKE '%int8%' OR id LIKE '%fp8%' OR id LIKE '%bnb%' OR id LIKE '%quant%')"""):
-        if canon[key] != key:
+    # (the condition on the name makes SQLite read the names from their index, not each row's)
+    for key, name in conn.execute(f"SELECT key, {REPO_NAME} FROM models WHERE {REPO_NAME} >= ''"):
+        if canon[key] != key or not FORMAT_HINT.search(name):
             continue
-        name = model_id.split("/")[-1]
         base = FORMAT_WORD.sub("", name)
-        if base and base.lower() != name.lower():
-            marked[key] = base.lower()
+        if base and base != name:
+            marked[key] = base
     if marked:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.match_names")
-        conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in set(marked.values())])
-        best = {}
-        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
-                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
-            if name not in best or dl > best[name][1]:
-                best[name] = (key, dl)
-        conn.execute("DROP TABLE temp.match_names")
+        best = _most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
             hit = best.get(base)
-            if hit and hit[0] != key:
-                canon[key] = hit[0]
-                rows.append([key, hit[0], "format copy by name"])
+            if hit is not None and hit != key:
+                canon[key] = hit
+                rows.append([key, hit, "format copy by name"])
     for _ in range(6):  # a copy of a copy folds into the first model that is not one
         canon = canon[canon]
     for r in rows:
         r[1] = int(canon[r[0]])
-    return canon, [tuple(r) for r in rows if r[0] != r[1]]
+    rows = [r for r in rows if r[0] != r[1]]
+    removed = set()  # a removed copy folds (harmlessly: it has no evidence) but is not listed
+    for at in range(0, len(rows), 500):
+        part = [r[0] for r in rows[at:at + 500]]
+        removed.update(k for (k,) in conn.execute(
+            f"SELECT key FROM models WHERE key IN ({','.join('?' * len(part))}) AND removed_at IS NOT NULL", part))
+    return canon, [tuple(r) for r in rows if r[0] not in removed]
 
 
 # -- evidence --------------------------------------------------------------------------------------
@@ -373,21 +361,27 @@ def _resolve_names(conn, names: set) -> dict:
                                           f"({','.join('?' * len(missing))})", list(missing)):
             out[model_id.lower()] = key
     if bare:
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.match_names")
-        conn.executemany("INSERT INTO temp.match_names VALUES (?)", [(n,) for n in bare])
-        best = {}
-        for key, name, dl in conn.execute("""SELECT key, lower(substr(id, instr(id, '/') + 1)) AS n, coalesce(downloads, 0)
-                FROM models WHERE removed_at IS NULL AND n IN (SELECT name FROM temp.match_names)"""):
-            if name not in best or dl > best[name][1]:
-                best[name] = (key, dl)
-        conn.execute("DROP TABLE temp.match_names")
-        out.update({n: k for n, (k, _dl) in best.items()})
+        out.update(_most_downloaded_named(conn, bare))
     return out
 
 
+def _most_downloaded_named(conn, names: set) -> dict:
+    """lower(repo name) -> the key of the most downloaded current model of that name (any author),
+    through the repo-name index."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.match_names")
+    conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in names])
+    best = {}
+    for key, name, dl in conn.execute(f"""SELECT m.key, t.name, coalesce(m.downloads, 0) FROM temp.match_names t
+            JOIN models m ON lower(substr(m.id, instr(m.id, '/') + 1)) = t.name WHERE m.removed_at IS NULL"""):
+        if name not in best or dl > best[name][1]:
+            best[name] = (key, dl)
+    conn.execute("DROP TABLE temp.match_names")
+    return {n: k for n, (k, _dl) in best.items()}
+
+
 def _siblings(conn, canon, m: _Models, pairs, ev):
-    rows = conn.execute("""SELECT p.key, p.id, r.model_key FROM model_relations r
+    rows = conn.execute("""SELECT p.key, p.id, r.model_key, coalesce(c.downloads, 0) FROM model_relations r
         JOIN models p ON p.id = r.parent AND p.removed_at IS NULL
         JOIN models c ON c.key = r.model_key AND c.removed_at IS NULL
         WHERE r.relation = 'finetune' ORDER BY p.key""")
@@ -397,7 +391,7 @@ def _siblings(conn, canon, m: _Models, pairs, ev):
             _sibling_set(current, children, canon, m, pairs, ev)
             children = []
         current = row
-        children.append(row[2])
+        children.append((row[2], row[3]))
     if current is not None:
         _sibling_set(current, children, canon, m, pairs, ev)
 
@@ -405,7 +399,12 @@ def _siblings(conn, canon, m: _Models, pairs, ev):
 def _sibling_set(parent, children, canon, m: _Models, pairs, ev):
     pkey, pid = parent[0], parent[1]
     base = int(canon[pkey])
-    kids = sorted({int(canon[k]) for k in children} - {base}, key=lambda c: (-int(m.downloads[c]), c))
+    downloads: dict = {}
+    for k, dl in children:  # a child folded into another counts once, with its best figure
+        c = int(canon[k])
+        if c != base:
+            downloads[c] = max(downloads.get(c, 0), dl)
+    kids = sorted(downloads, key=lambda c: (-downloads[c], c))
     if len(kids) < 2:
         return
     weight = 1.0 / math.log2(1 + len(kids))  # a base with many finetunes says less of each pair
@@ -416,29 +415,38 @@ def _sibling_set(parent, children, canon, m: _Models, pairs, ev):
             pairs.add(kept[i], kept[j], SIBLING, weight, eid, {"parent": pid})
 
 
-def _size_neighbours(canon, m: _Models, degree: np.ndarray, pairs, ev):
+def _size_neighbours(conn, canon, m: _Models, degree: np.ndarray, pairs, ev):
     """For well-adopted models with too few competitors: the nearest in size within their task."""
-    is_canon = canon == np.arange(m.size)
-    base = m.alive & is_canon & (m.group >= 0) & (m.params > 0) & (m.downloads >= WELL_ADOPTED_MIN)
+    rows = conn.execute("""SELECT key, params, downloads FROM models WHERE removed_at IS NULL
+        AND pipeline_tag IS NOT NULL AND params > 0 AND downloads >= ?""", (WELL_ADOPTED_MIN,)).fetchall()
+    if not rows:
+        return
+    cols = np.array(rows, dtype=np.int64)
+    cols = cols[(canon[cols[:, 0]] == cols[:, 0]) & (m.group[cols[:, 0]] >= 0)]
+    params = np.zeros(m.size, np.int64)
+    downloads = np.zeros(m.size, np.int64)
+    params[cols[:, 0]], downloads[cols[:, 0]] = cols[:, 1], cols[:, 2]
+    base = params > 0
     for g in np.unique(m.group[base]).tolist():
         keys = np.flatnonzero(base & (m.group == g))
         if len(keys) < 2:
             continue
-        cut = np.percentile(m.downloads[keys], WELL_ADOPTED_PCT)
-        keys = keys[m.downloads[keys] >= cut]
+        cut = np.percentile(downloads[keys], WELL_ADOPTED_PCT)
+        keys = keys[downloads[keys] >= cut]
         needy = keys[degree[keys] < SIZE_MIN_EDGES]
         if len(keys) < 2 or not len(needy):
             continue
-        order = keys[np.argsort(m.params[keys], kind="stable")]
-        logp = np.log2(m.params[order].astype(float))
+        order = keys[np.argsort(params[keys], kind="stable")]
+        logp = np.log2(params[order].astype(float))
         pos = {int(k): i for i, k in enumerate(order.tolist())}
         eid = None
         for k in needy.tolist():
             i = pos[k]
             cands = []
-            for step in (-1, 1):
+            for step in (-1, 1):  # sorted by size: the nearest are the next ones on either side
                 j = i + step
-                while 0 <= j < len(order) and abs(logp[j] - logp[i]) <= math.log2(SIZE_RATIO):
+                while 0 <= j < len(order) and abs(logp[j] - logp[i]) <= math.log2(SIZE_RATIO) \
+                        and abs(j - i) <= SIZE_NEIGHBOURS:
                     cands.append((abs(logp[j] - logp[i]), int(order[j])))
                     j += step
             for gap, other in sorted(cands)[:SIZE_NEIGHBOURS]:
@@ -446,7 +454,7 @@ def _size_neighbours(canon, m: _Models, degree: np.ndarray, pairs, ev):
                     eid = ev.add(SIZE, f"well-adopted {m.groups[g]} models within {SIZE_RATIO:g}x in size",
                                  {"task_group": m.groups[g], "min_downloads": int(cut)}, len(keys), 1.0)
                 pairs.add(k, other, SIZE, 1.0 - gap / math.log2(SIZE_RATIO) * 0.5, eid,
-                          {"params": [int(m.params[k]), int(m.params[other])]})
+                          {"params": [int(params[k]), int(params[other])]})
 
 
 # -- the graph -------------------------------------------------------------------------------------
@@ -530,7 +538,7 @@ def build(conn, kind_weights: dict) -> MatchResult:
         code = np.unique(a0[same] * m.size + b0[same])
         np.add.at(degree, code // m.size, 1)
         np.add.at(degree, code % m.size, 1)
-    _size_neighbours(canon, m, degree, pairs, ev)
+    _size_neighbours(conn, canon, m, degree, pairs, ev)
     result.evidence = dict(ev.count)
     result.copies = len(copies)
 
@@ -548,16 +556,16 @@ def build(conn, kind_weights: dict) -> MatchResult:
             np.round(weight, 6).tolist(), *(np.round(parts[k], 6).tolist() for k in range(len(KINDS))),
             evidence_count.tolist()))
         conn.executemany("INSERT OR IGNORE INTO match_edge_evidence VALUES (?, ?, ?, ?)",
-                         zip(pairs.a, pairs.b, pairs.ev, pairs.detail))
+                         ((a, b, e, orjson.dumps(d).decode()) for a, b, e, d in zip(pairs.a, pairs.b, pairs.ev, pairs.detail)))
         result.competitor_edges = int(competitor.sum())
         result.complement_edges = int(len(ea) - competitor.sum())
-        _scores(conn, m, canon, ea[competitor], eb[competitor], weight[competitor], pairs, competitor[inverse])
+        _scores(conn, m, copies, ea[competitor], eb[competitor], weight[competitor], pairs, competitor[inverse])
     result.scored = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
     result.seconds = time.monotonic() - started
     return result
 
 
-def _scores(conn, m: _Models, canon, a, b, weight, pairs: _Pairs, pair_is_competitor):
+def _scores(conn, m: _Models, copies, a, b, weight, pairs: _Pairs, pair_is_competitor):
     nodes, rank = pagerank(a, b, weight)
     if not len(nodes):
         return
@@ -572,6 +580,5 @@ def _scores(conn, m: _Models, canon, a, b, weight, pairs: _Pairs, pair_is_compet
     by_key = dict(zip(nodes.tolist(), zip(score.tolist(), times[nodes].tolist())))
     rows = list((k, s, t) for k, (s, t) in by_key.items())
     # copies share their canonical model's standing
-    copies = np.flatnonzero((canon != np.arange(m.size)) & m.alive)
-    rows += [(int(c), *by_key[int(canon[c])]) for c in copies.tolist() if int(canon[c]) in by_key]
+    rows += [(copy, *by_key[canonical]) for copy, canonical, _via in copies if canonical in by_key]
     conn.executemany("INSERT INTO match_scores VALUES (?, ?, ?)", rows)

@@ -65,9 +65,11 @@ def write_scores(conn, out: dict, run_id: int, record: bool = True) -> tuple[int
     return len(changed), len(gone)
 
 
-def write_history(conn, out: dict, day: int) -> int:
+def write_history(conn, out: dict, day: int) -> tuple[int, int]:
     """A `signals_history` row for each model whose signals moved by HISTORY_MOVE or more since its
-    last row (or that has none); a rerun the same day replaces that day's rows."""
+    last row (or that has none); a rerun the same day replaces that day's rows. Returns (the day's
+    rows, how many of them this run added, changed or removed: 0 for a same-day rerun that moved
+    nothing)."""
     names = SIGNALS + ("rank",)
     cur = conn.execute(f"SELECT model_key, max(day), {', '.join(names)} FROM signals_history WHERE day < ? "
                        "GROUP BY model_key ORDER BY model_key", (day,))
@@ -89,11 +91,26 @@ def write_history(conn, out: dict, day: int) -> int:
         delta = np.abs(now - prev)
         both_nan = np.isnan(now) & np.isnan(prev)
         moved = ~hit | (np.where(both_nan, 0.0, np.nan_to_num(delta, nan=HISTORY_MOVE)) >= HISTORY_MOVE).any(axis=1)
-    conn.execute("DELETE FROM signals_history WHERE day = ?", (day,))
     idx = np.nonzero(moved)[0]
+    earlier = {r[0]: r[1:] for r in conn.execute(f"SELECT model_key, {', '.join(names)} FROM signals_history "
+                                                   "WHERE day = ?", (day,))}
+    fresh = len(idx) if not earlier else _day_rows_changed(earlier, keys[idx], now[idx])
+    conn.execute("DELETE FROM signals_history WHERE day = ?", (day,))
     for start in range(0, len(idx), SLICE):
         part = idx[start:start + SLICE]
         conn.executemany(f"INSERT INTO signals_history (model_key, day, {', '.join(names)}) VALUES "
                          f"({', '.join('?' * (len(names) + 2))})",
                          zip(keys[part].tolist(), [day] * len(part), *(now[part, i].tolist() for i in range(len(names)))))
-    return len(idx)
+    return len(idx), fresh
+
+
+def _day_rows_changed(earlier: dict, keys, values) -> int:
+    """How many of a day's rows differ between an earlier derive of that day (`earlier`: key -> row)
+    and this one (`keys`, `values`): added, changed or gone."""
+    changed = 0
+    for key, row in zip(keys.tolist(), values.tolist()):
+        before = earlier.pop(key, None)
+        if before is None or any(not (a == b or (a is None and b != b) or (b is None and a != a))
+                                 for a, b in zip(before, row)):
+            changed += 1
+    return changed + len(earlier)

@@ -9,6 +9,10 @@ cursor that survives a crash, nor timeouts or retries on `model_info`, so this m
 * retries with exponential backoff on 408 / 429 / 5xx, timeouts, resets and broken bodies (the
   first page included); a 429 waits `t + 1` seconds when the header says so, else `Retry-After`,
   else the backoff;
+* a file's body checked against the response's `Content-Length` and `ETag` (`check=whole_file`):
+  a short body is retried like any broken one, and `Incomplete` if it stays short;
+* every wait of a second or more told to `on_wait` ("waiting 194 s for the api rate-limit window",
+  "retry 3 of 8 in 8 s: connection refused"), so a long wait is never silent;
 * errors as our own exceptions, whose messages never carry the token;
 * the token only to the endpoint's own origin: a request to another host (the inference router,
   a URL a user typed for another purpose) goes without it, and httpx drops it on a redirect away.
@@ -16,6 +20,7 @@ cursor that survives a crash, nor timeouts or retries on `model_info`, so this m
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import threading
@@ -49,6 +54,54 @@ class GaveUp(HubError):
     """Retries ran out: the crawl stops cleanly and the next run resumes."""
 
 
+class Incomplete(GaveUp):
+    """Retries ran out on a body that stayed shorter than (or other than) its headers say; `body` is
+    the last one received."""
+
+    def __init__(self, message: str, body: bytes):
+        super().__init__(message)
+        self.body = body
+
+
+ANNOUNCE_WAITS = 1.0  # seconds: a wait this long or longer is told to on_wait
+
+
+def git_blob_id(body: bytes) -> str:
+    """A file's git blob id, which the Hub's resolve endpoint sends as the `ETag` of a regular file."""
+    return hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
+
+
+def whole_file(body: bytes, response) -> str | None:
+    """Why `body` is not the whole file `response` announced, or None. `Content-Length` is compared
+    when the body was not encoded in transit; the `ETag` when it is a digest of the file: 40 hex
+    digits, the git blob id (a regular file), or 64, the sha256 (an LFS file)."""
+    headers = response.headers
+    length = headers.get("content-length", "")
+    if length.isdigit() and headers.get("content-encoding", "identity") == "identity" and int(length) != len(body):
+        return f"a body of {len(body):,} bytes where Content-Length says {int(length):,}"
+    etag = (headers.get("x-linked-etag") or headers.get("etag") or "").removeprefix("W/").strip('"').lower()
+    if re.fullmatch(r"[0-9a-f]{40}", etag) and git_blob_id(body) != etag:
+        return f"a body of {len(body):,} bytes whose git blob id is not the ETag {etag} (truncated?)"
+    if re.fullmatch(r"[0-9a-f]{64}", etag) and hashlib.sha256(body).hexdigest() != etag:
+        return f"a body of {len(body):,} bytes whose sha256 is not the ETag {etag} (truncated?)"
+    return None
+
+
+def describe(error: Exception) -> str:
+    """A network failure as a person reads it, with its type for the log."""
+    text = str(error).lower()
+    kind = type(error).__name__
+    if "refused" in text:
+        return f"connection refused ({kind})"
+    if "reset" in text:
+        return f"connection reset ({kind})"
+    if isinstance(error, httpx2.TimeoutException):
+        return f"timed out ({kind})"
+    if isinstance(error, httpx2.RemoteProtocolError):
+        return f"connection closed mid-response ({kind})"
+    return kind
+
+
 @dataclass
 class Stats:
     requests: int = 0
@@ -71,7 +124,7 @@ def origin_of(url: str) -> str:
 class HubClient:
     def __init__(self, endpoint: str, token: str | bool | None = None, *, timeout: float = 30.0,
                  max_retries: int = 8, base_wait: float = 1.0, max_wait: float = 60.0, sleep=time.sleep,
-                 clock=time.monotonic, budget=None):
+                 clock=time.monotonic, on_wait=None, budget=None):
         self.endpoint = endpoint.rstrip("/")
         # build_hf_headers puts the token in Authorization only; it never reaches our logs or rows.
         self.headers = build_hf_headers(token=token or False, library_name="hubdex", library_version=__version__)
@@ -82,6 +135,7 @@ class HubClient:
         self.max_retries = max_retries
         self.base_wait, self.max_wait = base_wait, max_wait
         self.sleep, self.clock = sleep, clock
+        self.on_wait = on_wait  # told of every wait of ANNOUNCE_WAITS seconds or more (a line of text)
         self.stats = Stats()
         self.lock = threading.Lock()
         self.windows: dict[str, tuple[int, float]] = {}  # bucket -> (remaining, reset at)
@@ -101,7 +155,7 @@ class HubClient:
         if remaining <= 0:
             delay = reset_at - self.clock()
             if delay > 0:
-                self._sleep(delay + 0.5)
+                self._sleep(delay + 0.5, f"waiting {delay + 0.5:,.0f} s for the {bucket} rate-limit window")
             with self.lock:
                 self.windows.pop(bucket, None)
 
@@ -118,9 +172,11 @@ class HubClient:
                                      force=int(m["r"]) == 0)
         return m
 
-    def _sleep(self, seconds: float):
+    def _sleep(self, seconds: float, why: str = ""):
         with self.lock:
             self.stats.waited += seconds
+        if self.on_wait is not None and why and seconds >= ANNOUNCE_WAITS:
+            self.on_wait(why)
         self.sleep(seconds)
 
     def _backoff(self, attempt: int, response=None, own: bool = True) -> float:
@@ -135,19 +191,21 @@ class HubClient:
         return wait * (0.75 + random.random() / 2)  # jitter: many crawlers must not retry in step
 
     # -- requests ---------------------------------------------------------------------------------
-    def get(self, path: str, params=None, *, parse_json: bool = True, max_retries: int | None = None):
+    def get(self, path: str, params=None, *, parse_json: bool = True, max_retries: int | None = None,
+            check=None):
         """GET with budget, timeout and retries (`max_retries` for this call only: the same policy,
-        fewer tries); returns (parsed body or bytes, response)."""
+        fewer tries); returns (parsed body or bytes, response). `check(body, response)` says why a
+        body can't be used (None if it can): such a body is retried, and Incomplete if it stays so."""
         url = self.url(path)
         own = origin_of(url) == self.origin
         # Another origin has its own limits: its budget is kept apart from the Hub's buckets.
         bucket = bucket_of(url) if own else origin_of(url)
         headers = self.headers if own else self.anonymous_headers
         tries = self.max_retries if max_retries is None else max_retries
-        last = "no attempt"
+        last, short = "no attempt", None
         for attempt in range(tries + 1):
             self._wait_for_budget(bucket)
-            response = None
+            response, short = None, None
             try:
                 with self.lock:
                     self.stats.requests += 1
@@ -158,6 +216,7 @@ class HubClient:
                 if response.status_code in RETRY_STATUS:
                     last = f"HTTP {response.status_code}"
                     if response.status_code == 429:
+                        last += f", waiting for the {bucket} rate-limit window"
                         with self.lock:
                             self.stats.throttled += 1
                     raise _Retry()
@@ -168,20 +227,27 @@ class HubClient:
                     raise kind(f"{code or 'HTTP ' + str(response.status_code)} for {_safe(url)}",
                                response.status_code, code)
                 body = response.content
+                if check is not None and (problem := check(body, response)):
+                    last, short = problem, body
+                    raise _Retry()
                 return (orjson.loads(body) if parse_json else body), response
             except _Retry:
                 pass
             except orjson.JSONDecodeError:
                 last = "a body that is not valid JSON (truncated?)"
             except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError) as e:
-                last = type(e).__name__
+                last = describe(e)
             with self.lock:
                 self.stats.errors += 1
                 if attempt < tries:
                     self.stats.retries += 1
             if attempt < tries:
-                self._sleep(self._backoff(attempt, response, own))
-        raise GaveUp(f"gave up on {_safe(url)} after {tries + 1} attempts: {last}")
+                wait = self._backoff(attempt, response, own)
+                self._sleep(wait, f"retry {attempt + 1} of {tries} in {wait:,.0f} s: {last} at {_safe(url)}")
+        message = f"gave up on {_safe(url)} after {tries + 1} attempts: {last}"
+        if short is not None:
+            raise Incomplete(message, short)
+        raise GaveUp(message)
 
 
 class _Retry(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..crawl.modes import Crawler, Stopped, Tally
+from ..crawl.progress import announce
 from ..crawl.scope import CrawlSettings, Scope
 from ..crawl.search import QueriesFileError, SearchSettings, read_queries_file
 from ..hub.budget import SharedBudget
@@ -62,7 +63,8 @@ class CrawlJob:
         # end when a stop is asked for.
         budget = SharedBudget(path + ".ratelimit", origin_of(s.endpoint)) if path else None
         self.client = HubClient(s.endpoint, s.token, timeout=s.timeout, max_retries=s.max_retries, base_wait=s.backoff,
-                                sleep=_sleep_unless(ctx.stop), budget=budget)
+                                sleep=_sleep_unless(ctx.stop), budget=budget,
+                                on_wait=announce)  # a long wait is said, never silent
         ctx.notes = self.tally.notes  # trouble that did not stop the run goes into its reason
         crawler = Crawler(ctx.db, self.client, ctx.clock, ctx.run_id, self.tally, progress=s.progress,
                           details=s.details, should_stop=ctx.stop.is_set)

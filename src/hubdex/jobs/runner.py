@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..clock import Clock
-from ..store.db import NoDatabase, open_db, require_file
+from ..store.db import ForeignDatabase, NoDatabase, ReadOnly, check_file, check_writable, open_db, require_file
 from ..store.runs import close_run, open_run
 from ..store.lockfile import Busy, WriterLock
 
@@ -40,6 +40,8 @@ STOP = threading.Event()
 
 def request_stop():
     STOP.set()
+
+INTERRUPTED_EARLY = "interrupted before its run began; nothing written"
 
 
 class Stop(Exception):
@@ -82,20 +84,35 @@ class Outcome:
 def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
     """Run `job` on the database at `db_path`; never raises for expected trouble."""
     clock = clock or Clock.from_environment()
+    if not db_path or not db_path.strip():
+        return Outcome(EXIT_USAGE, "--db: an empty path is not a database file")
+    # Before the lock: a mistaken path, a file that isn't hubdex's or one that can't be written must
+    # not leave directories, a lock file or a migration table behind.
     if getattr(job, "needs_database", False):
-        try:  # before the lock: a mistaken path must not leave directories or a lock file behind
+        try:
             require_file(db_path)
         except NoDatabase as e:
             return Outcome(EXIT_REFUSED, str(e))
     try:
+        check_file(db_path)
+        check_writable(db_path)
+    except (ForeignDatabase, ReadOnly) as e:
+        return Outcome(EXIT_STORAGE, str(e))
+    except sqlite3.DatabaseError as e:
+        return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
+    try:
         lock = WriterLock(db_path, getattr(job, "holder", "")).__enter__()
     except Busy as e:
         return Outcome(EXIT_BUSY, f"another job is writing to {db_path} ({e}); not starting another")
+    except OSError as e:
+        return Outcome(EXIT_STORAGE, f"cannot create the lock file beside {db_path}: {e.strerror}")
     try:
         try:
             db = open_db(db_path)
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
+        except KeyboardInterrupt:  # a migration's transaction rolled back; no run row yet
+            return Outcome(EXIT_INTERRUPTED, INTERRUPTED_EARLY)
         try:
             if hasattr(job, "configure"):
                 job.configure(db)
@@ -107,6 +124,8 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
             run_id = open_run(db.conn, mode, scope, endpoint, args, clock.now())
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"database error: {e}")
+        except KeyboardInterrupt:
+            return Outcome(EXIT_INTERRUPTED, INTERRUPTED_EARLY)
         ctx = Context(db, clock, clock.day, run_id)
         status, reason, code = "completed", None, EXIT_OK
         try:

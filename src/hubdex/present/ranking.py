@@ -141,10 +141,15 @@ def top(conn, task: str | None = None, limit: int = 20) -> list[dict]:
 
 
 def render_top(rows: list[dict]) -> str:
-    head = (f"{'#':>3}  {'rank':>6}  {'adopt':>6} {'qual':>6} {'eco':>6} {'price':>6}  {'model':<48} "
-            f"{'task':<24} pricing class")
+    """A table whose model and task columns are as wide as their longest value (ids run to 96
+    characters): every column starts at the same place on every line."""
+    wm = max([len("model")] + [len(r["model"]) for r in rows])
+    wt = max([len("task")] + [len(r["pipeline_tag"] or "-") for r in rows])
+    wn = max(3, len(str(len(rows))))
+    head = (f"{'#':>{wn}}  {'rank':>6}  {'adopt':>6} {'qual':>6} {'eco':>6} {'price':>6}  {'model':<{wm}}  "
+            f"{'task':<{wt}}  pricing class")
     lines = [head]
     for i, r in enumerate(rows, 1):
-        lines.append(f"{i:>3}  {r['rank']:>6.2f}  {r['adoption']:>6.2f} {r['quality']:>6.2f} {r['ecosystem']:>6.2f} "
-                     f"{r['pricing']:>6.2f}  {r['model']:<48} {(r['pipeline_tag'] or '-'):<24} {r['pricing_class']}")
+        lines.append(f"{i:>{wn}}  {r['rank']:>6.2f}  {r['adoption']:>6.2f} {r['quality']:>6.2f} {r['ecosystem']:>6.2f} "
+                     f"{r['pricing']:>6.2f}  {r['model']:<{wm}}  {(r['pipeline_tag'] or '-'):<{wt}}  {r['pricing_class']}")
     return "\n".join(lines)

@@ -48,15 +48,12 @@ def answer(store: Store, query: str) -> dict:
         trending = store.col("trending")[rows].astype(np.int64)
         downloads = store.col("downloads")[rows].astype(np.int64)
         order = np.lexsort((rows, -downloads, -trending))
-        picked, models = rows[order], []
-        for r in picked.tolist():
-            model_id = store.model_id(r)
-            if model_id in excluded:
-                continue
-            models.append({"id": model_id, "private": False, "trendingWeight": int(store.cols["trending"][r])})
-            if len(models) == limit:
-                break
-        count = int(len(rows)) - sum(1 for r in picked.tolist() if store.model_id(r) in excluded) if excluded else int(len(rows))
+        ranked = [(r, store.model_id(r)) for r in rows[order].tolist()] if excluded else None
+        if ranked is not None:
+            ranked = [(r, i) for r, i in ranked if i not in excluded]
+        count = len(ranked) if ranked is not None else int(len(rows))
+        top = ranked[:limit] if ranked is not None else [(r, store.model_id(r)) for r in rows[order][:limit].tolist()]
+        models = [{"id": i, "private": False, "trendingWeight": int(store.cols["trending"][r])} for r, i in top]
     doc = {"q": q, "models": models, "modelsCount": count}
     if not types or types - {"model"}:
         doc.update({"datasets": [], "datasetsCount": 0, "spaces": [], "spacesCount": 0})

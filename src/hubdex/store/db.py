@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -19,6 +20,15 @@ SCAN_CACHE_KB = 8_192  # for connections that only scan (a large cache does not 
 
 class NoDatabase(Exception):
     """A command that reads a crawl's results was pointed at a file that isn't there."""
+
+
+class ForeignDatabase(sqlite3.DatabaseError):
+    """An SQLite file with tables that hubdex did not create: left as it is, never migrated."""
+
+
+class ReadOnly(sqlite3.DatabaseError):
+    """The database, or the directory it is in, can't be written (a job writes its lock file, -wal
+    and -shm beside it)."""
 
 
 def connect(path: str, *, read_only: bool = False, cache_kb: int = PAGE_CACHE_KB) -> sqlite3.Connection:
@@ -48,11 +58,25 @@ def connect(path: str, *, read_only: bool = False, cache_kb: int = PAGE_CACHE_KB
     return conn
 
 
-def open_db(path: str, *, must_exist: bool = False) -> sqlite_utils.Database:
+def open_db(path: str, *, must_exist: bool = False, read_only: bool = False) -> sqlite_utils.Database:
     """The database at `path`, created if needed (unless `must_exist`), migrated and in shape.
-    Raises NoDatabase, or sqlite3.DatabaseError for a file that is not a database."""
-    if must_exist:
+    `read_only`: a connection that writes nothing (so a file in a read-only directory can be read);
+    a file that needs migrations gets them as for a writer if it can be written, and is read as
+    it is if it can't. Raises NoDatabase, or
+    sqlite3.DatabaseError for a file that is not a database or not hubdex's (ForeignDatabase)."""
+    if must_exist or read_only:
         require_file(path)
+    check_file(path)
+    if read_only:
+        conn = connect_read_only(path)
+        db = sqlite_utils.Database(conn)
+        if not migrations.pending(db):
+            return db
+        try:
+            check_writable(path)
+        except ReadOnly:
+            return db  # an older database that can't be migrated: read as it is
+        conn.close()  # an older database: migrated by the writable open below
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     db = sqlite_utils.Database(connect(path))
     migrations.apply(db)
@@ -63,6 +87,72 @@ def open_db(path: str, *, must_exist: bool = False) -> sqlite_utils.Database:
     bulk = bool(state and state.get("bulk"))
     ensure_shape(db, bulk_load_in_progress=bulk)
     return db
+
+
+def _uri(path: str, **params) -> str:
+    return f"file:{quote(os.path.abspath(path))}?" + "&".join(f"{k}={v}" for k, v in params.items())
+
+
+def connect_read_only(path: str, cache_kb: int = SCAN_CACHE_KB) -> sqlite3.Connection:
+    """A connection that can't write, to an existing file. In a directory that can't be written, a
+    WAL database's -shm can't be created either: with no -wal there is no writer (it would need
+    one), so the file is read as immutable."""
+    def open_(**params):
+        conn = sqlite3.connect(_uri(path, **params), uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file (and its WAL)
+        return conn
+
+    try:
+        conn = open_(mode="ro")
+    except sqlite3.OperationalError:
+        if os.path.exists(path + "-wal") or os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+            raise
+        conn = open_(mode="ro", immutable=1)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA cache_size=-{int(cache_kb)}")
+    return conn
+
+
+def check_file(path: str):
+    """Refuse, before anything is written, a file that exists but is not hubdex's database: not a
+    database at all (sqlite3.DatabaseError), or an SQLite database with tables of its own and none
+    of hubdex's migrations (ForeignDatabase; migrating it would add hubdex's tables to it). A
+    missing or empty file is a new database. Nothing is created or changed here."""
+    if not path or path == ":memory:" or not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        conn = connect_read_only(path)
+    except sqlite3.OperationalError:
+        return  # can't be opened to look (permissions, a held lock): the writer's open says why
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                            "'sqlite_%' ORDER BY name")]
+        ours = False
+        if "_sqlite_migrations" in names:
+            ours = conn.execute("SELECT 1 FROM _sqlite_migrations WHERE migration_set = ? LIMIT 1",
+                                (migrations.name,)).fetchone() is not None
+    finally:
+        conn.close()
+    if set(names) - {"_sqlite_migrations"} and not ours:  # (only that table: a first open killed mid-way)
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise ForeignDatabase(f"{path} is an SQLite database that hubdex did not create (tables: {shown}); "
+                              "not touching it")
+
+
+def check_writable(path: str):
+    """ReadOnly unless the file (if it exists) and its directory can be written. Nothing is created."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path):
+        try:
+            os.close(os.open(path, os.O_RDWR))
+        except OSError as e:
+            raise ReadOnly(f"{path} can't be written ({e.strerror})") from None
+    while not os.path.isdir(directory):  # created by the job: its first existing parent must be writable
+        directory = os.path.dirname(directory)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ReadOnly(f"the directory {directory} can't be written (a job writes its lock file, -wal and -shm "
+                       "beside the database)")
 
 
 def require_file(path: str):

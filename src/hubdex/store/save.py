@@ -231,8 +231,9 @@ def set_state(conn, key: str, value, now: str):
                  (key, value if value is None or isinstance(value, str) else json.dumps(value), now))
 
 
-def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int):
-    """Replace a model's card rows (sections, evaluations, capabilities) with what `parsed` found."""
+def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int, blob_id: str | None = None):
+    """Replace a model's card rows (sections, evaluations, capabilities) with what `parsed` found;
+    `blob_id` is the git blob id of the README.md read (None for other sources)."""
     for table in ("card_sections", "evaluations", "capabilities"):
         conn.execute(f"DELETE FROM {table} WHERE model_key = ?", (key,))
     sections = [(key, i, s["level"], s["title"], json.dumps(s["path"]), "\n".join(s["paragraphs"] + s["list_items"]))
@@ -246,11 +247,13 @@ def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int
     conn.execute("UPDATE model_search SET card = ? WHERE model_key = ?", (text, key))
     conn.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", evaluations)
     conn.executemany("INSERT INTO capabilities VALUES (?, ?, ?, ?, ?, ?, ?)", capabilities)
-    conn.execute("INSERT OR REPLACE INTO cards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    conn.execute("INSERT OR REPLACE INTO cards (model_key, sha, fetched_at, source, bytes, truncated, problems, "
+                 "front_matter, sections_count, evaluations_count, capabilities_count, blob_id) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (key, sha, now, source, size, int(bool(parsed and parsed.truncated)),
                   json.dumps(parsed.problems) if parsed else "[]",
                   json.dumps(parsed.front_matter, default=str) if parsed else None,
-                  len(sections), len(evaluations), len(capabilities)))
+                  len(sections), len(evaluations), len(capabilities), blob_id))
 
 
 def save_offers(conn, offers, day: int, date: str) -> int:

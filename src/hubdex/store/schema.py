@@ -271,3 +271,11 @@ def m009_match_graph(db):
     db.execute("""CREATE TABLE match_edge_evidence (a_key INTEGER NOT NULL, b_key INTEGER NOT NULL,
         evidence_id INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (a_key, b_key, evidence_id)) WITHOUT ROWID, STRICT""")
     db["runs"].add_column("searches", int)
+
+
+@migrations()
+def m010_card_blob_ids(db):
+    # The git blob id of the README.md a card was read from, checked against the response's ETag
+    # when it was fetched. NULL on a card stored before bodies were checked (it may be short): the
+    # card crawl reads those again.
+    db["cards"].add_column("blob_id", str)

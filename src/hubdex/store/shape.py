@@ -18,6 +18,10 @@ ANALYST_INDEXES = {
     "idx_model_relations_parent_relation": "model_relations(parent, relation)",
     "idx_model_spaces_space_id": "model_spaces(space_id)",
     "idx_model_providers_provider": "model_providers(provider)",
+    # The match graph's reads (derive/match.py): every model's task without touching the rows, and
+    # models by repo name, case-insensitively (format copies, names in comparison tables).
+    "idx_models_key_pipeline_tag": "models(key, pipeline_tag)",
+    "idx_models_repo_name": "models(lower(substr(id, instr(id, '/') + 1)), key)",
 }
 
 # Views, in dependency order (a view is created after those it reads).
