@@ -20,8 +20,6 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from hubdex.cli import main
 from hubdex.daemon import state as state_mod
 from hubdex.daemon.schedules import load

@@ -4,7 +4,7 @@ mistake one error naming the file and the job, and the shipped schedules themsel
 from __future__ import annotations
 
 import pathlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import click
 import pytest

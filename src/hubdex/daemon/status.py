@@ -13,7 +13,7 @@ from ..crawl.backlog import backlog_size
 from ..hub import budget as budget_mod
 from ..store.lockfile import Busy, LockFile
 from . import state as state_mod
-from .schedules import After, JobSpec
+from .schedules import JobSpec
 
 
 def iso(seconds):
