@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast demo bench bench-replica bench-crawl bench-derive bench-export clean
+.PHONY: test test-fast demo serve chromium bench bench-replica bench-crawl bench-derive bench-export bench-serve bench-match clean
 
 # The fast tier, for your own loop (under a minute, no large catalogue): units, layout, licences,
 # cards, docs, CLI. `make test` runs everything, these included; CI runs `make test`.
@@ -15,7 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# The browser tests (tests/test_serve.py) drive Debian's chromium with Playwright; Playwright's own
+# browser download can't reach the internet here, so chromium comes from apt-get where it is missing.
+# Where it can't be installed, this step fails and says so (the tests would fail too, never skip).
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing chromium (apt-get) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "ERROR: cannot install chromium with apt-get; the browser tests need $(CHROMIUM)" >&2; exit 1; }; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: $(STAMP)
@@ -24,7 +34,11 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m hubdex.demo
 
-bench: bench-replica bench-crawl bench-derive bench-export
+# Datasette on db/hub.db (after `make demo`), http://127.0.0.1:8001/
+serve: $(STAMP)
+	$(BIN)/hubdex serve --db db/hub.db
+
+bench: bench-replica bench-crawl bench-derive bench-export bench-serve bench-match
 
 bench-replica: $(STAMP)
 	$(BIN)/python bench/replica_serving.py
@@ -39,5 +53,14 @@ bench-derive: $(STAMP)
 bench-export: $(STAMP)
 	$(BIN)/python bench/export_parquet.py $(if $(DB),--db $(DB))
 
+# p95 latency of every canned query over HTTP through Datasette, on a 100,000-model database it builds.
+bench-serve: $(STAMP)
+	$(BIN)/python bench/serve_queries.py $(if $(DB),--db $(DB))
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info
+
+# `make bench-match DB=path/to/crawled.db` (a copy is used; the file is never written); without DB it
+# crawls synthetic:1000000 first.
+bench-match: $(STAMP)
+	$(BIN)/python bench/match_graph.py $(if $(DB),--db $(DB))

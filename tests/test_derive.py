@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 import math
 
 import numpy as np
@@ -92,9 +93,12 @@ def test_signals_match_hand_computed_values(tiny):
     assert m2["ecosystem"] == round(100 * (0.05 + 0.05 / 3), 2) == 6.67
     # pricing: apache-2.0, not gated, no hosted inference: free open weights, 100
     assert m4["pricing_class"] == "free open weights" and m4["pricing"] == 100.0
-    # rank: 0.35 adoption + 0.25 quality + 0.25 ecosystem + 0.15 pricing (match weighs 0), each
-    # contribution rounded to hundredths: 30.625 (half to even: 30.62) + 11.25 + 6.04 + 15.00
-    assert m4["rank"] == pytest.approx(62.91)
+    # rank: weights 0.35 adoption, 0.25 quality, 0.25 ecosystem, 0.15 pricing, 0.10 match, divided by
+    # their sum (1.10); no match graph, so the match signal is unknown and adds nothing (its weight is
+    # not spread over the others). Each contribution rounded to hundredths: 27.84 + 10.23 + 5.49 + 13.64
+    w = {k: v / 1.10 for k, v in {"adoption": 0.35, "quality": 0.25, "ecosystem": 0.25, "pricing": 0.15}.items()}
+    expected = sum(round(w[k] * m4[k], 2) for k in w)
+    assert m4["match"] is None and m4["rank"] == pytest.approx(expected) == pytest.approx(57.20)
     assert m4["licence"] == "apache-2.0" and m4["licence_family"] == "permissive" and m4["commercial_use"] == "yes"
 
 
@@ -271,8 +275,13 @@ def test_signals_are_within_bounds_and_classes_known(synthetic):
     for s in ("adoption", "quality", "ecosystem", "pricing", "rank"):
         lo, hi = conn.execute(f"SELECT min({s}), max({s}) FROM model_scores").fetchone()
         assert 0 <= lo <= hi <= 100, s
-    # no match graph yet: the match signal is unknown for every model, not 0
-    assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == 0
+    # the match signal: known (0-100) exactly for the models in the match graph (siblings are evidence
+    # even without a search crawl), unknown for every other model, never 0 for want of evidence
+    in_graph = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
+    assert 0 < in_graph < n
+    assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == in_graph
+    lo, hi = conn.execute("SELECT min(match), max(match) FROM model_scores").fetchone()
+    assert 0 < lo <= hi <= 100
     classes = {r[0] for r in conn.execute("SELECT DISTINCT pricing_class FROM model_scores")}
     assert classes <= {"free open weights", "open weights plus paid hosted inference", "free with conditions",
                        "paid API only", "unknown"} and len(classes) >= 3
@@ -375,11 +384,14 @@ def test_user_mistakes_get_one_clear_line(tiny, tmp_path):
     assert r.exit_code == 1 and "no ranked model" in r.output
 
 
+SHIPPED_WEIGHTS_TEXT = resources.files("hubdex").joinpath("data/weights.toml").read_text(encoding="utf-8")
+
+
 def test_weights_live_in_a_file_and_are_stored_with_results(tiny, tmp_path):
     w = tmp_path / "w.toml"
     shipped = load_weights()
-    text = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items()) for t, vals in shipped.items())
-    w.write_text(text.replace("adoption = 0.35", "adoption = 0.9"))
+    assert "adoption = 0.35\n" in SHIPPED_WEIGHTS_TEXT
+    w.write_text(SHIPPED_WEIGHTS_TEXT.replace("adoption = 0.35", "adoption = 0.9"))
     result = derive(tiny, weights_path=str(w))
     stored = json.loads(tiny.conn.execute("SELECT weights FROM rank_weights WHERE id = ?",
                                           (result.weights_id,)).fetchone()[0])
@@ -417,8 +429,8 @@ def test_a_licence_not_in_the_catalogue_is_kept_and_reported(tiny):
 
 def test_weights_files_that_would_break_the_rank_are_refused(tmp_path):
     """Finite, non-negative, one positive per table; every refusal names the file and the key."""
-    shipped = load_weights()
-    good = "\n".join(f"[{t}]\n" + "\n".join(f"{k} = {v}" for k, v in vals.items()) for t, vals in shipped.items())
+    good = SHIPPED_WEIGHTS_TEXT
+    assert "adoption = 0.35\n" in good
     cases = {"inf": (good.replace("adoption = 0.35", "adoption = inf"), "[rank] adoption = inf"),
              "nan": (good.replace("adoption = 0.35", "adoption = nan"), "[rank] adoption = nan"),
              "huge": (good.replace("adoption = 0.35", "adoption = 1e300"), "[rank] adoption = 1e+300"),
@@ -471,3 +483,14 @@ def test_wording_long_ids_same_day_reruns_a_busy_database_and_missing_weights(ti
     (tmp_path / "w.toml").write_text(text)
     r = runner.invoke(main, ["derive", "--db", db_path, "--weights", str(tmp_path / "w.toml")])
     assert r.exit_code == 2 and "[adoption] has no likes" in r.output and "number" not in r.output
+
+
+def test_a_weights_file_from_before_the_match_graph_takes_the_shipped_match_kinds(tmp_path):
+    older = tmp_path / "old.toml"
+    older.write_text(SHIPPED_WEIGHTS_TEXT.split("\n[match]")[0])
+    assert "[match]" not in older.read_text()
+    assert load_weights(str(older))["match"] == load_weights()["match"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SHIPPED_WEIGHTS_TEXT.replace("sibling = 0.10", "sibling = -1"))
+    with pytest.raises(ValueError, match=r"\[match\] sibling = -1"):
+        load_weights(str(bad))

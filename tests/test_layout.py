@@ -10,9 +10,10 @@ import sys
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "hubdex"
 # Data flows one way: fetch (hub), records, store, then the crawl that drives those three, derive
 # (which reads only what the crawl stored: never the crawl or HTTP), present, export (the tables as
-# Parquet: it reads the store only). `clock` is a leaf; jobs, cli and demo sit on top, and the daemon
-# beside jobs (it runs jobs as `hubdex` processes and reads the store, the budget file and the card
-# backlog; the CLI hands it the click group it checks schedule args against); the replica stands apart.
+# Parquet: it reads the store only). `clock` is a leaf; serve (Datasette over the store), jobs, cli
+# and demo sit on top, and the daemon beside jobs (it runs jobs as `hubdex` processes and reads the
+# store, the budget file and the card backlog; the CLI hands it the click group it checks schedule
+# args against); the replica stands apart.
 STAGES = ["hub", "records", "store", "crawl", "derive", "present", "export"]
 MAY_IMPORT = {
     "clock": set(),
@@ -23,9 +24,11 @@ MAY_IMPORT = {
     "derive": {"clock", "store"},
     "present": {"clock", "store", "derive"},
     "export": {"clock", "store"},
+    "serve": {"clock", "store"},
     "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export"},
     "daemon": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs"},
-    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs", "daemon"},
+    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs", "serve",
+            "daemon"},
     "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "export", "jobs"},
 }
 

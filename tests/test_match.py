@@ -247,3 +247,21 @@ def test_a_queries_file_that_cannot_be_read_is_a_usage_error(tmp_path, replica_f
     ("HuggingFaceH4/zephyr-7b-beta", "zephyr"), ("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM")])
 def test_family_stems(model_id, stem):
     assert family_stem(model_id) == stem
+
+
+def test_a_derive_with_nothing_new_keeps_the_graph_and_new_evidence_rebuilds_it(graph, monkeypatch):
+    server, db, _result = graph
+    conn = sqlite3.connect(db)
+    before = conn.execute("SELECT count(*), sum(weight) FROM match_edges").fetchone()
+    scores = conn.execute("SELECT * FROM match_scores ORDER BY model_key").fetchall()
+    again = derive(db)
+    assert again.graph is None and "match graph unchanged" in again.summary()
+    assert conn.execute("SELECT * FROM match_scores ORDER BY model_key").fetchall() == scores
+    # the next day's search crawl refreshes the task listings: new evidence, so the graph is rebuilt
+    from hubdex.clock import Clock
+
+    monkeypatch.setenv("HUBDEX_DAY", Clock().date_of(Clock().day + 1))
+    assert crawl(db, server.url, mode="search").ok
+    rebuilt = derive(db)
+    assert rebuilt.graph is not None and rebuilt.graph.competitor_edges > 0
+    assert conn.execute("SELECT count(*) FROM match_edges").fetchone()[0] == pytest.approx(before[0], rel=0.2)

@@ -121,5 +121,7 @@ def test_stop_drops_kept_alive_connections(replica_factory):
 
 
 def test_sub_routes_are_not_a_missing_repo(demo_replica):
+    r = requests.get(f"{demo_replica.url}/api/models/google-bert/bert-base-uncased/discussions", timeout=30)
+    assert r.status_code == 404 and "X-Error-Code" not in r.headers  # a route the replica lacks
     r = requests.get(f"{demo_replica.url}/api/models/google-bert/bert-base-uncased/tree/main", timeout=30)
-    assert r.status_code == 404 and "X-Error-Code" not in r.headers
+    assert r.status_code == 200 and "config.json" in {e["path"] for e in r.json()}

@@ -412,10 +412,10 @@ def daemon(schedules_dir, db_path, endpoint, http_addr):
     try:
         service = Daemon(specs, db_path, endpoint=endpoint)
         if host_port:
-            from .daemon.http import Exporter, serve
+            from .daemon.http import Exporter, serve as serve_http
 
             try:
-                serve(*host_port, Exporter(db_path, specs))
+                serve_http(*host_port, Exporter(db_path, specs))
             except OSError as e:
                 raise click.ClickException(f"cannot listen on {http_addr}: {e.strerror or e}") from None
             event("http serving", address=http_addr, paths=["/healthz", "/metrics"])
@@ -451,6 +451,39 @@ def status(schedules_dir, db_path, as_json):
     sys.exit(2 if error else 0)
 
 
+@main.command()
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (0.0.0.0: every interface)")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="TCP port (0: a free one)")
+def serve(db_path, host, port):
+    """Serve the database with Datasette (read-only, while crawls and derives keep writing): described
+    tables, facets, search, canned queries, dashboards. Prints its URL first; Ctrl-C or SIGTERM stops it."""
+    import sqlite3
+
+    from .serve import prepare, serve as run_server
+    from .store.db import NoDatabase
+
+    try:
+        note = prepare(db_path)
+    except NoDatabase as e:
+        raise click.ClickException(str(e)) from None
+    except sqlite3.DatabaseError as e:
+        raise click.ClickException(f"cannot open {db_path}: {e}") from None
+
+    if note:
+        click.echo(f"note: {note}", err=True)
+
+    def announce(url):
+        click.echo(url)
+        click.echo(f"serving {db_path} as /hubdex; dashboards at {url}-/dashboards; Ctrl-C stops", err=True)
+        sys.stdout.flush()
+
+    try:
+        run_server(db_path, host, port, announce=announce)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
 @main.group()
 def replica():
     """The Hub replica: a local HTTP server that speaks the Hub's API."""
@@ -472,12 +505,15 @@ def _parse_quotas(text: str | None) -> dict:
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="TCP port on 127.0.0.1 (default: a free one)")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--seed", default=0, type=int, show_default=True, help="seed of the synthetic catalogue and faults")
-@click.option("--faults", default="", help="fault spec, e.g. '503:on=list,nth=1;429:count=5' (see docs/REPLICA.md)")
+@click.option("--faults", default="", help="fault spec, e.g. '503:on=list,nth=1;429:count=5'; the syntax (kinds, "
+                                            "selectors, options) is in docs/REPLICA.md, section 'Faults'")
 @click.option("--quota", default=None, help="requests per window for every caller, e.g. api=1000,resolvers=5000 "
                                             "(default: the Hub's, 500/3000 anonymous, 1000/5000 with a token)")
 @click.option("--window", default=300.0, type=click.FloatRange(min=0.1), show_default=True,
               help="rate-limit window in seconds")
-def replica_serve(catalog, port, host, seed, faults, quota, window):
+@click.option("--cdn-port", default=0, type=click.IntRange(0, 65535),
+              help="port of the LFS file host /resolve/ redirects large files to (default: a free one)")
+def replica_serve(catalog, port, host, seed, faults, quota, window, cdn_port):
     """Serve a catalogue until stopped; prints the URL first."""
     from .replica.app import Replica
     from .replica.catalog import CatalogSpecError, build
@@ -496,15 +532,15 @@ def replica_serve(catalog, port, host, seed, faults, quota, window):
         raise click.BadParameter(str(e), param_hint="--catalog") from None
     app = Replica(store, recs, fault_spec=faults, seed=seed, limiter=RateLimiter(quotas, window), catalog=catalog)
     try:
-        server = ReplicaServer(app, host=host, port=port)
+        server = ReplicaServer(app, host=host, port=port, cdn_port=cdn_port)
     except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        raise click.ClickException(f"cannot listen on {host}:{port} (files on {cdn_port}): {e.strerror or e}") from None
     from .replica.server import quiet_gc
 
     quiet_gc()
     click.echo(server.url, nl=True)
     click.echo(f"serving {int(store.col('alive').sum()):,} models ({catalog}); HF_ENDPOINT={server.url}; "
-               "Ctrl-C stops", err=True)
+               f"LFS files from {server.cdn_url}; Ctrl-C stops", err=True)
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -512,7 +548,7 @@ def replica_serve(catalog, port, host, seed, faults, quota, window):
     except KeyboardInterrupt:
         pass
     finally:
-        server.httpd.server_close()
+        server.close()
 
 
 def _control(url: str, method: str, what: str, body: bytes | None = None) -> dict:
@@ -547,6 +583,8 @@ def replica_scenario(url, seed, update, add, rename, delete, metrics, advance, s
             args[name] = float(value) if "." in value else int(value)
         except ValueError:
             raise click.BadParameter(f"{value!r} is not a count or a fraction", param_hint=f"--{name}") from None
+        if not args[name] >= 0 or args[name] == float("inf"):
+            raise click.BadParameter(f"{value!r}: a count or a fraction is not negative", param_hint=f"--{name}")
     changes = _control(url, "POST", "scenario", json.dumps(args).encode())
     if summary:
         changes = {k: (len(v) if isinstance(v, list) else v) for k, v in changes.items()}
@@ -557,7 +595,8 @@ def replica_scenario(url, seed, update, add, rename, delete, metrics, advance, s
 @click.option("--url", required=True)
 @click.argument("spec", default="")
 def replica_faults(url, spec):
-    """Replace the faults of a running replica (an empty SPEC clears them)."""
+    """Replace the faults of a running replica (an empty SPEC clears them; the syntax is in docs/REPLICA.md,
+    section 'Faults')."""
     click.echo(json.dumps(_control(url, "POST", "faults", spec.encode()), indent=1))
 
 

@@ -88,7 +88,7 @@ def main() -> int:
     for row in q("SELECT id, mode, status, pages, models_seen, models_new, models_changed, requests FROM runs "
                  "ORDER BY id DESC LIMIT 3"):
         print("  run {}: {} {}, {} pages, {} seen, {} new, {} changed, {} requests".format(*row))
-    print(f"\nLook at it:\n  .venv/bin/datasette {DB}            # browse in a web browser (table model_overview)\n"
+    print(f"\nLook at it:\n  .venv/bin/hubdex serve --db {DB}     # Datasette on http://127.0.0.1:8001/ (or: make serve)\n"
           f"  .venv/bin/hubdex top --task text-generation; .venv/bin/hubdex rank openai-community/gpt2 --json\n"
           f"  sqlite3 {DB} 'SELECT id, downloads FROM models ORDER BY downloads DESC LIMIT 10'\n"
           "The same against the real Hub:\n  HF_TOKEN=hf_... .venv/bin/hubdex crawl --full   # then `hubdex crawl` "

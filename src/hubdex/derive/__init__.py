@@ -71,8 +71,8 @@ class DeriveResult:
                 f"({self.capability_rows:,} rows), signals and rank for all, {self.scores_written:,} score rows "
                 f"written, {self.scores_removed:,} removed, {self._history()}; "
                 f"weights {self.weights_id}; {self.seconds:.1f} s")
-        if self.graph is not None:
-            line += f"\n{self.graph.summary()} ({self.graph.seconds:.1f} s)"
+        line += (f"\n{self.graph.summary()} ({self.graph.seconds:.1f} s)" if self.graph is not None else
+                 "\nmatch graph unchanged: nothing it reads moved since it was built")
         if self.unknown_licences:
             shown = ", ".join(f"{lic} ({n})" for lic, n in self.unknown_licences[:10])
             line += f"\nlicences not in the catalogue (kept as given): {shown}"
@@ -131,7 +131,13 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         with ThreadPoolExecutor(1) as pool:
             gathering = pool.submit(_gather, db, day, weights) if path_of(db) else None
             rows = capabilities.rebuild(conn, keys, rebuild_all, found.removed_keys(conn))
-            graph = match.build(conn, weights["match"])
+            last_graph = get_state(conn, "derive.match")
+            if match.needs_rebuild(conn, weights["match"], found.counts, rebuild_all, day, last_graph):
+                graph = match.build(conn, weights["match"])
+                set_state(conn, "derive.match", json.dumps(
+                    {"digest": match.inputs_digest(conn, weights["match"]), "day": day}), now)
+            else:
+                graph = None  # nothing it reads moved: the graph and match_scores stand
             gathered = gathering.result() if gathering else signals.gather(conn, day, weights)
         _return_freed_memory()  # what the gather thread freed, before compute allocates its own
         out = signals.compute(conn, gathered, weights)

@@ -28,8 +28,10 @@ model's. A model in no competitor edge has no match signal (unknown, not 0).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import pathlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -516,6 +518,32 @@ def _percentile_within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
         ties = np.searchsorted(order, v, side="right") - below
         out[sel] = 100.0 * (below + 0.5 * ties) / len(v)
     return out
+
+
+# The reasons a model changed (derive/changes.py) that can move the graph's evidence: its task,
+# relations, name, card or existence. Moved figures alone (reason `metrics`) reorder only the
+# siblings kept and the size neighbourhood: they are taken up at the next rebuild, at the latest
+# REFRESH_DAYS after the last one.
+EVIDENCE_REASONS = {"new", "renamed", "metadata", "details", "card", "removed"}
+REFRESH_DAYS = 7
+
+
+def inputs_digest(conn, kind_weights: dict) -> str:
+    """What the last build read, beyond the models' changes: the weights, this module's code, and the
+    search results stored (each query's fetch day and result count)."""
+    code = hashlib.blake2b(pathlib.Path(__file__).read_bytes(), digest_size=8).hexdigest()
+    searches = conn.execute("SELECT count(*), coalesce(sum(fetched_day), 0), coalesce(sum(results), 0), "
+                            "coalesce(max(fetched_at), '') FROM search_queries").fetchone()
+    return json.dumps([sorted(kind_weights.items()), code, list(searches)])
+
+
+def needs_rebuild(conn, kind_weights: dict, changes: dict, rebuild_all: bool, day: int, last: str | None) -> bool:
+    """False only when nothing the graph reads moved since the last build (`last`: its digest and
+    day, as stored)."""
+    if rebuild_all or last is None or EVIDENCE_REASONS & {r for r, n in changes.items() if n}:
+        return True
+    stored = json.loads(last)
+    return stored.get("digest") != inputs_digest(conn, kind_weights) or day - stored.get("day", 0) >= REFRESH_DAYS
 
 
 def build(conn, kind_weights: dict) -> MatchResult:

@@ -19,13 +19,12 @@ from urllib.parse import parse_qsl, quote, unquote
 import orjson
 import yaml
 
-from . import cardtext, faults, listing, quicksearch, render, router, scenario, wire
+from . import cardtext, faults, files, listing, quicksearch, render, revisions, router, scenario, tree, wire
 from .ratelimit import RateLimiter
 from .recorded import REPLAYED_HEADERS, Recordings, canonical_query
 from .store import Store
 
 AGENT_HARNESSES = {"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}}
-SERVED_FILES = ("README.md", "config.json")
 
 
 @dataclass
@@ -36,6 +35,7 @@ class Request:
     headers: dict     # lower-case names
     body: bytes
     client: str
+    on_cdn: bool = False  # arrived at the LFS file host's socket
 
 
 def _parse_as_of(text: str) -> float:
@@ -61,6 +61,7 @@ class Replica:
         self.counts: Counter = Counter()
         self.recent: deque = deque(maxlen=20000)
         self.router_cache = (None, None)
+        self.cdn_port: int | None = None  # the LFS file host's port (set by the server); None: this origin
 
     # -- entry point --------------------------------------------------------------------------------
     def handle(self, req: Request) -> wire.Response:
@@ -88,6 +89,8 @@ class Replica:
             return "list", "api"
         if path.startswith("/api/resolve-cache/"):
             return "card", "resolvers"
+        if path.startswith("/_cdn/"):  # the LFS file host /resolve/ redirects to (not the Hub: no bucket)
+            return "cdn", None
         if path.startswith("/api/models/"):
             return "info", "api"
         if path.startswith("/api/"):
@@ -118,7 +121,7 @@ class Replica:
             except listing.BadRequest as e:
                 resp = wire.error(400, str(e))
             if rule is not None:  # slow / reset / truncate: the answer is right, its delivery is not
-                resp.action = rule.kind if rule.kind in ("reset", "truncate") else None
+                resp.action = rule.kind if rule.kind in ("reset", "drop", "truncate") else None
                 resp.delay = float(rule.opts.get("delay", 30)) if rule.kind == "slow" else 0.0
         resp.headers.update(limit_headers)
         return resp
@@ -145,6 +148,8 @@ class Replica:
             return self.model_info(req, path, prefix, as_of)
         if route == "card":
             return self.resolve(req, path, prefix)
+        if route == "cdn":
+            return self.cdn(req, path)
         if route == "router":
             return self.router_models(path)
         if path == "/api/quicksearch":
@@ -185,9 +190,12 @@ class Replica:
             rec = self.recordings.lookup(unquote(path), canonical_query(req.query), as_of)
         if rec is not None:
             return self._replay(rec)
+        other = tree.handle(self, req, path, prefix)  # /tree/, /refs, /commits/
+        if other is not None:
+            return other
         rest = unquote(path[len("/api/models/"):])
         model_id, _, revision = rest.partition("/revision/")
-        if not revision and model_id.count("/") > 1:  # /tree/, /refs, ...: routes this replica lacks
+        if not revision and model_id.count("/") > 1:  # /discussions, /paths-info, ...: routes this replica lacks
             return wire.error(404, f"Not Found: {path}", text=True)
         params = parse_qsl(req.query, keep_blank_values=True)
         with self.store.lock:
@@ -199,9 +207,10 @@ class Replica:
                 if revision:
                     target += f"/revision/{quote(revision, safe='')}"
                 return wire.redirect(target + (f"?{req.query}" if req.query else ""))
-            version = self.version_at(row, revision)
-            if version is False:
+            rev = revisions.resolve(self.store, row, revision)
+            if rev is None:
                 return wire.error(404, f"Invalid rev id: {revision}", code="RevisionNotFound")
+            version = rev.version
             expand = [v for k, val in params if k in ("expand", "expand[]") for v in val.split(",") if v]
             bad = [e for e in expand if e not in render.EXPAND_VALUES]
             if bad:
@@ -211,25 +220,14 @@ class Replica:
             else:
                 fields = list(render.INFO_FIELDS)
             item = render.render_items(self.store, [row], fields, listing=False, version=version)[0]
+            if "sha" in item:
+                item["sha"] = rev.sha  # a pull request's head has the content of main, not its sha
             if not expand and dict(params).get("blobs") in ("true", "1"):
-                item["siblings"] = self._blobs(item.get("siblings") or [], item.get("sha", ""))
+                item["siblings"] = files.blobs(files.Repo(self.store, row, version, self.card_bytes))
             if not expand and dict(params).get("securityStatus") in ("true", "1"):
                 item["securityRepoStatus"] = {"scansDone": True, "filesWithIssues": []}
         item = self._damage([item], "info")[0]
         return wire.json_response(200, orjson.dumps(item))
-
-    @staticmethod
-    def _blobs(siblings: list, sha: str) -> list:
-        out = []
-        for s in siblings:
-            name = s["rfilename"]
-            blob = wire.git_blob_sha(f"{sha}:{name}".encode())
-            entry = {"rfilename": name, "blobId": blob, "size": 1000 + len(name) * 37}
-            if name.endswith((".safetensors", ".bin", ".gguf", ".onnx", ".h5", ".msgpack", ".pt")):
-                size = 50_000_000 + (int(blob[:6], 16) % 1000) * 1_000_000
-                entry.update(size=size, lfs={"size": size, "sha256": blob + blob[:24], "pointerSize": 135})
-            out.append(entry)
-        return out
 
     def _replay(self, rec) -> wire.Response:
         headers = {k: v for k, v in rec.headers.items() if k in REPLAYED_HEADERS}
@@ -241,22 +239,6 @@ class Replica:
         return resp
 
     # -- files ----------------------------------------------------------------------------------------
-    def version_at(self, row: int, revision: str):
-        """The version a revision names: None for the current one (main, or no revision), the number
-        of an earlier commit of a synthetic model, False for a revision the repo never had."""
-        if not revision or revision == "main":
-            return None
-        page = render.Page(self.store, [row], listing=False)
-        if revision == page.value("sha", 0):
-            return None
-        if row in self.store.bodies:
-            return False
-        oid = self.store.oid(row)
-        for v in range(int(self.store.cols["version"][row]) - 1, -1, -1):
-            if render.sha_of(oid, v) == revision:
-                return v
-        return False
-
     def card_bytes(self, row: int, version: int | None = None) -> bytes:
         raw = self.store.cards.get(row)
         if raw is not None:
@@ -268,28 +250,19 @@ class Replica:
         return (f"---\n{front}\n---\n\n# {body['id']}\n\nThis replica holds no recorded text for this card; "
                 "its front matter is the model's recorded cardData.\n").encode()
 
-    def file_bytes(self, row: int, name: str, version: int | None = None) -> bytes | None:
-        if name == "README.md":
-            return self.card_bytes(row, version)
-        if name == "config.json":
-            page = render.Page(self.store, [row], listing=False, version=version)
-            cfg = page.value("config", 0)
-            return None if cfg is render.MISSING else json.dumps(cfg, indent=2).encode()
-        return None
-
     def resolve(self, req, path, prefix) -> wire.Response:
         if path.startswith("/api/resolve-cache/models/"):
-            segs = [unquote(s) for s in path[len("/api/resolve-cache/models/"):].split("/")]
-            at = next((i for i, s in enumerate(segs) if len(s) == 40 and all(c in "0123456789abcdef" for c in s)), None)
+            segs = path[len("/api/resolve-cache/models/"):].split("/")
+            at = next((i for i, s in enumerate(segs) if revisions.FULL_SHA.fullmatch(s)), None)
             if at is None:
                 return wire.error(404, "Entry not found", code="EntryNotFound", text=True)
-            model_id, revision, filename = "/".join(segs[:at]), segs[at], "/".join(segs[at + 1:])
+            model_id, revision, filename = unquote("/".join(segs[:at])), segs[at], unquote("/".join(segs[at + 1:]))
             via_cache = True
         else:
             head, _, tail = path.partition("/resolve/")
             model_id = unquote(head.lstrip("/"))
-            revision, _, filename = tail.partition("/")
-            revision, filename = unquote(revision), unquote(filename)
+            revision, rest = revisions.split_rev(tail.split("/"))
+            filename = unquote("/".join(rest))
             via_cache = False
         with self.store.lock:
             row, moved = self.store.find(model_id)
@@ -297,33 +270,64 @@ class Replica:
                 return self._missing_repo(req)
             current = self.store.model_id(row)
             if moved:
-                return wire.redirect(f"{prefix}/{current}/resolve/{quote(revision, safe='')}/{filename}")
-            version = self.version_at(row, revision)
-            sha = render.Page(self.store, [row], listing=False, version=version).value("sha", 0)
+                return wire.redirect(f"{prefix}/{current}/resolve/{quote(revision, safe='')}/{quote(filename)}")
+            rev = revisions.resolve(self.store, row, revision)
             gated = self.store.cols["gated"][row] and not req.headers.get("authorization")
             if gated:
                 resp = wire.error(401, f"Access to model {current} is restricted. You must have access to it and be "
                                        "authenticated to access it. Please log in.", code="GatedRepo", text=True)
                 resp.headers["WWW-Authenticate"] = 'Bearer realm="Authentication required", charset="UTF-8"'
                 return resp
-            if version is False:
+            if rev is None:
                 return wire.error(404, f"Invalid rev id: {revision}", code="RevisionNotFound", text=True)
-            content = self.file_bytes(row, filename, version)
-        if content is None:
+            f = files.Repo(self.store, row, rev.version, self.card_bytes).get(filename)
+        if f is None:
             resp = wire.error(404, "Entry not found", code="EntryNotFound", text=True)
-            resp.headers["X-Repo-Commit"] = sha
+            resp.headers["X-Repo-Commit"] = rev.sha
             return resp
-        etag = wire.git_blob_sha(content)
-        if revision == "main" and not via_cache:
-            # As the Hub does since 2026: a branch resolves through a 307 to the commit's resolve-cache URL.
-            original = quote(f"/{current}/resolve/main/{filename}", safe="")
-            resp = wire.redirect(f"{prefix}/api/resolve-cache/models/{current}/{sha}/{filename}"
-                                 f"?{original}=&etag=%22{etag}%22")
-            resp.headers["X-Repo-Commit"] = sha
+        if f.lfs:  # as the Hub does: a 302 to the file host, the metadata on the redirect itself
+            host = req.headers.get("host", "127.0.0.1")
+            if self.cdn_port:
+                host = f"{host.rsplit(':', 1)[0] if not host.endswith(']') else host}:{self.cdn_port}"
+            disposition = quote(f"inline; filename*=UTF-8''{filename.rsplit('/', 1)[-1]};", safe="")
+            resp = wire.Response(302, b"", {"Content-Type": wire.TEXT, "Vary": "Origin, Accept"})
+            resp.headers["Location"] = (f"http://{host}/_cdn/{current}/{rev.sha}/{quote(filename)}"
+                                        f"?response-content-disposition={disposition}")
+            resp.body = f"Found. Redirecting to {resp.headers['Location']}".encode()
+            resp.headers.update({"X-Repo-Commit": rev.sha, "Accept-Ranges": "bytes", "X-Linked-Size": str(f.size),
+                                 "X-Linked-ETag": f'"{f.sha256}"'})
             return resp
-        ctype = wire.JSON if filename.endswith(".json") else wire.TEXT
-        return wire.Response(200, content, {"Content-Type": ctype, "ETag": f'"{etag}"', "X-Repo-Commit": sha,
-                                            "Accept-Ranges": "bytes"})
+        if revision != rev.sha and not via_cache:
+            # As the Hub does since 2026: a revision that is not a commit resolves through a 307 to the
+            # commit's resolve-cache URL.
+            original = quote(f"/{current}/resolve/{quote(revision, safe='')}/{filename}", safe="")
+            resp = wire.redirect(f"{prefix}/api/resolve-cache/models/{current}/{rev.sha}/{quote(filename)}"
+                                 f"?{original}=&etag=%22{f.blob_id}%22")
+            resp.headers["X-Repo-Commit"] = rev.sha
+            return resp
+        return files.file_response(f, req.headers.get("range"), {"ETag": f'"{f.blob_id}"', "X-Repo-Commit": rev.sha})
+
+    def cdn(self, req, path) -> wire.Response:
+        """The LFS file host: `/_cdn/{id}/{commit}/{path}` streams the file, honouring Range."""
+        if req.method not in ("GET", "HEAD"):
+            return wire.error(405, "Method not allowed")
+        segs = path[len("/_cdn/"):].split("/")
+        at = next((i for i, s in enumerate(segs) if revisions.FULL_SHA.fullmatch(s)), None)
+        if at is None:
+            return wire.error(404, "Not Found", text=True)
+        model_id, sha, filename = unquote("/".join(segs[:at])), segs[at], unquote("/".join(segs[at + 1:]))
+        with self.store.lock:
+            row, _moved = self.store.find(model_id)
+            rev = revisions.resolve(self.store, row, sha) if row is not None else None
+            f = files.Repo(self.store, row, rev.version, self.card_bytes).get(filename) if rev else None
+        if f is None or not f.lfs:
+            return wire.error(404, "Not Found", text=True)
+        headers = {"ETag": f'"{f.sha256}"'}
+        if not req.on_cdn:
+            # Served from the API's own origin (no file host port): a client follows the 302 here, and
+            # reads the commit from this response, as it does through a mirror.
+            headers["X-Repo-Commit"] = sha
+        return files.file_response(f, req.headers.get("range"), headers)
 
     def router_models(self, path) -> wire.Response:
         with self.store.lock:

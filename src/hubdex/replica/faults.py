@@ -7,16 +7,24 @@ Request faults (the first rule that fires answers the request):
   429                     `headers=yes` (default: RateLimit r=0, t=`retry` s) or `headers=no` (a bare 429,
                           as CloudFront's edge sends)
   slow                    wait `delay` seconds (default 30) before answering: slower than a client timeout
-  reset                   send the headers and half the body, then reset the connection
+  reset                   send the headers and half the body, then reset the connection (RST)
+  drop                    send the headers and half the body, then close the connection (FIN): a download
+                          cut short, which clients resume with Range
   truncate                a complete response whose JSON body is cut short (Content-Length agrees)
 Item faults (every matching rule applies to the items of a listing or model_info body):
   missing-id              drop `id` from a `rate` of the items (default 0.01; at least one per response)
   new-field               add an unknown field `name` (default `newField`) with `value` to every item
   vanish                  remove `field` from every item
 
-Selectors, for any rule: `on=list|info|card|any` (default any), `nth=1|3` (1-based ordinals among
-matching requests), `every=N`, `after=N` (skip the first N), `p=0.2` (seeded probability),
-`count=N` (stop after N firings). Example: `503:on=list,nth=1;429:count=20;missing-id:rate=0.05`.
+Selectors, for any rule: `on=list|info|card|cdn|any` (default any; `card` is /resolve/ and
+/api/resolve-cache/, `cdn` the LFS file host), `nth=1|3` (1-based ordinals among matching requests),
+`every=N` (N >= 1), `after=N` (skip the first N), `p=0.2` (seeded probability, 0 to 1), `count=N`
+(stop after N firings). Example: `503:on=list,nth=1;429:count=20;missing-id:rate=0.05`.
+
+Options per kind, besides the selectors: 429 `headers=yes|no`, `retry=N` (seconds); slow `delay=S`
+(seconds, >= 0); missing-id `rate=R` (0 to 1); new-field `name=`, `value=`; vanish `field=`. Any
+other option, or a value out of its range, is refused when the spec is read: `replica serve --faults`
+exits 2 with one line, and POST /_replica/faults answers 400.
 """
 
 from __future__ import annotations
@@ -25,8 +33,12 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-REQUEST_KINDS = {"500", "502", "503", "504", "429", "slow", "reset", "truncate"}
+REQUEST_KINDS = {"500", "502", "503", "504", "429", "slow", "reset", "drop", "truncate"}
 ITEM_KINDS = {"missing-id", "new-field", "vanish"}
+ROUTES = ("list", "info", "card", "cdn", "any")
+SELECTORS = {"on", "nth", "every", "after", "p", "count"}
+KIND_OPTIONS = {"429": {"headers", "retry"}, "slow": {"delay"}, "missing-id": {"rate"},
+                "new-field": {"name", "value"}, "vanish": {"field"}}
 
 
 class FaultSpecError(ValueError):
@@ -79,13 +91,44 @@ def parse_spec(spec: str, seed: int = 0) -> list[Rule]:
             if not eq:
                 raise FaultSpecError(f"fault option {opt!r} in {part!r} is not key=value")
             opts[key.strip()] = value.strip()
-        for key in ("count", "after", "every"):
-            if key in opts and not opts[key].isdigit():
-                raise FaultSpecError(f"fault option {key}={opts[key]!r} must be a whole number")
-        if opts.get("on", "any") not in ("list", "info", "card", "any"):
-            raise FaultSpecError(f"fault option on={opts['on']!r}: use list, info, card or any")
+        _check_options(kind, opts, part)
         rules.append(Rule(kind, opts, rng=random.Random(seed * 1000 + i)))
     return rules
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
+def _check_options(kind: str, opts: dict, part: str):
+    """Refuse, naming the option, anything the rule could not use: a fault spec is read once, at start."""
+    allowed = SELECTORS | KIND_OPTIONS.get(kind, set())
+    for key in opts:
+        if key not in allowed:
+            extra = sorted(KIND_OPTIONS.get(kind, ()))
+            raise FaultSpecError(f"fault option {key!r} in {part!r} is unknown (options: "
+                                 f"{', '.join(sorted(SELECTORS) + extra)})")
+    for key in ("count", "after", "every", "retry"):
+        if key in opts and not opts[key].isdigit():
+            raise FaultSpecError(f"fault option {key}={opts[key]!r} in {part!r} must be a whole number")
+    if "every" in opts and int(opts["every"]) < 1:
+        raise FaultSpecError(f"fault option every={opts['every']!r} in {part!r} must be at least 1")
+    if "nth" in opts and not all(x.isdigit() and int(x) >= 1 for x in opts["nth"].split("|")):
+        raise FaultSpecError(f"fault option nth={opts['nth']!r} in {part!r} must be ordinals from 1, as nth=1|3")
+    for key, low, high in (("p", 0, 1), ("rate", 0, 1), ("delay", 0, None)):
+        if key in opts:
+            value = _number(opts[key])
+            if value is None or value < low or (high is not None and value > high):
+                span = f"from {low} to {high}" if high is not None else f"at least {low}"
+                raise FaultSpecError(f"fault option {key}={opts[key]!r} in {part!r} must be a number {span}")
+    if opts.get("on", "any") not in ROUTES:
+        raise FaultSpecError(f"fault option on={opts['on']!r} in {part!r}: use {', '.join(ROUTES[:-1])} or any")
+    if "headers" in opts and opts["headers"] not in ("yes", "no"):
+        raise FaultSpecError(f"fault option headers={opts['headers']!r} in {part!r}: use yes or no")
 
 
 class FaultPlan:

@@ -28,6 +28,12 @@ def _count(value, population: int) -> int:
 def apply_step(store: Store, seed: int, update=0, add=0, rename=0, delete=0, metrics=0,
                advance: int = DEFAULT_STEP_SECONDS) -> dict:
     """Apply one step; counts may be fractions of the alive synthetic models (0.01 = 1%)."""
+    for name, value in (("update", update), ("add", add), ("rename", rename), ("delete", delete),
+                        ("metrics", metrics), ("advance", advance)):
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+            raise ValueError(f"{name}={value!r}: counts, fractions and the advance are numbers, not negative")
     rng = np.random.default_rng(seed)
     with store.lock:
         before = store.clock

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
 
@@ -17,12 +18,21 @@ TEXT = "text/plain; charset=utf-8"
 
 
 @dataclass
+class Stream:
+    """A body produced while sending (a large file is never held in memory): `length` bytes, and
+    `source(start, stop)` yields them in chunks."""
+    length: int
+    source: Callable[[int, int], Iterator[bytes]]
+
+
+@dataclass
 class Response:
     status: int
     body: bytes = b""
     headers: dict = field(default_factory=dict)
-    action: str | None = None  # "reset" or "truncate": a fault applied while sending
+    action: str | None = None  # "reset", "drop" or "truncate": a fault applied while sending
     delay: float = 0.0
+    stream: Stream | None = None  # when set, the body (`body` is then empty)
 
 
 def weak_etag(body: bytes) -> str:

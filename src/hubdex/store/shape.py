@@ -22,6 +22,26 @@ ANALYST_INDEXES = {
     # models by repo name, case-insensitively (format copies, names in comparison tables).
     "idx_models_key_pipeline_tag": "models(key, pipeline_tag)",
     "idx_models_repo_name": "models(lower(substr(id, instr(id, '/') + 1)), key)",
+    # For `hubdex serve` (Datasette): every column a default sort, a facet or a canned query reads
+    # is indexed, since an unindexed sort or GROUP BY over a million rows runs past the time limit.
+    # The breakdowns' indexes cover their queries (no lookup into the table).
+    "idx_models_library_name": "models(library_name)",
+    # A facet clicked on `models` (a task) then sorted by downloads, and the other facets within it:
+    # without these, 20,000 full rows read and sorted per page at 100,000 models.
+    "idx_models_task_downloads": "models(pipeline_tag, downloads)",
+    "idx_models_task_library_author": "models(pipeline_tag, library_name, author)",
+    "idx_models_live_sha": "models(key, sha, removed_at) WHERE removed_at IS NULL",  # the card backlog's count
+    "idx_model_scores_licence": "model_scores(licence_family, commercial_use, licence, rank)",
+    "idx_model_scores_pricing": ("model_scores(pricing_class, rank, hosted_providers, cheapest_input_usd_per_m, "
+                                 "cheapest_output_usd_per_m)"),
+    # partial: only growing models are ever listed by growth (fewer entries for the derive to write)
+    "idx_model_scores_growth_7d": "model_scores(growth_7d) WHERE growth_7d > 0",
+    "idx_model_scores_growth_30d": "model_scores(growth_30d) WHERE growth_30d > 0",
+    "idx_router_prices_day": "router_prices(day, status)",
+    "idx_router_prices_provider": "router_prices(provider)",
+    "idx_runs_mode": "runs(mode, id)",
+    "idx_runs_status": "runs(status)",
+    "idx_cards_source": "cards(source)",
 }
 
 # Views, in dependency order (a view is created after those it reads).

@@ -1,0 +1,464 @@
+"""`hubdex serve`: the metadata describes everything, sorts / facets / canned queries are indexed,
+every canned query answers, card text is sanitised Markdown, and Datasette answers while a crawl
+writes the same file. The browser test is tests/test_serve_browser.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from urllib.parse import urlencode
+
+import pytest
+import requests
+
+from hubdex import serve
+from hubdex.clock import Clock, parse_day
+from hubdex.crawl.scope import Scope
+from hubdex.store.db import open_db
+
+from .conftest import UNLIMITED, control, crawl, derive
+
+DAY0 = parse_day("2026-10-30")
+MASK2FORMER = "facebook/mask2former-swin-large-cityscapes-semantic"
+# Days with figures: growth over 7 and 30 days both exist on the last one.
+METRIC_DAYS = [DAY0 + d for d in (1, 3, 8, 16, 24, 31)]
+# Tables that stay small whatever the catalogue (bookkeeping): a query may scan them.
+SMALL_TABLES = {"runs", "quarantine", "crawl_state", "metric_days", "derive_runs", "licences", "licence_classes",
+                "capability_names", "capability_evidence", "rank_weights", "export_state", "history_prunes",
+                "pass_pages", "_sqlite_migrations"}
+NASTY_CARD = ("## Uses\n\nA **bold** claim.\n\n<script>alert('card')</script>\n"
+              "<img src=\"http://example.com/pixel.png\" onerror=\"alert(1)\">\n\n"
+              "![badge](https://example.com/badge.svg)\n")
+
+
+def build_served_db(path, replica):
+    """A full crawl with one item quarantined, cards, six more days of moving figures, a derive."""
+    control(replica, "POST", "faults", b"missing-id:on=list,rate=0.002")
+    assert crawl(path, replica.url, mode="full", clock=Clock(DAY0)).ok
+    control(replica, "DELETE", "faults")
+    assert crawl(path, replica.url, mode="cards", scope=Scope(limit=300), clock=Clock(DAY0)).ok
+    for i, day in enumerate(METRIC_DAYS):
+        control(replica, "POST", "scenario", json.dumps({"seed": i + 1, "metrics": 0.3, "advance": 86400}).encode())
+        assert crawl(path, replica.url, mode="metrics", clock=Clock(day)).ok
+    derive(path, clock=Clock(METRIC_DAYS[-1]))
+    # A card section with raw HTML and outside images, as real cards have.
+    db = open_db(str(path))
+    key = db.conn.execute("SELECT key FROM models WHERE id = 'facebook/mask2former-swin-large-cityscapes-semantic'"
+                          ).fetchone()[0]
+    db.conn.execute("INSERT OR REPLACE INTO card_sections VALUES (?, 1, 2, 'Uses', '[\"Uses\"]', ?)",
+                    (key, NASTY_CARD))
+    db.conn.close()
+
+
+@pytest.fixture(scope="module")
+def served_db(tmp_path_factory):
+    from hubdex.replica.server import start_replica
+
+    replica = start_replica("demo", quotas=UNLIMITED)
+    try:
+        path = tmp_path_factory.mktemp("serve") / "hub.db"
+        build_served_db(path, replica)
+        yield path
+    finally:
+        replica.stop()
+
+
+class Served:
+    """`hubdex serve` as a subprocess; its URL is the first line it prints."""
+
+    def __init__(self, db_path, *extra):
+        self.db_path = db_path
+        self.proc = subprocess.Popen([sys.executable, "-m", "hubdex", "serve", "--db", str(db_path), "--port", "0",
+                                      *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://127.0.0.1:"):
+            self.proc.kill()
+            raise AssertionError(f"hubdex serve did not start: {self.url!r} {self.proc.stderr.read()[-3000:]}")
+
+    def get(self, path, **params):
+        return requests.get(self.url + path.lstrip("/"), params=params, timeout=60)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def served(served_db):
+    s = Served(served_db)
+    yield s
+    s.stop()
+
+
+def schema(path):
+    """Every table and view with its columns (hidden and generated ones included)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                                            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return {n: [r[0] for r in conn.execute("SELECT name FROM pragma_table_xinfo(?)", (n,))] for n in names}
+    finally:
+        conn.close()
+
+
+def tables_meta():
+    return serve.metadata()["databases"][serve.DB_NAME]["tables"]
+
+
+# -- metadata ---------------------------------------------------------------------------------------
+def test_every_table_view_and_column_is_described(served_db):
+    tables, missing, stale = tables_meta(), [], []
+    live = schema(served_db)
+    for name, columns in live.items():
+        meta = tables.get(name) or {}
+        if not (meta.get("description") or meta.get("description_html")):
+            missing.append(name)
+        described = meta.get("columns") or {}
+        missing += [f"{name}.{c}" for c in columns if not described.get(c)]
+        stale += [f"{name}.{c}" for c in described if c not in columns]
+    stale += [name for name in tables if name not in live]
+    assert not missing, "not described in src/hubdex/serve/metadata.yml: " + ", ".join(missing)
+    assert not stale, "described in metadata.yml but not in the database: " + ", ".join(stale)
+    meta = serve.metadata()
+    assert meta["title"] and meta["databases"]["hubdex"]["description_html"]
+
+
+def _plan(conn, sql, params=None):
+    return [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params or {})]
+
+
+def test_default_sorts_and_facets_use_indexes(served_db, served):
+    conn = sqlite3.connect(f"file:{served_db}?mode=ro", uri=True)
+    wrong = []
+    for table, meta in tables_meta().items():
+        if meta.get("sort") or meta.get("sort_desc"):
+            # the SQL Datasette itself runs for the table's first page
+            sql = served.get(f"hubdex/{table}.json", _size=1).json()["query"]["sql"]
+            plan = _plan(conn, sql)  # a scan in the order asked (an index, the rowid, a clustered key) is fine
+            if any("TEMP B-TREE" in p for p in plan):
+                wrong.append(f"{table} sorted: {sql[-60:]} -> {plan}")
+        for column in meta.get("facets") or []:
+            # as Datasette counts a facet (datasette/facets.py, ColumnFacet)
+            sql = (f"select [{column}] as value, count(*) as count from (select * from [{table}]) "
+                   f"where [{column}] is not null and [{column}] != '' group by [{column}] order by count desc, value "
+                   f"limit 31")
+            plan = _plan(conn, sql)
+            if not any("INDEX" in p for p in plan) or any("TEMP B-TREE FOR GROUP BY" in p for p in plan):
+                wrong.append(f"{table} facet {column} -> {plan}")
+    assert not wrong, "\n".join(wrong)
+
+
+_FROM = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_]\w*)(?:\s+(?:AS\s+)?(?!(?:ON|JOIN|WHERE|LEFT|CROSS|INNER|GROUP|ORDER|"
+                   r"LIMIT|USING|UNION|WINDOW)\b)([A-Za-z_]\w*))?", re.IGNORECASE)
+
+
+_CTE = re.compile(r"(?:\bWITH(?:\s+RECURSIVE)?|,)\s*([A-Za-z_]\w*)\s*(?:\([^()]*\))?\s+AS\s*\(", re.IGNORECASE)
+
+
+def _aliases(sql, real):
+    out = {}
+    ctes = set(_CTE.findall(sql))
+    for table, alias in _FROM.findall(sql):
+        if alias in ctes or table in ctes:  # a CTE, or an alias of one: small by construction
+            continue
+        if table in real:
+            out.setdefault(table, set()).add(table)
+            if alias:
+                out.setdefault(alias, set()).add(table)
+    return out
+
+
+def test_canned_queries_read_big_tables_through_indexes(served_db):
+    """No canned query scans a table that grows with the catalogue, except through an index."""
+    conn = sqlite3.connect(f"file:{served_db}?mode=ro", uri=True)
+    live = schema(served_db)
+    views = " ".join(r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'view'"))
+    wrong = []
+    queries = dict(serve.canned_queries())
+    for slug, chart in serve.dashboards()["adoption"]["charts"].items():
+        queries[f"dashboard chart {slug}"] = {"sql": chart["query"]}
+    for name, q in queries.items():
+        params = {p: "" for p in re.findall(r":(\w+)", q["sql"])}
+        aliases = _aliases(q["sql"] + " " + views, set(live))
+        for line in _plan(conn, q["sql"], params):
+            m = re.match(r"SCAN (\w+)", line)
+            if not m or "INDEX" in line or "VIRTUAL TABLE" in line:
+                continue
+            ctes = set(_CTE.findall(q["sql"]))
+            cte_aliases = {a for table, a in _FROM.findall(q["sql"]) if table in ctes}
+            tables = set() if m.group(1) in ctes | cte_aliases else aliases.get(m.group(1), set())
+            if tables - SMALL_TABLES:
+                wrong.append(f"{name}: {line} ({', '.join(sorted(tables))})")
+    assert not wrong, "\n".join(wrong)
+
+
+# -- answers ----------------------------------------------------------------------------------------
+def test_every_canned_query_answers(served):
+    queries = serve.canned_queries()
+    assert {"top_by_task", "fastest_growing_7d", "fastest_growing_30d", "licence_breakdown", "pricing_breakdown",
+            "model_profile", "derivative_tree", "cheapest_providers", "crawl_health"} <= set(queries)
+    for name in queries:
+        r = served.get(f"hubdex/{name}.json", _shape="objects")
+        assert r.status_code == 200, (name, r.text[:500])
+        body = r.json()
+        assert body.get("ok", True) and not body.get("error"), (name, body.get("error"))
+        assert body["rows"], f"{name} answered no rows with its defaults"
+    # ... and with parameters an analyst would give
+    model = "facebook/mask2former-swin-large-cityscapes-semantic"
+    rows = served.get("hubdex/top_by_task.json", _shape="array", task="image-segmentation").json()
+    assert rows and {r["pipeline_tag"] for r in rows} == {"image-segmentation"}
+    assert [r["rank"] for r in rows] == sorted((r["rank"] for r in rows), reverse=True)
+    profile = served.get("hubdex/model_profile.json", _shape="array", model=model).json()
+    sections = {r["section"] for r in profile}
+    assert {"model", "signal", "licence", "pricing", "capability (metadata)", "card"} <= sections, sections
+    assert any(r["item"] == "id" and r["value"] == model for r in profile)
+    parent = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True).execute(
+        "SELECT parent FROM model_relations GROUP BY parent ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    tree = served.get("hubdex/derivative_tree.json", _shape="array", model=parent).json()
+    assert tree[0]["depth"] <= 0 and any(r["depth"] == 1 for r in tree)
+    assert all(r["path"].startswith(parent) for r in tree if r["depth"] >= 0)
+    found = served.get("hubdex/search_models.json", _shape="array", q="mask2former cityscapes").json()
+    assert model in {r["model_id"] for r in found}
+    health = {r["check_name"]: r for r in served.get("hubdex/crawl_health.json", _shape="array").json()}
+    assert health["last full run"]["value"] == "completed" and int(health["card backlog"]["value"]) > 0
+    assert served.get("hubdex/recent_quarantine.json", _shape="array").json()
+    providers = served.get("hubdex/cheapest_providers.json", _shape="array").json()
+    assert len({r["provider"] for r in providers}) == len(providers)  # one row per provider
+
+
+def test_sql_is_read_only(served):
+    r = served.get("hubdex.json", sql="DELETE FROM runs")
+    assert r.status_code == 400 and "Statement must be a SELECT" in r.text
+    r = served.get("hubdex.json", sql="SELECT count(*) AS n FROM runs; DELETE FROM runs")
+    assert r.status_code == 400
+    assert served.get("hubdex/runs.json", _shape="array").json()  # still there
+
+
+def test_card_text_is_sanitised_markdown_and_ids_link_to_the_hub(served):
+    key = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True).execute(
+        f"SELECT key FROM models WHERE id = '{MASK2FORMER}'").fetchone()[0]
+    page = served.get("hubdex/card_sections", model_key=str(key), seq="1").text
+    assert "<strong>bold</strong>" in page
+    assert "<script>alert" not in page and "onerror" not in page
+    assert '<img' not in page.split("<table", 1)[1]  # images are links: nothing loads from outside
+    assert '[image: badge]' in page
+    overview = served.get("hubdex/model_overview").text
+    assert re.search(r'<a href="https://huggingface\.co/[^"]+" title="its page on the Hub">', overview)
+    for table in ("model_tags", "metrics_history"):  # model_key shows the model's id, linked to its row
+        page = served.get(f"hubdex/{table}").text     # (a declared foreign key, and a lookup)
+        assert re.search(r'<td class="col-model_key[^"]*"><a href="/hubdex/models/[^"]+">[^<]+</a> <em>\d+</em>', page)
+
+
+def test_served_pages_answer(served):
+    for path in ("", "hubdex", "hubdex/models", "hubdex/models?_search=cityscapes", "hubdex/model_overview",
+                 "hubdex/model_scores", "hubdex/card_sections", "hubdex/model_daily_metrics", "-/dashboards",
+                 "-/dashboards/adoption", "-/metadata.json"):
+        r = served.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
+
+
+def test_serve_leaves_the_shape_to_a_job_that_holds_the_database(served_db):
+    from hubdex.store.lockfile import WriterLock
+
+    with WriterLock(str(served_db), "crawl (a test)"):
+        s = Served(served_db)
+        try:
+            assert s.get("hubdex/crawl_health.json").status_code == 200
+        finally:
+            s.stop()
+        err = s.proc.stderr.read()
+    assert "crawl (a test) holds" in err and "serving it as it is" in err
+
+
+def test_serve_refuses_a_missing_database(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "hubdex", "serve", "--db", str(tmp_path / "none.db"), "--port", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "no database at" in p.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+# -- reading while a crawl writes -------------------------------------------------------------------
+@pytest.mark.slow
+def test_queries_answer_while_a_crawl_writes(replica_factory, tmp_path):
+    """A first full pass (bulk load), then a derive, write the file Datasette serves: every query
+    answers, and every snapshot holds whole pages (models come 1,000 to a committed page)."""
+    replica = replica_factory("synthetic:12000")
+    path = tmp_path / "hub.db"
+    open_db(str(path)).conn.close()
+    s = Served(path)
+    failures, counts, done = [], [], threading.Event()
+    snapshot_sql = "SELECT (SELECT count(*) FROM models) AS models, (SELECT count(*) FROM model_scores) AS scores"
+
+    def reader():
+        paths = ["hubdex/models.json?_size=5", "hubdex/top_by_task.json", "hubdex/crawl_health.json",
+                 "hubdex/model_overview.json?_size=5"]
+        i = 0
+        while not done.is_set():
+            try:
+                r = s.get("hubdex.json", sql=snapshot_sql, _shape="array")
+                if r.status_code != 200:
+                    failures.append(("snapshot", r.status_code, r.text[:300]))
+                else:
+                    counts.append(r.json()[0])
+                r = s.get(paths[i % len(paths)])
+                if r.status_code != 200:
+                    failures.append((paths[i % len(paths)], r.status_code, r.text[:300]))
+            except requests.RequestException as e:
+                failures.append(("request", repr(e)))
+            i += 1
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        assert crawl(path, replica.url, mode="full", clock=Clock(DAY0)).ok
+        during_crawl = len(counts)
+        derive(path, clock=Clock(DAY0))
+        time.sleep(0.5)
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=60)
+        s.stop()
+    assert not failures, failures[:5]
+    assert during_crawl >= 5, f"only {during_crawl} snapshots during the crawl"
+    sizes = {c["models"] for c in counts}
+    assert len(sizes) >= 3, f"the readers saw too few states of the crawl: {sorted(sizes)}"
+    assert all(n % 1000 == 0 or n == 12000 for n in sizes), sorted(sizes)  # whole pages only
+    assert {c["scores"] for c in counts} <= {0, 12000}  # a derive is one transaction
+
+
+# -- in a real browser ------------------------------------------------------------------------------
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "build" / "test-artifacts" / "serve"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (never `playwright install`: no download reaches the
+    internet from here). Missing chromium fails, loudly: `make test` installs it with apt-get."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (make test does it)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    """A page that lets nothing leave 127.0.0.1: every other request is aborted and fails the test."""
+    from urllib.parse import urlsplit
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    outside, errors = [], []
+
+    def route(r):
+        url = r.request.url
+        if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).hostname != "127.0.0.1":
+            outside.append(url)
+            return r.abort()
+        return r.continue_()
+
+    pg.route("**/*", route)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.base = served.url
+    yield pg
+    context.close()
+    assert not outside, f"requests left 127.0.0.1: {outside}"
+    assert not errors, f"errors in the page: {errors}"
+
+
+def shot(pg, name):
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_in_a_browser_table_facets_and_search(page):
+    page.goto(page.base + "hubdex/models")
+    for column in ("pipeline_tag", "library_name", "author"):
+        assert page.locator(f'.facet-info[data-column="{column}"]').is_visible(), column
+    first = page.locator('.facet-info[data-column="pipeline_tag"] li a').first
+    task = first.inner_text().rsplit(" ", 1)[0].strip()
+    expected = int(page.locator('.facet-info[data-column="pipeline_tag"] li').first.inner_text().rsplit(" ", 1)[1]
+                   .replace(",", ""))
+    first.click()
+    page.wait_for_load_state()
+    assert "pipeline_tag=" in page.url
+    assert f"{expected:,} row" in page.locator("h3").first.inner_text(), page.locator("h3").first.inner_text()
+    assert task in page.locator("h3").first.inner_text()
+    shot(page, "1-models-faceted")
+
+    page.goto(page.base + "hubdex/models")
+    page.fill("#_search", "mask2former cityscapes")
+    page.press("#_search", "Enter")
+    page.wait_for_url("**_search=*")
+    assert "_search=" in page.url
+    link = page.locator('a[href="/hubdex/models/facebook~2Fmask2former-swin-large-cityscapes-semantic"]')
+    assert link.count() >= 1
+    shot(page, "2-models-search")
+
+
+def test_in_a_browser_canned_query_and_profile(page):
+    page.goto(page.base + "hubdex/top_by_task?task=image-segmentation")
+    rows = page.locator("table.rows-and-columns tbody tr")
+    assert rows.count() > 0
+    tasks = {t.strip() for t in page.locator("table.rows-and-columns tbody td.col-pipeline_tag").all_inner_texts()}
+    assert tasks == {"image-segmentation"}
+    hub = page.locator('td.col-model_id a[title="its page on the Hub"]').first.get_attribute("href")
+    assert hub.startswith("https://huggingface.co/")
+    shot(page, "3-canned-top-by-task")
+
+    page.goto(page.base + "hubdex/model_profile?model=facebook/mask2former-swin-large-cityscapes-semantic")
+    sections = set(page.locator("td.col-section").all_inner_texts())
+    assert {"model", "signal", "licence", "card"} <= {s.strip() for s in sections}, sections
+    card = page.locator("td.col-card_excerpt strong", has_text="bold")
+    assert card.count() == 1  # Markdown rendered, and the raw <script> of the card never ran (no page error)
+    shot(page, "4-model-profile")
+
+
+def test_in_a_browser_the_adoption_dashboard_draws_charts(page, served):
+    charts = {}
+
+    def on_response(r):
+        if "/hubdex.json?sql=" in r.url and r.status == 200:
+            charts[r.url] = r.json()["rows"]
+
+    page.on("response", on_response)
+    top = requests.get(served.url + "hubdex/top_by_task.json", params={"_shape": "array"}, timeout=60).json()[0]
+    page.goto(page.base + "-/dashboards/adoption")
+    for slug in ("downloads", "likes", "trending", "all-time", "movers-7d", "moved-per-day"):
+        page.locator(f"#chart-{slug} svg.marks").wait_for(state="visible", timeout=30000)
+    page.locator("#chart-rank table").wait_for(timeout=30000)
+    assert top["model_id"] in page.locator("#chart-rank").inner_text()
+    series = [rows for url, rows in charts.items() if "model_daily_metrics" in requests.utils.unquote(url)]
+    assert series and all(len(rows) == len(METRIC_DAYS) + 1 for rows in series), [len(r) for r in series]
+    points = page.locator("#chart-downloads svg.marks g.mark-symbol path").count()
+    assert points == len(METRIC_DAYS) + 1  # one point a day
+    shot(page, "5-dashboard-adoption")
+    # the biggest mover of the week, by name: its line moves (docs/serve-dashboard.png is this page)
+    mover = requests.get(served.url + "hubdex/fastest_growing_7d.json", params={"_shape": "array"},
+                         timeout=60).json()[0]["model_id"]
+    charts.clear()
+    page.goto(page.base + "-/dashboards/adoption?" + urlencode({"model": mover}))
+    page.locator("#chart-downloads svg.marks").wait_for(state="visible", timeout=30000)
+    page.locator("#chart-moved-per-day svg.marks").wait_for(state="visible", timeout=30000)
+    assert mover in page.locator("#chart-rank").inner_text()
+    series = [rows for url, rows in charts.items() if "model_daily_metrics" in requests.utils.unquote(url)]
+    assert len({r["downloads_all_time"] for r in series[0]}) > 1  # it grew
+    shot(page, "6-dashboard-adoption-mover")
