@@ -12,7 +12,9 @@ SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "hubdex"
 # (which reads only what the crawl stored: never the crawl or HTTP), present, compare (the "A vs B"
 # entries and the static site, from what derive wrote; the derive job runs its step), export (the
 # tables as Parquet: it reads the store only). `clock` is a leaf; serve (Datasette over the store),
-# jobs, cli and demo sit on top; the replica stands apart.
+# jobs, cli and demo sit on top, and the daemon beside jobs (it runs jobs as `hubdex` processes and
+# reads the store, the budget file and the card backlog; the CLI hands it the click group it checks
+# schedule args against); the replica stands apart.
 STAGES = ["hub", "records", "store", "crawl", "derive", "present", "compare", "export"]
 MAY_IMPORT = {
     "clock": set(),
@@ -26,7 +28,9 @@ MAY_IMPORT = {
     "export": {"clock", "store"},
     "serve": {"clock", "store"},
     "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export"},
-    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs", "serve"},
+    "daemon": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs"},
+    "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs", "serve",
+            "daemon"},
     "demo": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs"},
 }
 
@@ -60,7 +64,7 @@ def _imports(path: pathlib.Path) -> set[str]:
 
 def test_the_folders_show_the_pipeline():
     present = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert set(STAGES) | {"jobs", "replica"} <= present
+    assert set(STAGES) | {"jobs", "daemon", "replica"} <= present
     loose = {p.stem for p in SRC.glob("*.py")} - {"__init__", "__main__", "cli", "demo", "clock"}
     assert not loose, f"stage modules loose in src/hubdex: {sorted(loose)}"
 
@@ -93,4 +97,16 @@ def test_importing_derive_loads_neither_the_crawl_nor_the_http_stack():
     assert "hubdex.derive" in loaded and "hubdex.derive.signals" in loaded  # the probe itself works
     leaked = [m for m in loaded if m.startswith(("hubdex.crawl", "hubdex.hub", "huggingface_hub", "httpx", "requests",
                                                   "bs4", "markdown_it"))]
+    assert not leaked, leaked
+
+
+def test_the_daemon_loads_neither_the_crawl_nor_the_http_stack():
+    """The daemon runs every job as a child process: its own memory stays that of a scheduler."""
+    code = ("import sys, hubdex.daemon.service, hubdex.daemon.status, hubdex.daemon.http; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('hubdex', 'huggingface_hub', 'httpx', 'httpx2', 'numpy', 'pyarrow', 'yaml'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "hubdex.daemon.service" in loaded and "hubdex.crawl.backlog" in loaded  # the probe itself works
+    leaked = [m for m in loaded if m.startswith(("hubdex.crawl.modes", "hubdex.hub.client", "hubdex.derive", "huggingface_hub",
+                                                  "httpx", "numpy", "pyarrow", "yaml"))]
     assert not leaked, leaked

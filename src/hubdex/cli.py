@@ -126,12 +126,16 @@ def _run(job, db_path):
 
     clock = _clock()
     # SIGTERM (a service manager stopping us) stops a job as Ctrl-C does: its transaction rolls
-    # back, its run row is closed as interrupted, and it exits 130 with its summary.
+    # back, its run row is closed as interrupted, and it exits 130 with its summary. SIGUSR1 (the
+    # daemon stopping its job) asks a crawl to stop after the page in hand commits: exit 4, resumable.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous_usr1 = signal.signal(signal.SIGUSR1, lambda *_: jobs.request_stop())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # the daemon blocks it until now
     try:
         return jobs.run(job, db_path, clock=clock)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGUSR1, previous_usr1)
 
 
 def _interrupt(*_):
@@ -391,6 +395,104 @@ def export_command(out_dir, db_path, tables, since, prune_before):
         raise click.UsageError(f"--prune-history-before prunes {' and '.join(HISTORY_TABLES)}: "
                                "--tables names neither")
     _finish(_run(job, db_path))
+
+
+def _default_schedules() -> str:
+    """The shipped schedules/ (beside src/ in a checkout), else ./schedules."""
+    import pathlib
+
+    shipped = pathlib.Path(__file__).resolve().parents[2] / "schedules"
+    return str(shipped) if shipped.is_dir() else "schedules"
+
+
+def _load_schedules(directory, skipped=None):
+    from .daemon.schedules import ScheduleError, load
+
+    try:
+        return load(directory or _default_schedules(), main, skipped), None
+    except ScheduleError as e:
+        return None, e
+
+
+@main.command()
+@click.option("--schedules", "schedules_dir", default=None, type=click.Path(file_okay=False),
+              help="directory of *.toml schedule files [default: the shipped schedules/]")
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False),
+              help="the database every job writes (unless its args give --db)")
+@click.option("--endpoint", default=None,
+              help="the Hub or a replica, for every job that takes --endpoint (unless its args give one) "
+                   "[default: the jobs' own: HF_ENDPOINT or the Hub]")
+@click.option("--http", "http_addr", default=None, metavar="HOST:PORT",
+              help="serve /healthz and /metrics (Prometheus) there")
+def daemon(schedules_dir, db_path, endpoint, http_addr):
+    """Run the schedule files' jobs on time, one at a time, until SIGTERM or SIGINT (then the running
+    crawl stops after its page commits, and the daemon exits 0 within 25 s; a second signal exits at
+    once, 130). Missed runs run once at start, killed runs resume. Exit codes: 0 stopped cleanly,
+    2 a schedule file is wrong (named, with the job) or a bad option, 3 a daemon already runs for
+    this database."""
+    import os
+
+    from .daemon.service import Daemon, event, setup_logging
+    from .daemon.state import lock_path_for
+    from .store.lockfile import Busy, LockFile
+
+    if endpoint is not None:
+        _check_url(endpoint, "--endpoint")
+    host_port = _host_port(http_addr) if http_addr else None
+    skipped = []
+    specs, error = _load_schedules(schedules_dir, skipped)
+    if error:
+        click.echo(f"Error: schedule not valid: {error}", err=True)
+        sys.exit(2)
+    db_path = os.path.abspath(db_path)
+    try:
+        lock = LockFile(lock_path_for(db_path), "daemon").__enter__()
+    except Busy as e:
+        click.echo(f"Error: a daemon already runs for {db_path} ({e})", err=True)
+        sys.exit(3)
+    setup_logging()
+    for path in skipped:
+        event("not a schedule file (no [jobs.*]): passed over", file=path)
+    try:
+        service = Daemon(specs, db_path, endpoint=endpoint)
+        if host_port:
+            from .daemon.http import Exporter, serve as serve_http
+
+            try:
+                serve_http(*host_port, Exporter(db_path, specs))
+            except OSError as e:
+                raise click.ClickException(f"cannot listen on {http_addr}: {e.strerror or e}") from None
+            event("http serving", address=http_addr, paths=["/healthz", "/metrics"])
+        sys.exit(service.serve())
+    finally:
+        lock.__exit__()
+
+
+def _host_port(text: str):
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"{text!r} is not HOST:PORT", param_hint="--http")
+    return host or "127.0.0.1", int(port)
+
+
+@main.command()
+@click.option("--schedules", "schedules_dir", default=None, type=click.Path(file_okay=False),
+              help="directory of *.toml schedule files [default: the shipped schedules/]")
+@click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="the status as JSON (a `jobs` list of objects with `id`)")
+def status(schedules_dir, db_path, as_json):
+    """Every scheduled job (trigger, last run: outcome, duration, counts; last success; next run), the
+    card backlog, the rate-limit budget left, the database's size and whether a daemon is running.
+    Exit codes: 0, or 2 when a schedule file is wrong (the status is still printed)."""
+    from .daemon.status import gather, render
+
+    specs, error = _load_schedules(schedules_dir)
+    doc = gather(db_path, specs or [], schedule_error=str(error) if error else None)
+    if as_json:
+        click.echo(json.dumps(doc, indent=1, ensure_ascii=False))
+    else:
+        click.echo(render(doc))
+    sys.exit(2 if error else 0)
 
 
 @main.command()

@@ -25,16 +25,14 @@ from ..hub import ids
 from ..hub.client import HubError, Incomplete, NotFound, git_blob_id, whole_file
 from ..records.cards import CardError, capabilities, model_index_evaluations, parse
 from ..store.save import save_card
+from .backlog import BACKLOG_FROM
 
 CONCURRENCY = 4
 BATCH = 50
 
 
 def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tuple]:
-    sql = ("SELECT m.key, m.id, m.sha, m.card_data, m.model_index FROM models m "
-           "LEFT JOIN cards c ON c.model_key = m.key WHERE m.removed_at IS NULL AND m.sha IS NOT NULL "
-           "AND (c.sha IS NULL OR c.sha != m.sha OR (c.source = 'readme' AND c.blob_id IS NULL AND NOT EXISTS ("
-           "SELECT 1 FROM model_files f WHERE f.model_key = m.key AND f.path = 'README.md' AND f.size = c.bytes)))")
+    sql = f"SELECT m.key, m.id, m.sha, m.card_data, m.model_index {BACKLOG_FROM}"
     params: list = []
     if since:
         sql += " AND m.updated_at >= ?"
@@ -88,9 +86,14 @@ def _add_api_model_index(parsed, card_data, api_model_index):
 def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> int:
     todo = backlog(crawler.conn, since, limit)
     done = 0  # cards stored (a body that stayed short is quarantined, not stored)
+    stop = crawler.should_stop
+
+    def fetch(row):  # a stop requested mid-batch: the cards already read are still committed
+        return None if stop() else _fetch(crawler.client, *row)
+
     with ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="hubdex-card") as pool:
         for start in range(0, len(todo), BATCH):
-            results = list(pool.map(lambda row: _fetch(crawler.client, *row), todo[start:start + BATCH]))
+            results = [r for r in pool.map(fetch, todo[start:start + BATCH]) if r is not None]
             with crawler.db.atomic():
                 for key, sha, source, parsed, size, blob, error in results:
                     if error:
@@ -99,5 +102,8 @@ def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> 
                         continue
                     save_card(crawler.conn, key, sha, crawler.writer.now, source, parsed, size, blob)
                     done += 1
+            if stop():
+                crawler.tally.cards += done
+                crawler.check_stop(f"{done:,} cards")
     crawler.tally.cards += done
     return done

@@ -22,9 +22,10 @@ def listing_url(client: HubClient, sort: str, expand: list, extra=(), limit: int
     return f"{client.endpoint}/api/models?{urlencode(params)}"
 
 
-def pages(client: HubClient, url: str, depth: int = 2, last_page=None):
+def pages(client: HubClient, url: str, depth: int = 2, last_page=None, should_stop=None):
     """Yield (url, items, next_url) page by page; the next page is fetched while this one is used.
-    `last_page(items)` true: that page is the last (the fetcher doesn't ask for one more)."""
+    `last_page(items)` true: that page is the last (the fetcher doesn't ask for one more).
+    `should_stop()` true while waiting for a page: the listing ends there (the caller decides why)."""
     q: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
 
@@ -44,7 +45,15 @@ def pages(client: HubClient, url: str, depth: int = 2, last_page=None):
     thread.start()
     try:
         while True:
-            msg = q.get()
+            if should_stop is None:
+                msg = q.get()
+            else:
+                try:
+                    msg = q.get(timeout=0.2)
+                except queue.Empty:
+                    if should_stop():
+                        return
+                    continue
             if msg[0] == "end":
                 return
             if msg[0] == "error":

@@ -42,6 +42,10 @@ class Stopped(Exception):
     """The crawl stopped cleanly (upstream failing, bad page): committed work stays, the next run resumes."""
 
 
+def never() -> bool:
+    return False
+
+
 @dataclass
 class Tally:
     """What one crawl run did, for its `runs` row and its summary line."""
@@ -83,7 +87,7 @@ class Crawler:
     rows' owner) on one day (the clock's, taken once)."""
 
     def __init__(self, db, client: HubClient, clock: Clock, run_id: int, tally: Tally, *,
-                 progress: bool | None = None, details: bool = True):
+                 progress: bool | None = None, details: bool = True, should_stop=never):
         self.db = db
         self.conn = db.conn
         self.client = client
@@ -94,6 +98,13 @@ class Crawler:
         self.fetch_details = details
         self.day = clock.day
         self.writer = Writer(self.conn, self.day, clock.now())
+        # Asked between units of work (a page, a model's details, a batch of cards), after the commit:
+        # a stop requested (the daemon shutting down, SIGUSR1) ends the run there, resumable.
+        self.should_stop = should_stop
+
+    def check_stop(self, where: str):
+        if self.should_stop():
+            raise Stopped(f"stop requested: {where} committed; the next run resumes there")
 
     # -- shared page handling ----------------------------------------------------------------------
     def _records(self, url: str, items) -> tuple[list, list]:
@@ -127,7 +138,8 @@ class Crawler:
         before = self.tally.counts.seen
         models = 0
         try:
-            for url, items, nxt in pages(self.client, state["next_url"], last_page=last_page):
+            for url, items, nxt in pages(self.client, state["next_url"], last_page=last_page,
+                                         should_stop=self.should_stop):
                 with self.db.atomic():
                     stop_here = save_page(url, items)
                     state["page"] = state.get("page", 0) + 1
@@ -138,6 +150,9 @@ class Crawler:
                 bar.update(self.tally.pages, models)
                 if stop_here or nxt is None:
                     break
+                self.check_stop(f"{label} through page {state['page']}")
+            else:  # the listing ended before its last page only because a stop was asked for
+                self.check_stop(f"{label} through page {state.get('page', 0)}")
         finally:
             bar.update(self.tally.pages, models, force=True)
             bar.close()
@@ -226,6 +241,7 @@ class Crawler:
             "SELECT id FROM models WHERE removed_at IS NULL AND updated_at >= ? AND "
             "(detail_at IS NULL OR detail_at < updated_at) ORDER BY downloads DESC", (since,))]
         for model_id in todo:
+            self.check_stop(f"details of {self.tally.details:,} models")
             try:
                 body, _ = self.client.get(f"/api/models/{ids.path(model_id)}", params={"blobs": "true"})
                 rec = normalise(body)
@@ -275,6 +291,7 @@ class Crawler:
         """A one-off crawl of a scope; returns the ids that were asked for and don't exist."""
         missing = []
         for model_id in scope.model_ids:
+            self.check_stop(f"{self.tally.details:,} of the models asked for")
             try:
                 body, _ = self.client.get(f"/api/models/{ids.path(model_id)}", params=[("expand", e) for e in CRAWL_EXPAND])
                 rec = normalise(body)

@@ -213,6 +213,7 @@ def crawl_search(crawler, settings: SearchSettings) -> int:
             done += 1
             crawler.tally.searches += 1
             bar.update(done, crawler.tally.searches)
+            crawler.check_stop(f"{done:,} search queries")
     finally:
         bar.update(done, done, force=True)
         bar.close()

@@ -124,7 +124,7 @@ def origin_of(url: str) -> str:
 class HubClient:
     def __init__(self, endpoint: str, token: str | bool | None = None, *, timeout: float = 30.0,
                  max_retries: int = 8, base_wait: float = 1.0, max_wait: float = 60.0, sleep=time.sleep,
-                 clock=time.monotonic, on_wait=None):
+                 clock=time.monotonic, on_wait=None, budget=None):
         self.endpoint = endpoint.rstrip("/")
         # build_hf_headers puts the token in Authorization only; it never reaches our logs or rows.
         self.headers = build_hf_headers(token=token or False, library_name="hubdex", library_version=__version__)
@@ -139,6 +139,11 @@ class HubClient:
         self.stats = Stats()
         self.lock = threading.Lock()
         self.windows: dict[str, tuple[int, float]] = {}  # bucket -> (remaining, reset at)
+        # The budget shared with the runs before and after this one (hub/budget.py): a window another
+        # run spent is waited for here too, instead of being rediscovered through 429s.
+        self.budget = budget
+        if budget is not None:
+            self.windows.update({b: (r, self.clock() + reset_in) for b, (r, reset_in) in budget.load().items()})
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else f"{self.endpoint}{path}"
@@ -161,6 +166,10 @@ class HubClient:
             key = m["bucket"] if own else origin_of(str(response.url))
             with self.lock:
                 self.windows[key] = (int(m["r"]), self.clock() + int(m["t"]))
+                if own and self.budget is not None:
+                    now = self.clock()
+                    self.budget.save({b: (r, at - now) for b, (r, at) in self.windows.items() if "://" not in b},
+                                     force=int(m["r"]) == 0)
         return m
 
     def _sleep(self, seconds: float, why: str = ""):

@@ -8,8 +8,10 @@ from ..crawl.modes import Crawler, Stopped, Tally
 from ..crawl.progress import announce
 from ..crawl.scope import CrawlSettings, Scope
 from ..crawl.search import QueriesFileError, SearchSettings, read_queries_file
-from ..hub.client import GaveUp, HubClient, HubError
+from ..hub.budget import SharedBudget
+from ..hub.client import GaveUp, HubClient, HubError, origin_of
 from ..hub.router import router_for
+from ..store.db import path_of
 from ..store.save import get_state
 from .runner import Refused, Stop, Usage
 
@@ -56,11 +58,16 @@ class CrawlJob:
 
     def execute(self, ctx):
         s, mode = self.settings, self.resolved
+        path = path_of(ctx.db)
+        # Every crawl of this database shares one rate-limit budget (a file beside it), and its waits
+        # end when a stop is asked for.
+        budget = SharedBudget(path + ".ratelimit", origin_of(s.endpoint)) if path else None
         self.client = HubClient(s.endpoint, s.token, timeout=s.timeout, max_retries=s.max_retries, base_wait=s.backoff,
+                                sleep=_sleep_unless(ctx.stop), budget=budget,
                                 on_wait=announce)  # a long wait is said, never silent
         ctx.notes = self.tally.notes  # trouble that did not stop the run goes into its reason
         crawler = Crawler(ctx.db, self.client, ctx.clock, ctx.run_id, self.tally, progress=s.progress,
-                          details=s.details)
+                          details=s.details, should_stop=ctx.stop.is_set)
         router = s.router or router_for(s.endpoint)
         try:
             if mode == "full":
@@ -89,6 +96,15 @@ class CrawlJob:
     def report(self, status: str, reason: str | None):
         stats = self.client.stats if self.client else _NoStats()
         return self.tally.summary(stats, status, reason), self.tally.figures(stats)
+
+
+def _sleep_unless(stop):
+    """A sleep for the client's waits that ends the run when a stop is asked for (nothing is lost:
+    a wait happens before a request, never inside a transaction)."""
+    def sleep(seconds: float):
+        if stop.wait(seconds):
+            raise Stopped("stop requested while waiting for the Hub; the next run resumes from the last commit")
+    return sleep
 
 
 class _NoStats:

@@ -15,6 +15,7 @@ and optionally `needs_database` (True: a missing file is a mistake, not a new da
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 
 from ..clock import Clock
@@ -30,6 +31,15 @@ EXIT_BUSY = 3         # another job holds the database's writer lock; nothing wr
 EXIT_STOPPED = 4      # stopped cleanly (upstream kept failing, or answered something unusable); resumable
 EXIT_STORAGE = 5      # storage error: disk full, a file that is not a database
 EXIT_INTERRUPTED = 130
+
+# A stop asked of the running job (the daemon shutting down sends its job SIGUSR1, which sets this):
+# a crawl ends after the unit of work in hand commits (a page, a model's details, a batch of cards)
+# and its waits (rate-limit windows, backoffs) end at once; it stops as `stopped` (exit 4), resumable.
+STOP = threading.Event()
+
+
+def request_stop():
+    STOP.set()
 
 INTERRUPTED_EARLY = "interrupted before its run began; nothing written"
 
@@ -56,6 +66,7 @@ class Context:
     day: int
     run_id: int
     notes: list = field(default_factory=list)
+    stop: threading.Event = field(default=STOP, repr=False)
 
 
 @dataclass
@@ -137,4 +148,5 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
             pass  # the disk may still be full: the committed work and checkpoint are intact regardless
         return Outcome(code, summary, run_id, status)
     finally:
+        STOP.clear()  # a stop asked of this job is not asked of the next one in this process
         lock.__exit__()
