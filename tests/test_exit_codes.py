@@ -31,7 +31,7 @@ from .conftest import UNLIMITED, crawl, derive
 
 HUBDEX = [sys.executable, "-m", "hubdex"]
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = ("crawl", "derive", "export", "rank", "top")
+COMMANDS = ("crawl", "derive", "export", "rank", "top", "matches")
 
 
 def readme_table() -> dict:
@@ -145,6 +145,10 @@ CASES = {
     ("top", 1): lambda w, t: {"args": ["top", "--task", "no-such-task", "--db", str(w.db)]},
     ("top", 2): lambda w, t: {"args": ["top", "--limit", "0", "--db", str(w.db)]},
     ("top", 5): lambda w, t: {"args": ["top", "--db", _junk(t)]},
+    ("matches", 0): lambda w, t: {"args": ["matches", "openai-community/gpt2", "--db", str(w.db)]},
+    ("matches", 1): lambda w, t: {"args": ["matches", "nobody/nothing", "--db", str(w.db)]},
+    ("matches", 2): lambda w, t: {"args": ["matches", "openai-community/gpt2", "--limit", "0", "--db", str(w.db)]},
+    ("matches", 5): lambda w, t: {"args": ["matches", "openai-community/gpt2", "--db", _junk(t)]},
 }
 
 
@@ -203,7 +207,7 @@ def test_the_table_claims_exactly_the_cases_run_here():
     assert {c for c, _ in claimed} == set(COMMANDS)
 
 
-@pytest.mark.parametrize("command", ["crawl", "derive", "export", "rank", "top"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_help_lists_every_code_of_the_table(command):
     text = " ".join(run([command, "--help"]).stdout.split())
     codes = sorted(code for c, code in readme_table() if c == command)

@@ -279,7 +279,8 @@ def rank(model, db_path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="competitors and complements as JSON")
 def matches(model, limit, db_path, as_json):
     """A model's competitors in the match graph, strongest first, each with its evidence; then its
-    complements. Exit codes: 0, 1 unknown model, 5 unreadable database."""
+    complements. Exit codes: 0 shown (an empty list says why), 1 no database there or an unknown
+    model, 2 usage error, 5 a database that can't be read."""
     from .present.matches import UnknownModel, matches as find, render
 
     db = _existing_db(db_path)
