@@ -1,6 +1,6 @@
 """One way to run a job: the writer lock, the database, an injected clock, the job's `runs` row and
-its outcome, which maps to the exit code. The CLI, the demo and (later) the daemon and the export
-all start jobs here; nothing else takes the lock or writes a `runs` row.
+its outcome, which maps to the exit code. The CLI, the demo and the export start jobs here (the
+daemon runs `hubdex` processes that do); nothing else takes the lock or writes a `runs` row.
 
 A job is an object with:
   mode(db)          -> str    what it will do, resolved against the database ('full', 'derive', ...);
