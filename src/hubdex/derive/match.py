@@ -373,11 +373,18 @@ def _most_downloaded_named(conn, names: set) -> dict:
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM temp.match_names")
     conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in names])
+    # Which names exist, from the index alone (most names wanted exist nowhere); then the figures of
+    # the few models found.
+    found = conn.execute(f"""SELECT t.name, m.key FROM temp.match_names t
+        JOIN models m ON lower(substr(m.id, instr(m.id, '/') + 1)) = t.name""").fetchall()
     best = {}
-    for key, name, dl in conn.execute(f"""SELECT m.key, t.name, coalesce(m.downloads, 0) FROM temp.match_names t
-            JOIN models m ON lower(substr(m.id, instr(m.id, '/') + 1)) = t.name WHERE m.removed_at IS NULL"""):
-        if name not in best or dl > best[name][1]:
-            best[name] = (key, dl)
+    for at in range(0, len(found), 500):
+        part = found[at:at + 500]
+        figures = dict(conn.execute(f"SELECT key, coalesce(downloads, 0) FROM models WHERE removed_at IS NULL AND key IN "
+                                    f"({','.join('?' * len(part))})", [k for _n, k in part]))
+        for name, key in part:
+            if key in figures and (name not in best or figures[key] > best[name][1]):
+                best[name] = (key, figures[key])
     conn.execute("DROP TABLE temp.match_names")
     return {n: k for n, (k, _dl) in best.items()}
 
