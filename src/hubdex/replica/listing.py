@@ -195,8 +195,8 @@ def _author_mask(store: Store, author: str) -> np.ndarray:
 
 
 def _search_mask(store: Store, needle: str) -> np.ndarray:
-    blob, starts = store.ids_blob()
-    hay, pat = blob.lower(), needle.lower().encode()
+    hay, starts = store.ids_blob()
+    pat = needle.lower().encode()
     mask = np.zeros(store.n, bool)
     if not pat or b"\n" in pat:
         return mask if pat else np.ones(store.n, bool)

@@ -203,10 +203,12 @@ class Store:
         self.changed()
 
     def ids_blob(self) -> tuple[bytes, np.ndarray]:
-        """All current ids joined by newlines, with each row's start offset: substring search in C."""
+        """All current ids, lower-cased and joined by newlines, with each row's start offset: the
+        case-insensitive substring search of `search=` and quicksearch, in C (lowered once per
+        mutation, not once per query: bytes.lower() changes ASCII only, so offsets hold)."""
         if self._ids_blob is None:
             ids = [self.model_id(r) for r in range(self.n)]
-            blob = ("\n".join(ids) + "\n").encode()
+            blob = ("\n".join(ids) + "\n").encode().lower()
             lens = np.fromiter((len(i) + 1 for i in ids), dtype=np.int64, count=len(ids))
             starts = np.zeros(len(ids), dtype=np.int64)
             np.cumsum(lens[:-1], out=starts[1:])
