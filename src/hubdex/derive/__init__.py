@@ -138,11 +138,10 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         with ThreadPoolExecutor(1) as pool:
             gathering = pool.submit(_gather, db, day, weights) if path_of(db) else None
             rows = capabilities.rebuild(conn, keys, rebuild_all, found.removed_keys(conn))
-            last_graph = get_state(conn, "derive.match")
-            if match.needs_rebuild(conn, weights["match"], found.counts, rebuild_all, day, last_graph):
+            digest = match.inputs_digest(conn, weights["match"])  # the build does not write what it covers
+            if match.needs_rebuild(digest, found.counts, rebuild_all, day, get_state(conn, "derive.match")):
                 graph = match.build(conn, weights["match"])
-                set_state(conn, "derive.match", json.dumps(
-                    {"digest": match.inputs_digest(conn, weights["match"]), "day": day}), now)
+                set_state(conn, "derive.match", json.dumps({"digest": digest, "day": day}), now)
             else:
                 graph = None  # nothing it reads moved: the graph and match_scores stand
             gathered = gathering.result() if gathering else signals.gather(conn, day, weights)

@@ -544,13 +544,13 @@ def inputs_digest(conn, kind_weights: dict) -> str:
     return json.dumps([sorted(kind_weights.items()), code, list(searches)])
 
 
-def needs_rebuild(conn, kind_weights: dict, changes: dict, rebuild_all: bool, day: int, last: str | None) -> bool:
-    """False only when nothing the graph reads moved since the last build (`last`: its digest and
-    day, as stored)."""
+def needs_rebuild(digest: str, changes: dict, rebuild_all: bool, day: int, last: str | None) -> bool:
+    """False only when nothing the graph reads moved since the last build: `digest` is this derive's
+    `inputs_digest`, `last` the stored digest and day of the last build."""
     if rebuild_all or last is None or EVIDENCE_REASONS & {r for r, n in changes.items() if n}:
         return True
     stored = json.loads(last)
-    return stored.get("digest") != inputs_digest(conn, kind_weights) or day - stored.get("day", 0) >= REFRESH_DAYS
+    return stored.get("digest") != digest or day - stored.get("day", 0) >= REFRESH_DAYS
 
 
 def build(conn, kind_weights: dict) -> MatchResult:
