@@ -263,13 +263,19 @@ def rank(model, db_path, as_json):
     can't be read."""
     from .present.ranking import NotRanked, explain, render_explanation
 
+    _show_one(db_path, lambda conn: explain(conn, model), NotRanked, as_json, render_explanation)
+
+
+def _show_one(db_path, read, missing, as_json: bool, render):
+    """What a read-only command prints of one model: `read(conn)`, as JSON or rendered; `missing`
+    (the model isn't there) is one line and exit 1."""
     db = _existing_db(db_path)
     try:
-        e = explain(db.conn, model)
-    except NotRanked as err:
+        found = read(db.conn)
+    except missing as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(1)
-    click.echo(json.dumps(e, indent=1, ensure_ascii=False) if as_json else render_explanation(e))
+    click.echo(json.dumps(found, indent=1, ensure_ascii=False) if as_json else render(found))
 
 
 @main.command()
@@ -283,13 +289,7 @@ def matches(model, limit, db_path, as_json):
     model, 2 usage error, 5 a database that can't be read."""
     from .present.matches import UnknownModel, matches as find, render
 
-    db = _existing_db(db_path)
-    try:
-        m = find(db.conn, model, limit)
-    except UnknownModel as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(1)
-    click.echo(json.dumps(m, indent=1, ensure_ascii=False) if as_json else render(m))
+    _show_one(db_path, lambda conn: find(conn, model, limit), UnknownModel, as_json, render)
 
 
 @main.command()
