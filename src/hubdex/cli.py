@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 
@@ -91,6 +92,7 @@ def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filte
     _check_url(endpoint, "--endpoint")
     if router is not None:
         _check_url(router, "--router")
+    token = _token(token)
     scope = Scope(author=author, search=id_contains, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
                   model_ids=list(model_ids))
     if mode == "cards" and (scope.params() or scope.model_ids):
@@ -110,6 +112,16 @@ def _check_url(url: str, option: str):
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint=option)
+
+
+def _token(token):
+    """The token stripped and checked before any request (one line that never shows it, exit 2)."""
+    from .hub.client import BadToken, clean_token
+
+    try:
+        return clean_token(token)
+    except BadToken as e:
+        raise click.UsageError(str(e)) from None
 
 
 def _clock():
@@ -135,7 +147,9 @@ def _run(job, db_path):
         return jobs.run(job, db_path, clock=clock)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGUSR1, previous_usr1)
+        # A stop that arrives once the job is over has nothing left to stop: ignored, never the
+        # default action (which would end this process "killed by signal 10" as it reports success).
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN if previous_usr1 == signal.SIG_DFL else previous_usr1)
 
 
 def _interrupt(*_):
@@ -425,20 +439,30 @@ def _load_schedules(directory, skipped=None):
                    "[default: the jobs' own: HF_ENDPOINT or the Hub]")
 @click.option("--http", "http_addr", default=None, metavar="HOST:PORT",
               help="serve /healthz and /metrics (Prometheus) there")
-def daemon(schedules_dir, db_path, endpoint, http_addr):
+@click.option("--token-file", default=None, type=click.Path(dir_okay=False),
+              help="a file holding the Hub token, handed to the jobs as HF_TOKEN (schedule files may not hold "
+                   "--token) [default: the daemon's own HF_TOKEN]")
+def daemon(schedules_dir, db_path, endpoint, http_addr, token_file):
     """Run the schedule files' jobs on time, one at a time, until SIGTERM or SIGINT (then the running
     crawl stops after its page commits, and the daemon exits 0 within 25 s; a second signal exits at
     once, 130). Missed runs run once at start, killed runs resume. Exit codes: 0 stopped cleanly,
     2 a schedule file is wrong (named, with the job) or a bad option, 3 a daemon already runs for
-    this database."""
-    import os
+    this database (through any name of the file)."""
 
     from .daemon.service import Daemon, event, setup_logging
-    from .daemon.state import lock_path_for
-    from .store.lockfile import Busy, LockFile
+    from .store.lockfile import Busy, DaemonLock
 
     if endpoint is not None:
         _check_url(endpoint, "--endpoint")
+    _clock()  # a malformed HUBDEX_DAY: refused now, not by every job it starts
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8", errors="replace") as f:
+                os.environ["HF_TOKEN"] = _token(f.read()) or ""
+        except OSError as e:
+            raise click.BadParameter(f"cannot read {token_file}: {e.strerror}", param_hint="--token-file") from None
+    elif os.environ.get("HF_TOKEN") is not None:
+        os.environ["HF_TOKEN"] = _token(os.environ["HF_TOKEN"]) or ""
     host_port = _host_port(http_addr) if http_addr else None
     skipped = []
     specs, error = _load_schedules(schedules_dir, skipped)
@@ -447,10 +471,13 @@ def daemon(schedules_dir, db_path, endpoint, http_addr):
         sys.exit(2)
     db_path = os.path.abspath(db_path)
     try:
-        lock = LockFile(lock_path_for(db_path), "daemon").__enter__()
+        lock = DaemonLock(db_path).__enter__()
     except Busy as e:
-        click.echo(f"Error: a daemon already runs for {db_path} ({e})", err=True)
+        click.echo(f"Error: a daemon already runs for {os.path.realpath(db_path)} ({e})", err=True)
         sys.exit(3)
+    except OSError as e:
+        click.echo(f"Error: cannot create the daemon's lock beside {db_path}: {e.strerror}", err=True)
+        sys.exit(2)
     setup_logging()
     for path in skipped:
         event("not a schedule file (no [jobs.*]): passed over", file=path)

@@ -121,6 +121,9 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
             except Usage as e:
                 return Outcome(EXIT_USAGE, str(e))
             scope, endpoint, args = job.describe()
+            # A run still `running` belongs to a process that ended without closing it (SIGKILL, power
+            # loss): open_run marks it killed, and this run says so.
+            left = [r[0] for r in db.conn.execute("SELECT id FROM runs WHERE status = 'running'")]
             run_id = open_run(db.conn, mode, scope, endpoint, args, clock.now())
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"database error: {e}")
@@ -138,7 +141,15 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
             status, reason, code = "failed", f"database error: {e}", EXIT_STORAGE
         except KeyboardInterrupt:
             status, reason, code = "interrupted", "interrupted", EXIT_INTERRUPTED
-        summary, figures = job.report(status, reason)
+        except Exception as e:  # noqa: BLE001 - a bug: the run row is closed and says so, never left running
+            status, reason, code = "failed", f"unexpected error: {_where(e)}", EXIT_STOPPED
+        if left:  # (after execute: a job may have replaced ctx.notes with its own list)
+            ctx.notes.append(f"run{'s' if len(left) > 1 else ''} {', '.join(map(str, left))} ended without closing "
+                             "(its process was killed): marked killed")
+        try:
+            summary, figures = job.report(status, reason)
+        except Exception:  # noqa: BLE001 - a report that fails still closes the row
+            summary, figures = f"{mode} {status}\nreason: {reason or status}", {}
         notes = "; ".join(filter(None, [reason] + list(ctx.notes))) or None
         try:
             close_run(db.conn, run_id, status, notes, figures, clock.now())
@@ -149,4 +160,16 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
         return Outcome(code, summary, run_id, status)
     finally:
         STOP.clear()  # a stop asked of this job is not asked of the next one in this process
+        if "db" in locals():
+            db.conn.close()  # before the lock, whose descriptor on the database file must close last
         lock.__exit__()
+
+
+def _where(error: BaseException) -> str:
+    """`Type: message (at module.py:line)`, the innermost frame: enough to report the bug, one line."""
+    import os
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    at = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:300]}{at}"
