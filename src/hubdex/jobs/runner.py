@@ -19,7 +19,8 @@ import threading
 from dataclasses import dataclass, field
 
 from ..clock import Clock
-from ..store.db import ForeignDatabase, NoDatabase, ReadOnly, check_file, check_writable, open_db, require_file
+from ..store.db import (ForeignDatabase, NewerDatabase, NoDatabase, ReadOnly, check_file, check_writable, open_db,
+                        require_file)
 from ..store.runs import close_run, open_run
 from ..store.lockfile import Busy, WriterLock
 
@@ -96,7 +97,7 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
     try:
         check_file(db_path)
         check_writable(db_path)
-    except (ForeignDatabase, ReadOnly) as e:
+    except (ForeignDatabase, NewerDatabase, ReadOnly) as e:
         return Outcome(EXIT_STORAGE, str(e))
     except sqlite3.DatabaseError as e:
         return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
