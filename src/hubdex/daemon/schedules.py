@@ -332,6 +332,8 @@ def load(directory: str, cli: click.Group, skipped: list | None = None) -> list[
                 doc = tomllib.load(f)
         except tomllib.TOMLDecodeError as e:
             raise ScheduleError(path, None, f"not valid TOML: {e}") from None
+        except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+            raise ScheduleError(path, None, "not valid TOML: nested too deep") from None
         except OSError as e:
             raise ScheduleError(path, None, f"cannot read: {e.strerror}") from None
         if "jobs" not in doc and not _looks_like_jobs(doc):
