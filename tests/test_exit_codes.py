@@ -175,14 +175,16 @@ CASES.update({
 
 
 def _daemon_stopped(args, db: pathlib.Path) -> subprocess.CompletedProcess:
-    """A daemon started, and sent SIGTERM once its state file exists."""
+    """A daemon started, and sent SIGTERM once it says it has started."""
     proc = subprocess.Popen(HUBDEX + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None and not os.path.exists(f"{db}.daemon-state"):
-        time.sleep(0.05)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if '"daemon started"' in line:
+            break
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(lines) + err)
 
 
 def _touch(path: pathlib.Path) -> pathlib.Path:

@@ -3,8 +3,10 @@
 `records.models` normalises what it knows to be wrong (a missing id, a field of the wrong type); an
 item can also break it in ways nobody foresaw (nested too deep for a JSON encoder, a value no rule
 expected). Whatever the cause, one item goes to quarantine with its reason and the crawl goes on.
-Ids are checked here as the command line checks them (`hub.ids`): an id the Hub would refuse (`../x`,
-control characters, terminal escapes) never becomes a URL, a row or a line on a terminal.
+Ids are checked here (`hub.ids.unsafe_reason`): an id that would request another path (`../x`) or
+holds control characters (terminal escapes, newlines) never becomes a URL, a row or a line on a
+terminal. (The command line's stricter rule is today's `validate_repo_id`; the Hub still lists legacy
+ids outside it, a comma in one, which are kept.)
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ __all__ = ["BadItem", "normalise", "metrics_of", "raw_of"]
 
 def _check_id(item):
     if isinstance(item, dict) and isinstance(item.get("id"), str):
-        why = ids.invalid_reason(item["id"])
+        why = ids.unsafe_reason(item["id"])
         if why:
-            raise BadItem(f"id {item['id']!r} is not a model id ({why})")
+            raise BadItem(f"id {item['id']!r} is not a usable model id ({why})")
 
 
 def normalise(item) -> models.ModelRecord:

@@ -45,6 +45,11 @@ _TOKEN_LIKE = re.compile(r"\bhf_[A-Za-z0-9]{6,}")
 _URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
+def redact_text(text: str) -> str:
+    """Anything shaped like a Hub token, and a URL's credentials, replaced by `***` (log lines, summaries)."""
+    return _URL_CREDENTIALS.sub("***@", _TOKEN_LIKE.sub("hf_***", text))
+
+
 def redact(args: list) -> list[str]:
     """Args as they may be logged or shown: the value of any secret option, anything shaped like a
     Hub token and the credentials of a URL replaced by `***`, whatever option they came with."""
@@ -59,7 +64,7 @@ def redact(args: list) -> list[str]:
             out.append(f"{name}=***" if eq else name)
             hide = not eq
             continue
-        out.append(_URL_CREDENTIALS.sub("***@", _TOKEN_LIKE.sub("hf_***", a)))
+        out.append(redact_text(a))
     return out
 
 

@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 
 from . import state as state_mod
 from .loop import Loop, wall_clock
-from .schedules import After, JobSpec, redact
+from .schedules import After, JobSpec, redact, redact_text
 
 UTC = timezone.utc
 STOP_GRACE = 10.0   # seconds a child has to commit its unit of work after SIGUSR1
@@ -62,7 +62,9 @@ class JsonLines(logging.Formatter):
         doc.update(getattr(record, "fields", {}))
         if record.exc_info:
             doc["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str, ensure_ascii=False)
+        # Whatever a field holds (a job's args, its error line, an endpoint), no token or URL password
+        # reaches the log.
+        return redact_text(json.dumps(doc, default=str, ensure_ascii=False))
 
 
 def setup_logging(stream=None):

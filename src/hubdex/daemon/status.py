@@ -17,7 +17,7 @@ from ..crawl.backlog import backlog_size
 from ..hub import budget as budget_mod
 from ..store.lockfile import Busy, DaemonLock
 from . import state as state_mod
-from .schedules import JobSpec
+from .schedules import JobSpec, redact_text
 
 
 def iso(seconds):
@@ -89,7 +89,7 @@ def gather(db_path: str, specs: list[JobSpec], schedule_error: str | None = None
                     "ended": iso(s["last_end"]),
                     "duration_s": round(s["last_end"] - s["last_start"], 3) if s["last_end"] and s["last_start"] else None,
                     "counts": json.loads(s["last_counts"] or "{}"), "run_id": s["last_run_id"],
-                    "summary": s["last_summary"]}
+                    "summary": redact_text(s["last_summary"] or "")}
         if running:
             next_run = s.get("next_run")
         elif spec is not None and spec.enabled and spec.timed:

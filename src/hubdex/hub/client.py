@@ -139,8 +139,12 @@ def bucket_of(url: str) -> str:
 
 
 def origin_of(url: str) -> str:
+    """scheme://host[:port], lower-cased, without a URL's `user:password@` (an origin names a server;
+    it is also a key of the budget file and of `hubdex status`, which must never show a password)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}".lower()
 
 
 class HubClient:

@@ -129,6 +129,13 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"database error: {e}")
         except KeyboardInterrupt:
+            # Ctrl-C may land just after open_run's INSERT (it commits at once): that row is closed, so
+            # none is left `running` (the lock held proves no other process has one).
+            try:
+                db.conn.execute("UPDATE runs SET status = 'interrupted', ended_at = ?, reason = 'interrupted' "
+                                "WHERE status = 'running'", (clock.now(),))
+            except sqlite3.Error:
+                pass
             return Outcome(EXIT_INTERRUPTED, INTERRUPTED_EARLY)
         ctx = Context(db, clock, clock.day, run_id)
         status, reason, code = "completed", None, EXIT_OK
