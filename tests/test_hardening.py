@@ -602,3 +602,52 @@ def test_every_state_write_survives_a_disk_full_error(tmp_path):
     assert st.flush() and not st.failing and not st.pending
     assert st.job("a")["last_outcome"] == "ok" and st.job("a")["next_run"] == 5.0 and st.meta()["pid"] == "1"
     assert st.job("b")["pending"] is None and real.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
+def test_a_schedule_nested_too_deep_is_one_line_exit_2(tmp_path):
+    sched = tmp_path / "schedules"
+    sched.mkdir()
+    (sched / "a.toml").write_text("[jobs.x]\nargs = " + "[" * 5000 + "]" * 5000 + "\nevery = \"1h\"\n")
+    out = run(["daemon", "--schedules", str(sched), "--db", str(tmp_path / "hub.db")], timeout=60)
+    assert out.returncode == 2 and "nested too deep" in one_error_line(out), out.stderr
+
+
+def test_a_card_that_breaks_a_parser_unexpectedly_is_one_cards_problem(replica_factory, tmp_path, monkeypatch):
+    """Whatever a parser raises on one card (here a bug planted in the results-table reader, for the
+    cards of two models) is that card's quarantine reason; the crawl completes."""
+    from hubdex.records import cards as cards_mod
+
+    server = replica_factory("synthetic:120", seed=2)
+    db = tmp_path / "hub.db"
+    assert crawl(db, server.url, mode="full").ok
+    victims = {r[0] for r in sqlite3.connect(db).execute("SELECT id FROM models ORDER BY downloads DESC LIMIT 2")}
+    for model_id in victims:
+        server.app.store.cards[server.app.store.find(model_id)[0]] = b"# victim\n\n| a | f1 |\n|---|---|\n| x | 1 |\n"
+    real = cards_mod.table_evaluations
+
+    def planted(tables):
+        if any(t["header"] == ["a", "f1"] for t in tables):
+            raise ZeroDivisionError("planted")
+        return real(tables)
+
+    monkeypatch.setattr(cards_mod, "table_evaluations", planted)
+    with pytest.raises(cards_mod.CardError, match="ZeroDivisionError: planted"):
+        cards_mod.parse(b"| a | f1 |\n|---|---|\n| x | 1 |\n")
+    out = crawl(db, server.url, mode="cards")
+    assert out.ok, out.summary
+    conn = sqlite3.connect(db)
+    reasons = [r[0] for r in conn.execute("SELECT reason FROM quarantine WHERE url LIKE 'README.md%'")]
+    assert len(reasons) == 2 and all("ZeroDivisionError: planted" in r for r in reasons), reasons
+    assert conn.execute("SELECT count(*) FROM cards").fetchone()[0] == 120
+
+
+def test_two_daemons_on_a_database_not_yet_created_through_a_symlink(tmp_path):
+    """Before the file exists there is no inode to lock: the lock file beside the resolved path is it."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link.db").symlink_to(tmp_path / "real" / "hub.db")
+    with DaemonLock(str(tmp_path / "real" / "hub.db")):
+        with pytest.raises(Busy):
+            DaemonLock(str(tmp_path / "link.db")).__enter__()
+    from hubdex.daemon import state as state_mod
+
+    assert state_mod.path_for(str(tmp_path / "link.db")) == str(tmp_path / "real" / "hub.db.daemon-state")
