@@ -620,17 +620,26 @@ def test_a_card_that_breaks_a_parser_unexpectedly_is_one_cards_problem(replica_f
     server = replica_factory("synthetic:120", seed=2)
     db = tmp_path / "hub.db"
     assert crawl(db, server.url, mode="full").ok
-    victims = {r[0] for r in sqlite3.connect(db).execute("SELECT id FROM models ORDER BY downloads DESC LIMIT 2")}
-    for model_id in victims:
-        server.app.store.cards[server.app.store.find(model_id)[0]] = b"# victim\n\n| a | f1 |\n|---|---|\n| x | 1 |\n"
-    real = cards_mod.table_evaluations
+    from hubdex.crawl import cards as crawl_cards_mod
+
+    victims = [r[0] for r in sqlite3.connect(db).execute("SELECT id FROM models ORDER BY downloads DESC LIMIT 2")]
+    store = server.app.store
+    store.cards[store.find(victims[0])[0]] = b"# victim\n\n| a | f1 |\n|---|---|\n| x | 1 |\n"  # the parser
+    store.cards[store.find(victims[1])[0]] = b"# victim-b\n\nText.\n"  # what the crawl does after parsing
+    real, real_api = cards_mod.table_evaluations, crawl_cards_mod._add_api_model_index
 
     def planted(tables):
         if any(t["header"] == ["a", "f1"] for t in tables):
             raise ZeroDivisionError("planted")
         return real(tables)
 
+    def planted_api(parsed, *args):
+        if any(sec["title"] == "victim-b" for sec in parsed.sections):
+            raise ZeroDivisionError("planted")
+        return real_api(parsed, *args)
+
     monkeypatch.setattr(cards_mod, "table_evaluations", planted)
+    monkeypatch.setattr(crawl_cards_mod, "_add_api_model_index", planted_api)
     with pytest.raises(cards_mod.CardError, match="ZeroDivisionError: planted"):
         cards_mod.parse(b"| a | f1 |\n|---|---|\n| x | 1 |\n")
     out = crawl(db, server.url, mode="cards")
