@@ -68,10 +68,9 @@ def digest(db: str) -> dict:
         wanted = [c for c in cols.split(", ") if c.startswith("(") or c in have]
         rows = sorted(map(repr, conn.execute(f"SELECT {', '.join(wanted)} FROM {table}")))
         out[table] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16])
-    out["quarantined cards"] = sorted(set(
-        (r[0].split(" at ")[0], r[1].split(" (")[0]) for r in conn.execute(
-            "SELECT q.url, q.reason FROM quarantine q WHERE q.url LIKE 'README.md%' AND q.reason NOT LIKE '%body of%'")))
-    out["quarantined cards"] = len(out["quarantined cards"])
+    hostile = sorted(set((r[0].split(" at ")[0], r[1]) for r in conn.execute(
+        "SELECT url, reason FROM quarantine WHERE url LIKE 'README.md%' AND reason LIKE 'front matter refused%'")))
+    out["hostile cards quarantined"] = [len(hostile), hashlib.sha256(repr(hostile).encode()).hexdigest()[:16]]
     out["runs left running"] = conn.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
     out["integrity"] = conn.execute("PRAGMA integrity_check").fetchone()[0]
     return out
@@ -82,11 +81,31 @@ def run(args, **kw):
 
 
 def children(pid: int) -> list[int]:
+    """The daemon's child processes (its jobs are started by its runner thread: every task is read)."""
+    out = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
+        tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return []
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(p) for p in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def running_row(db: str) -> int:
+    """The id of the newest run row still `running` (0: none)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute("SELECT coalesce(max(id), 0) FROM runs WHERE status = 'running'").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
 
 
 def backlog_and_pass(db: str) -> tuple[int, bool]:
@@ -118,7 +137,8 @@ def main():
     clean, killed = os.path.join(work, "clean.db"), os.path.join(work, "killed.db")
     t0 = time.monotonic()
     # hostile cards on models spread over the backlog's order
-    rows = sorted(range(store.n), key=lambda r: -int(store.col("downloads")[r]))
+    alive, downloads = store.col("alive"), store.col("downloads")
+    rows = sorted((r for r in range(store.n) if alive[r]), key=lambda r: -int(downloads[r]))
     hostile_rows = [rows[i] for i in (0, 7, len(rows) // 3, len(rows) // 2, len(rows) - 1)]
     for row, card in zip(hostile_rows, HOSTILE):
         store.cards[row] = card
@@ -143,13 +163,15 @@ def main():
 
     daemon = start()
     kills = {"daemon": 0, "job": 0}
+    last_row = 0
     t1 = time.monotonic()
     while kills['daemon'] + kills['job'] < a.kills:
         waited = time.monotonic() + 60
-        while not children(daemon.pid) and time.monotonic() < waited:  # a job running: kill mid-run
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.1, 2.0))
+        while time.monotonic() < waited and not (children(daemon.pid) and running_row(killed) > last_row):
+            time.sleep(0.05)  # a job that has begun its run (a new `runs` row open): killed mid-work
+        time.sleep(rng.uniform(0.0, 1.5))
         jobs = children(daemon.pid)
+        last_row = running_row(killed)
         if rng.random() < 0.5 and jobs:
             os.kill(jobs[0], signal.SIGKILL)
             kills["job"] += 1

@@ -110,6 +110,9 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
     try:
         try:
             db = open_db(db_path)
+            lock.pin()  # a database created just now: its inode locked too (hard links)
+        except Busy as e:
+            return Outcome(EXIT_BUSY, f"another job is writing to {db_path} ({e}); not starting another")
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
         except KeyboardInterrupt:  # a migration's transaction rolled back; no run row yet

@@ -96,6 +96,12 @@ class LockFile:
             return None  # a file system without OFD locks: the path's flock still stands
         return kfd
 
+    def pin(self):
+        """Lock the key file's inode now if it did not exist when the lock was taken (a new database,
+        created since under the path's flock); Busy if another name of it is held meanwhile."""
+        if self.key_fd is None and self.fd is not None:
+            self.key_fd = self._lock_key()
+
     def __exit__(self, *exc):
         if self.key_fd is not None:
             os.close(self.key_fd)
@@ -112,12 +118,11 @@ def _writable(fd: int) -> bool:
 
 class WriterLock(LockFile):
     """The database's writer lock, shared by every job: `<db>.lock` beside the resolved file, and the
-    database file's writer byte. The database file is created (empty: a new database) so that the
-    inode is locked from the first moment."""
+    database file's writer byte (for a new database, once the job has created it: `pin()`)."""
 
     def __init__(self, db_path: str, holder: str = ""):
         real = resolved(db_path)
-        super().__init__(real + ".lock", holder, key_file=real, key_byte=WRITER_BYTE, create_key_file=True)
+        super().__init__(real + ".lock", holder, key_file=real, key_byte=WRITER_BYTE)
 
 
 class DaemonLock(LockFile):
