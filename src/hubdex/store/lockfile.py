@@ -25,6 +25,7 @@ import struct
 
 _OFD_BASE = 1 << 40  # bytes from here on are never locked by SQLite
 WRITER_BYTE, DAEMON_BYTE = 0, 1
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)  # Linux 3.15+
 
 
 class Busy(Exception):
@@ -73,7 +74,7 @@ class LockFile:
         return self
 
     def _lock_key(self):
-        if not self.key_file:
+        if not self.key_file or _OFD_SETLK is None:  # (not Linux: the path's flock is the lock)
             return None
         flags = os.O_RDWR | (os.O_CREAT if self.create_key_file else 0)
         try:
@@ -87,7 +88,7 @@ class LockFile:
                 return None
         kind = fcntl.F_WRLCK if _writable(kfd) else fcntl.F_RDLCK
         try:
-            fcntl.fcntl(kfd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, os.SEEK_SET,
+            fcntl.fcntl(kfd, _OFD_SETLK, struct.pack("hhqqi4x", kind, os.SEEK_SET,
                                                             _OFD_BASE + self.key_byte, 1, 0))
         except OSError as e:
             os.close(kfd)
