@@ -447,9 +447,25 @@ def children_model_count(p, k):
     return {"adapter": int(row[2]), "merge": int(row[4]), "quantized": int(row[3]), "finetune": int(row[1])}
 
 
+# Bytes per parameter of each weight format, as files.py sizes the files (safetensors and .bin in BF16, ONNX
+# F32 plus a quantised copy, TF F32, GGUF's Q4_K_M + Q5_K_M + Q8_0).
+_FORMAT_BYTES = {"safetensors": 2.0, "pytorch": 2.0, "onnx": 5.0, "openvino": 2.0, "tf": 4.0,
+                 "gguf": (4.85 + 5.7 + 8.5) / 8}
+USED_STORAGE_ALLOWANCE = 1 << 20  # headers and text files
+
+
 def used_storage(p, k):
-    files = 1 + bin(p.c["fmt"][k]).count("1")
-    return int(p.c["params"][k] * 2 * files + 4096 * (1 + p.c["version"][k]))
+    """The weight files' bytes (as files.py makes them, from the parameter count) plus 1 MiB."""
+    params, fmt, lib = p.c["params"][k], p.c["fmt"][k], _library(p, k)
+    if lib in ("diffusers",):
+        per = 2.0
+    elif lib == "peft":
+        per = 2.0 / 200
+    else:
+        per = sum(b for name, b in _FORMAT_BYTES.items() if fmt & vocab.FMT[name])
+        if fmt & vocab.FMT["mlx"] and not fmt & vocab.FMT["safetensors"]:
+            per += 2.0
+    return int(params * per) + USED_STORAGE_ALLOWANCE
 
 
 def widget_data(p, k):

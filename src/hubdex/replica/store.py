@@ -101,7 +101,9 @@ class Store:
         self.first_ids: dict[int, str] = {}       # row -> its id before its first rename (what its card says)
         self.evals: dict[int, list] = {}          # row -> its evalResults items (real results, evidence.py)
         self.files_text: dict[int, dict] = {}     # row -> {path: JSON doc} of files that carry a source's facts
+        self.weights_of: dict[int, tuple] = {}    # body row -> (parameters, dtype) its weight files are made of
         self.provenance: dict[int, dict] = {}     # row -> {field: its source, or "synthesised: <rule>"}
+        self.hand_written: set[int] = set()       # rows of the demo's hand-described bodies (data/demo/)
         self.evidence = None                      # evidence.Evidence: benchmark datasets, leaderboards, Spaces
         self.id_rows: dict[str, int] = {}         # ids that can't be parsed back to a row
         self.redirects: dict[str, int] = {}       # old id -> row (307 to the current id)

@@ -173,6 +173,7 @@ def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to
     fmt = np.where(lib_codes == mlx_code, F["mlx"] | F["safetensors"], fmt)
     onnx_code = store.libraries.code("onnx")
     fmt = np.where(lib_codes == onnx_code, F["onnx"], fmt)
+    fmt = np.where(fmt == 0, F["pytorch"], fmt)  # every open-weight model lists weight files
     c["fmt"][:] = fmt.astype(np.uint16)
 
     # Authors: Zipf-like, big organisations own the popular bases, quantizers own quantisations.
