@@ -157,3 +157,37 @@ def test_recorded_bodies_keep_their_figures(demo_replica, demo_models):
         assert m.downloads == body["downloads"] and m.likes == body["likes"], mid
         assert prov["fields"]["downloadsAllTime"].startswith("synthesised:")
         assert m.downloads_all_time >= m.downloads
+
+
+def test_synthetic_models_cannot_pass_for_real_ones(demo_replica, demo_models):
+    """No synthetic id under a real organisation of the demo; every synthetic namespace plainly synthetic; no
+    synthetic name contradicting its task (an LLM's size or chat variant on an encoder, a task word of another
+    task)."""
+    from hubdex.replica import vocab
+
+    kinds = {mid: _provenance(demo_replica, mid)["kind"] for mid in demo_models}
+    real_orgs = {mid.split("/")[0] for mid, kind in kinds.items() if kind != "synthetic" and "/" in mid}
+    synthetic = [mid for mid, kind in kinds.items() if kind == "synthetic"]
+    assert len(synthetic) == 3000
+    task_words = set(vocab.TASK_WORDS.values())
+    llm_sizes = {s for s in vocab.SIZES if s[-1] in "MB"}
+    for mid in synthetic:
+        org, name = mid.split("/")
+        assert org not in real_orgs, mid
+        assert org.startswith(vocab.SYNTHETIC_PREFIX), mid
+        m = demo_models[mid]
+        task = m.pipeline_tag
+        group = vocab.GROUP_OF_TASK.get(task, "encoder")
+        parts = name.split("-")
+        words = set(parts)
+        assert words & task_words == ({vocab.TASK_WORDS[task]} if task in vocab.TASK_WORDS else set()), mid
+        if group != "llm":
+            assert not words & vocab.LLM_ONLY_WORDS, mid
+        if group in ("encoder", "speech"):
+            assert not words & llm_sizes, mid
+        if group == "llm" and task == "text-generation":
+            assert words & llm_sizes, mid
+        if m.safetensors:  # parameter counts realistic for the task: the size in the name, within 10%
+            size = next((w for w in parts if w in vocab.SIZE_PARAMS), None)
+            if size and "LoRA" not in words:
+                assert abs(m.safetensors.total / vocab.SIZE_PARAMS[size] - 1) < 0.1, mid

@@ -338,6 +338,9 @@ def card_data(p, k):
     return data
 
 
+_GLUE_CONFIGS = ["sst2", "mnli", "qnli", "cola", "mrpc"]
+
+
 def model_index(p, k):
     league = leagues.league_of(p.store, p.rows[k])
     if not p.c["has_evals"][k] and league < 0:
@@ -347,12 +350,15 @@ def model_index(p, k):
     v = p.c["version"][k]
     score = round(0.55 + ((p.rows[k] * 7919 + v * 104729) % 4000) / 10000, 4)
     task = {"type": pipe, "name": pipe.replace("-", " ").title()}
-    results = [{"task": task, "dataset": {"name": ds, "type": ds, "split": "test"},
+    # A result is a dataset *and* its config and split: GLUE's sst2 is not GLUE's mnli.
+    config = _GLUE_CONFIGS[p.rows[k] % len(_GLUE_CONFIGS)] if ds == "glue" else "default"
+    results = [{"task": task, "dataset": {"name": ds, "type": ds, "config": config, "split": "test"},
                 "metrics": [{"type": "accuracy", "value": score, "name": "Accuracy", "verified": False}]}]
-    if league >= 0:  # the league's own benchmark (a copy reports its base's figure, as copied cards do)
+    if league >= 0 and leagues.reports(p.store, p.rows[k], league):
+        # the league's own benchmark (a copy reports its base's figure, as copied cards do)
         bench = leagues.benchmark(p.store, league)
-        own = p.rows[k] if p.c["league"][k] >= 0 else p.c["parent"][k]
-        results.append({"task": task, "dataset": {"name": bench, "type": bench, "split": "test"},
+        own = p.rows[k] if p.c["league"][k] >= 0 or p.c["parent"][k] < 0 else p.c["parent"][k]
+        results.append({"task": task, "dataset": {"name": bench, "type": bench, "config": "default", "split": "test"},
                         "metrics": [{"type": "f1", "value": leagues.score(own, league), "name": "F1",
                                      "verified": False}]})
     return [{"name": p.store.repo_name(p.rows[k]), "results": results}]

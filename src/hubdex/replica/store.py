@@ -87,6 +87,9 @@ class Store:
         self.cols["parent"][:] = -1
         self.cols["league"][:] = -1
         self.league_members: dict[int, list[int]] = {}  # league -> its rows (leagues.py)
+        self.league_skips: set[int] = set()             # members that don't report their league's benchmark
+        self.table_decoys: dict[int, int] = {}          # member -> a non-rival its comparison table names
+        self.league_siblings: dict[int, int] = {}       # a 10x family sibling (no rival) -> the league it mimics
         self.pipelines = Vocabulary(p[0] for p in vocab.PIPELINES if p[0])
         self.libraries = Vocabulary()
         self.licenses = Vocabulary(lic for lic, _ in vocab.LICENSES if lic)
@@ -163,14 +166,22 @@ class Store:
         """Names of synthetic rows: `Word-Size[-Variant][-Suffix]-<row in base 36>`. The row keeps names
         unique and lets `find` map an id back to its row with no index."""
         prefixes = self.shared.setdefault("name_prefixes", {})
+        pipes = self.cols["pipeline"]
         out = []
         for row, code in zip(rows, codes):
-            prefix = prefixes.get(code)
-            if prefix is None:
-                parts = [vocab.NAME_WORDS[code & 0x1F], vocab.SIZES[(code >> 5) & 0xF],
-                         vocab.VARIANTS[(code >> 9) & 0xF], SUFFIXES[(code >> 13) & 0x7]]
-                prefix = prefixes[code] = "-".join(x for x in parts if x) + "-"
-            out.append(prefix + _b36(row))
+            # word, task word and size are cached together (a few thousand prefixes at any N); the variant
+            # and suffix come from short lists of ready-made "-x" strings.
+            key = (code & 0x1FF, int(pipes[row]))
+            head = prefixes.get(key)
+            if head is None:
+                task = self.pipelines.values[key[1]]
+                variants = vocab.VARIANTS_OF_GROUP[vocab.GROUP_OF_TASK.get(task, "encoder")]
+                parts = [vocab.NAME_WORDS[code & 0x1F], vocab.TASK_WORDS.get(task, ""), vocab.SIZES[(code >> 5) & 0xF]]
+                head = prefixes[key] = ("-".join(x for x in parts if x),
+                                        [f"-{v}" if v else "" for v in variants])
+            stem, variants = head
+            variant = variants[((code >> 9) & 0xF) % len(variants)]
+            out.append(f"{stem}{variant}{_SUFFIX_PARTS[(code >> 13) & 0x7]}-{_b36(row)}")
         return out
 
     def find(self, model_id: str) -> tuple[int | None, bool]:
@@ -248,6 +259,7 @@ class Store:
 
 
 SUFFIXES = ["", "GGUF", "AWQ", "LoRA", "Merge", "GPTQ", "MLX", "ONNX"]
+_SUFFIX_PARTS = [f"-{x}" if x else "" for x in SUFFIXES]
 
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
