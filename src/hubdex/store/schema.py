@@ -302,3 +302,11 @@ def m011_comparisons(db):
                                   "stale": int, "revived": int, "sides_read": int, "top_m": int,
                                   "seconds": float, "cpu_seconds": float}, pk="run_id",
                                  strict=True)
+
+
+@migrations()
+def m012_hardening_model_renames(db):
+    # Ids a model had before the Hub renamed it (seen by a crawl: same `_id`, new id), so that every
+    # command finds a model by the id a user remembers (store/lookup.py).
+    db.execute("""CREATE TABLE model_renames (old_id TEXT PRIMARY KEY, model_key INTEGER NOT NULL,
+        renamed_at TEXT NOT NULL) WITHOUT ROWID, STRICT""")
