@@ -28,7 +28,8 @@ from urllib.parse import quote, urlencode
 
 from ..hub import ids
 from ..hub.client import HubError, NotFound, next_link
-from ..records.evidence import BadEvidence, direction_from_ranks, eval_result_rows, leaderboard_rows, space_rows
+from ..records.evidence import (BadEvidence, direction_from_ranks, eval_result_rows, leaderboard_rows, space_rows,
+                                stated_direction)
 from ..store.save import get_state, replace_results
 from .progress import Progress
 
@@ -99,15 +100,17 @@ def _benchmarks(crawler, budget: _Budget, done: dict):
             return
         for d in items:
             if isinstance(d, dict) and isinstance(d.get("id"), str):
-                seen.append((d["id"], json.dumps(d, sort_keys=True)))
+                seen.append((d["id"], json.dumps(d, sort_keys=True), stated_direction(d)))
         url = next_link(response)
         with crawler.db.atomic():
             budget.record()
     with crawler.db.atomic():
-        for dataset_id, raw in seen:
-            conn.execute("""INSERT INTO benchmarks (dataset_id, official, listed_day, raw) VALUES (?, 1, ?, ?)
+        for dataset_id, raw, lower in seen:
+            conn.execute("""INSERT INTO benchmarks (dataset_id, official, listed_day, raw, lower_is_better, direction_via)
+                VALUES (?, 1, ?, ?, ?, CASE WHEN ? IS NULL THEN NULL ELSE 'benchmark card' END)
                 ON CONFLICT (dataset_id) DO UPDATE SET official = 1, listed_day = excluded.listed_day,
-                raw = excluded.raw""", (dataset_id, day, raw))
+                raw = excluded.raw, lower_is_better = coalesce(excluded.lower_is_better, lower_is_better),
+                direction_via = coalesce(excluded.direction_via, direction_via)""", (dataset_id, day, raw, lower, lower))
     done["benchmarks"] = len(seen)
 
 
@@ -142,9 +145,9 @@ def _leaderboards(crawler, budget: _Budget, done: dict):
                     replace_results(conn, rows, now=crawler.writer.now, run_id=crawler.run_id, origin="leaderboard",
                                     dataset_id=dataset_id)
                     lower = direction_from_ranks(rows)
-                    conn.execute("""UPDATE benchmarks SET lower_is_better = coalesce(?, lower_is_better),
-                        direction_via = CASE WHEN ? IS NULL THEN direction_via ELSE 'leaderboard rank order' END
-                        WHERE dataset_id = ?""", (lower, lower, dataset_id))
+                    conn.execute("""UPDATE benchmarks SET lower_is_better = ?, direction_via = 'leaderboard rank order'
+                        WHERE dataset_id = ? AND ? IS NOT NULL AND direction_via IS NOT 'benchmark card'""",
+                                 (lower, dataset_id, lower))
                     for reason in skipped[:20]:
                         crawler.quarantine(url, None, f"leaderboard {dataset_id}: {reason}", b"")
                 conn.execute("UPDATE benchmarks SET leaderboard_day = ?, leaderboard_status = ?, entries = ? "

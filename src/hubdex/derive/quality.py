@@ -105,6 +105,8 @@ def standings(rows) -> list[tuple]:
         name = "/".join(x for x in bench if x)
         for task, members in by_task.items():
             values = np.array([m[6] for m in members], dtype=float)
+            if lower and (values > 0).all():
+                values = np.log(values)  # error rates compare by ratio: WER 4 vs 8 is as far as 40 vs 80
             lo, hi = values.min(), values.max()
             if len(members) < 2 or hi <= lo:
                 continue

@@ -69,6 +69,12 @@ PRICING_CLASSES = ("free open weights", "open weights plus paid hosted inference
 FAMILY_PRICE_SCORE = {"permissive": 100, "public-domain": 100, "weak-copyleft": 95, "copyleft": 85, "openrail": 80,
                       "community": 60, "non-commercial": 35, "proprietary": 20, "unknown": 30}
 GATED_PENALTY = 10
+# Files that document a repo rather than hold a model: a repo with only these (and live providers)
+# is the one case read as "paid API only".
+DOC_FILES_SQL = ("lower(path) LIKE '%.md' OR path IN ('.gitattributes', '.gitignore') OR lower(path) LIKE 'license%' "
+                 "OR lower(path) LIKE 'notice%' OR lower(path) LIKE '%.png' OR lower(path) LIKE '%.jpg' "
+                 "OR lower(path) LIKE '%.jpeg' OR lower(path) LIKE '%.gif' OR lower(path) LIKE '%.webp' "
+                 "OR lower(path) LIKE '%.svg' OR lower(path) LIKE '%.pdf' OR path LIKE '.eval_results/%'")
 LOWER_IS_BETTER = ("wer", "cer", "loss", "perplexity", "ppl", "mae", "mse", "rmse", "fid", "eer", "ter")
 
 
@@ -415,9 +421,12 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     open_licence = np.isin(family, ["permissive", "public-domain", "weak-copyleft", "copyleft", "openrail",
                                     "community", "non-commercial"])
     files_listed = col("SELECT model_key, count(*) FROM model_files GROUP BY model_key") > 0
-    weights_known = ((safe + pickle) > 0) | (inp.library > 0) | (tagged > 0) | open_licence | (usage > 0)
+    # files other than documentation (a config, a tokenizer, any weights): the repo is a checkpoint
+    checkpoint = col(f"""SELECT model_key, 1 FROM model_files WHERE NOT ({DOC_FILES_SQL}) GROUP BY model_key""") > 0
+    weights_known = (((safe + pickle) > 0) | (inp.library > 0) | (tagged > 0) | open_licence | (usage > 0)
+                     | checkpoint)
     hosted = live > 0
-    api_only_seen = ~weights_known & hosted & files_listed
+    api_only_seen = ~weights_known & hosted & files_listed  # a file list read, and only documentation in it
     conditional = (inp.gated > 0) | np.isin(family, ["non-commercial", "community", "proprietary"]) | (commercial == "no")
     # indexes into PRICING_CLASSES
     cls_code = np.select(

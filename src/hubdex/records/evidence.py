@@ -74,11 +74,18 @@ def source_owner(url: str | None, user: str | None = None, org: str | None = Non
     return host or None
 
 
-def kind_of(model_id: str, *, verified: bool, source_by: str | None, community: bool = False) -> str:
-    """verified > third-party (published by someone other than the model's author) > claim."""
+_SELF_REPORTED = re.compile(r"self[- ]reported|copied from the model card|reported by the author", re.I)
+
+
+def kind_of(model_id: str, *, verified: bool, source_by: str | None, community: bool = False,
+            notes: str | None = None) -> str:
+    """verified > third-party (published by someone other than the model's author) > claim. A third
+    party that only copies the author's figure ("self-reported" in its notes) passes on a claim."""
     if verified:
         return "verified"
     author = model_id.split("/")[0].lower() if "/" in model_id else None
+    if notes and _SELF_REPORTED.search(notes):
+        return "claim"
     if source_by and not community and source_by != author:
         return "third-party"
     return "claim"
@@ -108,7 +115,8 @@ def eval_result_rows(model_id: str, items) -> tuple[list[dict], list[str]]:
         rows.append({"model_id": model_id, "origin": "evalResults", "dataset_id": dataset_id,
                      "task_id": _text(ds.get("task_id")), "split": _text(ds.get("split")),
                      "metric": _text(data.get("metric")), "value": value,
-                     "kind": kind_of(model_id, verified=bool(_text(data.get("verifyToken"))), source_by=by),
+                     "kind": kind_of(model_id, verified=bool(_text(data.get("verifyToken"))), source_by=by,
+                                     notes=_text(data.get("notes"))),
                      "source_name": _text(src.get("name")), "source_url": _text(src.get("url")), "source_by": by,
                      "date": _text(data.get("date")), "notes": _text(data.get("notes")),
                      "filename": _text(item.get("filename")), "rank": None})
@@ -140,7 +148,8 @@ def leaderboard_rows(dataset_id: str, entries) -> tuple[list[dict], list[str]]:
         rows.append({"model_id": model_id, "origin": "leaderboard", "dataset_id": dataset_id,
                      "task_id": _text(e.get("taskId") or e.get("task_id")), "split": _text(e.get("split")),
                      "metric": _text(e.get("metric")), "value": value,
-                     "kind": kind_of(model_id, verified=e.get("verified") is True, source_by=by, community=community),
+                     "kind": kind_of(model_id, verified=e.get("verified") is True, source_by=by, community=community,
+                                     notes=notes),
                      "source_name": _text(src.get("name")), "source_url": url, "source_by": by,
                      "date": _text(e.get("date")), "notes": notes, "filename": _text(e.get("filename")), "rank": rank})
     return rows, skipped
@@ -165,6 +174,18 @@ def direction_from_ranks(rows: list[dict]) -> int | None:
         return None
     # a leaderboard sorted by rank is monotone in its value; a few inversions are noise (ties, PRs)
     return 1 if votes_low > 3 * votes_high else 0 if votes_high > 3 * votes_low else None
+
+
+def stated_direction(dataset: dict) -> int | None:
+    """Whether lower is better (1), higher (0), or unknown (None) as a benchmark dataset's card states
+    it for its tasks (`cardData.benchmark.tasks[].higher_is_better`, where given): one answer only
+    when every task that states one agrees."""
+    card = dataset.get("cardData") if isinstance(dataset, dict) else None
+    bench = card.get("benchmark") if isinstance(card, dict) else None
+    tasks = bench.get("tasks") if isinstance(bench, dict) else None
+    said = {t["higher_is_better"] for t in tasks if isinstance(t, dict) and isinstance(t.get("higher_is_better"), bool)} \
+        if isinstance(tasks, list) else set()
+    return (0 if said == {True} else 1) if len(said) == 1 else None
 
 
 def model_index_rows(model_id: str, front: dict) -> list[dict]:
