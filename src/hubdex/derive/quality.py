@@ -145,7 +145,7 @@ def evidence(conn, keys: np.ndarray) -> Evidence:
     return Evidence(score, count, sources)
 
 
-def explain(conn, model_key: int, limit: int = 12) -> list[dict]:
+def explain(conn, model_key: int, limit: int = 40) -> list[dict]:
     """The benchmarks behind one model's evidence score, with its value, standing, kind and source
     (read-only; what `hubdex rank` prints)."""
     mine = conn.execute("""SELECT DISTINCT lower(dataset_id), coalesce(lower(task_id), ''), coalesce(lower(split), ''),
