@@ -102,9 +102,10 @@ def test_signals_match_hand_computed_values(tiny):
     assert [s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)] == sorted(
         s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)) and s["org/model-1"]["adoption"] == 0.0
     # quality: no benchmark results at all, so quality is unknown (not low, not the card's care);
-    # documentation alone: apache-2.0 recognised (0.03) + safetensors (0.03) of 0.15 = 40; a paper +0.03
+    # documentation alone: no card read yet, so the card is unknown and drops out: apache-2.0
+    # recognised (0.03) + safetensors (0.03) of 0.09 = 66.67; with a paper (+0.03) 100
     assert m2["quality"] is None and m4["quality"] is None and m4["q_evaluations"] is None
-    assert m2["documentation"] == 40.0 and m4["documentation"] == 60.0
+    assert m2["q_card"] is None and m2["documentation"] == 66.67 and m4["documentation"] == 100.0
     # ecosystem: 5 finetunes against three zeros -> percentile (3 + 0.5) / 4 = 0.875 at weight 0.20;
     # library (0.05); one format of three (0.05 / 3)
     assert m4["e_finetunes"] == 0.875

@@ -322,7 +322,8 @@ def gather(read, day: int, weights: dict) -> Gathered:
     trained = col("SELECT model_key, 1 FROM capabilities WHERE capability IN ('training described', 'training data') "
                   "GROUP BY model_key")
     described = col("SELECT model_key, sections_count >= 3 FROM cards")
-    unread = col("SELECT model_key, 1 FROM cards WHERE source != 'readme'")  # only the front matter, or nothing
+    # a card not read yet, or read without its README (only the front matter, or nothing): unknown
+    unread = col("SELECT model_key, source != 'readme' FROM cards", 1)
     q = {"card": np.where(unread > 0, np.nan, (described + flags["intended use"] + flags["limitations stated"]
                                                + trained + flags["usage documented"]) / 5)}
     card_paper = col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key")
