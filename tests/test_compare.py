@@ -82,7 +82,7 @@ def test_the_seed_pair_shows_every_seed_row_from_crawled_data_and_says_they_do_d
         half_up = lambda x: int(math.floor(x + 0.5)) if x is not None else None  # noqa: E731
         assert by["Rank"][side]["value"] == half_up(s["rank"]) and by["Rank"][side]["shown"] == f"{half_up(s['rank'])}/100"
         for label, k in (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem")):
-            assert by[label][side]["value"] == half_up(s[k]), label
+            assert by[label][side]["value"] == half_up(s[k]), label  # unknown stays unknown (None)
         assert by["Pricing"][side]["value"] == s["pricing_class"]
         assert by["Capabilities"][side]["shown"] == f"{s['caps']} decomposed"
         match = conn.execute("SELECT score, times_matched FROM match_scores WHERE model_key = ?", (s["key"],)).fetchone()

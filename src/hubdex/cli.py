@@ -48,6 +48,13 @@ def main():
               help="the search crawl's queries file  [default: schedules/queries.toml]")
 @click.option("--search-budget", default=None, type=click.IntRange(min=1, max=MAX_COUNT),
               help="the search crawl's requests per UTC day  [default: the queries file's]")
+@click.option("--evidence", "modes", flag_value="evidence", multiple=True,
+              help="benchmarks and their leaderboards, and the Spaces that load the most downloaded models, within a "
+                   "daily request budget (evaluation results come with every listing)")
+@click.option("--evidence-budget", default=None, type=click.IntRange(min=1),
+              help="the evidence crawl's requests per UTC day  [default: 2000]")
+@click.option("--spaces-models", default=None, type=click.IntRange(min=0),
+              help="the evidence crawl follows the Spaces of this many most downloaded models  [default: 2000]")
 @click.option("--prices", "modes", flag_value="prices", multiple=True,
               help="only the inference router's catalogue of providers and prices (full and incremental runs fetch it too)")
 @click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
@@ -74,7 +81,8 @@ def main():
 @click.option("--details/--no-details", default=True, show_default=True,
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
 def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filters, pipeline_tag, limit, timeout,
-          max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget):
+          max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget, evidence_budget,
+          spaces_models):
     """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done,
     1 unknown model ids, 2 usage error, 3 another crawl or derive holds the database, 4 stopped cleanly
     (the Hub kept failing; the next run resumes), 5 storage error (disk full, a database that can't be
@@ -99,12 +107,13 @@ def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filte
                   model_ids=list(model_ids))
     if mode == "cards" and (scope.params() or scope.model_ids):
         raise click.UsageError("--cards works the whole backlog; only --limit applies to it")
-    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices", "search"):
+    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices", "search", "evidence"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
     settings = CrawlSettings(endpoint=endpoint, token=token, mode=mode or "auto", scope=scope, router=router,
                              timeout=timeout, max_retries=max_retries, backoff=backoff, progress=progress,
                              details=details, max_db_pages=max_db_pages, queries_file=queries_file,
-                             search_budget=search_budget)
+                             search_budget=search_budget, evidence_budget=evidence_budget,
+                             spaces_models=spaces_models)
     _finish(_run(CrawlJob(settings), db_path))
 
 

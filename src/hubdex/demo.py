@@ -14,7 +14,8 @@ import sys
 
 DB = os.path.join("db", "hub.db")
 SITE = os.path.join("db", "site")
-SEARCH_BUDGET = 440  # api requests the demo's search crawl may spend (the crawl before it used a few)
+SEARCH_BUDGET = 300  # api requests the demo's search crawl may spend (the crawls before it used the rest)
+EVIDENCE_BUDGET = 140  # the evidence crawl's: the benchmark list, every leaderboard, the top models' Spaces
 SEED_PAIR = ("facebook/mask2former-swin-large-cityscapes-semantic", "stabilityai/stable-diffusion-3.5-large")
 
 
@@ -40,6 +41,12 @@ def main() -> int:
         print("reading the 500 most downloaded cards not yet read ...")
         outcome = jobs.run(CrawlJob(CrawlSettings(endpoint=server.url, mode="cards", scope=Scope(limit=500))), DB,
                            clock=clock)
+        print(outcome.summary)
+        if not outcome.ok:
+            return outcome.code
+        print("reading benchmarks, their leaderboards and the Spaces that load models (`hubdex crawl --evidence`) ...")
+        outcome = jobs.run(CrawlJob(CrawlSettings(endpoint=server.url, mode="evidence", evidence_budget=EVIDENCE_BUDGET,
+                                                  spaces_models=60)), DB, clock=clock)
         print(outcome.summary)
         if not outcome.ok:
             return outcome.code
