@@ -186,8 +186,12 @@ def test_canned_queries_read_big_tables_through_indexes(served_db):
     views = " ".join(r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'view'"))
     wrong = []
     queries = dict(serve.canned_queries())
-    for slug, chart in serve.dashboards()["adoption"]["charts"].items():
-        queries[f"dashboard chart {slug}"] = {"sql": chart["query"]}
+    for dashboard in serve.dashboards().values():
+        for slug, chart in dashboard["charts"].items():
+            queries[f"dashboard chart {slug}"] = {"sql": chart["query"]}
+        for slug, f in (dashboard.get("filters") or {}).items():
+            if f.get("query"):
+                queries[f"dashboard filter {slug}"] = {"sql": f["query"]}
     for name, q in queries.items():
         params = {p: "" for p in re.findall(r":(\w+)", q["sql"])}
         aliases = _aliases(q["sql"] + " " + views, set(live))
@@ -235,6 +239,211 @@ def test_every_canned_query_answers(served):
     assert served.get("hubdex/recent_quarantine.json", _shape="array").json()
     providers = served.get("hubdex/cheapest_providers.json", _shape="array").json()
     assert len({r["provider"] for r in providers}) == len(providers)  # one row per provider
+
+
+# The analyst questions of issue 24, each answered by a canned query (named in the README).
+ANALYST_QUESTIONS = {
+    "growth per task, side by side": ("task_growth", {}),
+    "the licence mix over time": ("licence_mix_over_time", {}),
+    "one model's prices across providers and over time": ("model_prices", {}),
+    "models by size band": ("models_by_size_band", {}),
+    "a task's adoption over time": ("adoption_over_time", {"task": "text-generation"}),
+    "a library's adoption over time": ("adoption_over_time", {"library": "transformers"}),
+    "a model's comparison entries": ("model_comparisons", {}),
+}
+
+
+def test_each_analyst_question_is_answered_and_named_in_the_readme(served):
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for question, (query, params) in ANALYST_QUESTIONS.items():
+        rows = served.get(f"hubdex/{query}.json", _shape="array", **params).json()
+        assert isinstance(rows, list) and rows, (question, query, rows)
+        assert f"`{query}`" in readme, f"{query} ({question}) is not named in the README"
+    growth = served.get("hubdex/task_growth.json", _shape="array").json()
+    assert len({r["task"] for r in growth}) >= 3  # side by side
+    months = [r["month"] for r in growth]
+    assert months == sorted(months) and len(set(months)) > 1
+    per_task = {}
+    for r in growth:  # the running total adds up the months
+        per_task[r["task"]] = per_task.get(r["task"], 0) + r["new_models"]
+        assert r["models"] == per_task[r["task"]]
+    mix = served.get("hubdex/licence_mix_over_time.json", _shape="array").json()
+    for period in {(r["kind"], r["period"]) for r in mix}:
+        assert abs(sum(r["share_pct"] for r in mix if (r["kind"], r["period"]) == period) - 100) < 1
+    lib = served.get("hubdex/adoption_over_time.json", _shape="array", library="transformers").json()
+    assert {r["facet"] for r in lib} == {"library"} and {r["value"] for r in lib} == {"transformers"}
+    assert {"on the day", "created in the month"} <= {r["series"] for r in lib}
+    conn = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True)
+    bands = {r["size_band"]: r["models"] for r in served.get("hubdex/models_by_size_band.json", _shape="array").json()}
+    assert sum(bands.values()) == conn.execute("SELECT count(*) FROM model_scores").fetchone()[0]
+    assert bands["unknown"] == conn.execute("SELECT count(*) FROM model_scores s JOIN models m ON m.key = s.model_key "
+                                            "WHERE m.params IS NULL OR m.params <= 0").fetchone()[0]
+    prices = served.get("hubdex/model_prices.json", _shape="array").json()
+    assert len({r["model_id"] for r in prices}) == 1 and len({r["provider"] for r in prices}) > 1
+    rank = served.get("hubdex/model_rank.json", _shape="array", model=MASK2FORMER).json()
+    signals = [r for r in rank if r["level"] == "signal"]
+    assert rank[0]["item"] == MASK2FORMER and len(signals) == 5
+    assert abs(sum(r["adds"] for r in signals) - rank[0]["value"]) < 0.011  # the working adds up to the rank
+
+
+def _described_checks(description: str):
+    """What a column's description claims of its values: a range ('0-100', '0..1'), a closed set
+    ("one of 'a', 'b'"), days since 1970, ISO-8601 timestamps."""
+    checks = []
+    m = re.search(r"(?<![\w.])(0)(-|\.\.)(1|100)(?!\w|\.\d)", description)
+    if m:
+        checks.append(("range", 0.0, float(m.group(3))))
+    m = re.search(r"one of ((?:'[^']*'(?: \([^)]*\))?(?:, )?)+)", description)
+    if m:
+        checks.append(("set", set(re.findall(r"'([^']*)'", m.group(1)))))
+    if "days since 1970-01-01" in description:
+        checks.append(("days",))
+    if "ISO-8601" in description:
+        checks.append(("iso",))
+    return checks
+
+
+def test_descriptions_agree_with_the_stored_values(served_db):
+    """A column described as 0..1, 0-100, one of a set of values, a day number or a timestamp holds
+    only such values (gated once said 'empty when not gated' over 'false'; model_scores said its
+    percentile parts were 0..1 over values up to 100)."""
+    conn = sqlite3.connect(f"file:{served_db}?mode=ro", uri=True)
+    live = schema(served_db)
+    wrong, checked = [], 0
+    for table, meta in tables_meta().items():
+        for column, description in (meta.get("columns") or {}).items():
+            if table not in live or column not in live[table]:
+                continue
+            for check in _described_checks(description):
+                checked += 1
+                q = lambda sql: conn.execute(sql.format(c=f"[{column}]", t=f"[{table}]")).fetchone()  # noqa: E731
+                if check[0] == "range":
+                    lo, hi, n = q("SELECT min({c}), max({c}), count({c}) FROM {t}")
+                    if n and (lo < check[1] or hi > check[2]):
+                        wrong.append(f"{table}.{column}: described {check[1]:g}..{check[2]:g}, holds {lo}..{hi}")
+                    elif n >= 50 and check[2] == 100 and hi <= 1:
+                        wrong.append(f"{table}.{column}: described 0-100, holds only 0..{hi}")
+                elif check[0] == "set":
+                    held = {r[0] for r in conn.execute(f"SELECT DISTINCT [{column}] FROM [{table}] "
+                                                       f"WHERE [{column}] IS NOT NULL")}
+                    if held - check[1]:
+                        wrong.append(f"{table}.{column}: described one of {sorted(check[1])}, holds {sorted(held)}")
+                elif check[0] == "days":
+                    bad = q("SELECT count(*) FROM {t} WHERE {c} IS NOT NULL AND (typeof({c}) != 'integer' "
+                            "OR {c} NOT BETWEEN 10000 AND 40000)")[0]
+                    if bad:
+                        wrong.append(f"{table}.{column}: described as a day number, {bad} values are not")
+                elif check[0] == "iso":
+                    bad = q("SELECT count(*) FROM {t} WHERE {c} IS NOT NULL AND {c} NOT GLOB "
+                            "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T*'")[0]
+                    if bad:
+                        wrong.append(f"{table}.{column}: described ISO-8601, {bad} values are not")
+    assert checked >= 60, checked
+    assert not wrong, "\n".join(wrong)
+    gated = tables_meta()["models"]["columns"]["gated"]
+    assert ("set", {"false", "manual", "auto"}) in _described_checks(gated)
+
+
+def test_a_models_rows_are_one_click_from_its_row_page(served):
+    """Every table link on a model's row page filters by its integer key and lists its rows."""
+    conn = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True)
+    key = conn.execute("SELECT key FROM models WHERE id = ?", (MASK2FORMER,)).fetchone()[0]
+    from datasette.utils import tilde_encode
+
+    page = served.get(f"hubdex/models/{tilde_encode(MASK2FORMER)}").text
+    links = dict(re.findall(r'<a href="(/hubdex/[a-z_]+\?model_key=\d+)" data-table="([a-z_]+)">', page))
+    tables = set(links.values())
+    assert {"model_tags", "model_files", "cards", "card_sections", "capabilities", "model_scores"} <= tables, tables
+    for href, table in links.items():
+        assert href.endswith(f"model_key={key}")
+        expected = conn.execute(f"SELECT count(*) FROM [{table}] WHERE model_key = ?", (key,)).fetchone()[0]
+        shown = re.search(rf'data-table="{table}">{table} \(([\d,]+)\)', page).group(1)
+        assert int(shown.replace(",", "")) == expected > 0
+        listed = served.get(href.lstrip("/").replace("?", ".json?"), _shape="array", _size="max").json()
+        assert len(listed) == min(expected, 1000), (table, len(listed), expected)
+    below = page.split("Links from other tables", 1)[1]  # Datasette's own list, its links by the key too
+    assert "model_key=" in below and not re.search(r"model_key=[^\d\"]", below)
+    # evaluations, on the row page of a model that has some
+    ev_key, ev_id, n = conn.execute("SELECT e.model_key, m.id, count(*) FROM evaluations e JOIN models m "
+                                    "ON m.key = e.model_key GROUP BY 1 ORDER BY 3 DESC LIMIT 1").fetchone()
+    page = served.get(f"hubdex/models/{tilde_encode(ev_id)}").text
+    assert f'href="/hubdex/evaluations?model_key={ev_key}" data-table="evaluations">evaluations ({n:,})' in page
+    assert len(served.get("hubdex/evaluations.json", model_key=str(ev_key), _shape="array").json()) == n
+    # a row keyed by model_key (model_scores) carries the same story
+    page = served.get(f"hubdex/model_scores/{key}").text
+    assert f'data-story="profile"' in page and MASK2FORMER in page
+
+
+def test_figures_are_readable(served):
+    page = served.get("hubdex/model_overview", _size="20").text
+    assert re.search(r'<td class="col-downloads[^"]*"><span class="hubdex-figure" title="\d{4,}">\d{1,3}(,\d{3})+</span>',
+                     page)
+    assert re.search(r'col-created_at[^"]*"><span class="hubdex-figure" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d UTC<',
+                     page)
+    assert re.search(r'col-params[^"]*"><span class="hubdex-figure" title="\d+">[\d.]+[KMBT]?</span>', page)
+    page = served.get("hubdex/metrics_history", _size="5").text
+    assert re.search(r'col-day[^"]*"><span class="hubdex-figure" title="\d{5}">20\d\d-\d\d-\d\d</span>', page)
+    page = served.get("hubdex/cards", _size="50", source="readme").text
+    assert re.search(r'col-bytes[^"]*"><span class="hubdex-figure" title="\d+">[\d.,]+ (KB|MB|GB)</span>', page)
+    page = served.get("hubdex/model_scores", _size="5").text
+    assert re.search(r'col-rank_pct[^"]*"><span class="hubdex-figure" title="[\d.]+">[\d.]+%</span>', page)
+    assert re.search(r'col-q_licence[^"]*"><span class="hubdex-figure" title="[\d.]+">\d+%</span>', page)
+    # the JSON keeps the stored values
+    row = served.get("hubdex/model_overview.json", _shape="array", _size="1").json()[0]
+    assert isinstance(row["downloads"], int) and row["created_at"].endswith("Z")
+
+
+def test_the_start_page_leads_with_the_overview(served):
+    home = served.get("hubdex").text
+    assert "_memory" not in served.get("").text and "_memory" not in home
+    start = home.index('class="hubdex-start"')
+    assert start < home.index("<h2")  + 200 or start < home.index('class="sql"') + 10_000
+    assert 'id="hubdex-overview"' in home and 'name="_search"' in home
+    listed = set(re.findall(r'<h3><a href="/hubdex/([a-z_]+)">', home))
+    assert "model_overview" in listed and "models" in listed
+    for bookkeeping in ("crawl_state", "pass_pages", "_sqlite_migrations", "derive_inputs", "comparison_sides"):
+        assert bookkeeping not in listed
+        assert served.get(f"hubdex/{bookkeeping}.json").status_code == 200  # hidden, still there
+    page = served.get("hubdex/model_overview").text
+    for column in ("pipeline_tag", "library_name", "licence_family", "gated", "size_band"):
+        assert f'data-column="{column}"' in page.split("<table", 1)[0], column
+    found = served.get("hubdex/model_overview.json", _search="mask2former cityscapes", _shape="array").json()
+    assert MASK2FORMER in {r["model_id"] for r in found}
+
+
+def test_comparison_entries_render_sanitised_with_names_as_links(served):
+    conn = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True)
+    a, b = conn.execute("SELECT model_a, model_b FROM comparisons WHERE stale = 0 LIMIT 1").fetchone()
+    page = served.get("hubdex/comparison", a=b, b=a).text  # either order
+    cell = page.split('<td class="col-comparison_markdown', 1)[1].split("</td>", 1)[0]
+    assert "<table>" in cell and "<h1>" in cell and "|---|" not in cell  # Markdown, rendered whole
+    assert f'href="/hubdex/model_profile?{urlencode({"model": a})}"' in cell
+    assert f'href="/hubdex/model_profile?{urlencode({"model": b})}"' in cell
+    from hubdex.serve.plugin import render_comparison
+
+    class DS:
+        class urls:
+            path = staticmethod(lambda p: p)
+    evil = render_comparison("# x/y vs z\n\n<script>alert(1)</script><img src=x onerror=alert(1)> **x/y** [a](javascript:alert(1))",
+                             DS, {"x/y": "x/y", "y": "x/y"})
+    assert "<script" not in evil and "onerror" not in evil and "javascript:" not in evil
+    assert '<a class="hubdex-model" href="/hubdex/model_profile?model=x%2Fy">x/y</a>' in evil
+
+
+def test_a_csv_stream_cut_at_the_limit_says_so(served_db, tmp_path):
+    """Datasette stops a CSV stream at max_csv_mb: the last line says the file is truncated and where
+    the whole table is (`hubdex export`)."""
+    import asyncio
+
+    ds = serve.make_datasette(str(served_db), settings={"max_csv_mb": 1})
+
+    async def get():
+        await ds.invoke_startup()
+        return await ds.client.get("/hubdex/models.csv?_stream=on&_size=max")
+
+    body = asyncio.run(get()).text
+    assert body.rstrip().endswith("`hubdex export DIR` writes whole tables as Parquet.")
+    assert "# TRUNCATED" in body and "CSV contains more than" not in body
 
 
 def test_sql_is_read_only(served):

@@ -75,8 +75,12 @@ def make_datasette(db_path: str, settings: dict | None = None):
 
     if not pm.is_registered(plugin):
         pm.register(plugin, name="hubdex")
-    ds = Datasette([], metadata=metadata(), settings={**SETTINGS, **(settings or {})}, cors=False)
+    ds = Datasette([], metadata=metadata(), settings={**SETTINGS, **(settings or {})}, cors=False,
+                   template_dir=str(HERE / "templates"))
     ds.add_database(Database(ds, path=str(db_path), is_mutable=True), name=DB_NAME)
+    # Given no files, Datasette adds an empty in-memory database: nothing to show beside hubdex's.
+    if "_memory" in ds.databases:
+        ds.remove_database("_memory")
     return ds
 
 
@@ -87,6 +91,7 @@ def prepare(db_path: str) -> str | None:
     here (an index built on a million rows would hold up its writes) and the note returned says so:
     every job brings the shape up to date when it opens the file. NoDatabase when there is no file
     (nothing is created)."""
+    from ..store import overview
     from ..store.db import open_db, require_file
     from ..store.lockfile import Busy, WriterLock
 
@@ -94,6 +99,10 @@ def prepare(db_path: str) -> str | None:
     try:
         with WriterLock(str(db_path), "serve (bringing views and indexes up to date)"):
             db = open_db(str(db_path), must_exist=True)
+            if overview.needs_filling(db.conn):  # derived before model_overview was a table
+                last = db.conn.execute("SELECT day FROM derive_runs ORDER BY run_id DESC LIMIT 1").fetchone()
+                with db.atomic():
+                    overview.refresh(db.conn, rebuild_all=True, day=last[0] if last else None)
             db.conn.close()
     except Busy as e:
         return (f"{e.args[0]} holds {db_path}: serving it as it is (its views and indexes are brought up "

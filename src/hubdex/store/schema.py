@@ -183,7 +183,7 @@ def m006_derived(db):
         adoption_pct REAL, quality_pct REAL, ecosystem_pct REAL, pricing_pct REAL, rank_pct REAL,
         {', '.join(c + ' REAL' for c in parts)}, weights_id TEXT) STRICT""")
     db["model_scores"].create_index(["rank"])
-    # (the view model_overview is in shape.py)
+    # (model_overview, once a view in shape.py, is a table since m012: store/overview.py)
 
 
 @migrations()
@@ -302,3 +302,27 @@ def m011_comparisons(db):
                                   "stale": int, "revived": int, "sides_read": int, "top_m": int,
                                   "seconds": float, "cpu_seconds": float}, pk="run_id",
                                  strict=True)
+
+
+@migrations()
+def m012_serve_model_overview(db):
+    # model_overview was a view (model_scores joined to models). Datasette counts each facet over
+    # the whole view: at a million models every facet was a million-row join (0.3-2 s each). It is
+    # now a table of its own, one row per scored model with the columns the analyst's start page
+    # shows and facets (task, library, licence class, gated, size band), refreshed by every derive
+    # for the models that moved (store/overview.py), so each facet is one covering-index scan.
+    db.execute("DROP VIEW IF EXISTS model_overview")
+    db.execute("""CREATE TABLE model_overview (model_key INTEGER PRIMARY KEY, model_id TEXT NOT NULL,
+        pipeline_tag TEXT, library_name TEXT, licence_family TEXT, gated TEXT, size_band TEXT NOT NULL,
+        rank REAL, adoption REAL, quality REAL, ecosystem REAL, pricing REAL, match REAL,
+        capabilities_count INTEGER, licence TEXT, commercial_use TEXT, pricing_class TEXT,
+        cheapest_provider TEXT, cheapest_input_usd_per_m REAL, cheapest_output_usd_per_m REAL,
+        params INTEGER, downloads INTEGER, downloads_all_time INTEGER, likes INTEGER, trending_score INTEGER,
+        growth_7d INTEGER, growth_30d INTEGER, created_at TEXT) STRICT""")
+    # The trends the analysts' dashboards chart (tasks, libraries, licence classes, gating, size
+    # bands over time), a few thousand rows however many models: kind 'created' counts the models
+    # created each month (period YYYY-MM) with their current figures, recomputed by every derive;
+    # kind 'day' is what the catalogue held on each derive's day (period YYYY-MM-DD), kept.
+    db.execute("""CREATE TABLE overview_trends (kind TEXT NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL,
+        period TEXT NOT NULL, models INTEGER NOT NULL, downloads INTEGER, downloads_all_time INTEGER, likes INTEGER,
+        PRIMARY KEY (kind, facet, value, period)) WITHOUT ROWID, STRICT""")

@@ -42,6 +42,18 @@ ANALYST_INDEXES = {
     "idx_runs_mode": "runs(mode, id)",
     "idx_runs_status": "runs(status)",
     "idx_cards_source": "cards(source)",
+    # model_overview (a table: store/overview.py), the analyst's start page. Its default sort
+    # (rank, descending) and each of its five facets: one index per facet column, led by it and
+    # covering the four others, so a facet's count is one index scan, and a page filtered by one
+    # facet counts the other four inside that index's range (no row read).
+    "idx_model_overview_rank": "model_overview(rank)",
+    "idx_model_overview_task": "model_overview(pipeline_tag, library_name, licence_family, gated, size_band)",
+    "idx_model_overview_library": "model_overview(library_name, pipeline_tag, licence_family, gated, size_band)",
+    "idx_model_overview_licence": "model_overview(licence_family, pipeline_tag, library_name, gated, size_band)",
+    "idx_model_overview_gated": "model_overview(gated, pipeline_tag, library_name, licence_family, size_band)",
+    "idx_model_overview_size": "model_overview(size_band, pipeline_tag, library_name, licence_family, gated)",
+    # the movers_per_task query and the trends dashboard's movers chart: each task's top growers
+    "idx_model_overview_task_growth": "model_overview(pipeline_tag, growth_7d) WHERE growth_7d > 0",
 }
 
 # Views, in dependency order (a view is created after those it reads).
@@ -71,12 +83,6 @@ VIEWS = {
         UNION ALL
         SELECT m.id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence, 'metadata'
         FROM model_capabilities c JOIN models m ON m.key = c.model_key""",
-    "model_overview": """
-        SELECT m.id AS model_id, m.pipeline_tag, s.rank, s.adoption, s.quality, s.ecosystem, s.pricing, s.match,
-               s.capabilities_count, s.licence, s.licence_family, s.commercial_use, s.pricing_class,
-               s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m,
-               m.downloads, m.downloads_all_time, m.likes, m.trending_score, s.growth_7d, s.growth_30d
-        FROM model_scores s JOIN models m ON m.key = s.model_key""",
     # What each derive run found changed, by model id (the comparisons rebuild from this).
     "model_changes_by_id": """
         SELECT c.run_id, r.started_at, m.id AS model_id, c.reason
