@@ -671,3 +671,133 @@ def test_in_a_browser_the_adoption_dashboard_draws_charts(page, served):
     series = [rows for url, rows in charts.items() if "model_daily_metrics" in requests.utils.unquote(url)]
     assert len({r["downloads_all_time"] for r in series[0]}) > 1  # it grew
     shot(page, "6-dashboard-adoption-mover")
+
+
+def _walk_model(db_path):
+    """The best ranked model with a history, competitors, comparison entries and derivatives."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    return conn.execute("""
+        SELECT m.id, m.key FROM model_scores s JOIN models m ON m.key = s.model_key
+        WHERE EXISTS (SELECT 1 FROM model_relations r WHERE r.parent = m.id)
+          AND (EXISTS (SELECT 1 FROM comparisons c WHERE c.model_a = m.id AND c.stale = 0)
+               OR EXISTS (SELECT 1 FROM comparisons c WHERE c.model_b = m.id AND c.stale = 0))
+          AND (EXISTS (SELECT 1 FROM match_edges e WHERE e.a_key = m.key AND e.relation = 'competitor')
+               OR EXISTS (SELECT 1 FROM match_edges e WHERE e.b_key = m.key AND e.relation = 'competitor'))
+        ORDER BY s.rank DESC LIMIT 1""").fetchone()
+
+
+def _click(page, locator):
+    locator.first.click()
+    page.wait_for_load_state()
+
+
+def test_in_a_browser_a_models_whole_story_by_clicks_only(page, served):
+    """From the index, by clicks only (and typing a search): a model found by search, its profile,
+    its history chart, its competitors, one rendered comparison, its derivatives."""
+    model, key = _walk_model(served.db_path)
+    page.goto(page.base)  # the index: the only address typed
+    assert "_memory" not in page.content()
+    _click(page, page.locator('a[href="/hubdex"]'))
+    assert page.locator("section.hubdex-start").is_visible()
+    shot(page, "7-start")
+    page.fill("#hubdex-q", model.split("/", 1)[1])
+    page.press("#hubdex-q", "Enter")
+    page.wait_for_url("**/model_overview?_search=*")
+    for column in ("pipeline_tag", "library_name", "licence_family", "gated", "size_band"):
+        assert page.locator(f'.facet-info[data-column="{column}"]').is_visible(), column
+    found = page.locator("td.col-model_id", has_text=model)
+    assert found.count() >= 1
+    _click(page, found.locator("a.hubdex-profile"))
+    # the profile, leading with the model's story
+    assert page.url.endswith("/hubdex/model_profile?" + urlencode({"model": model}))
+    assert model in page.locator("section.hubdex-story h2").inner_text()
+    assert {"model", "signal", "licence"} <= {t.strip() for t in page.locator("td.col-section").all_inner_texts()}
+    shot(page, "8-walk-profile")
+
+    _click(page, page.locator('section.hubdex-story a[data-story="history chart"]'))
+    page.locator("#chart-downloads svg.marks").wait_for(state="visible", timeout=30000)
+    page.locator("#chart-rank table").wait_for(timeout=30000)
+    assert model in page.locator("#chart-rank").inner_text()
+    assert page.locator("#chart-downloads svg.marks g.mark-symbol path").count() == len(METRIC_DAYS) + 1
+    page.go_back()
+    page.wait_for_load_state()
+
+    _click(page, page.locator('section.hubdex-story a[data-story="competitors"]'))
+    rows = page.locator("table.rows-and-columns tbody tr")
+    assert rows.count() > 0
+    assert "competitor" in page.locator("td.col-relation").first.inner_text()
+    evidence = page.locator("td.col-evidence").first.inner_text()
+    assert re.search(r"(search|benchmark|card_table|sibling|size): ", evidence), evidence
+    shot(page, "9-walk-competitors")
+    page.go_back()
+    page.wait_for_load_state()
+
+    _click(page, page.locator('section.hubdex-story a[data-story="comparisons"]'))
+    entry = page.locator("td.col-comparison a.hubdex-comparison").first
+    pair = entry.inner_text()
+    assert model in pair.split(" vs ")
+    _click(page, entry)
+    rendered = page.locator("td.col-comparison_markdown")
+    assert rendered.locator("h1").count() == 1 and rendered.locator("table").count() >= 1  # Markdown rendered
+    assert "|---|" not in rendered.inner_text()
+    names = rendered.locator("a.hubdex-model")
+    assert names.count() >= 2 and "model_profile?model=" in names.first.get_attribute("href")
+    shot(page, "10-walk-comparison")
+    page.go_back()
+    page.wait_for_load_state()
+    page.go_back()
+    page.wait_for_load_state()
+
+    _click(page, page.locator('section.hubdex-story a[data-story="derivatives by relation"]'))
+    expected = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True).execute(
+        "SELECT relation, count(*) FROM model_relations WHERE parent = ? GROUP BY relation", (model,)).fetchall()
+    assert page.locator('.facet-info[data-column="relation"]').is_visible()
+    total = sum(n for _, n in expected)
+    assert f"{total:,} row" in page.locator("h3").first.inner_text()
+    assert {t.strip() for t in page.locator("td.col-parent").all_inner_texts()} == {model + " (profile)"} or \
+        all(model in t for t in page.locator("td.col-parent").all_inner_texts())
+    shot(page, "11-walk-derivatives")
+
+
+def test_in_a_browser_a_models_rows_from_its_row_page(page, served):
+    """model_tags and evaluations of a model, each one click from its row page."""
+    conn = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True)
+    model, key, n_eval = conn.execute("SELECT m.id, m.key, count(*) FROM evaluations e JOIN models m "
+                                      "ON m.key = e.model_key GROUP BY 1 ORDER BY 3 DESC LIMIT 1").fetchone()
+    n_tags = conn.execute("SELECT count(*) FROM model_tags WHERE model_key = ?", (key,)).fetchone()[0]
+    from datasette.utils import tilde_encode
+
+    page.goto(page.base + "hubdex/models/" + tilde_encode(model))
+    assert model in page.locator("section.hubdex-story h2").inner_text()
+    shot(page, "12-model-row")
+    for table, n in (("model_tags", n_tags), ("evaluations", n_eval)):
+        _click(page, page.locator(f'section.hubdex-story a[data-table="{table}"]'))
+        assert f"model_key = {key}" in page.locator("h3").first.inner_text() or f"model_key={key}" in page.url
+        assert page.locator("table.rows-and-columns tbody tr").count() == min(n, 50)
+        assert f"{n:,} row" in page.locator("h3").first.inner_text()
+        # the key column names the model
+        assert model in page.locator("td.col-model_key").first.inner_text()
+        page.go_back()
+        page.wait_for_load_state()
+
+
+def test_in_a_browser_trends_prices_and_an_ad_hoc_chart(page):
+    page.goto(page.base + "-/dashboards/trends")
+    for slug in ("tasks-created", "tasks-total", "licences-over-time", "tasks-by-day", "size-bands", "movers-per-task"):
+        page.locator(f"#chart-{slug} svg.marks").wait_for(state="visible", timeout=30000)
+    shot(page, "13-dashboard-trends")
+    page.goto(page.base + "-/dashboards/prices")
+    for slug in ("offers-per-provider", "price-range", "model-latest", "model-over-time"):
+        page.locator(f"#chart-{slug} svg.marks").wait_for(state="visible", timeout=30000)
+    shot(page, "14-dashboard-prices")
+    # any query's rows, charted in the page (Vega-Lite as bundled by datasette-dashboards)
+    page.goto(page.base + "hubdex/models_by_size_band")
+    panel = page.locator("details.hubdex-chart")
+    panel.locator("summary").click()
+    panel.locator('select[name="x"]').select_option("size_band")
+    panel.locator('select[name="y"]').select_option("models")
+    panel.locator("button").click()
+    panel.locator(".hubdex-chart-view svg.marks").wait_for(state="visible", timeout=30000)
+    assert int(panel.get_attribute("data-drawn")) == 6
+    assert panel.locator(".hubdex-chart-view svg.marks g.mark-rect path").count() == 6
+    shot(page, "15-ad-hoc-chart")

@@ -166,8 +166,9 @@ CHART_JS = """
 document.addEventListener('DOMContentLoaded', function () {
   var table = document.querySelector('table.rows-and-columns');
   if (!table) { return; }
-  var columns = Array.from(table.querySelectorAll('thead th[data-column]'))
-    .map(function (th) { return th.getAttribute('data-column'); })
+  // a table page's headers carry data-column; a query's only their text
+  var columns = Array.from(table.querySelectorAll('thead th'))
+    .map(function (th) { return th.getAttribute('data-column') || th.textContent.trim(); })
     .filter(function (c) { return c && c !== 'Link' && c !== 'rowid'; });
   if (!columns.length) { return; }
   var assets = %(assets)s;
@@ -213,7 +214,7 @@ document.addEventListener('DOMContentLoaded', function () {
       };
       if (colour !== '(none)') { encoding.color = {field: colour, type: 'nominal'}; }
       var spec = {data: {values: rows},
-                  mark: {type: form.mark.value, tooltip: true}, encoding: encoding, width: 'container', height: 320};
+                  mark: {type: form.mark.value, tooltip: true}, encoding: encoding, width: 640, height: 320};
       load(0, function () {
         vegaEmbed(panel.querySelector('.hubdex-chart-view'), spec, {actions: false, mode: 'vega-lite'}).then(function () {
           panel.setAttribute('data-drawn', rows.length);
