@@ -47,6 +47,8 @@ def build_served_db(path, replica):
     for i, day in enumerate(METRIC_DAYS):
         control(replica, "POST", "scenario", json.dumps({"seed": i + 1, "metrics": 0.3, "advance": 86400}).encode())
         assert crawl(path, replica.url, mode="metrics", clock=Clock(day)).ok
+        if i == 2:  # a first derive mid-way: the last one refreshes model_overview for what moved only
+            derive(path, clock=Clock(day))
     derive(path, clock=Clock(METRIC_DAYS[-1]))
     # A card section with raw HTML and outside images, as real cards have.
     db = open_db(str(path))
@@ -444,6 +446,25 @@ def test_a_csv_stream_cut_at_the_limit_says_so(served_db, tmp_path):
     body = asyncio.run(get()).text
     assert body.rstrip().endswith("`hubdex export DIR` writes whole tables as Parquet.")
     assert "# TRUNCATED" in body and "CSV contains more than" not in body
+
+
+def test_model_overview_is_refreshed_for_what_moved(served_db):
+    """The second derive refreshed model_overview for the models it saw move only; it holds exactly
+    what model_scores and models say, and overview_trends kept both derive days."""
+    from hubdex.store import overview
+
+    conn = sqlite3.connect(f"file:{served_db}?mode=ro", uri=True)
+    runs = conn.execute("SELECT run_id, rebuilt_all FROM derive_runs ORDER BY run_id").fetchall()
+    assert len(runs) == 2 and runs[1][1] == 0  # the last derive was incremental
+    cols = ", ".join(overview.COLUMNS)
+    fresh = set(conn.execute(overview.SELECT).fetchall())
+    stored = set(conn.execute(f"SELECT {cols} FROM model_overview").fetchall())
+    assert stored == fresh and len(stored) == conn.execute("SELECT count(*) FROM model_scores").fetchone()[0]
+    days = {r[0] for r in conn.execute("SELECT DISTINCT period FROM overview_trends WHERE kind = 'day'")}
+    assert len(days) == 2
+    totals = conn.execute("SELECT sum(models) FROM overview_trends WHERE kind = 'day' AND facet = 'task' "
+                          "GROUP BY period ORDER BY period DESC LIMIT 1").fetchone()[0]
+    assert totals == len(stored)
 
 
 def test_sql_is_read_only(served):
