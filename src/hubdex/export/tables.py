@@ -51,6 +51,8 @@ NOT_EXPORTED = {
                    "`hubdex site` publishes them)",
     "comparison_sides": "what each comparison side was last built from",
     "comparison_runs": "the comparisons step's run figures",
+    "model_overview": "hubdex serve's start page: model_scores and models columns, both exported",
+    "overview_trends": "hubdex serve's trend charts, aggregates of model_overview",
 }
 # SQLite's own tables and the FTS index's shadow tables.
 INTERNAL_PREFIXES = ("sqlite_", "model_search_fts")
