@@ -4,6 +4,7 @@ writes the same file. The browser test is tests/test_serve_browser.py."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import pathlib
@@ -313,7 +314,13 @@ def test_descriptions_agree_with_the_stored_values(served_db):
     live = schema(served_db)
     wrong, checked = [], 0
     for table, meta in tables_meta().items():
-        for column, description in (meta.get("columns") or {}).items():
+        described = dict(meta.get("columns") or {})
+        # a table's own description may state ranges for columns by pattern: "0..1 for (q_*, e_*)"
+        for bound, patterns in re.findall(r"(0-100|0\.\.1) for \(([^)]*)\)", meta.get("description") or ""):
+            for pattern in (p.strip() for p in patterns.split(",")):
+                for column in fnmatch.filter(live.get(table, []), pattern):
+                    described[column] = f"{described.get(column, '')} ({bound})"
+        for column, description in described.items():
             if table not in live or column not in live[table]:
                 continue
             for check in _described_checks(description):
