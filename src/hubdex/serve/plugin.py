@@ -106,7 +106,7 @@ def render_cell(row, value, column, table, database, datasette):
         return _model_key_cell(value, datasette)
     if table == "models" and column == "id" and isinstance(value, str):
         return model_link(datasette, value)
-    return readable(column, value)
+    return readable(column, value, table)
 
 
 def _model_key_cell(value, datasette):
@@ -285,7 +285,8 @@ COUNT_COLUMNS = {
     "capabilities_count", "context_length", "tokens",
 }
 PARAM_COLUMNS = {"params"}
-BYTE_COLUMNS = {"used_storage", "bytes", "size", "db_bytes"}
+BYTE_COLUMNS = {"used_storage", "bytes", "db_bytes"}
+BYTE_COLUMNS_IN = {("model_files", "size")}  # elsewhere `size` is a match edge's size contribution
 DAY_COLUMNS = {"day", "fetched_day", "before_day"}
 PERCENTILE_COLUMNS = re.compile(r"^(?:p|pt)_\w+$|^\w+_pct$")  # stored 0-100
 SHARE_COLUMNS = re.compile(r"^(?:q|e)_\w+$|^eval_standing$|^confidence$")  # stored 0..1
@@ -314,7 +315,7 @@ def _titled(shown: str, raw) -> markupsafe.Markup:
     return markupsafe.Markup('<span class="hubdex-figure" title="{raw}">{shown}</span>').format(raw=raw, shown=shown)
 
 
-def readable(column: str, value):
+def readable(column: str, value, table: str | None = None):
     """The cell as an analyst reads it, or None (Datasette's own display)."""
     if isinstance(value, bool) or value is None:
         return None
@@ -327,10 +328,10 @@ def readable(column: str, value):
         return _titled((EPOCH + dt.timedelta(days=value)).isoformat(), value)
     if column in PARAM_COLUMNS:
         return _titled(short(value), value)
-    if column in BYTE_COLUMNS:
+    if column in BYTE_COLUMNS or (table, column) in BYTE_COLUMNS_IN:
         return _titled(human_bytes(value), value)
     if USD_COLUMNS.search(column):
-        return _titled(f"${value:,.4g}", value)
+        return _titled(f"${value:,.2f}" if abs(value) >= 0.1 or value == 0 else f"${value:.2g}", value)
     if PERCENTILE_COLUMNS.match(column):
         return _titled(f"{value:.1f}%", value)
     if SHARE_COLUMNS.match(column):
