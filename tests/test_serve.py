@@ -162,6 +162,30 @@ def test_default_sorts_and_facets_use_indexes(served_db, served):
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_overview_filtered_by_each_facet_reads_indexes_only(served_db, served):
+    """model_overview filtered by a value of any of its facets: its rows come down an index in rank
+    order (no sort of the value's rows), and each facet within is counted inside a covering index."""
+    conn = sqlite3.connect(f"file:{served_db}?mode=ro", uri=True)
+    facets = tables_meta()["model_overview"]["facets"]
+    assert facets == ["pipeline_tag", "library_name", "licence_family", "gated", "size_band"]
+    wrong = []
+    for column in facets:
+        value = conn.execute(f"SELECT {column} FROM model_overview GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+                             ).fetchone()[0]
+        body = served.get("hubdex/model_overview.json", **{column: value, "_size": "1"}).json()
+        plan = _plan(conn, body["query"]["sql"], body["query"]["params"])
+        if any("TEMP B-TREE FOR ORDER BY" in p for p in plan) or not any("INDEX" in p for p in plan):
+            wrong.append(f"rows where {column} = {value!r}: {plan}")
+        for other in facets:
+            sql = (f"select [{other}] as value, count(*) as count from (select * from model_overview where "
+                   f"[{column}] = :p0) where [{other}] is not null and [{other}] != '' group by [{other}] "
+                   f"order by count desc, value limit 31")
+            plan = _plan(conn, sql, {"p0": value})
+            if not any("COVERING INDEX" in p for p in plan):
+                wrong.append(f"facet {other} where {column} = {value!r}: {plan}")
+    assert not wrong, "\n".join(wrong)
+
+
 _FROM = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_]\w*)(?:\s+(?:AS\s+)?(?!(?:ON|JOIN|WHERE|LEFT|CROSS|INNER|GROUP|ORDER|"
                    r"LIMIT|USING|UNION|WINDOW)\b)([A-Za-z_]\w*))?", re.IGNORECASE)
 
