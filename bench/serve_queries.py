@@ -191,6 +191,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=40)
     ap.add_argument("--json", default=str(RESULTS))
     ap.add_argument("--keep", action="store_true", help="keep the work directory (the database)")
+    ap.add_argument("--only", help="time only the cases whose label matches this regular expression")
     args = ap.parse_args()
     load0 = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="hubdex-bench-serve-"))
@@ -216,6 +217,8 @@ def main():
             session = requests.Session()
             results = {}
             for label, path, params in cases(db):
+                if args.only and not re.search(args.only, label):
+                    continue
                 r = time_case(session, server.url, path, params, args.repeats)
                 if r.get("status") == 200 and r["p95_ms"] >= TARGET_MS:
                     r["plan"] = plan_of(db, path, params)

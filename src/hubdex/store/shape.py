@@ -60,8 +60,10 @@ ANALYST_INDEXES = {
                                     "size_band)"),
     "idx_model_overview_by_size": ("model_overview(size_band, rank, pipeline_tag, library_name, licence_family, "
                                    "gated)"),
-    # the movers_per_task query and the trends dashboard's movers chart: each task's top growers
+    # each task's top growers (partial: growing models only): movers_per_task, the trends dashboard's
+    # movers-per-task chart and fastest_growing_7d with a task; fastest_growing_30d with a task
     "idx_model_overview_task_growth": "model_overview(pipeline_tag, growth_7d) WHERE growth_7d > 0",
+    "idx_model_overview_task_growth_30d": "model_overview(pipeline_tag, growth_30d) WHERE growth_30d > 0",
 }
 
 # Views, in dependency order (a view is created after those it reads).
