@@ -42,6 +42,8 @@ ANALYST_INDEXES = {
     "idx_runs_mode": "runs(mode, id)",
     "idx_runs_status": "runs(status)",
     "idx_cards_source": "cards(source)",
+    # crawl_health's card backlog: every card's (key, sha) read from this narrow index, not the rows
+    "idx_cards_sha": "cards(sha)",
     # model_overview (a table: store/overview.py), the analyst's start page. Its default sort
     # (rank, descending) and each of its five facets: one index per facet column, led by it, then
     # rank, then the four other facet columns. An unfiltered facet's count is one scan of its index;
