@@ -62,6 +62,9 @@ ANALYST_INDEXES = {
                                     "size_band)"),
     "idx_model_overview_by_size": ("model_overview(size_band, rank, pipeline_tag, library_name, licence_family, "
                                    "gated)"),
+    # models_by_size_band and the trends dashboard's size-bands chart for one task: the task's range
+    # read in band order from this narrow index (the wide by_task one needed a sort of its range)
+    "idx_model_overview_task_size": "model_overview(pipeline_tag, size_band)",
     # each task's top growers (partial: growing models only): movers_per_task, the trends dashboard's
     # movers-per-task chart and fastest_growing_7d with a task; fastest_growing_30d with a task
     "idx_model_overview_task_growth": "model_overview(pipeline_tag, growth_7d) WHERE growth_7d > 0",
