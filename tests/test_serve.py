@@ -119,6 +119,11 @@ def tables_meta():
     return serve.metadata()["databases"][serve.DB_NAME]["tables"]
 
 
+def facet_columns(meta):
+    """A table's configured facets' columns (`column`, or `{type: column}`)."""
+    return [f if isinstance(f, str) else next(iter(f.values())) for f in meta.get("facets") or []]
+
+
 # -- metadata ---------------------------------------------------------------------------------------
 def test_every_table_view_and_column_is_described(served_db):
     tables, missing, stale = tables_meta(), [], []
@@ -151,7 +156,7 @@ def test_default_sorts_and_facets_use_indexes(served_db, served):
             plan = _plan(conn, sql)  # a scan in the order asked (an index, the rowid, a clustered key) is fine
             if any("TEMP B-TREE" in p for p in plan):
                 wrong.append(f"{table} sorted: {sql[-60:]} -> {plan}")
-        for column in meta.get("facets") or []:
+        for column in facet_columns(meta):
             # as Datasette counts a facet (datasette/facets.py, ColumnFacet)
             sql = (f"select [{column}] as value, count(*) as count from (select * from [{table}]) "
                    f"where [{column}] is not null and [{column}] != '' group by [{column}] order by count desc, value "
@@ -166,7 +171,7 @@ def test_the_overview_filtered_by_each_facet_reads_indexes_only(served_db, serve
     """model_overview filtered by a value of any of its facets: its rows come down an index in rank
     order (no sort of the value's rows), and each facet within is counted inside a covering index."""
     conn = sqlite3.connect(f"file:{served_db}?mode=ro", uri=True)
-    facets = tables_meta()["model_overview"]["facets"]
+    facets = facet_columns(tables_meta()["model_overview"])
     assert facets == ["pipeline_tag", "library_name", "licence_family", "gated", "size_band"]
     wrong = []
     for column in facets:
@@ -184,6 +189,30 @@ def test_the_overview_filtered_by_each_facet_reads_indexes_only(served_db, serve
             if not any("COVERING INDEX" in p for p in plan):
                 wrong.append(f"facet {other} where {column} = {value!r}: {plan}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_overviews_facet_counts_are_the_rows_counts(served):
+    """Counted from overview_cube (unfiltered, filtered by facet values) or live (a search, any other
+    filter): every facet count is the number of model_overview rows the page holds with that value."""
+    conn = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True)
+    facets = facet_columns(tables_meta()["model_overview"])
+    task = conn.execute("SELECT pipeline_tag FROM model_overview GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    pages = [({}, "1=1", []), ({"pipeline_tag": task}, "pipeline_tag = ?", [task]),
+             ({"pipeline_tag": task, "gated": "false"}, "pipeline_tag = ? AND gated = ?", [task, "false"]),
+             ({"size_band": "unknown"}, "size_band = ?", ["unknown"]),
+             ({"downloads__gt": "1000"}, "downloads > ?", [1000]),
+             ({"_search": "bert"}, "model_key IN (SELECT rowid FROM model_search_fts WHERE model_search_fts MATCH ?)",
+              ["bert"])]
+    for params, where, args in pages:
+        body = served.get("hubdex/model_overview.json", _size="1", **params).json()
+        assert set(body["facet_results"]) == set(facets), body["facet_results"].keys()
+        for column in facets:
+            shown = {r["value"]: r["count"] for r in body["facet_results"][column]["results"]}
+            real = dict(conn.execute(f"SELECT {column}, count(*) FROM model_overview WHERE {where} AND {column} "
+                                     f"IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 30", args).fetchall())
+            assert shown == real, (params, column)
+        assert body["filtered_table_rows_count"] == conn.execute(
+            f"SELECT count(*) FROM model_overview WHERE {where}", args).fetchone()[0]
 
 
 _FROM = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_]\w*)(?:\s+(?:AS\s+)?(?!(?:ON|JOIN|WHERE|LEFT|CROSS|INNER|GROUP|ORDER|"

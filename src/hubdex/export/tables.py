@@ -53,6 +53,7 @@ NOT_EXPORTED = {
     "comparison_runs": "the comparisons step's run figures",
     "model_overview": "hubdex serve's start page: model_scores and models columns, both exported",
     "overview_trends": "hubdex serve's trend charts, aggregates of model_overview",
+    "overview_cube": "hubdex serve's facet counts, aggregates of model_overview",
 }
 # SQLite's own tables and the FTS index's shadow tables.
 INTERNAL_PREFIXES = ("sqlite_", "model_search_fts")

@@ -99,10 +99,14 @@ def prepare(db_path: str) -> str | None:
     try:
         with WriterLock(str(db_path), "serve (bringing views and indexes up to date)"):
             db = open_db(str(db_path), must_exist=True)
-            if overview.needs_filling(db.conn):  # derived before model_overview was a table
+            lacking = overview.needs_filling(db.conn)  # derived before these tables existed
+            if lacking == "overview":
                 last = db.conn.execute("SELECT day FROM derive_runs ORDER BY run_id DESC LIMIT 1").fetchone()
                 with db.atomic():
                     overview.refresh(db.conn, rebuild_all=True, day=last[0] if last else None)
+            elif lacking == "cube":
+                with db.atomic():
+                    overview.refresh_cube(db.conn)
             db.conn.close()
     except Busy as e:
         return (f"{e.args[0]} holds {db_path}: serving it as it is (its views and indexes are brought up "

@@ -537,3 +537,74 @@ def asgi_wrapper(datasette):
         return wrapped
 
     return wrap
+
+
+# -- the start page's facets -------------------------------------------------------------------------
+# model_overview's five facets (metadata: `counted: <column>`) are counted from overview_cube (its rows
+# per combination of the five columns, kept by every derive) whenever the page is filtered by
+# nothing but equalities on those columns: a sum over a small table instead of a scan of a million
+# index entries per facet (300-400 ms each at a million models). Any other filter (a search, `__gt`,
+# `_where`, another column) counts live, exactly as Datasette's column facet does.
+CUBE_TABLE = ("model_overview", "overview_cube")
+CUBE_COLUMNS = ("pipeline_tag", "library_name", "licence_family", "gated", "size_band")
+# query-string keys that never narrow the rows
+_NEUTRAL_ARGS = {"_facet", "_facet_counted", "_size", "_sort", "_sort_desc", "_next", "_facet_size", "_nocount",
+                 "_col", "_nocol", "_labels", "_nofacet", "_trace", "_shape", "_json", "_timelimit"}
+
+
+def _cube_filters(request) -> dict | None:
+    """The page's filters as {column: value} when all of them are equalities on cube columns."""
+    from urllib.parse import parse_qsl
+
+    filters = {}
+    for key, value in parse_qsl(request.query_string, keep_blank_values=True):
+        if key in _NEUTRAL_ARGS or key.startswith("_facet"):
+            continue
+        column = key[: -len("__exact")] if key.endswith("__exact") else key
+        if column not in CUBE_COLUMNS or column in filters:
+            return None
+        filters[column] = value
+    return filters
+
+
+def _counted_facet_class():
+    from datasette.facets import ColumnFacet
+    from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
+
+    class CountedFacet(ColumnFacet):
+        type = "counted"
+
+        async def facet_results(self):
+            filters = _cube_filters(self.request) if self.table == CUBE_TABLE[0] else None
+            db = self.ds.get_database(self.database)
+            if filters is None or not await db.table_exists(CUBE_TABLE[1]):
+                return await super().facet_results()
+            results, qs_pairs, size = [], self.get_querystring_pairs(), self.get_facet_size()
+            where = " AND ".join(f"{escape_sqlite(c)} = :{c}" for c in filters)
+            for source_and_config in self.get_configs():
+                config = source_and_config["config"]
+                column = config.get("column") or config["simple"]
+                sql = (f"SELECT {escape_sqlite(column)} AS value, sum(models) AS count FROM {CUBE_TABLE[1]} "
+                       f"WHERE {escape_sqlite(column)} IS NOT NULL{' AND ' + where if where else ''} "
+                       f"GROUP BY {escape_sqlite(column)} ORDER BY count DESC, value LIMIT {size + 1}")
+                rows = (await db.execute(sql, filters)).rows
+                values = []
+                results.append({"name": column, "type": self.type, "hideable": source_and_config["source"] != "metadata",
+                                "toggle_url": self.ds.urls.path(path_with_removed_args(self.request,
+                                                                                       {"_facet_counted": column})),
+                                "results": values, "truncated": len(rows) > size})
+                for row in rows[:size]:
+                    selected = (column, str(row["value"])) in qs_pairs
+                    toggle = (path_with_removed_args(self.request, {column: str(row["value"])}) if selected
+                              else path_with_added_args(self.request, {column: row["value"]}))
+                    values.append({"value": row["value"], "label": row["value"], "count": row["count"],
+                                   "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(toggle)),
+                                   "selected": selected})
+            return results, []
+
+    return CountedFacet
+
+
+@hookimpl
+def register_facet_classes():
+    return [_counted_facet_class()]

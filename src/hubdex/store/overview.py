@@ -38,9 +38,22 @@ TREND_FACETS = (("task", "pipeline_tag"), ("library", "library_name"), ("licence
                 ("gated", "gated"), ("size_band", "size_band"))
 
 
+# The facet columns the start page counts from overview_cube (serve's facet class reads it).
+CUBE_COLUMNS = ("pipeline_tag", "library_name", "licence_family", "gated", "size_band")
+
+
+def refresh_cube(conn):
+    """overview_cube: model_overview's rows counted per combination of its facet columns."""
+    columns = ", ".join(CUBE_COLUMNS)
+    conn.execute("DELETE FROM overview_cube")
+    conn.execute(f"INSERT INTO overview_cube SELECT {columns}, count(*) FROM model_overview GROUP BY {columns}")
+
+
 def refresh_trends(conn, day: int | None):
     """overview_trends from model_overview: the models created each month per facet value (whole,
-    every derive), and, on `day`, the catalogue's totals per facet value (that day's rows replaced)."""
+    every derive), and, on `day`, the catalogue's totals per facet value (that day's rows replaced);
+    then overview_cube."""
+    refresh_cube(conn)
     conn.execute("DELETE FROM overview_trends WHERE kind = 'created'")
     for facet, column in TREND_FACETS:
         conn.execute(f"""INSERT INTO overview_trends
@@ -95,8 +108,13 @@ def _refresh_rows(conn, run_id, rebuild_all) -> OverviewResult:
     return OverviewResult(moved, False)
 
 
-def needs_filling(conn) -> bool:
-    """A database derived before model_overview was a table: scores, and no overview."""
-    has_scores = conn.execute("SELECT 1 FROM model_scores LIMIT 1").fetchone()
-    has_overview = conn.execute("SELECT 1 FROM model_overview LIMIT 1").fetchone()
-    return bool(has_scores) and not has_overview
+def needs_filling(conn) -> str | None:
+    """What a database derived before these tables existed lacks: 'overview' (scores, no
+    model_overview: everything to fill), 'cube' (no overview_cube), or None."""
+    if not conn.execute("SELECT 1 FROM model_scores LIMIT 1").fetchone():
+        return None
+    if not conn.execute("SELECT 1 FROM model_overview LIMIT 1").fetchone():
+        return "overview"
+    if not conn.execute("SELECT 1 FROM overview_cube LIMIT 1").fetchone():
+        return "cube"
+    return None
