@@ -33,7 +33,8 @@ METRIC_DAYS = [DAY0 + d for d in (1, 3, 8, 16, 24, 31)]
 # Tables that stay small whatever the catalogue (bookkeeping): a query may scan them.
 SMALL_TABLES = {"runs", "quarantine", "crawl_state", "metric_days", "derive_runs", "licences", "licence_classes",
                 "capability_names", "capability_evidence", "rank_weights", "export_state", "history_prunes",
-                "pass_pages", "_sqlite_migrations"}
+                "pass_pages", "_sqlite_migrations",
+                "overview_breakdowns"}  # one row per licence and per pricing class
 NASTY_CARD = ("## Uses\n\nA **bold** claim.\n\n<script>alert('card')</script>\n"
               "<img src=\"http://example.com/pixel.png\" onerror=\"alert(1)\">\n\n"
               "![badge](https://example.com/badge.svg)\n")
@@ -525,6 +526,15 @@ def test_model_overview_is_refreshed_for_what_moved(served_db):
     totals = conn.execute("SELECT sum(models) FROM overview_trends WHERE kind = 'day' AND facet = 'task' "
                           "GROUP BY period ORDER BY period DESC LIMIT 1").fetchone()[0]
     assert totals == len(stored)
+    # the breakdowns the derive counted are what model_scores holds now
+    live = set(conn.execute("SELECT licence_family, commercial_use, licence, count(*), round(avg(rank), 1), max(rank) "
+                            "FROM model_scores GROUP BY 1, 2, 3").fetchall())
+    assert live == set(conn.execute("SELECT licence_family, commercial_use, licence, models, mean_rank, best_rank "
+                                    "FROM overview_breakdowns WHERE breakdown = 'licence'").fetchall())
+    live = set(conn.execute("SELECT pricing_class, count(*), sum(hosted_providers > 0) FROM model_scores "
+                            "GROUP BY 1").fetchall())
+    assert live == set(conn.execute("SELECT pricing_class, models, with_hosted_providers FROM overview_breakdowns "
+                                    "WHERE breakdown = 'pricing'").fetchall())
 
 
 def test_sql_is_read_only(served):

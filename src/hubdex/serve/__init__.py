@@ -107,6 +107,7 @@ def prepare(db_path: str) -> str | None:
             elif lacking == "cube":
                 with db.atomic():
                     overview.refresh_cube(db.conn)
+                    overview.refresh_breakdowns(db.conn)
             db.conn.close()
     except Busy as e:
         return (f"{e.args[0]} holds {db_path}: serving it as it is (its views and indexes are brought up "

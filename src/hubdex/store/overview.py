@@ -49,11 +49,27 @@ def refresh_cube(conn):
     conn.execute(f"INSERT INTO overview_cube SELECT {columns}, count(*) FROM model_overview GROUP BY {columns}")
 
 
+def refresh_breakdowns(conn):
+    """overview_breakdowns: models per licence (family, commercial use) and per pricing class, with
+    their ranks and prices, as hubdex serve's licence_breakdown and pricing_breakdown show them."""
+    conn.execute("DELETE FROM overview_breakdowns")
+    conn.execute("""INSERT INTO overview_breakdowns (breakdown, licence_family, commercial_use, licence, models,
+                        mean_rank, best_rank)
+        SELECT 'licence', licence_family, commercial_use, licence, count(*), round(avg(rank), 1), max(rank)
+        FROM model_scores GROUP BY licence_family, commercial_use, licence""")
+    conn.execute("""INSERT INTO overview_breakdowns (breakdown, pricing_class, models, with_hosted_providers,
+                        cheapest_input_usd_per_m, cheapest_output_usd_per_m, mean_rank)
+        SELECT 'pricing', pricing_class, count(*), sum(hosted_providers > 0), min(cheapest_input_usd_per_m),
+               min(cheapest_output_usd_per_m), round(avg(rank), 1)
+        FROM model_scores GROUP BY pricing_class""")
+
+
 def refresh_trends(conn, day: int | None):
     """overview_trends from model_overview: the models created each month per facet value (whole,
     every derive), and, on `day`, the catalogue's totals per facet value (that day's rows replaced);
-    then overview_cube."""
+    then overview_cube and overview_breakdowns."""
     refresh_cube(conn)
+    refresh_breakdowns(conn)
     conn.execute("DELETE FROM overview_trends WHERE kind = 'created'")
     for facet, column in TREND_FACETS:
         conn.execute(f"""INSERT INTO overview_trends
@@ -110,11 +126,13 @@ def _refresh_rows(conn, run_id, rebuild_all) -> OverviewResult:
 
 def needs_filling(conn) -> str | None:
     """What a database derived before these tables existed lacks: 'overview' (scores, no
-    model_overview: everything to fill), 'cube' (no overview_cube), or None."""
+    model_overview: everything to fill), 'cube' (no overview_cube or overview_breakdowns), or None."""
     if not conn.execute("SELECT 1 FROM model_scores LIMIT 1").fetchone():
         return None
     if not conn.execute("SELECT 1 FROM model_overview LIMIT 1").fetchone():
         return "overview"
     if not conn.execute("SELECT 1 FROM overview_cube LIMIT 1").fetchone():
+        return "cube"
+    if not conn.execute("SELECT 1 FROM overview_breakdowns LIMIT 1").fetchone():
         return "cube"
     return None

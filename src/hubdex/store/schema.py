@@ -336,3 +336,13 @@ def m013_serve_overview_cube(db):
     # (300-400 ms each, five per page). Refreshed with overview_trends by every derive.
     db.execute("""CREATE TABLE overview_cube (pipeline_tag TEXT, library_name TEXT, licence_family TEXT, gated TEXT,
         size_band TEXT, models INTEGER NOT NULL) STRICT""")
+
+
+@migrations()
+def m014_serve_overview_breakdowns(db):
+    # The licence and pricing breakdowns (hubdex serve's licence_breakdown and pricing_breakdown),
+    # computed by every derive: as queries each scanned a million index entries (600-800 ms at a
+    # million models under load).
+    db.execute("""CREATE TABLE overview_breakdowns (breakdown TEXT NOT NULL, licence_family TEXT,
+        commercial_use TEXT, licence TEXT, pricing_class TEXT, models INTEGER NOT NULL, mean_rank REAL, best_rank REAL,
+        with_hosted_providers INTEGER, cheapest_input_usd_per_m REAL, cheapest_output_usd_per_m REAL) STRICT""")
