@@ -67,11 +67,48 @@ def dashboards() -> dict:
     return metadata()["plugins"]["datasette-dashboards"]
 
 
+def _database_class():
+    import os
+
+    from datasette.database import Database
+
+    class HubdexDatabase(Database):
+        """Datasette's database, its table counts (the index and database pages list every table's)
+        kept while the file is unchanged. Datasette counts each table with a 10 ms limit, but SQLite
+        counts a table in one VM instruction that no time limit interrupts: at a million models the
+        50 counts took 1.3-2.5 s a page (model_tags alone, 10 million rows, 380 ms). The counts are
+        exact: they are taken again as soon as the database or its WAL file changes (a crawl or a
+        derive committed), so the first page after a write pays for them once."""
+
+        _counts_key = None
+        _counts = None
+
+        def _file_state(self):
+            state = []
+            for suffix in ("", "-wal"):
+                try:
+                    st = os.stat(str(self.path) + suffix)
+                    state.append((st.st_mtime_ns, st.st_size))
+                except FileNotFoundError:
+                    state.append(None)
+            return tuple(state)
+
+        async def table_counts(self, limit=10):
+            key = self._file_state()
+            if self._counts is None or key != self._counts_key:
+                self._counts = await super().table_counts(limit)
+                self._counts_key = key
+            return dict(self._counts)
+
+    return HubdexDatabase
+
+
 def make_datasette(db_path: str, settings: dict | None = None):
     """A Datasette instance serving `db_path` as the mutable database `hubdex`."""
     from datasette.app import Datasette
-    from datasette.database import Database
     from datasette.plugins import pm
+
+    Database = _database_class()
 
     if not pm.is_registered(plugin):
         pm.register(plugin, name="hubdex")
