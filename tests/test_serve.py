@@ -690,8 +690,8 @@ def shot(pg, name):
 
 
 def test_in_a_browser_table_facets_and_search(page):
-    page.goto(page.base + "hubdex/models")
-    for column in ("pipeline_tag", "library_name", "author"):
+    page.goto(page.base + "hubdex/model_overview")
+    for column in ("pipeline_tag", "library_name", "licence_family", "gated", "size_band"):
         assert page.locator(f'.facet-info[data-column="{column}"]').is_visible(), column
     first = page.locator('.facet-info[data-column="pipeline_tag"] li a').first
     task = first.inner_text().rsplit(" ", 1)[0].strip()
@@ -702,7 +702,7 @@ def test_in_a_browser_table_facets_and_search(page):
     assert "pipeline_tag=" in page.url
     assert f"{expected:,} row" in page.locator("h3").first.inner_text(), page.locator("h3").first.inner_text()
     assert task in page.locator("h3").first.inner_text()
-    shot(page, "1-models-faceted")
+    shot(page, "1-overview-faceted")
 
     page.goto(page.base + "hubdex/models")
     page.fill("#_search", "mask2former cityscapes")
