@@ -544,7 +544,8 @@ def asgi_wrapper(datasette):
 # per combination of the five columns, kept by every derive) whenever the page is filtered by
 # nothing but equalities on those columns: a sum over a small table instead of a scan of a million
 # index entries per facet (300-400 ms each at a million models). Any other filter (a search, `__gt`,
-# `_where`, another column) counts live, exactly as Datasette's column facet does.
+# `_where`, another column) counts the page's rows live, as Datasette's column facet does, but all
+# five facets in one pass.
 CUBE_TABLE = ("model_overview", "overview_cube")
 CUBE_COLUMNS = ("pipeline_tag", "library_name", "licence_family", "gated", "size_band")
 # query-string keys that never narrow the rows
@@ -568,26 +569,51 @@ def _cube_filters(request) -> dict | None:
 
 
 def _counted_facet_class():
+    from datasette.database import QueryInterrupted
     from datasette.facets import ColumnFacet
     from datasette.utils import escape_sqlite, path_with_added_args, path_with_removed_args
 
     class CountedFacet(ColumnFacet):
         type = "counted"
 
+        async def _live_cube(self, columns):
+            """The page's rows counted per combination of the facet columns, in one pass (five
+            facets counted live were five passes over the rows: 3 s for a search matching a quarter
+            of a million models)."""
+            cols = ", ".join(escape_sqlite(c) for c in columns)
+            sql = f"SELECT {cols}, count(*) AS models FROM ({self.sql}) GROUP BY {cols}"
+            limit = self.ds.setting("facet_time_limit_ms") * max(1, len(columns))
+            return (await self.ds.execute(self.database, sql, self.params, truncate=False,
+                                          custom_time_limit=limit)).rows
+
         async def facet_results(self):
             filters = _cube_filters(self.request) if self.table == CUBE_TABLE[0] else None
             db = self.ds.get_database(self.database)
+            configs = self.get_configs()
+            columns = [c["config"].get("column") or c["config"]["simple"] for c in configs]
+            if not columns:  # a table with no counted facet (every table but model_overview)
+                return [], []
+            live = None
             if filters is None or not await db.table_exists(CUBE_TABLE[1]):
-                return await super().facet_results()
+                try:
+                    live = await self._live_cube(columns)
+                except QueryInterrupted:
+                    return [], columns
             results, qs_pairs, size = [], self.get_querystring_pairs(), self.get_facet_size()
-            where = " AND ".join(f"{escape_sqlite(c)} = :{c}" for c in filters)
-            for source_and_config in self.get_configs():
-                config = source_and_config["config"]
-                column = config.get("column") or config["simple"]
-                sql = (f"SELECT {escape_sqlite(column)} AS value, sum(models) AS count FROM {CUBE_TABLE[1]} "
-                       f"WHERE {escape_sqlite(column)} IS NOT NULL{' AND ' + where if where else ''} "
-                       f"GROUP BY {escape_sqlite(column)} ORDER BY count DESC, value LIMIT {size + 1}")
-                rows = (await db.execute(sql, filters)).rows
+            where = " AND ".join(f"{escape_sqlite(c)} = :{c}" for c in filters or {})
+            for source_and_config, column in zip(configs, columns):
+                if live is not None:
+                    counts = {}
+                    for row in live:
+                        if row[column] is not None:
+                            counts[row[column]] = counts.get(row[column], 0) + row["models"]
+                    rows = [{"value": v, "count": n}
+                            for v, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:size + 1]]
+                else:
+                    sql = (f"SELECT {escape_sqlite(column)} AS value, sum(models) AS count FROM {CUBE_TABLE[1]} "
+                           f"WHERE {escape_sqlite(column)} IS NOT NULL{' AND ' + where if where else ''} "
+                           f"GROUP BY {escape_sqlite(column)} ORDER BY count DESC, value LIMIT {size + 1}")
+                    rows = (await db.execute(sql, filters)).rows
                 values = []
                 results.append({"name": column, "type": self.type, "hideable": source_and_config["source"] != "metadata",
                                 "toggle_url": self.ds.urls.path(path_with_removed_args(self.request,
