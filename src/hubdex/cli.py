@@ -546,7 +546,8 @@ def _parse_quotas(text: str | None) -> dict:
 
 @replica.command("serve")
 @click.option("--catalog", default="demo", show_default=True,
-              help="demo | recorded | synthetic:N (N from 10 to 2,000,000; 100k and 1M forms accepted)")
+              help="demo | recorded | synthetic:N (N from 10 to 2,000,000; 100k and 1M forms accepted) | a corpus "
+                   "directory (models.jsonl, benchmarks.jsonl, benchmarks.json; see docs/REPLICA.md)")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="TCP port on 127.0.0.1 (default: a free one)")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--seed", default=0, type=int, show_default=True, help="seed of the synthetic catalogue and faults")
@@ -571,8 +572,13 @@ def replica_serve(catalog, port, host, seed, faults, quota, window, cdn_port):
         parse_spec(faults)
     except FaultSpecError as e:
         raise click.BadParameter(str(e), param_hint="--faults") from None
+    from .replica.catalog import CorpusError
+
     try:
         store, recs = build(catalog, seed=seed)
+    except CorpusError as e:  # a malformed corpus directory: one line naming the file and line
+        click.echo(f"Error: --catalog {e}", err=True)
+        sys.exit(2)
     except CatalogSpecError as e:
         raise click.BadParameter(str(e), param_hint="--catalog") from None
     app = Replica(store, recs, fault_spec=faults, seed=seed, limiter=RateLimiter(quotas, window), catalog=catalog)
