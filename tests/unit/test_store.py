@@ -269,15 +269,15 @@ def columns(conn, name):
 
 
 def test_ensure_shape_replaces_a_view_altered_by_hand(db):
-    real = columns(db.conn, "model_overview")
-    assert real[:3] == ["model_id", "pipeline_tag", "rank"]
-    db.conn.execute("DROP VIEW model_overview")
-    db.conn.execute("CREATE VIEW model_overview AS SELECT 1 AS x")
-    assert columns(db.conn, "model_overview") == ["x"]
+    real = columns(db.conn, "all_capabilities")
+    assert real[:3] == ["model_id", "capability", "detail"]
+    db.conn.execute("DROP VIEW all_capabilities")
+    db.conn.execute("CREATE VIEW all_capabilities AS SELECT 1 AS x")
+    assert columns(db.conn, "all_capabilities") == ["x"]
     shape.ensure_shape(db)
-    assert columns(db.conn, "model_overview") == real
-    sql = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'model_overview'").fetchone()[0]
-    assert sql == shape._view_sql("model_overview", shape.VIEWS["model_overview"])
+    assert columns(db.conn, "all_capabilities") == real
+    sql = db.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'all_capabilities'").fetchone()[0]
+    assert sql == shape._view_sql("all_capabilities", shape.VIEWS["all_capabilities"])
     # The views after it are still there, and everything reads.
     for name in shape.VIEWS:
         db.conn.execute(f"SELECT * FROM {name} LIMIT 1").fetchall()

@@ -19,7 +19,9 @@ but those tables and the `Changes` record of this run.
   6. after         the steps the caller declares (`after=`), in order, on the same connection and
                    transaction: the comparisons (hubdex.compare.build: model_scores, match_edges, ...
                    -> comparisons, comparison_runs) are one, passed in by the derive job, since
-                   derive comes before compare in the pipeline and never imports it
+                   derive comes before compare in the pipeline and never imports it; then
+                   store.overview.refresh (model_scores, models -> model_overview, overview_trends:
+                   hubdex serve's start page and trend charts)
   7. inputs        changes.record_inputs        -> derive_inputs; derive_runs; crawl_state marks
 
 Derive never imports the crawl or the HTTP stack: it reads what the crawl stored.

@@ -54,6 +54,10 @@ NOT_EXPORTED = {
     "comparison_sides": "what each comparison side was last built from",
     "comparison_runs": "the comparisons step's run figures",
     "space_queries": "which models' Spaces the evidence crawl asked for, and when",
+    "model_overview": "hubdex serve's start page: model_scores and models columns, both exported",
+    "overview_trends": "hubdex serve's trend charts, aggregates of model_overview",
+    "overview_cube": "hubdex serve's facet counts, aggregates of model_overview",
+    "overview_breakdowns": "hubdex serve's licence and pricing breakdowns, aggregates of model_scores",
 }
 # SQLite's own tables and the FTS index's shadow tables.
 INTERNAL_PREFIXES = ("sqlite_", "model_search_fts")

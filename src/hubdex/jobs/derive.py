@@ -28,13 +28,17 @@ class DeriveJob:
                              everything=self.everything, weights_path=self.weights_path, after=self._after())
 
     def _after(self):
+        from ..store import overview
+
+        # last: the analyst's start page (hubdex serve), for the models that moved in this run
+        steps = (lambda conn, run_id, now, day, rebuild_all: overview.refresh(conn, run_id, rebuild_all, day),)
         if not self.compare:
-            return ()
+            return steps
         from ..compare import build
 
         top_m = self.top_m or build.TOP_M
         return (lambda conn, run_id, now, day, rebuild_all: build.build(conn, run_id=run_id, now=now, top_m=top_m,
-                                                                      rebuild_all=rebuild_all),)
+                                                                      rebuild_all=rebuild_all),) + steps
 
     def report(self, status: str, reason: str | None):
         r = self.result

@@ -183,7 +183,7 @@ def m006_derived(db):
         adoption_pct REAL, quality_pct REAL, ecosystem_pct REAL, pricing_pct REAL, rank_pct REAL,
         {', '.join(c + ' REAL' for c in parts)}, weights_id TEXT) STRICT""")
     db["model_scores"].create_index(["rank"])
-    # (the view model_overview is in shape.py)
+    # (model_overview, once a view in shape.py, is a table since m012: store/overview.py)
 
 
 @migrations()
@@ -349,3 +349,47 @@ def m012_evidence_eval_results(db):
                          ("family_downloads_30d", "INTEGER"), ("p_family_downloads_30d", "REAL"),
                          ("pt_family_downloads_30d", "REAL"), ("rank_known_weight", "REAL"), ("task_group", "TEXT")):
         db.execute(f"ALTER TABLE model_scores ADD COLUMN {column} {kind}")
+
+
+@migrations()
+def m012_serve_model_overview(db):
+    # model_overview was a view (model_scores joined to models). Datasette counts each facet over
+    # the whole view: at a million models every facet was a million-row join (0.3-2 s each). It is
+    # now a table of its own, one row per scored model with the columns the analyst's start page
+    # shows and facets (task, library, licence class, gated, size band), refreshed by every derive
+    # for the models that moved (store/overview.py), so each facet is one covering-index scan.
+    db.execute("DROP VIEW IF EXISTS model_overview")
+    db.execute("""CREATE TABLE model_overview (model_key INTEGER PRIMARY KEY, model_id TEXT NOT NULL,
+        pipeline_tag TEXT, library_name TEXT, licence_family TEXT, gated TEXT, size_band TEXT NOT NULL,
+        rank REAL, adoption REAL, quality REAL, ecosystem REAL, pricing REAL, match REAL,
+        capabilities_count INTEGER, licence TEXT, commercial_use TEXT, pricing_class TEXT,
+        cheapest_provider TEXT, cheapest_input_usd_per_m REAL, cheapest_output_usd_per_m REAL,
+        params INTEGER, downloads INTEGER, downloads_all_time INTEGER, likes INTEGER, trending_score INTEGER,
+        growth_7d INTEGER, growth_30d INTEGER, created_at TEXT) STRICT""")
+    # The trends the analysts' dashboards chart (tasks, libraries, licence classes, gating, size
+    # bands over time), a few thousand rows however many models: kind 'created' counts the models
+    # created each month (period YYYY-MM) with their current figures, recomputed by every derive;
+    # kind 'day' is what the catalogue held on each derive's day (period YYYY-MM-DD), kept.
+    db.execute("""CREATE TABLE overview_trends (kind TEXT NOT NULL, facet TEXT NOT NULL, value TEXT NOT NULL,
+        period TEXT NOT NULL, models INTEGER NOT NULL, downloads INTEGER, downloads_all_time INTEGER, likes INTEGER,
+        PRIMARY KEY (kind, facet, value, period)) WITHOUT ROWID, STRICT""")
+
+
+@migrations()
+def m013_serve_overview_cube(db):
+    # The start page's facet counts: model_overview's rows counted per combination of its five facet
+    # columns (some tens of thousands of rows at a million models), so a facet count, unfiltered or
+    # within other facets' values, sums a small table instead of scanning a million index entries
+    # (300-400 ms each, five per page). Refreshed with overview_trends by every derive.
+    db.execute("""CREATE TABLE overview_cube (pipeline_tag TEXT, library_name TEXT, licence_family TEXT, gated TEXT,
+        size_band TEXT, models INTEGER NOT NULL) STRICT""")
+
+
+@migrations()
+def m014_serve_overview_breakdowns(db):
+    # The licence and pricing breakdowns (hubdex serve's licence_breakdown and pricing_breakdown),
+    # computed by every derive: as queries each scanned a million index entries (600-800 ms at a
+    # million models under load).
+    db.execute("""CREATE TABLE overview_breakdowns (breakdown TEXT NOT NULL, licence_family TEXT,
+        commercial_use TEXT, licence TEXT, pricing_class TEXT, models INTEGER NOT NULL, mean_rank REAL, best_rank REAL,
+        with_hosted_providers INTEGER, cheapest_input_usd_per_m REAL, cheapest_output_usd_per_m REAL) STRICT""")

@@ -42,6 +42,33 @@ ANALYST_INDEXES = {
     "idx_runs_mode": "runs(mode, id)",
     "idx_runs_status": "runs(status)",
     "idx_cards_source": "cards(source)",
+    # crawl_health's card backlog: every card's (key, sha) read from this narrow index, not the rows
+    "idx_cards_sha": "cards(sha)",
+    # model_overview (a table: store/overview.py), the analyst's start page. Its default sort
+    # (rank, descending) and each of its five facets: one index per facet column, led by it, then
+    # rank, then the four other facet columns. An unfiltered facet's count is one scan of its index;
+    # a page filtered by a facet value reads its rows down that index already in rank order (no
+    # sort of the value's rows: 950,000 of them for gated = 'false' at a million models) and counts
+    # the other four facets inside the same index range (covering: no row read). Also read by
+    # models_by_size_band and the trends dashboard's size-bands chart (by_size, by_task).
+    "idx_model_overview_rank": "model_overview(rank)",
+    "idx_model_overview_by_task": ("model_overview(pipeline_tag, rank, library_name, licence_family, gated, "
+                                   "size_band)"),
+    "idx_model_overview_by_library": ("model_overview(library_name, rank, pipeline_tag, licence_family, gated, "
+                                      "size_band)"),
+    "idx_model_overview_by_licence": ("model_overview(licence_family, rank, pipeline_tag, library_name, gated, "
+                                      "size_band)"),
+    "idx_model_overview_by_gated": ("model_overview(gated, rank, pipeline_tag, library_name, licence_family, "
+                                    "size_band)"),
+    "idx_model_overview_by_size": ("model_overview(size_band, rank, pipeline_tag, library_name, licence_family, "
+                                   "gated)"),
+    # models_by_size_band and the trends dashboard's size-bands chart for one task: the task's range
+    # read in band order from this narrow index (the wide by_task one needed a sort of its range)
+    "idx_model_overview_task_size": "model_overview(pipeline_tag, size_band)",
+    # each task's top growers (partial: growing models only): movers_per_task, the trends dashboard's
+    # movers-per-task chart and fastest_growing_7d with a task; fastest_growing_30d with a task
+    "idx_model_overview_task_growth": "model_overview(pipeline_tag, growth_7d) WHERE growth_7d > 0",
+    "idx_model_overview_task_growth_30d": "model_overview(pipeline_tag, growth_30d) WHERE growth_30d > 0",
 }
 
 # Views, in dependency order (a view is created after those it reads).
@@ -71,12 +98,6 @@ VIEWS = {
         UNION ALL
         SELECT m.id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence, 'metadata'
         FROM model_capabilities c JOIN models m ON m.key = c.model_key""",
-    "model_overview": """
-        SELECT m.id AS model_id, m.pipeline_tag, s.rank, s.adoption, s.quality, s.ecosystem, s.pricing, s.match,
-               s.capabilities_count, s.licence, s.licence_family, s.commercial_use, s.pricing_class,
-               s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m,
-               m.downloads, m.downloads_all_time, m.likes, m.trending_score, s.growth_7d, s.growth_30d
-        FROM model_scores s JOIN models m ON m.key = s.model_key""",
     # What each derive run found changed, by model id (the comparisons rebuild from this).
     "model_changes_by_id": """
         SELECT c.run_id, r.started_at, m.id AS model_id, c.reason
