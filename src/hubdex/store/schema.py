@@ -302,3 +302,16 @@ def m011_comparisons(db):
                                   "stale": int, "revived": int, "sides_read": int, "top_m": int,
                                   "seconds": float, "cpu_seconds": float}, pk="run_id",
                                  strict=True)
+
+
+@migrations()
+def m012_match_rivals(db):
+    # (branch `match`, issue 22: renumber freely) The match graph's edges gain the Spaces that load
+    # both models as a kind of evidence, the tier of the strongest evidence (3 measured: a shared
+    # benchmark or a comparison table; 2 Spaces; 1 search only) and `standing`, the order a chooser
+    # reads rivals in (tier, then evidence strength in quarters, then both sides' adoption in
+    # half-decades of downloads). `relation` may now also be 'family' (same family, another size or
+    # generation: listed apart, never a rival). `sibling` and `size` are no longer written (0).
+    db.execute("ALTER TABLE match_edges ADD COLUMN spaces REAL NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE match_edges ADD COLUMN tier INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE match_edges ADD COLUMN standing REAL NOT NULL DEFAULT 0")
