@@ -25,9 +25,11 @@ Rules:
     outranks measured evidence. `standing` orders a model's rivals: tier, strength in quarters
     (evidence that ranks alike), then the adoption of both sides in half-decades of downloads (from
     either side, the better adopted rival first).
-  * No double counting. Search, benchmark and Spaces strengths are cosine associations: the evidence
-    two models share over the root of what each has on its own, so a popular model that appears in
-    every query does not match everything; each set is discounted by how generic it is.
+  * Local strengths. Each kind's strength is the noisy-or of what the sets the two share say of the
+    pair (1 - prod(1 - v)), each set discounted by how generic it is (1 / log2(1 + members): a
+    benchmark everyone reports, a Space that loads thirty models, a query whose results span tasks).
+    It reads nothing beyond the pair's own sets: an edge moves only when one of them moves (a cosine
+    over each model's whole evidence moved every edge of a model that gained one unrelated set).
 The match signal is local: 100 * S / (S + 1), S the sum of the weights of the model's strongest
 MATCH_TOP competitor edges; it moves only when that model's own edges move (a PageRank percentile
 moved every model of a task when a few changed). Copies take their canonical model's. A model in no
@@ -56,12 +58,11 @@ KINDS = ("search", "benchmark", "card_table", "spaces")   # the kinds of evidenc
 SEARCH, BENCHMARK, CARD_TABLE, SPACES, BASE = range(5)
 EVIDENCE_KINDS = KINDS + ("base_model",)  # base_model: an author's own family (never a rival's evidence)
 TIER_OF = {SEARCH: 1, SPACES: 2, BENCHMARK: 3, CARD_TABLE: 3}
+TIER_NAMES = {3: "measured", 2: "Spaces", 1: "search only", 0: "family"}
+TIER_OF_NAME = {v: k for k, v in TIER_NAMES.items()}
 RELATIONS = ("competitor", "family", "complement")
 
 SEARCH_TOP = 20            # canonical results of a query that pair with each other
-SEARCH_PRIOR = 0.5         # added to each side's search mass: two models seen once, together, are not
-                           # yet a strong pair (a cosine over one query would be 1)
-SPACES_PRIOR = 0.25
 SPACES_MAX = 40            # a Space loading more canonical models than this is a catalogue, not a comparison
 BENCH_ALL_PAIRS = 30       # a benchmark reported by at most this many models pairs them all ...
 BENCH_RIVALS = 6           # ... a larger one pairs each model with this many best-adopted of its size
@@ -321,16 +322,14 @@ def _search_label(endpoint, query, params) -> str:
     return f"search '{query}' by {p.get('sort', 'downloads')}"
 
 
-def _add_search(q, kept, m: _Models, pairs, ev, norm):
+def _add_search(q, kept, m: _Models, pairs, ev):
     qid, endpoint, query, params, qweight, day = q[:6]
     groups = [int(m.group[c]) for _p, c in kept]
     share = max(groups.count(g) for g in set(groups)) / len(groups)  # results that span tasks are generic
     weight = qweight * share
     eid = ev.add(SEARCH, str(qid), _search_label(endpoint, query, params), {"query_id": qid, "day": day}, len(kept),
                  weight)
-    strength = [weight / math.log2(1 + p) for p, _c in kept]
-    for (p, c), s in zip(kept, strength):
-        norm[c] += s * s
+    strength = [weight / math.log2(1 + p) for p, _c in kept]  # the first places say most
     for i in range(len(kept)):
         pi, ci = kept[i]
         for j in range(i + 1, len(kept)):
@@ -338,50 +337,66 @@ def _add_search(q, kept, m: _Models, pairs, ev, norm):
             pairs.add(ci, cj, SEARCH, strength[i] * strength[j], eid, {"positions": [pi, pj]})
 
 
-def benchmark_key(dataset: str, split: str | None, metric: str) -> str:
-    """What makes two results comparable: the dataset with its config (stored as `glue/sst2`), the
-    split and the metric, compared without case or surrounding space."""
-    return "\x1f".join(x.strip().lower() for x in (dataset, split or "", metric))
+def benchmark_key(dataset: str, config: str | None, split: str | None, metric: str) -> tuple[str, str]:
+    """(key, label): what makes two results comparable: the dataset with its config (`glue/sst2`: GLUE's
+    sst2 is not its mnli), the split and the metric, compared without case or surrounding space."""
+    dataset, config = dataset.strip(), (config or "").strip()
+    if config and config.lower() not in ("default", "none") and not dataset.lower().endswith("/" + config.lower()):
+        dataset = f"{dataset}/{config}"
+    split, metric = (split or "").strip(), metric.strip()
+    label = f"benchmark {dataset}" + (f" ({split})" if split else "") + f" / {metric}"
+    return "\x1f".join(x.lower() for x in (dataset, split, metric)), label
+
+
+def _has_table(conn, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _benchmark_sets(conn, canon) -> list:
-    """(key, label, source, {canonical: (value, key, seq, own, split)}) per benchmark two or more
-    canonical models report."""
-    rows = conn.execute("""SELECT e.dataset, e.split, e.metric, e.model_key, e.seq, e.value
+    """(key, label, source, {canonical: (value, ref, own)}) per benchmark two or more canonical models
+    report. Results come from `eval_results` (evalResults, leaderboards, model-index: the evidence
+    crawl) where that table exists and holds rows, and from the card's results tables in
+    `evaluations`; without `eval_results`, from `evaluations` alone (model-index there too). A ref is
+    ("eval_results", id) or ("evaluations", model_key, seq)."""
+    sources = []
+    evidence = _has_table(conn, "eval_results") and conn.execute("SELECT 1 FROM eval_results LIMIT 1").fetchone()
+    if evidence:
+        sources.append(("eval_results", """SELECT r.dataset_id, r.task_id, r.split, r.metric, r.model_key, r.id, 0,
+            r.value FROM eval_results r JOIN models mo ON mo.key = r.model_key AND mo.removed_at IS NULL
+            WHERE r.metric IS NOT NULL AND r.value IS NOT NULL"""))
+    sources.append(("evaluations", """SELECT e.dataset, NULL, e.split, e.metric, e.model_key, e.model_key, e.seq, e.value
         FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
-        WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL""")
+        WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL"""
+                    + (" AND e.source IS NOT 'model-index'" if evidence else "")))
     groups: dict = {}
-    for dataset, split, metric, key, seq, value in rows:
-        bk = benchmark_key(dataset, split, metric)
-        g = groups.get(bk)
-        if g is None:
-            label = f"benchmark {dataset.strip()}" + (f" ({split})" if split else "") + f" / {metric.strip()}"
-            source = {"dataset": dataset.strip().lower(), "split": (split or "").strip().lower(),
-                      "metric": metric.strip().lower()}
-            g = groups[bk] = (bk, label, source, {})
-        c = int(canon[key])
-        own = key == c
-        best = g[3]
-        prior = best.get(c)
-        # the canonical's own figure, else its first copy's; within one model, its first row
-        if prior is None or (own and not prior[3]) or (own == prior[3] and (key, seq) < (prior[1], prior[2])):
-            best[c] = (value, key, seq, own, split)
+    for table, sql in sources:
+        for dataset, config, split, metric, key, r1, r2, value in conn.execute(sql):
+            bk, label = benchmark_key(dataset, config, split, metric)
+            g = groups.get(bk)
+            if g is None:
+                d, sp, mt = bk.split("\x1f")
+                g = groups[bk] = (bk, label, {"dataset": d, "split": sp, "metric": mt}, {})
+            c = int(canon[key])
+            own = key == c
+            ref = (table, r1, r2) if table == "evaluations" else (table, r1)
+            best = g[3]
+            prior = best.get(c)
+            # the canonical's own figure, else its first copy's; within one model, its first row
+            if prior is None or (own and not prior[2]) or (own == prior[2] and ref < prior[1]):
+                best[c] = (value, ref, own)
     return [g for bk, g in sorted(groups.items()) if len(g[3]) >= 2]
 
 
-def _add_benchmark(g, f: _Facts, pairs, ev, norm):
+def _add_benchmark(g, f: _Facts, pairs, ev):
     bk, label, source, best = g
     n = len(best)
     weight = 1.0 / math.log2(1 + n)  # a benchmark everyone reports says little about who competes
     eid = ev.add(BENCHMARK, bk, label, source, n, weight)
     members = sorted(best)
-    for c in members:
-        norm[c] += weight * weight
 
     def add(ci, cj):
-        vi, ki, si, _o, spi = best[ci]
-        vj, kj, sj, _o2, spj = best[cj]
-        pairs.add(ci, cj, BENCHMARK, weight * weight, eid, {"values": [vi, vj], "rows": [[ki, si], [kj, sj]]})
+        (vi, ri, _o), (vj, rj, _o2) = best[ci], best[cj]
+        pairs.add(ci, cj, BENCHMARK, weight, eid, {"values": [vi, vj], "rows": [list(ri), list(rj)]})
 
     if n <= BENCH_ALL_PAIRS:
         for i in range(n):
@@ -409,28 +424,25 @@ def _add_benchmark(g, f: _Facts, pairs, ev, norm):
 
 
 def _space_sets(conn, canon) -> list:
-    rows = conn.execute("""SELECT s.space_id, s.model_key FROM model_spaces s
-        JOIN models mo ON mo.key = s.model_key AND mo.removed_at IS NULL ORDER BY s.space_id, s.model_key""")
-    sets, current, members = [], None, set()
-    for space, key in rows:
-        if space != current:
-            if current is not None and 2 <= len(members) <= SPACES_MAX:
-                sets.append((current, sorted(members)))
-            current, members = space, set()
-        members.add(int(canon[key]))
-    if current is not None and 2 <= len(members) <= SPACES_MAX:
-        sets.append((current, sorted(members)))
-    return sets
+    """(space, canonical members) per Space that loads two to SPACES_MAX canonical models: from the
+    listing's `spaces` of each model (`model_spaces`) and the Spaces crawl (`space_models`)."""
+    sql = """SELECT s.space_id, s.model_key FROM model_spaces s
+        JOIN models mo ON mo.key = s.model_key AND mo.removed_at IS NULL"""
+    if _has_table(conn, "space_models"):
+        sql += """ UNION SELECT s.space_id, mo.key FROM space_models s
+            JOIN models mo ON mo.id = s.model_id AND mo.removed_at IS NULL"""
+    members: dict = {}
+    for space, key in conn.execute(sql):
+        members.setdefault(space, set()).add(int(canon[key]))
+    return [(space, sorted(ms)) for space, ms in sorted(members.items()) if 2 <= len(ms) <= SPACES_MAX]
 
 
-def _add_space(space, members, pairs, ev, norm):
-    weight = 1.0 / math.log2(1 + len(members))
+def _add_space(space, members, pairs, ev):
+    weight = 1.0 / math.log2(1 + len(members))  # a Space that loads two models compares them; one of 30 less so
     eid = ev.add(SPACES, space, f"Space {space} loads both", {"space_id": space}, len(members), weight)
-    for c in members:
-        norm[c] += weight * weight
     for i in range(len(members)):
         for j in range(i + 1, len(members)):
-            pairs.add(members[i], members[j], SPACES, weight * weight, eid, {"space": space})
+            pairs.add(members[i], members[j], SPACES, weight, eid, {"space": space})
 
 
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
@@ -554,22 +566,21 @@ class _Edges:
     inverse: np.ndarray      # pair contribution -> edge
 
 
-def _reduce(pairs: _Pairs, norms: dict, m: _Models) -> _Edges:
+def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
+    """One edge per pair; each kind's strength is the noisy-or of the pair's own contributions of that
+    kind, 1 - prod(1 - v): it depends on the evidence sets the two share and on nothing else, so an
+    edge moves only when one of its own sets moves."""
     a = np.asarray(pairs.a, np.int64)
     b = np.asarray(pairs.b, np.int64)
     kind = np.asarray(pairs.kind, np.int8)
-    value = np.asarray(pairs.value, float)
+    miss = np.log1p(-np.clip(np.asarray(pairs.value, float), 0.0, 0.999999))
     uniq, inverse = np.unique(a * m.size + b, return_inverse=True)
     n = len(uniq)
     strength = np.zeros((len(EVIDENCE_KINDS), n))
     for k in range(len(EVIDENCE_KINDS)):
         sel = kind == k
-        strength[k] = np.bincount(inverse[sel], weights=value[sel], minlength=n)
-    ea, eb = uniq // m.size, uniq % m.size
-    for k, prior in ((SEARCH, SEARCH_PRIOR), (BENCHMARK, 0.0), (SPACES, SPACES_PRIOR)):
-        denom = np.sqrt((norms[k][ea] + prior) * (norms[k][eb] + prior))
-        strength[k] = np.divide(strength[k], denom, out=np.zeros(n), where=denom > 0)
-    return _Edges(ea, eb, np.round(np.minimum(strength, 1.0), 6), inverse)
+        strength[k] = 1.0 - np.exp(np.bincount(inverse[sel], weights=miss[sel], minlength=n))
+    return _Edges(uniq // m.size, uniq % m.size, np.round(np.clip(strength, 0.0, 1.0), 6), inverse)
 
 
 def _classify(e: _Edges, m: _Models, f: _Facts, links) -> tuple[np.ndarray, dict]:
@@ -687,15 +698,14 @@ def build(conn, kind_weights: dict) -> MatchResult:
     f = _facts(conn, m, keys)
     links = _base_links(conn, canon)
     pairs, ev = _Pairs(), _Evidence()
-    norms = {k: np.zeros(m.size) for k in (SEARCH, BENCHMARK, SPACES)}
     for q, kept in searches:
-        _add_search(q, kept, m, pairs, ev, norms[SEARCH])
+        _add_search(q, kept, m, pairs, ev)
     for g in benchmarks:
-        _add_benchmark(g, f, pairs, ev, norms[BENCHMARK])
+        _add_benchmark(g, f, pairs, ev)
     for t in tables:
         _add_table(t, pairs, ev)
     for space, members in spaces:
-        _add_space(space, members, pairs, ev, norms[SPACES])
+        _add_space(space, members, pairs, ev)
     _add_base_links(links, pairs, ev)
     conn.execute("DROP TABLE IF EXISTS temp.match_keys")
     result.evidence = dict(ev.count)
@@ -703,7 +713,7 @@ def build(conn, kind_weights: dict) -> MatchResult:
 
     edge_rows, edge_evidence, score_rows = [], [], []
     if pairs.a:
-        e = _reduce(pairs, norms, m)
+        e = _reduce(pairs, m)
         relation, result.gated = _classify(e, m, f, links)
         weight, tier, standing = _weights(e, kind_weights, f)
         ga, gb = m.group[e.a], m.group[e.b]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 
-from ..derive.match import KINDS
-
-TIERS = {3: "measured", 2: "Spaces", 1: "search only", 0: "family"}
+from ..derive.match import KINDS, TIER_NAMES as TIERS
 
 
 class UnknownModel(LookupError):
