@@ -203,12 +203,22 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
     # names come from the repo-name index (a scan of names, not of the rows).
     marked = {}
     # (the condition on the name makes SQLite read the names from their index, not each row's)
-    for key, name in conn.execute(f"SELECT key, {REPO_NAME} FROM models WHERE {REPO_NAME} >= ''"):
-        if canon[key] != key or not FORMAT_HINT.search(name):
+    rows_ = conn.execute(f"SELECT key, {REPO_NAME} FROM models WHERE {REPO_NAME} >= ''").fetchall()
+    # The quick filter runs once over all names joined (in C), not once per name in Python: a
+    # million names, of which a few percent carry a format word.
+    text = "\n".join(name for _k, name in rows_)
+    ends = np.cumsum([len(name) + 1 for _k, name in rows_]) if rows_ else np.zeros(0, np.int64)
+    hits = np.unique(np.searchsorted(ends, [h.start() for h in FORMAT_HINT.finditer(text)], side="right"))
+    del text
+    quantized = {r[0] for r in rows}
+    for i in hits.tolist():
+        key, name = rows_[i]
+        if key in quantized:
             continue
         base = FORMAT_WORD.sub("", name)
         if base and base != name:
             marked[key] = base
+    del rows_
     if marked:
         best = _most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
@@ -424,17 +434,30 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
 
 
 def _space_sets(conn, canon) -> list:
-    """(space, canonical members) per Space that loads two to SPACES_MAX canonical models: from the
-    listing's `spaces` of each model (`model_spaces`) and the Spaces crawl (`space_models`)."""
-    sql = """SELECT s.space_id, s.model_key FROM model_spaces s
-        JOIN models mo ON mo.key = s.model_key AND mo.removed_at IS NULL"""
-    if _has_table(conn, "space_models"):
-        sql += """ UNION SELECT s.space_id, mo.key FROM space_models s
-            JOIN models mo ON mo.id = s.model_id AND mo.removed_at IS NULL"""
+    """(space, canonical members) per Space that loads two to SPACES_MAX current canonical models: from
+    the listing's `spaces` of each model (`model_spaces`) and the Spaces crawl (`space_models`)."""
     members: dict = {}
-    for space, key in conn.execute(sql):
-        members.setdefault(space, set()).add(int(canon[key]))
-    return [(space, sorted(ms)) for space, ms in sorted(members.items()) if 2 <= len(ms) <= SPACES_MAX]
+    # (the primary key's own order, no join: which members are still current is asked of the few
+    # Spaces that load several)
+    for key, space in conn.execute("SELECT model_key, space_id FROM model_spaces"):
+        members.setdefault(space, set()).add(key)
+    if _has_table(conn, "space_models"):
+        for space, key in conn.execute("""SELECT s.space_id, mo.key FROM space_models s
+                JOIN models mo ON mo.id = s.model_id"""):
+            members.setdefault(space, set()).add(key)
+    several = {space: keys for space, keys in members.items() if len(keys) >= 2}
+    keys = sorted({k for ks in several.values() for k in ks})
+    removed = set()
+    for at in range(0, len(keys), 500):
+        part = keys[at:at + 500]
+        removed.update(k for (k,) in conn.execute(
+            f"SELECT key FROM models WHERE key IN ({','.join('?' * len(part))}) AND removed_at IS NOT NULL", part))
+    out = []
+    for space in sorted(several):
+        ms = sorted({int(canon[k]) for k in several[space] if k not in removed})
+        if 2 <= len(ms) <= SPACES_MAX:
+            out.append((space, ms))
+    return out
 
 
 def _add_space(space, members, pairs, ev):
