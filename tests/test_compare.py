@@ -78,7 +78,7 @@ def test_the_seed_pair_shows_every_seed_row_from_crawled_data_and_says_they_do_d
         assert by["Type"][side]["value"] == "Model"
         assert by["Rank"][side]["value"] == round(s["rank"]) and by["Rank"][side]["shown"] == f"{round(s['rank'])}/100"
         for label, k in (("Adoption", "adoption"), ("Quality", "quality"), ("Ecosystem", "ecosystem")):
-            assert by[label][side]["value"] == round(s[k]), label
+            assert by[label][side]["value"] == (None if s[k] is None else round(s[k])), label  # unknown stays unknown
         assert by["Pricing"][side]["value"] == s["pricing_class"]
         assert by["Capabilities"][side]["shown"] == f"{s['caps']} decomposed"
         match = conn.execute("SELECT score, times_matched FROM match_scores WHERE model_key = ?", (s["key"],)).fetchone()
