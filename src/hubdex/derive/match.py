@@ -67,6 +67,9 @@ SPACES_MAX = 40            # a Space loading more canonical models than this is 
 BENCH_ALL_PAIRS = 30       # a benchmark reported by at most this many models pairs them all ...
 BENCH_RIVALS = 6           # ... a larger one pairs each model with this many best-adopted of its size
 BENCH_SCAN = 400           # (looked for among this many members, best adopted first)
+BENCH_NEAR = 2.0           # "comparable size" on a large leaderboard (the gate itself is 4x)
+# Name words of an instruction- or chat-tuned model (`-Instruct`, `-it`, `-chat`, `-sft`, `-dpo`).
+TUNED_WORD = re.compile(r"(?:^|[-_.])(instruct|chat|it|sft|dpo|orpo|rlhf)(?=$|[-_.\d])", re.I)
 MATCH_TOP = 10             # the competitor edges the match signal sums
 
 # Tasks that serve the same use: models in one group compete. Every other task is its own group.
@@ -248,11 +251,12 @@ class _Facts:
     stem: np.ndarray         # family stem code (-1 unknown)
     langs: dict              # key -> languages stated (only models that state some)
     ids: dict                # key -> id
+    tuned: dict              # key -> instruction- or chat-tuned by its name
 
 
 def _facts(conn, m: _Models, keys: set) -> _Facts:
     f = _Facts(np.zeros(m.size, np.int64), np.zeros(m.size, np.int64), np.full(m.size, -1, np.int32),
-               np.full(m.size, -1, np.int32), {}, {})
+               np.full(m.size, -1, np.int32), {}, {}, {})
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_keys (key INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.match_keys")
     conn.executemany("INSERT INTO temp.match_keys VALUES (?)", ((int(k),) for k in sorted(keys)))
@@ -261,6 +265,7 @@ def _facts(conn, m: _Models, keys: set) -> _Facts:
             "SELECT m.key, m.id, coalesce(m.params, 0), coalesce(m.downloads, 0) FROM temp.match_keys t "
             "JOIN models m ON m.key = t.key"):
         f.ids[key] = model_id
+        f.tuned[key] = bool(TUNED_WORD.search(model_id.split("/")[-1]))
         f.params[key] = params if params > 0 else rivals.params_from_name(model_id)
         f.adoption[key] = int(2 * math.log10(1 + max(downloads, 0)))
         f.author[key] = authors.setdefault(model_id.rpartition("/")[0].lower(), len(authors))
@@ -354,7 +359,7 @@ def benchmark_key(dataset: str, config: str | None, split: str | None, metric: s
     if config and config.lower() not in ("default", "none") and not dataset.lower().endswith("/" + config.lower()):
         dataset = f"{dataset}/{config}"
     split, metric = (split or "").strip(), metric.strip()
-    label = f"benchmark {dataset}" + (f" ({split})" if split else "") + f" / {metric}"
+    label = f"benchmark {dataset}" + (f" ({split})" if split else "") + (f" / {metric}" if metric else "")
     return "\x1f".join(x.lower() for x in (dataset, split, metric)), label
 
 
@@ -371,9 +376,11 @@ def _benchmark_sets(conn, canon) -> list:
     sources = []
     evidence = _has_table(conn, "eval_results") and conn.execute("SELECT 1 FROM eval_results LIMIT 1").fetchone()
     if evidence:
-        sources.append(("eval_results", """SELECT r.dataset_id, r.task_id, r.split, r.metric, r.model_key, r.id, 0,
-            r.value FROM eval_results r JOIN models mo ON mo.key = r.model_key AND mo.removed_at IS NULL
-            WHERE r.metric IS NOT NULL AND r.value IS NOT NULL"""))
+        # (the Hub's results name a dataset and a task id, often no metric or split: those are
+        # part of the key when given, and the same for every model of a leaderboard when not)
+        sources.append(("eval_results", """SELECT r.dataset_id, r.task_id, r.split, coalesce(r.metric, ''), r.model_key,
+            r.id, 0, r.value FROM eval_results r JOIN models mo ON mo.key = r.model_key AND mo.removed_at IS NULL
+            WHERE r.value IS NOT NULL"""))
     sources.append(("evaluations", """SELECT e.dataset, NULL, e.split, e.metric, e.model_key, e.model_key, e.seq, e.value
         FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
         WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL"""
@@ -414,18 +421,20 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
                 add(members[i], members[j])
         return
     # A large leaderboard: each member beside the best-adopted members of comparable size (what a
-    # chooser would weigh it against), never beside everyone.
+    # chooser would weigh it against: within BENCH_NEAR in parameters, an instruction-tuned model
+    # beside instruction-tuned ones first, a base model beside bases), never beside everyone.
     keys = np.array(members, np.int64)
-    order = keys[np.lexsort((keys, -f.adoption[keys]))]
-    params = f.params[order]
+    tuned = np.array([f.tuned.get(int(k), False) for k in keys])
+    orders = {t: keys[np.lexsort((keys, -f.adoption[keys], tuned != t))] for t in (False, True)}
     for c in members:
+        order = orders[f.tuned.get(c, False)]
         pc, found = int(f.params[c]), 0
         for at in range(min(len(order), BENCH_SCAN)):
             o = int(order[at])
             if o == c:
                 continue
-            po = int(params[at])
-            if pc and po and max(pc, po) > rivals.SIZE_RATIO * min(pc, po):
+            po = int(f.params[o])
+            if pc and po and max(pc, po) > BENCH_NEAR * min(pc, po):
                 continue
             add(c, o)
             found += 1

@@ -31,6 +31,14 @@ iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv
 ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su
 sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split())
 ISO_639_3 = {"lzh", "yue", "fil", "ceb", "haw", "nds", "gsw", "wuu", "hak", "nan"}
+# The 639-3 codes that name a 639-1 language (MTEB-style tags: `eng`, `rus`): counted as that language.
+ISO_639_3_TO_1 = {"eng": "en", "rus": "ru", "deu": "de", "fra": "fr", "zho": "zh", "cmn": "zh", "spa": "es",
+                  "jpn": "ja", "kor": "ko", "ara": "ar", "por": "pt", "ita": "it", "nld": "nl", "pol": "pl",
+                  "tur": "tr", "vie": "vi", "hin": "hi", "ind": "id", "dan": "da", "swe": "sv", "fin": "fi",
+                  "nor": "no", "nob": "nb", "ces": "cs", "ukr": "uk", "fas": "fa", "pes": "fa", "heb": "he",
+                  "tha": "th", "ell": "el", "bul": "bg", "ron": "ro", "hun": "hu", "ben": "bn", "urd": "ur",
+                  "tam": "ta", "tel": "te", "msa": "ms", "zsm": "ms", "cat": "ca", "slk": "sk", "hrv": "hr",
+                  "srp": "sr", "slv": "sl", "lit": "lt", "lav": "lv", "est": "et", "kat": "ka", "hye": "hy"}
 MULTILINGUAL = "multilingual"
 LANG_MANY = 5  # a model stated for this many languages or more serves "many": it competes with each
 
@@ -40,13 +48,14 @@ _NAME_LANG = {"english": "en", "german": "de", "chinese": "zh", "french": "fr", 
               "italian": "it", "portuguese": "pt", "polish": "pl", "swedish": "sv", "norwegian": "no",
               "finnish": "fi", "indonesian": "id", "vietnamese": "vi", "hindi": "hi", "persian": "fa",
               "bulgarian": "bg", "greek": "el", "czech": "cs", "hebrew": "he", "thai": "th", "ukrainian": "uk",
-              "arabert": "ar", "camembert": "fr", "multilingual": MULTILINGUAL}
+              "arabert": "ar", "camembert": "fr", "rubert": "ru", "multilingual": MULTILINGUAL}
 _WORD = re.compile(r"[a-z]+")
 
 
 def languages(tags, model_id: str) -> frozenset:
     """The languages a model states: language tags, then language words in its name."""
-    out = {t for t in tags if t in ISO_639_1 or t in ISO_639_3 or t == MULTILINGUAL}
+    out = {ISO_639_3_TO_1.get(t, t) for t in tags
+           if t in ISO_639_1 or t in ISO_639_3 or t in ISO_639_3_TO_1 or t == MULTILINGUAL}
     for w in _WORD.findall(model_id.split("/")[-1].lower()):
         if w in _NAME_LANG:
             out.add(_NAME_LANG[w])
