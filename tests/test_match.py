@@ -179,10 +179,16 @@ def _assert_source_rows_exist(conn, e):
                                 (src["query_id"], src["day"], pos)).fetchone(), e
     elif e["kind"] == "benchmark":
         for (table, *ref), value in zip(d["rows"], d["values"]):
-            assert table == "evaluations"  # (eval_results where the evidence crawl stored results)
-            row = conn.execute("SELECT lower(dataset), lower(metric), value FROM evaluations WHERE model_key = ? AND seq = ?",
-                               ref).fetchone()
-            assert row == (src["dataset"], src["metric"], value), e
+            if table == "evaluations":  # a card's results table
+                row = conn.execute("SELECT lower(dataset), lower(metric), value FROM evaluations WHERE model_key = ? "
+                                   "AND seq = ?", ref).fetchone()
+                assert row == (src["dataset"], src["metric"], value), e
+            else:  # the evidence crawl's results (model-index, evalResults, leaderboards): dataset with config
+                assert table == "eval_results"
+                dataset, config, metric, got = conn.execute(
+                    "SELECT dataset_id, task_id, coalesce(metric, ''), value FROM eval_results WHERE id = ?", ref).fetchone()
+                assert match.benchmark_key(dataset, config, src["split"], metric)[0].split("\x1f")[0] == src["dataset"]
+                assert metric.lower() == src["metric"] and got == value, e
     elif e["kind"] == "card_table":
         row = conn.execute("SELECT subject, location FROM evaluations WHERE model_key = ? AND seq = ?",
                            (src["model_key"], d["row_seq"])).fetchone()

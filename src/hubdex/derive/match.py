@@ -272,8 +272,11 @@ def _facts(conn, m: _Models, keys: set) -> _Facts:
         f.stem[key] = stems.setdefault(rivals.family_stem(model_id), len(stems))
     tags: dict = {}
     for key, tag in conn.execute("SELECT t.key, g.tag FROM temp.match_keys t JOIN model_tags g ON g.model_key = t.key "
-                                 "WHERE length(g.tag) <= 3 OR g.tag = ?", (rivals.MULTILINGUAL,)):
-        tags.setdefault(key, []).append(tag)
+                                 "WHERE length(g.tag) <= 3 OR g.tag IN (?, 'conversational')", (rivals.MULTILINGUAL,)):
+        if tag == "conversational":  # the Hub tags chat models (a chat template): tuned, whatever the name
+            f.tuned[key] = True
+        else:
+            tags.setdefault(key, []).append(tag)
     for key, model_id in f.ids.items():
         langs = rivals.languages(tags.get(key, ()), model_id)
         if langs:

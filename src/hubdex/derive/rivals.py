@@ -74,8 +74,8 @@ def languages_compatible(a: frozenset, b: frozenset) -> bool:
 def family_stem(model_id: str) -> str:
     """The name's family stem: its first word, lower-cased, without the version it carries
     (`Qwen2.5-7B-Instruct` and `Qwen2.5-Coder-7B` are `qwen`, `gpt2` is `gpt`, `wav2vec2` is
-    `wav2vec`, `resnet50.a1_in1k` is `resnet`; a word left shorter than 2 letters stays whole: `t5`,
-    `e5`). A first word that is only part of the author's name (`Meta` of meta-llama's `Meta-Llama-3`,
+    `wav`, `resnet50.a1_in1k` and `resnet50d` are `resnet`: the letters before the first digit; a word
+    left shorter than 2 letters stays whole: `t5`, `e5`). A first word that is only part of the author's name (`Meta` of meta-llama's `Meta-Llama-3`,
     followed by another part) or a language word (`multilingual-e5`) gives way to the next one."""
     author, _, name = model_id.lower().rpartition("/")
     words = [w for w in re.split(r"[-_ .]", name) if w]
@@ -85,7 +85,7 @@ def family_stem(model_id: str) -> str:
     while len(words) > 1 and ((words[0] in author_words and words[1] in author_words) or words[0] in _NAME_LANG):
         words.pop(0)
     first = words[0]
-    bare = re.sub(r"[\d]+$", "", first)
+    bare = re.match(r"[a-z]*", first).group(0)  # `resnet50d` and `resnet50` are both `resnet`
     return bare if len(bare) >= 2 else first
 
 
