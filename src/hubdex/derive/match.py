@@ -209,10 +209,11 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
     rows_ = conn.execute(f"SELECT key, {REPO_NAME} FROM models WHERE {REPO_NAME} >= ''").fetchall()
     # The quick filter runs once over all names joined (in C), not once per name in Python: a
     # million names, of which a few percent carry a format word.
-    text = "\n".join(name for _k, name in rows_)
-    ends = np.cumsum([len(name) + 1 for _k, name in rows_]) if rows_ else np.zeros(0, np.int64)
+    names = [r[1] for r in rows_]
+    text = "\n".join(names)
+    ends = np.cumsum(np.fromiter(map(len, names), np.int64, len(names)) + 1)
     hits = np.unique(np.searchsorted(ends, [h.start() for h in FORMAT_HINT.finditer(text)], side="right"))
-    del text
+    del text, names
     quantized = {r[0] for r in rows}
     for i in hits.tolist():
         key, name = rows_[i]

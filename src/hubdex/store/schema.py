@@ -351,6 +351,7 @@ def m013_match_rivals(db):
     # reads rivals in (tier, then evidence strength in quarters, then both sides' adoption in
     # half-decades of downloads). `relation` may now also be 'family' (same family, another size or
     # generation: listed apart, never a rival). `sibling` and `size` are no longer written (0).
-    db.execute("ALTER TABLE match_edges ADD COLUMN spaces REAL NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE match_edges ADD COLUMN tier INTEGER NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE match_edges ADD COLUMN standing REAL NOT NULL DEFAULT 0")
+    have = set(db["match_edges"].columns_dict)  # (a database migrated under this migration's earlier name)
+    for column, kind in (("spaces", "REAL"), ("tier", "INTEGER"), ("standing", "REAL")):
+        if column not in have:
+            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} {kind} NOT NULL DEFAULT 0")
