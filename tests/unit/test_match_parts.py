@@ -131,3 +131,9 @@ def test_a_rebuild_writes_nothing_when_nothing_moved_and_an_unrelated_change_mov
     after = dict((k, s) for k, s, _t in db.conn.execute("SELECT * FROM match_scores"))
     assert {k for k in after if after[k] != scores.get(k)} == {12, 13}
     assert 0 < moved.written["match_edges"] <= 1 and moved.written["match_evidence"] == 1
+
+
+def test_a_large_set_that_gains_a_member_keeps_its_discount():
+    assert match.set_discount(7) == 1 / 3 and match.set_discount(2) > match.set_discount(7)
+    assert match.set_discount(2000) == match.set_discount(2001) == match.set_discount(2040)
+    assert match.set_discount(2000) > match.set_discount(4000)

@@ -144,6 +144,14 @@ def _swap(detail: dict) -> dict:
     return out
 
 
+def set_discount(members: int) -> float:
+    """1 / log2(1 + n), n the set's members counted in steps of a quarter power of two beyond 8: a
+    leaderboard of 2,000 that gains one model says the same of its pairs as before (every edge of its
+    members would otherwise move, at the fifth decimal, and a shown score now and then with it)."""
+    n = members if members <= 8 else 2 ** (round(4 * math.log2(members)) / 4)
+    return 1.0 / math.log2(1 + n)
+
+
 def evidence_id(kind: str, identity: str) -> int:
     """An evidence set's id, from what it stands for: the same set keeps its id from build to build,
     so its edges' evidence rows are rewritten only when the set itself moved."""
@@ -411,7 +419,7 @@ def _benchmark_sets(conn, canon) -> list:
 def _add_benchmark(g, f: _Facts, pairs, ev):
     bk, label, source, best = g
     n = len(best)
-    weight = 1.0 / math.log2(1 + n)  # a benchmark everyone reports says little about who competes
+    weight = set_discount(n)  # a benchmark everyone reports says little about who competes
     eid = ev.add(BENCHMARK, bk, label, source, n, weight)
     members = sorted(best)
 
@@ -474,7 +482,7 @@ def _space_sets(conn, canon) -> list:
 
 
 def _add_space(space, members, pairs, ev):
-    weight = 1.0 / math.log2(1 + len(members))  # a Space that loads two models compares them; one of 30 less so
+    weight = set_discount(len(members))  # a Space that loads two models compares them; one of 30 less so
     eid = ev.add(SPACES, space, f"Space {space} loads both", {"space_id": space}, len(members), weight)
     for i in range(len(members)):
         for j in range(i + 1, len(members)):
