@@ -67,6 +67,8 @@ def test_top_five_competitors_match_the_generators_truth(graph, capsys):
     p, r = sum(precision) / len(precision), sum(recall) / len(recall)
     with capsys.disabled():
         print(f"\nmatch graph on {CATALOG}: precision@5 {p:.3f}, recall@5 {r:.3f} over {len(truth)} models")
+    # The truth was made hard in issue 21 (skippers, decoys in tables, 10x family siblings, names shared
+    # across tasks; docs/REPLICA.md): the graph before issue 22's gates scored precision@5 0.662 on it.
     assert p >= 0.8
     assert r >= 0.6
 
