@@ -98,7 +98,8 @@ def test_gates_tiers_and_family_on_hand_made_evidence(tmp_path):
     e = _edges(db.conn)
     assert e[(1, 2)][:2] == ("competitor", 3)        # a shared leaderboard, comparable size
     assert e[(1, 3)][0] == "family"                  # the same family at another size: apart
-    assert e[(1, 14)][:2] == ("competitor", 3)       # 9x apart, but its card's table names the 72B
+    assert e[(1, 14)][:2] == ("competitor", 2)       # 9x apart, but its card's table names the 72B: a rival,
+                                                     # after the measured ones of its size
     assert e[(1, 4)][0] == "family"                  # the 70B of its own family: family, whatever the size
     assert (2, 4) not in e and (5, 4) not in e       # 9x apart on a shared leaderboard only: gated out
     assert e[(7, 9)][:2] == ("competitor", 2)        # a Space loads both

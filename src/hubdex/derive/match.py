@@ -65,12 +65,14 @@ RELATIONS = ("competitor", "family", "complement")
 SEARCH_TOP = 20            # canonical results of a query that pair with each other
 SPACES_MAX = 40            # a Space loading more canonical models than this is a catalogue, not a comparison
 BENCH_ALL_PAIRS = 30       # a benchmark reported by at most this many models pairs them all ...
-BENCH_RIVALS = 6           # ... a larger one pairs each model with this many best-adopted of its size
+BENCH_BEST = 3             # ... a larger one pairs each model with this many best-adopted of its size
+BENCH_PEERS = 4            # ... and this many nearest to it in adoption
 BENCH_SCAN = 400           # (looked for among this many members, best adopted first)
 BENCH_NEAR = 2.0           # "comparable size" on a large leaderboard (the gate itself is 4x)
 # Name words of an instruction- or chat-tuned model (`-Instruct`, `-it`, `-chat`, `-sft`, `-dpo`).
 TUNED_WORD = re.compile(r"(?:^|[-_.])(instruct|chat|it|sft|dpo|orpo|rlhf)(?=$|[-_.\d])", re.I)
 MATCH_TOP = 10             # the competitor edges the match signal sums
+MIN_BENCHMARK = 0.25       # a benchmark strength below this (one leaderboard of more than ~15), alone, is no rivalry
 
 # Tasks that serve the same use: models in one group compete. Every other task is its own group.
 TASK_GROUPS = {
@@ -256,6 +258,7 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
 class _Facts:
     params: np.ndarray       # parameters (stored, else stated by the name), 0 unknown
     adoption: np.ndarray     # half-decades of 30-day downloads: floor(2 * log10(1 + downloads))
+    use: np.ndarray          # log10(1 + 30-day downloads)
     author: np.ndarray       # author code (-1 unknown)
     stem: np.ndarray         # family stem code (-1 unknown)
     langs: dict              # key -> languages stated (only models that state some)
@@ -264,7 +267,7 @@ class _Facts:
 
 
 def _facts(conn, m: _Models, keys: set) -> _Facts:
-    f = _Facts(np.zeros(m.size, np.int64), np.zeros(m.size, np.int64), np.full(m.size, -1, np.int32),
+    f = _Facts(np.zeros(m.size, np.int64), np.zeros(m.size, np.int64), np.zeros(m.size), np.full(m.size, -1, np.int32),
                np.full(m.size, -1, np.int32), {}, {}, {})
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_keys (key INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.match_keys")
@@ -276,7 +279,8 @@ def _facts(conn, m: _Models, keys: set) -> _Facts:
         f.ids[key] = model_id
         f.tuned[key] = bool(TUNED_WORD.search(model_id.split("/")[-1]))
         f.params[key] = params if params > 0 else rivals.params_from_name(model_id)
-        f.adoption[key] = int(2 * math.log10(1 + max(downloads, 0)))
+        f.use[key] = math.log10(1 + max(downloads, 0))
+        f.adoption[key] = int(2 * f.use[key])
         f.author[key] = authors.setdefault(model_id.rpartition("/")[0].lower(), len(authors))
         f.stem[key] = stems.setdefault(rivals.family_stem(model_id), len(stems))
     tags: dict = {}
@@ -432,26 +436,41 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
             for j in range(i + 1, n):
                 add(members[i], members[j])
         return
-    # A large leaderboard: each member beside the best-adopted members of comparable size (what a
-    # chooser would weigh it against: within BENCH_NEAR in parameters, an instruction-tuned model
-    # beside instruction-tuned ones first, a base model beside bases), never beside everyone.
+    # A large leaderboard: each member beside members of comparable size (within BENCH_NEAR in
+    # parameters), never beside everyone: the BENCH_BEST best adopted (what a chooser would weigh it
+    # against; an instruction-tuned model beside instruction-tuned ones first, a base beside bases)
+    # and the BENCH_PEERS nearest in adoption (its peers: models of its standing on that board).
     keys = np.array(members, np.int64)
     tuned = np.array([f.tuned.get(int(k), False) for k in keys])
     orders = {t: keys[np.lexsort((keys, -f.adoption[keys], tuned != t))] for t in (False, True)}
+    by_use = keys[np.lexsort((keys, f.use[keys]))]
+    use = f.use[by_use]
+    where = {int(k): i for i, k in enumerate(by_use.tolist())}
+
+    def near(c, o):
+        pc, po = int(f.params[c]), int(f.params[o])
+        return o != c and not (pc and po and max(pc, po) > BENCH_NEAR * min(pc, po))
+
     for c in members:
+        found = 0
         order = orders[f.tuned.get(c, False)]
-        pc, found = int(f.params[c]), 0
         for at in range(min(len(order), BENCH_SCAN)):
             o = int(order[at])
-            if o == c:
-                continue
-            po = int(f.params[o])
-            if pc and po and max(pc, po) > BENCH_NEAR * min(pc, po):
-                continue
-            add(c, o)
-            found += 1
-            if found == BENCH_RIVALS:
-                break
+            if near(c, o):
+                add(c, o)
+                found += 1
+                if found == BENCH_BEST:
+                    break
+        i, lo, hi, found, steps = where[c], where[c] - 1, where[c] + 1, 0, 0
+        while found < BENCH_PEERS and steps < BENCH_SCAN and (lo >= 0 or hi < len(by_use)):
+            steps += 1
+            if hi >= len(by_use) or (lo >= 0 and use[i] - use[lo] <= use[hi] - use[i]):
+                o, lo = int(by_use[lo]), lo - 1
+            else:
+                o, hi = int(by_use[hi]), hi + 1
+            if near(c, o):
+                add(c, o)
+                found += 1
 
 
 def _space_sets(conn, canon) -> list:
@@ -651,20 +670,28 @@ def _classify(e: _Edges, m: _Models, f: _Facts, links) -> tuple[np.ndarray, dict
     relation = np.full(len(e.a), -1, np.int8)
     relation[~same & ~unknown] = 2               # found together across tasks: complements
     relation[(same | unknown) & family & (s[BASE] > 0) | (could & family)] = 1
+    # one shared leaderboard of many, and nothing else, is too thin to call two models rivals
+    thin = ((s[BENCHMARK] > 0) & (s[BENCHMARK] < MIN_BENCHMARK) & (s[CARD_TABLE] == 0) & (s[SPACES] == 0)
+            & (s[SEARCH] == 0))
     rival = could & ~family
     gated = {"size": int((rival & ~sized).sum()), "language": int((rival & sized & ~spoken).sum()),
+             "one large leaderboard only": int((rival & sized & spoken & thin).sum()),
              "task unknown, search only": int((unknown & ~same & ~strong & ~family).sum())}
-    relation[rival & sized & spoken] = 0
+    relation[rival & sized & spoken & ~thin] = 0
     return relation, gated
 
 
 def _weights(e: _Edges, kind_weights: dict, f: _Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weight, tier, standing) of each edge (see the module's docstring)."""
     s = e.strength
-    tier = np.where((s[BENCHMARK] > 0) | (s[CARD_TABLE] > 0), 3, np.where(s[SPACES] > 0, 2,
-                                                                           np.where(s[SEARCH] > 0, 1, 0)))
-    primary = np.select([tier == 3, tier == 2, tier == 1], [np.maximum(s[BENCHMARK], s[CARD_TABLE]), s[SPACES],
-                                                           s[SEARCH]], 0.0)
+    # a comparison table that names a model far from its own size (past the size gate) says they were
+    # put together, not that they compete closely: it counts as Spaces do, after the measured rivals
+    table_near = np.where(rivals.size_ok(f.params[e.a], f.params[e.b]), s[CARD_TABLE], 0.0)
+    table_far = s[CARD_TABLE] - table_near
+    tier = np.where((s[BENCHMARK] > 0) | (table_near > 0), 3, np.where((s[SPACES] > 0) | (table_far > 0), 2,
+                                                                       np.where(s[SEARCH] > 0, 1, 0)))
+    primary = np.select([tier == 3, tier == 2, tier == 1], [np.maximum(s[BENCHMARK], table_near),
+                                                           np.maximum(s[SPACES], table_far), s[SEARCH]], 0.0)
     w = np.array([kind_weights.get(k, 0.0) for k in KINDS], float)
     w = w / w.sum() if w.sum() > 0 else w
     support = (s[: len(KINDS)] * w[:, None]).sum(axis=0)
