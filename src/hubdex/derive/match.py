@@ -427,7 +427,12 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
     eid = ev.add(BENCHMARK, bk, label, source, n, weight)
     members = sorted(best)
 
-    def add(ci, cj):
+    paired = set()
+
+    def add(ci, cj):  # once per pair and set, whichever side picked the other
+        if (min(ci, cj), max(ci, cj)) in paired:
+            return
+        paired.add((min(ci, cj), max(ci, cj)))
         (vi, ri, _o), (vj, rj, _o2) = best[ci], best[cj]
         pairs.add(ci, cj, BENCHMARK, weight, eid, {"values": [vi, vj], "rows": [list(ri), list(rj)]})
 
@@ -462,13 +467,14 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
                 if found == BENCH_BEST:
                     break
         i, lo, hi, found, steps = where[c], where[c] - 1, where[c] + 1, 0, 0
+        chat = f.tuned.get(c, False)  # an instruction-tuned model's peers are instruction-tuned
         while found < BENCH_PEERS and steps < BENCH_SCAN and (lo >= 0 or hi < len(by_use)):
             steps += 1
             if hi >= len(by_use) or (lo >= 0 and use[i] - use[lo] <= use[hi] - use[i]):
                 o, lo = int(by_use[lo]), lo - 1
             else:
                 o, hi = int(by_use[hi]), hi + 1
-            if near(c, o):
+            if near(c, o) and (not chat or f.tuned.get(o, False)):
                 add(c, o)
                 found += 1
 
