@@ -103,7 +103,7 @@ def test_signals_match_hand_computed_values(tiny):
         s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)) and s["org/model-1"]["adoption"] == 0.0
     # quality: no benchmark results at all, so quality is unknown (not low, not the card's care);
     # documentation alone: no card read yet, so the card is unknown and drops out: apache-2.0
-    # recognised (0.03) + safetensors (0.03) of 0.09 = 66.67; with a paper (+0.03) 100
+    # recognised (0.02) + safetensors (0.02) of 0.06 = 66.67; with a paper (+0.02) 100
     assert m2["quality"] is None and m4["quality"] is None and m4["q_evaluations"] is None
     assert m2["q_card"] is None and m2["documentation"] == 66.67 and m4["documentation"] == 100.0
     # ecosystem: 5 finetunes on the log scale (floor 1000: ln(1000) is exactly 12 steps) ->

@@ -27,7 +27,7 @@ from ..clock import Clock, epoch_of
 from ..hub import ids, router as router_api
 from ..hub.client import HubClient, NotFound
 from ..hub.expand import CRAWL_EXPAND
-from ..records.models import BadItem, metrics_of, normalise
+from .items import BadItem, metrics_of, normalise, raw_of
 from ..store.save import Counts, Writer, get_state, save_offers
 from ..store.shape import begin_bulk_load, ensure_shape
 from .cards import crawl_cards
@@ -120,7 +120,7 @@ class Crawler:
                 rec = normalise(item)
             except BadItem as e:
                 model_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-                self.quarantine(url, model_id, str(e), json.dumps(item, default=str).encode())
+                self.quarantine(url, model_id, str(e), raw_of(item))
                 if isinstance(item, dict) and isinstance(item.get("_id"), str):
                     oids.append(item["_id"])  # seen, though unreadable: not a deletion
                 continue
@@ -281,7 +281,7 @@ class Crawler:
                 try:
                     triples.append(metrics_of(item))
                 except BadItem as e:
-                    self.quarantine(url, None, str(e), json.dumps(item, default=str).encode())
+                    self.quarantine(url, None, str(e), raw_of(item))
             moved, _unknown = self.writer.save_metrics(triples)
             self.tally.counts.seen += len(triples)
             self.tally.counts.metrics_moved += moved
@@ -303,12 +303,17 @@ class Crawler:
                 body, _ = self.client.get(f"/api/models/{ids.path(model_id)}", params=[("expand", e) for e in CRAWL_EXPAND])
                 rec = normalise(body)
                 detail, _ = self.client.get(f"/api/models/{ids.path(rec.id)}", params={"blobs": "true"})
+                detail = normalise(detail)
             except NotFound:
                 missing.append(model_id)
                 continue
+            except BadItem as e:
+                with self.db.atomic():
+                    self.quarantine(f"/api/models/{model_id}", model_id, str(e), b"")
+                continue
             with self.db.atomic():
                 self.tally.counts.add(self.writer.save_models([rec]))
-                self.writer.save_details(normalise(detail))
+                self.writer.save_details(detail)
             self.tally.details += 1
         if scope.params() or (scope.limit and not scope.model_ids):
             key = f"scope.{scope.key()}"

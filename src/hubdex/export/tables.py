@@ -30,6 +30,7 @@ DATA_TABLES = (
     "model_capability_rows", "capability_names", "capability_evidence", "capability_summary",
     "licences", "licence_classes", "rank_weights", "model_scores", "match_scores",
     "search_queries", "search_results", "match_copies", "match_evidence", "match_edges", "match_edge_evidence",
+    "model_renames",
     "eval_results", "benchmarks", "space_models",
 )
 # Keyed by (model_key, day), a row on the days a model's figures moved: one file per day
@@ -60,6 +61,7 @@ INTERNAL_PREFIXES = ("sqlite_", "model_search_fts")
 TIMESTAMPS = {
     "models": ("last_modified", "created_at", "first_seen", "updated_at", "removed_at", "detail_at"),
     "cards": ("fetched_at",),
+    "model_renames": ("renamed_at",),
     "search_queries": ("fetched_at",),
     "eval_results": ("fetched_at",),
     "rank_weights": ("first_used",),

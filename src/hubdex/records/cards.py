@@ -20,6 +20,8 @@ import yaml
 from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 
+from .bounded import TooBig, check_depth, load_yaml
+
 MAX_CARD_BYTES = 512 * 1024
 _MD = MarkdownIt("commonmark", {"html": True}).enable("table")
 METRIC_WORDS = re.compile(r"\b(acc(uracy)?|f1|f-?score|bleu|rouge[-\w]*|em|exact( match)?|perplexity|ppl|wer|cer|"
@@ -75,7 +77,9 @@ def split_front_matter(text: str) -> tuple[dict, str, list]:
         return {}, text, ["front matter never closed: read as body"]
     yaml_text, body = text[4:4 + end.start()], text[4 + end.end():]
     try:
-        data = yaml.safe_load(yaml_text)
+        data = load_yaml(yaml_text)  # bounded: depth, aliases and expanded size (see bounded.py)
+    except TooBig as e:
+        raise CardError(f"front matter refused: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark else ""
@@ -105,6 +109,17 @@ def _cells(tr) -> list[str]:
 
 
 def parse(raw: bytes | str) -> ParsedCard:
+    """The card's findings; CardError (the quarantine reason) for a card outside the bounds or one
+    that breaks a parser in any way: one card never stops a crawl."""
+    try:
+        return _parse(raw)
+    except CardError:
+        raise
+    except (Exception, RecursionError) as e:  # noqa: BLE001 - a parser's bug quarantines one card
+        raise CardError(f"card could not be parsed: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+def _parse(raw: bytes | str) -> ParsedCard:
     if isinstance(raw, str):
         raw = raw.encode("utf-8", errors="surrogatepass")
     text, problems, truncated = decode(raw)

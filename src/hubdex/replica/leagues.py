@@ -84,33 +84,44 @@ TENFOLD = {"135M": "1.5B", "0.5B": "7B", "1B": "13B", "1.5B": "14B", "3B": "32B"
 
 
 def _make_harder(store: Store, eligible: np.ndarray, size: np.ndarray):
-    """Skippers, decoys in tables, and 10x siblings (see the module docstring)."""
+    """Skippers, decoys in tables, and 10x siblings (see the module docstring). Per task, the candidate rows
+    are computed once (numpy over the whole catalogue), so a million models cost a few passes, not one per
+    league."""
     cols = store.cols
     store.league_skips = set()
     store.table_decoys = {}
     store.league_siblings = {}
-    members_all = {r for m in store.league_members.values() for r in m}
     alive, relation, pipeline = store.col("alive"), store.col("relation"), store.col("pipeline")
-    taken = set(members_all)
+    base = alive & (relation == 0) & (store.col("league") < 0)
+    downloads = store.col("downloads")
+    per_pipe: dict[int, tuple] = {}
+    taken: set[int] = set()
     for league, members in sorted(store.league_members.items()):
         store.league_skips.update(members[2::3])
         first = members[0]
         pipe = int(pipeline[first])
         cls = int(size[first])
-        # decoy: the most downloaded same-task base model of another size class, not in any league
-        pool = np.flatnonzero(alive & (relation == 0) & (pipeline == pipe) & (size != cls) & (cols["league"][:store.n] < 0))
-        if len(pool):
-            decoy = int(pool[np.argmax(store.col("downloads")[pool])])
+        if pipe not in per_pipe:
+            rows = np.flatnonzero(base & (pipeline == pipe))
+            by_downloads = rows[np.argsort(-downloads[rows].astype(np.int64), kind="stable")]
+            per_pipe[pipe] = (by_downloads[:256], rows[~eligible[rows]])
+        top, quiet = per_pipe[pipe]
+        # decoy: the most downloaded same-task base model of another size class, in no league
+        other = top[size[top] != cls]
+        if len(other):
             for r in members[::2]:
-                store.table_decoys[r] = decoy
-        if league % 2:
+                store.table_decoys[r] = int(other[0])
+        if league % 2 or not len(quiet):
             continue
-        # sibling: a base model of the task outside the leagues, renamed into a member's family at 10x its size
-        candidates = [int(r) for r in np.flatnonzero(alive & (relation == 0) & (pipeline == pipe) & ~eligible)
-                      if int(r) not in taken and int(cols["league"][r]) < 0]
-        if not candidates:
+        # sibling: a quiet base model of the task, moved into a member's family at 10x its size
+        sib = None
+        for step in range(min(len(quiet), 16)):
+            candidate = int(quiet[(league * 7919 + step) % len(quiet)])
+            if candidate not in taken:
+                sib = candidate
+                break
+        if sib is None:
             continue
-        sib = candidates[league % len(candidates)]
         taken.add(sib)
         code = int(cols["name_code"][first])
         own_size = vocab.SIZES[(code >> 5) & 0xF]

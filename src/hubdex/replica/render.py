@@ -65,7 +65,10 @@ def iso(ts: int) -> str:
 
 def parse_iso(text: str) -> int:
     """Epoch seconds of a Hub date (`2024-09-25T17:00:57.000Z`); the inverse of `iso`."""
-    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] != "T":
+        raise ValueError(f"not an ISO time: {text!r}")
+    return calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                            int(text[17:19]), 0, 0, 0))
 
 
 class Page:

@@ -166,12 +166,12 @@ class Store:
         """Names of synthetic rows: `Word-Size[-Variant][-Suffix]-<row in base 36>`. The row keeps names
         unique and lets `find` map an id back to its row with no index."""
         prefixes = self.shared.setdefault("name_prefixes", {})
-        pipes = self.cols["pipeline"]
+        pipes = self.cols["pipeline"][np.asarray(rows, dtype=np.int64)].tolist()
         out = []
-        for row, code in zip(rows, codes):
+        for row, code, pipe in zip(rows, codes, pipes):
             # word, task word and size are cached together (a few thousand prefixes at any N); the variant
             # and suffix come from short lists of ready-made "-x" strings.
-            key = (code & 0x1FF, int(pipes[row]))
+            key = (code & 0x1FF, pipe)
             head = prefixes.get(key)
             if head is None:
                 task = self.pipelines.values[key[1]]
@@ -224,7 +224,11 @@ class Store:
         case-insensitive substring search of `search=` and quicksearch, in C (lowered once per
         mutation, not once per query: bytes.lower() changes ASCII only, so offsets hold)."""
         if self._ids_blob is None:
-            ids = [self.model_id(r) for r in range(self.n)]
+            names = self.repo_names(range(self.n), self.col("name_code").tolist())
+            authors, author_col = self.authors, self.col("author").tolist()
+            special = self.bodies.keys() | self.renamed.keys()
+            ids = [self.model_id(r) if r in special else f"{authors[a]}/{nm}"
+                   for r, (a, nm) in enumerate(zip(author_col, names))]
             blob = ("\n".join(ids) + "\n").encode().lower()
             lens = np.fromiter((len(i) + 1 for i in ids), dtype=np.int64, count=len(ids))
             starts = np.zeros(len(ids), dtype=np.int64)

@@ -103,7 +103,7 @@ class Writer:
                 history.append((key, self.day) + r.metrics)
                 counts.new += 1
                 self._children(key, r, children)
-                if r.evals is not None:
+                if r.evals:  # a new model has nothing stored: only results to add cost a statement
                     new_evals.append((key, r))
                 search.append((key, r.id, values[_AUTHOR], " ".join(r.tags)))
                 continue
@@ -111,6 +111,10 @@ class Writer:
             renamed = old_id != r.id
             if renamed:
                 self._rename(old_id, r.id)
+                if "@" not in old_id:  # (not an id moved aside): the old id still leads to the model
+                    self.conn.execute("INSERT INTO model_renames (old_id, model_key, renamed_at) VALUES (?, ?, ?) "
+                                      "ON CONFLICT (old_id) DO UPDATE SET model_key = excluded.model_key, "
+                                      "renamed_at = excluded.renamed_at", (old_id, key, self.now))
                 counts.renamed += 1
             if renamed or meta_hash != r.values[_HASH] or removed_at is not None:
                 updates.append(values[1:] + (self.now, key))

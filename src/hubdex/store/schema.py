@@ -305,6 +305,14 @@ def m011_comparisons(db):
 
 
 @migrations()
+def m012_hardening_model_renames(db):
+    # Ids a model had before the Hub renamed it (seen by a crawl: same `_id`, new id), so that every
+    # command finds a model by the id a user remembers (store/lookup.py).
+    db.execute("""CREATE TABLE model_renames (old_id TEXT PRIMARY KEY, model_key INTEGER NOT NULL,
+        renamed_at TEXT NOT NULL) WITHOUT ROWID, STRICT""")
+
+
+@migrations()
 def m012_evidence_eval_results(db):
     # Evidence of quality (issue 22), one table every reader shares: each result a model has on a
     # benchmark, from any origin. origin: 'evalResults' (the listing's expand=evalResults, or
