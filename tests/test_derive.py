@@ -299,8 +299,8 @@ def test_signals_are_within_bounds_and_classes_known(synthetic):
     # quality is known exactly where benchmark evidence placed the model, unknown elsewhere (never 0)
     assert conn.execute("SELECT count(*) FROM model_scores WHERE (quality IS NULL) != (q_evaluations IS NULL)"
                         ).fetchone()[0] == 0
-    # the match signal: known (0-100) exactly for the models in the match graph (siblings are evidence
-    # even without a search crawl), unknown for every other model, never 0 for want of evidence
+    # the match signal: known (0-100) exactly for the models in the match graph (Spaces and benchmarks
+    # are evidence even without a search crawl), unknown for every other model, never 0 for want of evidence
     in_graph = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
     assert 0 < in_graph < n
     assert conn.execute("SELECT count(*) FROM model_scores WHERE match IS NOT NULL").fetchone()[0] == in_graph
@@ -514,7 +514,14 @@ def test_a_weights_file_from_before_the_match_graph_takes_the_shipped_match_kind
     older.write_text(SHIPPED_WEIGHTS_TEXT.split("\n[match]")[0])
     assert "[match]" not in older.read_text()
     assert load_weights(str(older))["match"] == load_weights()["match"]
+    # a file of the first match graph (sibling and size kinds, no spaces): the retired kinds are
+    # ignored, spaces takes the shipped weight
+    first = tmp_path / "first.toml"
+    first.write_text(SHIPPED_WEIGHTS_TEXT.split("\n[match]")[0] + "\n[match]\nsearch = 0.25\nbenchmark = 0.30\n"
+                     "card_table = 0.30\nsibling = 0.10\nsize = 0.05\n")
+    assert set(load_weights(str(first))["match"]) == {"search", "benchmark", "card_table", "spaces"}
     bad = tmp_path / "bad.toml"
-    bad.write_text(SHIPPED_WEIGHTS_TEXT.replace("sibling = 0.10", "sibling = -1"))
-    with pytest.raises(ValueError, match=r"\[match\] sibling = -1"):
+    head, match_table = SHIPPED_WEIGHTS_TEXT.split("\n[match]")
+    bad.write_text(head + "\n[match]" + match_table.replace("spaces = 0.20", "spaces = -1"))
+    with pytest.raises(ValueError, match=r"\[match\] spaces = -1"):
         load_weights(str(bad))

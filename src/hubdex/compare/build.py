@@ -1,7 +1,7 @@
 """The comparisons step of `hubdex derive` (after scores): which pairs, and which entries to rebuild.
 
 Pairs: for every canonical model (copies fold into what they copy and never appear in edges), its
-top M competitor edges by weight (M = TOP_M, default 5), each unordered pair once. For each pair the
+top M competitor edges in the match graph's order (standing, then weight; M = TOP_M, default 5), each unordered pair once. For each pair the
 sides are read (entry.sides) and the inputs hash is taken over the two sides and the edge, which is
 exactly what the entry shows at the precision it shows it. An entry is (re)built only when its hash
 differs from the stored one; a stored entry whose pair is no longer chosen is marked stale (its side
@@ -47,9 +47,10 @@ class CompareResult:
 def pairs(conn, top_m: int = TOP_M) -> list[tuple[int, int]]:
     """(a_key, b_key) with a_key < b_key: every model's top M competitors, each pair once."""
     return conn.execute("""WITH e AS (
-            SELECT a_key AS k, b_key AS o, weight, a_key + b_key AS t FROM match_edges WHERE relation = 'competitor'
-            UNION ALL SELECT b_key, a_key, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
-        r AS (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY weight DESC, t, o) AS n FROM e)
+            SELECT a_key AS k, b_key AS o, standing, weight, a_key + b_key AS t FROM match_edges
+            WHERE relation = 'competitor'
+            UNION ALL SELECT b_key, a_key, standing, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
+        r AS (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t, o) AS n FROM e)
         SELECT DISTINCT min(k, o), max(k, o) FROM r WHERE n <= ? ORDER BY 1, 2""", (top_m,)).fetchall()
 
 
@@ -60,7 +61,7 @@ def edges(conn, wanted) -> dict:
     conn.executemany("INSERT OR IGNORE INTO temp.compare_pairs VALUES (?, ?)", wanted)
     out = {(r[0], r[1]): r for r in conn.execute(
         """SELECT e.a_key, e.b_key, e.relation, e.task, e.weight, e.search, e.benchmark, e.card_table, e.sibling,
-        e.size, e.evidence FROM temp.compare_pairs p JOIN match_edges e ON e.a_key = p.a AND e.b_key = p.b""")}
+        e.size, e.evidence, e.spaces FROM temp.compare_pairs p JOIN match_edges e ON e.a_key = p.a AND e.b_key = p.b""")}
     conn.execute("DELETE FROM temp.compare_pairs")
     return out
 

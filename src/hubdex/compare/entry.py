@@ -358,9 +358,10 @@ def edge_shown(row) -> dict | None:
     """What an entry shows of the match edge between its two models (a row of match_edges)."""
     if row is None:
         return None
-    a, b, relation, task, weight, search, benchmark, card_table, sibling, size, n = row
-    kinds = {k: round(v, 2) for k, v in zip(("search", "benchmark", "card_table", "sibling", "size"),
-                                             (search, benchmark, card_table, sibling, size)) if round(v, 2)}
+    a, b, relation, task, weight, search, benchmark, card_table, sibling, size, n, *more = row
+    spaces = more[0] if more else 0.0
+    kinds = {k: round(v, 2) for k, v in zip(("search", "benchmark", "card_table", "sibling", "size", "spaces"),
+                                             (search, benchmark, card_table, sibling, size, spaces)) if round(v, 2)}
     return {"relation": relation, "task_group": task, "weight": round(weight, 2), "kinds": kinds, "evidence_sets": n,
             "source": {"table": "match_edges", "column": "weight", "row": {"a_key": a, "b_key": b}}}
 

@@ -196,7 +196,7 @@ def build_site(conn, out_dir: str) -> SiteResult:
         for k, o in ((ka, kb), (kb, ka)):
             top.setdefault(k, []).append(o)
     weights = {(r[0], r[1]): r[2] for r in conn.execute(
-        "SELECT a_key, b_key, weight FROM match_edges WHERE relation = 'competitor'")} if keys else {}
+        "SELECT a_key, b_key, standing * 10 + weight FROM match_edges WHERE relation = 'competitor'")} if keys else {}
     tasks: dict = {}
     for mid, s in sorted(ids.items()):
         path = model_path(mid)

@@ -109,6 +109,11 @@ def load_weights(path: str | None = None) -> dict:
         got = w.get(table)
         if table == "match" and got is None and path:  # files written before the match graph: the shipped kinds
             got = load_weights(None)["match"]
+        elif table == "match" and isinstance(got, dict) and path:
+            # kinds retired (sibling, size: now gates and family, not evidence) are ignored; a kind
+            # added since the file was written (spaces) takes the shipped weight
+            got = {k: v for k, v in got.items() if k not in ("sibling", "size")}
+            got = {**{k: v for k, v in load_weights(None)["match"].items() if k not in got}, **got}
         if table == "adoption" and isinstance(got, dict) and path and "family_downloads_30d" not in got:
             got = {**got, "family_downloads_30d": 0}  # files written before family adoption: it counts for nothing
         if not isinstance(got, dict):

@@ -93,9 +93,10 @@ def _match_inputs(conn, row) -> list:
                        (row["model_key"], row["model_key"])).fetchone()[0]  # a copy competes as what it copies
     rivals = conn.execute("""SELECT m.id FROM match_edges e JOIN models m
         ON m.key = CASE WHEN e.a_key = ? THEN e.b_key ELSE e.a_key END
-        WHERE (e.a_key = ? OR e.b_key = ?) AND e.relation = 'competitor' ORDER BY e.weight DESC LIMIT 3""",
+        WHERE (e.a_key = ? OR e.b_key = ?) AND e.relation = 'competitor' ORDER BY e.standing DESC, e.weight DESC
+        LIMIT 3""",
                           (key,) * 3).fetchall()
-    return [{"input": "match graph centrality (percentile within task)", "value": mine[0]},
+    return [{"input": "match graph strength (its strongest rivals' edges, 100 * S / (S + 1))", "value": mine[0]},
             {"input": "times matched", "value": mine[1]},
             {"input": "strongest competitors", "value": ", ".join(r[0] for r in rivals) or None,
              "note": "hubdex matches MODEL shows all, with their evidence"}]

@@ -393,3 +393,17 @@ def m014_serve_overview_breakdowns(db):
     db.execute("""CREATE TABLE overview_breakdowns (breakdown TEXT NOT NULL, licence_family TEXT,
         commercial_use TEXT, licence TEXT, pricing_class TEXT, models INTEGER NOT NULL, mean_rank REAL, best_rank REAL,
         with_hosted_providers INTEGER, cheapest_input_usd_per_m REAL, cheapest_output_usd_per_m REAL) STRICT""")
+
+
+@migrations()
+def m013_match_rivals(db):
+    # (branch `match`, issue 22: renumber freely) The match graph's edges gain the Spaces that load
+    # both models as a kind of evidence, the tier of the strongest evidence (3 measured: a shared
+    # benchmark or a comparison table; 2 Spaces; 1 search only) and `standing`, the order a chooser
+    # reads rivals in (tier, then evidence strength in quarters, then both sides' adoption in
+    # half-decades of downloads). `relation` may now also be 'family' (same family, another size or
+    # generation: listed apart, never a rival). `sibling` and `size` are no longer written (0).
+    have = set(db["match_edges"].columns_dict)  # (a database migrated under this migration's earlier name)
+    for column, kind in (("spaces", "REAL"), ("tier", "INTEGER"), ("standing", "REAL")):
+        if column not in have:
+            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} {kind} NOT NULL DEFAULT 0")
