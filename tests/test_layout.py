@@ -110,3 +110,19 @@ def test_the_daemon_loads_neither_the_crawl_nor_the_http_stack():
     leaked = [m for m in loaded if m.startswith(("hubdex.crawl.modes", "hubdex.hub.client", "hubdex.derive", "huggingface_hub",
                                                   "httpx", "numpy", "pyarrow", "yaml"))]
     assert not leaked, leaked
+
+
+def test_no_file_holds_a_merge_conflict_marker():
+    """Branches are merged by hand: a marker left in a doc or a YAML file breaks serve or misleads a reader."""
+    root = SRC.parents[1]
+    tracked = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True).stdout.split()
+    assert "README.md" in tracked  # the probe itself works
+    found = []
+    for name in tracked:
+        path = root / name
+        if path.suffix in (".png", ".gz", ".xz") or not path.is_file():
+            continue
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if line.startswith(("<<<<<<< ", ">>>>>>> ")):
+                found.append(f"{name}:{n}")
+    assert not found, found
