@@ -45,6 +45,13 @@ def main():
               help="the search crawl's queries file  [default: schedules/queries.toml]")
 @click.option("--search-budget", default=None, type=click.IntRange(min=1),
               help="the search crawl's requests per UTC day  [default: the queries file's]")
+@click.option("--evidence", "modes", flag_value="evidence", multiple=True,
+              help="benchmarks and their leaderboards, and the Spaces that load the most downloaded models, within a "
+                   "daily request budget (evaluation results come with every listing)")
+@click.option("--evidence-budget", default=None, type=click.IntRange(min=1),
+              help="the evidence crawl's requests per UTC day  [default: 2000]")
+@click.option("--spaces-models", default=None, type=click.IntRange(min=0),
+              help="the evidence crawl follows the Spaces of this many most downloaded models  [default: 2000]")
 @click.option("--prices", "modes", flag_value="prices", multiple=True,
               help="only the inference router's catalogue of providers and prices (full and incremental runs fetch it too)")
 @click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
@@ -71,7 +78,8 @@ def main():
 @click.option("--details/--no-details", default=True, show_default=True,
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
 def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filters, pipeline_tag, limit, timeout,
-          max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget):
+          max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget, evidence_budget,
+          spaces_models):
     """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done,
     1 unknown model ids, 2 usage error, 3 another crawl or derive holds the database, 4 stopped cleanly
     (the Hub kept failing; the next run resumes), 5 storage error (disk full, a database that can't be
@@ -95,12 +103,13 @@ def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filte
                   model_ids=list(model_ids))
     if mode == "cards" and (scope.params() or scope.model_ids):
         raise click.UsageError("--cards works the whole backlog; only --limit applies to it")
-    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices", "search"):
+    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices", "search", "evidence"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
     settings = CrawlSettings(endpoint=endpoint, token=token, mode=mode or "auto", scope=scope, router=router,
                              timeout=timeout, max_retries=max_retries, backoff=backoff, progress=progress,
                              details=details, max_db_pages=max_db_pages, queries_file=queries_file,
-                             search_budget=search_budget)
+                             search_budget=search_budget, evidence_budget=evidence_budget,
+                             spaces_models=spaces_models)
     _finish(_run(CrawlJob(settings), db_path))
 
 
@@ -546,7 +555,8 @@ def _parse_quotas(text: str | None) -> dict:
 
 @replica.command("serve")
 @click.option("--catalog", default="demo", show_default=True,
-              help="demo | recorded | synthetic:N (N from 10 to 2,000,000; 100k and 1M forms accepted)")
+              help="demo | recorded | synthetic:N (N from 10 to 2,000,000; 100k and 1M forms accepted) | a corpus "
+                   "directory (models.jsonl, benchmarks.jsonl, benchmarks.json; see docs/REPLICA.md)")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="TCP port on 127.0.0.1 (default: a free one)")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--seed", default=0, type=int, show_default=True, help="seed of the synthetic catalogue and faults")
@@ -571,8 +581,13 @@ def replica_serve(catalog, port, host, seed, faults, quota, window, cdn_port):
         parse_spec(faults)
     except FaultSpecError as e:
         raise click.BadParameter(str(e), param_hint="--faults") from None
+    from .replica.catalog import CorpusError
+
     try:
         store, recs = build(catalog, seed=seed)
+    except CorpusError as e:  # a malformed corpus directory: one line naming the file and line
+        click.echo(f"Error: --catalog {e}", err=True)
+        sys.exit(2)
     except CatalogSpecError as e:
         raise click.BadParameter(str(e), param_hint="--catalog") from None
     app = Replica(store, recs, fault_spec=faults, seed=seed, limiter=RateLimiter(quotas, window), catalog=catalog)

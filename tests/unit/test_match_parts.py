@@ -1,4 +1,6 @@
-"""The match graph's parts on hand-made rows: folding copies, naming subjects, PageRank."""
+"""The match graph's parts on hand-made rows: folding copies, naming subjects, the gates (size, language,
+family, task), the tiers of evidence, a signal that moves only with its own evidence, a rebuild that
+writes nothing when nothing moved."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from hubdex.store.db import open_db
 
 def _db(tmp_path, models, relations=()):
     db = open_db(str(tmp_path / "h.db"))
-    for key, model_id, downloads in models:
-        db.conn.execute("INSERT INTO models (id, key, oid, raw, meta_hash, first_seen, downloads, pipeline_tag) "
-                        "VALUES (?, ?, ?, '{}', '', '2026-01-01', ?, 'text-generation')",
-                        (model_id, key, f"oid{key}", downloads))
+    for key, model_id, downloads, *more in models:
+        task, params = (more + ["text-generation", None])[:2] if more else ("text-generation", None)
+        db.conn.execute("INSERT INTO models (id, key, oid, raw, meta_hash, first_seen, downloads, pipeline_tag, params) "
+                        "VALUES (?, ?, ?, '{}', '', '2026-01-01', ?, ?, ?)",
+                        (model_id, key, f"oid{key}", downloads, task, params))
     db.conn.executemany("INSERT INTO model_relations VALUES (?, ?, ?)", relations)
     return db
 
@@ -37,17 +40,94 @@ def test_subject_names_come_from_hub_links_or_plain_text():
     assert match.subject_name("[ours](#results)") == "ours"
 
 
-def test_pagerank_puts_the_hub_of_a_star_first_and_sums_to_one():
-    a = np.array([1, 1, 1, 2])
-    b = np.array([2, 3, 4, 3])
-    nodes, r = match.pagerank(a, b, np.ones(4))
-    assert list(nodes) == [1, 2, 3, 4]
-    assert r.argmax() == 0 and abs(r.sum() - 1) < 1e-9 and r[3] < r[1]
-
-
 def test_a_pair_stored_the_other_way_swaps_its_sides():
     pairs = match._Pairs()
     pairs.add(9, 4, match.BENCHMARK, 1.0, 1, {"values": [0.9, 0.4], "table": "t"})
     assert (pairs.a, pairs.b) == ([4], [9]) and pairs.detail[0]["values"] == [0.4, 0.9]
     pairs.add(5, 5, match.SEARCH, 1.0, 1, {})
     assert len(pairs.a) == 1  # a model is never its own competitor
+
+
+WEIGHTS = {"search": 0.15, "benchmark": 0.35, "card_table": 0.30, "spaces": 0.20}
+LLM, BERT = "text-generation", "fill-mask"
+MODELS = [(1, "meta-llama/Llama-3.1-8B-Instruct", 5_000_000, LLM, 8_030_000_000),
+          (2, "Qwen/Qwen2.5-7B-Instruct", 3_000_000, LLM, 7_610_000_000),
+          (3, "meta-llama/Llama-3.2-3B-Instruct", 2_000_000, LLM, 3_210_000_000),
+          (4, "meta-llama/Llama-3.3-70B-Instruct", 900_000, LLM, 70_600_000_000),
+          (5, "mistralai/Mistral-7B-Instruct-v0.3", 1_000_000, LLM, 7_250_000_000),
+          (6, "someone/obscure-7b-merge", 40, LLM, 7_200_000_000),
+          (7, "google-bert/bert-base-uncased", 9_000_000, BERT, 110_000_000),
+          (8, "Maltehb/danish-bert-botxo", 20_000, BERT, 111_000_000),
+          (9, "FacebookAI/roberta-base", 8_000_000, BERT, 125_000_000),
+          (10, "someone/no-task-7b", 500, None, 7_000_000_000),
+          (11, "someone/searched-7b", 900, LLM, 7_000_000_000),
+          (12, "x/y", 10, "image-classification", 80_000_000), (13, "x/z", 10, "image-classification", 80_000_000),
+          (14, "Qwen/Qwen2.5-72B-Instruct", 700_000, LLM, 72_700_000_000)]
+
+
+def _graph(tmp_path):
+    db = _db(tmp_path, MODELS)
+    c = db.conn
+    c.executemany("INSERT INTO model_tags VALUES (?, ?)", [(7, "en"), (8, "da"), (9, "en")])
+    rows = []
+    for key in (1, 2, 3, 4, 5, 6, 10):  # one leaderboard (a small one: every pair), and a second, of another config
+        rows.append((key, 1, "acc", 0.5 + key / 100, "TIGER-Lab/MMLU-Pro", None, "test", None, "model-index", "mi"))
+    rows += [(1, 2, "acc", 0.7, "glue/sst2", None, "validation", None, "model-index", "mi"),
+             (7, 2, "acc", 0.9, "glue/mnli", None, "validation", None, "model-index", "mi")]
+    # Llama-3.1-8B's card compares it with a 72B in a table: an author who names them together
+    rows.append((1, 3, "MMLU", 0.69, None, "Qwen/Qwen2.5-72B-Instruct", None, None, "card table",
+                 "section 'Results', table 1, row 1"))
+    c.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    c.executemany("INSERT INTO model_spaces VALUES (?, ?)", [(7, "a/bert-demo"), (8, "a/bert-demo"), (9, "a/bert-demo"),
+                                                             (12, "b/vision"), (13, "b/vision")])
+    c.execute("INSERT INTO search_queries (id, endpoint, query, params, origin, weight, refresh_days, fetched_day) "
+              "VALUES (1, 'models', '7b', '[]', 'families', 1.0, 7, 100)")
+    c.executemany("INSERT INTO search_results VALUES (1, 100, ?, ?)",
+                  [(1, "someone/searched-7b"), (2, "Qwen/Qwen2.5-7B-Instruct"), (3, "someone/no-task-7b")])
+    return db
+
+
+def _edges(conn):
+    return {(a, b): (rel, tier, standing, weight) for a, b, rel, tier, standing, weight in conn.execute(
+        "SELECT a_key, b_key, relation, tier, standing, weight FROM match_edges")}
+
+
+def test_gates_tiers_and_family_on_hand_made_evidence(tmp_path):
+    db = _graph(tmp_path)
+    result = match.build(db.conn, WEIGHTS)
+    e = _edges(db.conn)
+    assert e[(1, 2)][:2] == ("competitor", 3)        # a shared leaderboard, comparable size
+    assert e[(1, 3)][0] == "family"                  # the same family at another size: apart
+    assert e[(1, 14)][:2] == ("competitor", 3)       # 9x apart, but its card's table names the 72B
+    assert e[(1, 4)][0] == "family"                  # the 70B of its own family: family, whatever the size
+    assert (2, 4) not in e and (5, 4) not in e       # 9x apart on a shared leaderboard only: gated out
+    assert e[(7, 9)][:2] == ("competitor", 2)        # a Space loads both
+    assert (7, 8) not in e and (8, 9) not in e       # English and Danish: not rivals
+    assert e[(1, 10)][0] == "competitor"             # no stated task, but measured evidence
+    assert (10, 11) not in e                         # no stated task and search alone: not enough
+    assert e[(2, 11)][:2] == ("competitor", 1)       # search only: the lowest tier
+    assert e[(12, 13)][0] == "competitor"
+    assert (1, 7) not in e                           # glue/sst2 is not glue/mnli (nor another task)
+    assert result.gated["size"] >= 2 and result.gated["language"] == 2
+    # search alone never outranks measured evidence: Qwen's rivals, read in order
+    order = [b if a == 2 else a for (a, b), _v in sorted(((k, v) for k, v in e.items() if 2 in k and v[0] == "competitor"),
+                                                            key=lambda kv: -kv[1][2])]
+    assert order[-1] == 11
+    # among rivals the evidence ranks alike, the better adopted first: Mistral (1M) before the obscure merge
+    assert order.index(5) < order.index(6)
+    # the weight says the tier: search only below 1/3, Spaces below 2/3, measured above
+    assert e[(2, 11)][3] < 1 / 3 <= e[(7, 9)][3] < 2 / 3 <= min(e[(1, 2)][3], e[(2, 6)][3])
+
+
+def test_a_rebuild_writes_nothing_when_nothing_moved_and_an_unrelated_change_moves_no_score(tmp_path):
+    db = _graph(tmp_path)
+    match.build(db.conn, WEIGHTS)
+    scores = dict((k, s) for k, s, _t in db.conn.execute("SELECT * FROM match_scores"))
+    again = match.build(db.conn, WEIGHTS)
+    assert sum(again.written.values()) == 0
+    # new evidence between the two image models only: no other model's score moves
+    db.conn.execute("INSERT INTO model_spaces VALUES (12, 'c/compare'), (13, 'c/compare')")
+    moved = match.build(db.conn, WEIGHTS)
+    after = dict((k, s) for k, s, _t in db.conn.execute("SELECT * FROM match_scores"))
+    assert {k for k in after if after[k] != scores.get(k)} == {12, 13}
+    assert 0 < moved.written["match_edges"] <= 1 and moved.written["match_evidence"] == 1

@@ -300,7 +300,9 @@ _COMMERCIAL = {"yes": 2, "on conditions": 1, "no": 0}
 
 
 def _bench_key(bm):
-    return bm["dataset"].strip().lower(), bm["metric"].strip().lower(), (bm["split"] or "").strip().lower()
+    """Same dataset, config, split and metric: only then are two results one benchmark."""
+    return (bm["dataset"].strip().lower(), (bm.get("config") or "").strip().lower(),
+            (bm["split"] or "").strip().lower(), bm["metric"].strip().lower())
 
 
 def shared_benchmarks(a: Side, b: Side) -> list:
@@ -317,7 +319,8 @@ def shared_benchmarks(a: Side, b: Side) -> list:
             lead = "tie"
         else:
             lead = "a" if (va < vb) == lower else "b"
-        rows.append({"dataset": bm["dataset"], "split": bm["split"], "metric": bm["metric"], "lower_is_better": lower,
+        rows.append({"dataset": bm["dataset"], "config": bm.get("config"), "split": bm["split"], "metric": bm["metric"],
+                     "lower_is_better": lower,
                      "lead": lead, "a": bm, "b": other})
     return rows
 

@@ -26,7 +26,7 @@ from urllib.parse import quote
 import orjson
 
 from ..clock import Clock
-from ..derive.match import TASK_GROUPS
+from ..derive.match import KINDS, TASK_GROUPS
 
 SPACES_CAP = 100       # the Hub lists at most 100 Spaces per model: a count at the cap is "100+"
 RIVALS = 10            # a model's competitors as `hubdex matches` lists them (strongest edges first)
@@ -160,7 +160,7 @@ SHOWN_KEY_SQL = f"""printf('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s',
     (SELECT group_concat(o || ':' || w || ':' || coalesce(CAST(round(rs.rank) AS INTEGER), ''), ',') FROM (
         SELECT CASE WHEN e.a_key = m.key THEN e.b_key ELSE e.a_key END AS o, round(e.weight, 2) AS w
         FROM match_edges e WHERE (e.a_key = m.key OR e.b_key = m.key) AND e.relation = 'competitor'
-        ORDER BY e.weight DESC, e.a_key + e.b_key LIMIT {RIVALS}) LEFT JOIN model_scores rs ON rs.model_key = o))"""
+        ORDER BY e.standing DESC, e.weight DESC, e.a_key + e.b_key LIMIT {RIVALS}) LEFT JOIN model_scores rs ON rs.model_key = o))"""
 
 
 def shown_keys(conn, keys) -> dict:
@@ -214,12 +214,25 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
         claims.setdefault(key, []).append((name, detail, kind, src, "model_capabilities",
                                            {"model_key": key, "capability": name, "detail": detail}))
     evals: dict = {}
+    if "eval_results" in _optional_tables(conn):
+        # the evidence crawl's table: every origin (evalResults, leaderboards, the card's model-index)
+        for key, rid, dataset, config, split, metric, value, kind, origin, name, url in conn.execute(
+                """SELECT e.model_key, e.id, e.dataset_id, e.task_id, e.split, e.metric, e.value, e.kind, e.origin,
+                e.source_name, e.source_url FROM temp.compare_keys k JOIN eval_results e ON e.model_key = k.key
+                ORDER BY e.model_key, CASE e.kind WHEN 'verified' THEN 0 WHEN 'third-party' THEN 1 ELSE 2 END, e.id"""):
+            how = "measured" if kind in ("verified", "third-party") else "claimed"
+            where = f"{origin}" + (f" ({kind})" if kind else "") + (f": {name}" if name else "") + \
+                (f" {url}" if url else "")
+            evals.setdefault(key, []).append((dataset, config, split, metric or "score", value, how, where,
+                                              {"table": "eval_results", "column": "value", "row": {"id": rid}}))
     for key, seq, dataset, metric, split, value, source, location in conn.execute(
             """SELECT e.model_key, e.seq, e.dataset, e.metric, e.split, e.value, e.source, e.location
             FROM temp.compare_keys k JOIN evaluations e ON e.model_key = k.key
             WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.metric IS NOT NULL AND e.value IS NOT NULL
             ORDER BY e.model_key, e.seq"""):
-        evals.setdefault(key, []).append((seq, dataset, metric, split, value, source, location))
+        evals.setdefault(key, []).append((dataset, None, split, metric, value, "claimed", f"{source}: {location}",
+                                          {"table": "evaluations", "column": "value",
+                                           "row": {"model_key": key, "seq": seq}}))
     hist: dict = {}
     if history:
         for key, day, dl in conn.execute(
@@ -238,11 +251,11 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
 
 
 _RIVALS_SQL = f"""WITH e AS (
-        SELECT k.key AS k, x.b_key AS o, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
+        SELECT k.key AS k, x.b_key AS o, x.standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
             JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
-        UNION ALL SELECT k.key, x.a_key, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
+        UNION ALL SELECT k.key, x.a_key, x.standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
             JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
-    r AS (SELECT k, o, weight, row_number() OVER (PARTITION BY k ORDER BY weight DESC, t) AS n FROM e)
+    r AS (SELECT k, o, weight, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t) AS n FROM e)
     SELECT r.k, r.o, m.id, m.author, m.pipeline_tag, r.weight, CAST(round(s.rank) AS INTEGER)
     FROM r JOIN models m ON m.key = r.o LEFT JOIN model_scores s ON s.model_key = r.o
     WHERE r.n <= {RIVALS} ORDER BY r.k, r.n"""
@@ -266,11 +279,12 @@ def _shares(conn) -> dict:
     kinds = ", ".join(f"'{k}'" for k in SHARED_KINDS)
     out: dict = {}
     for k, name, low, n in conn.execute(f"""WITH e AS (
-            SELECT k.key AS k, x.b_key AS o, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
+            SELECT k.key AS k, x.b_key AS o, x.standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
                 JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
-            UNION ALL SELECT k.key, x.a_key, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
+            UNION ALL SELECT k.key, x.a_key, x.standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
                 JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
-        r AS (SELECT k, o FROM (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY weight DESC, t) AS n FROM e)
+        r AS (SELECT k, o FROM (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t)
+              AS n FROM e)
               WHERE n <= 5)
         SELECT r.k, cn.name, lower(mr.detail), count(DISTINCT r.o) FROM r
         JOIN model_capability_rows mr ON mr.model_key = r.o JOIN capability_names cn ON cn.id = mr.capability_id
@@ -507,19 +521,16 @@ def _trend(hist: list, key: int, day) -> dict:
 
 
 def _benchmarks(evals, key, day) -> list:
+    """One result per benchmark (dataset, config, split, metric), measured before claimed."""
     out, seen = [], set()
-    for seq, dataset, metric, split, value, source, location in evals:
-        k = (dataset.strip().lower(), metric.strip().lower(), (split or "").strip().lower())
-        if k in seen:
+    for dataset, config, split, metric, value, how, where, source in evals:
+        k = (dataset.strip().lower(), (config or "").strip().lower(), (split or "").strip().lower(),
+             metric.strip().lower())
+        if k in seen or value is None:
             continue
         seen.add(k)
-        how = "measured" if any(w in (source or "").lower() for w in ("leaderboard", "verified", "measured")) \
-            else "claimed"
-        out.append({"dataset": dataset, "config": None, "split": split, "metric": metric, "value": float(value),
-                    "shown": f"{float(value):.4g}", "how": how,
-                    "where": f"{source}: {location}",
-                    "source": {"table": "evaluations", "column": "value", "row": {"model_key": key, "seq": seq},
-                               "day": day}})
+        out.append({"dataset": dataset, "config": config, "split": split, "metric": metric, "value": float(value),
+                    "shown": f"{float(value):.4g}", "how": how, "where": where, "source": dict(source, day=day)})
     return out
 
 
@@ -528,9 +539,10 @@ def pairs(conn, top_m: int, after: int = -1, limit: int | None = None) -> list[t
     """(a_key, b_key), a_key < b_key: every model's top M competitors, each pair once, in key order;
     `after`/`limit` page through them by a_key (a page holds whole a_keys)."""
     sql = """WITH e AS (
-            SELECT a_key AS k, b_key AS o, weight, a_key + b_key AS t FROM match_edges WHERE relation = 'competitor'
-            UNION ALL SELECT b_key, a_key, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
-        r AS (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY weight DESC, t, o) AS n FROM e)
+            SELECT a_key AS k, b_key AS o, standing, weight, a_key + b_key AS t FROM match_edges
+            WHERE relation = 'competitor'
+            UNION ALL SELECT b_key, a_key, standing, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
+        r AS (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t, o) AS n FROM e)
         SELECT DISTINCT min(k, o) AS a, max(k, o) AS b FROM r WHERE n <= ? ORDER BY 1, 2"""
     return conn.execute(sql, (top_m,)).fetchall() if limit is None else \
         conn.execute(f"SELECT a, b FROM ({sql}) WHERE a > ? AND a <= ? ORDER BY 1, 2",
@@ -548,11 +560,10 @@ def edges(conn, wanted) -> dict:
     conn.execute("DELETE FROM temp.compare_pairs")
     conn.executemany("INSERT OR IGNORE INTO temp.compare_pairs VALUES (?, ?)", wanted)
     out = {}
-    for a, b, relation, task, weight, search, benchmark, card_table, sibling, size, n in conn.execute(
-            """SELECT e.a_key, e.b_key, e.relation, e.task, e.weight, e.search, e.benchmark, e.card_table, e.sibling,
-            e.size, e.evidence FROM temp.compare_pairs p JOIN match_edges e ON e.a_key = p.a AND e.b_key = p.b"""):
-        kinds = {k: round(v, 2) for k, v in zip(("search", "benchmark", "card_table", "sibling", "size"),
-                                                (search, benchmark, card_table, sibling, size)) if round(v, 2)}
+    for a, b, relation, task, weight, n, *parts in conn.execute(
+            f"""SELECT e.a_key, e.b_key, e.relation, e.task, e.weight, e.evidence, {', '.join('e.' + k for k in KINDS)}
+            FROM temp.compare_pairs p JOIN match_edges e ON e.a_key = p.a AND e.b_key = p.b"""):
+        kinds = {k: round(v, 2) for k, v in zip(KINDS, parts) if round(v, 2)}
         out[(a, b)] = Edge(relation, task, weight, kinds, n, a, b)
     conn.execute("DELETE FROM temp.compare_pairs")
     return out

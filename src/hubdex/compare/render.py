@@ -34,7 +34,8 @@ def _bench_value(bm) -> str:
 
 
 def _bench_name(r) -> str:
-    return f"{r['dataset']} / {r['metric']}" + (f" ({r['split']})" if r.get("split") else "")
+    name = r["dataset"] + (f" [{r['config']}]" if r.get("config") else "")
+    return f"{name} / {r['metric']}" + (f" ({r['split']})" if r.get("split") else "")
 
 
 # -- text --------------------------------------------------------------------------------------------

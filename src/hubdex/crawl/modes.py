@@ -13,6 +13,8 @@ Modes:
 * metrics: downloads (30 days), all-time downloads, likes and trending score for every model, with
   the cheapest listing; a history row only for models whose figures moved.
 * search: the match graph's search evidence (search.py): each due query's top results.
+* evidence: benchmarks, their leaderboards, Spaces that load models (evidence.py); evaluation
+  results themselves come with every listing (`expand=evalResults`).
 * scoped: `--author`, `--id-contains`, `--filter`, `--pipeline-tag`, `--limit`, or explicit model ids.
 """
 
@@ -32,6 +34,7 @@ from .cards import crawl_cards
 from .listing import PAGE_LIMIT, listing_url, pages
 from .progress import Progress
 from .scope import Scope
+from .evidence import EvidenceSettings, crawl_evidence
 from .search import SearchSettings, crawl_search
 
 INCREMENTAL_OVERLAP_SECONDS = 600  # re-read 10 minutes below the watermark: clocks and commits race
@@ -262,6 +265,10 @@ class Crawler:
     def search(self, settings: SearchSettings):
         """The due search queries (match-graph evidence), within the day's request budget."""
         crawl_search(self, settings)
+
+    def evidence(self, settings: EvidenceSettings):
+        """Benchmarks, their leaderboards, results the listing lacked, Spaces that load models."""
+        crawl_evidence(self, settings)
 
     def metrics(self):
         state = json.loads(get_state(self.conn, "metrics.pass") or "null")

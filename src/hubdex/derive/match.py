@@ -1,29 +1,42 @@
 """The match graph: which models really compete, from the evidence the crawl stored, with the
-evidence for every edge; and each model's match signal (its centrality among its competitors).
+evidence for every edge; and each model's match signal (how strongly evidence puts it among rivals).
 
-Evidence sets, each a row of `match_evidence` (its kind, what it stands for, its own discount):
-  search      one query's top results on the day they were fetched (`search_results`);
-  benchmark   one dataset and metric that several models report (`evaluations` from model-index and
-              results tables);
+Evidence sets, each a row of `match_evidence` (its kind, what it stands for, its own discount), in the
+order of what they say about competition:
+  benchmark   one benchmark (dataset with its config, split and metric: GLUE's sst2 is not its mnli)
+              that several models report (`evaluations` from model-index and results tables): a
+              shared leaderboard. Small sets pair every member; a large one pairs each member with
+              the best-adopted members of comparable size (within rivals.SIZE_RATIO);
   card_table  one results table in a card whose rows name other models (`evaluations.subject`);
-  sibling     the finetunes of one base model (`model_relations`);
-  size        well-adopted models of one task with parameters within 2x: used only for models that
-              have fewer than SIZE_MIN_EDGES competitors from the rest.
+  spaces      one Space that loads several models (`model_spaces`): people put them side by side;
+  search      one query's top results on the day they were fetched (`search_results`): the weakest.
 Rules:
   * Copies fold. A quantised copy (relation `quantized`) or a format copy (a GGUF / AWQ / GPTQ / MLX /
     ONNX ... name whose base name is another model's) is the model it copies: it is listed in
     `match_copies` and every piece of evidence it carries counts for its canonical model, once per
     evidence set (the strongest position or value, never the sum over copies).
-  * Task gate. Competitors share a task (TASK_GROUPS joins tasks that serve the same use); pairs
-    found together across tasks are kept as complements and never count as competition.
-  * No double counting. Search and benchmark strengths are cosine associations: the evidence two
-    models share over the root of what each has on its own, so a popular model that appears in
-    every query does not match everything; each set is discounted by how generic it is (a query
-    whose results span tasks, a benchmark every model of a task reports).
-The edge weight is the weighted sum of the kinds' strengths (weights.toml [match]); the columns of
-`match_edges` keep each kind's contribution. The match signal is a weighted PageRank over the
-competitor edges, as a mid-rank percentile within the task (0-100); copies take their canonical
-model's. A model in no competitor edge has no match signal (unknown, not 0).
+  * Gates (derive/rivals.py). Competitors share a task group (TASK_GROUPS joins tasks that serve the
+    same use); pairs found together across tasks are complements. The same family at another size
+    or generation is relation 'family', listed apart. Rivals are within 4x in size unless a
+    comparison table names them together, and share a language. A model with no stated task can
+    compete on measured evidence or Spaces (never on search alone).
+  * Tiers. An edge's tier is its strongest kind (3 measured: benchmark or comparison table; 2 Spaces;
+    1 search only) and its weight is (tier - 1 + strength) / 3, so search co-occurrence alone never
+    outranks measured evidence. `standing` orders a model's rivals: tier, strength in quarters
+    (evidence that ranks alike), then the adoption of both sides in half-decades of downloads (from
+    either side, the better adopted rival first).
+  * Local strengths. Each kind's strength is the noisy-or of what the sets the two share say of the
+    pair (1 - prod(1 - v)), each set discounted by how generic it is (1 / log2(1 + members): a
+    benchmark everyone reports, a Space that loads thirty models, a query whose results span tasks).
+    It reads nothing beyond the pair's own sets: an edge moves only when one of them moves (a cosine
+    over each model's whole evidence moved every edge of a model that gained one unrelated set).
+The match signal is local: 100 * S / (S + 1), S the sum of the weights of the model's strongest
+MATCH_TOP competitor edges; it moves only when that model's own edges move (a PageRank percentile
+moved every model of a task when a few changed). Copies take their canonical model's. A model in no
+competitor edge has no match signal (unknown, not 0).
+
+Rebuilding writes only what moved: evidence sets have ids derived from what they stand for, and
+every table of the graph is compared with what is stored; rows that did not change are not touched.
 """
 
 from __future__ import annotations
@@ -39,23 +52,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-KINDS = ("search", "benchmark", "card_table", "sibling", "size")
-SEARCH, BENCHMARK, CARD_TABLE, SIBLING, SIZE = range(5)
-COUNTED_KINDS = (SEARCH, BENCHMARK, CARD_TABLE, SIBLING)  # "times matched": evidence that put it beside a rival
+from . import rivals
+
+KINDS = ("search", "benchmark", "card_table", "spaces")   # the kinds of evidence (weights.toml [match])
+SEARCH, BENCHMARK, CARD_TABLE, SPACES, BASE = range(5)
+EVIDENCE_KINDS = KINDS + ("base_model",)  # base_model: an author's own family (never a rival's evidence)
+TIER_OF = {SEARCH: 1, SPACES: 2, BENCHMARK: 3, CARD_TABLE: 3}
+TIER_NAMES = {3: "measured", 2: "Spaces", 1: "search only", 0: "family"}
+TIER_OF_NAME = {v: k for k, v in TIER_NAMES.items()}
+RELATIONS = ("competitor", "family", "complement")
 
 SEARCH_TOP = 20            # canonical results of a query that pair with each other
-SEARCH_PRIOR = 0.5         # added to each side's search mass: two models seen once, together, are not
-                           # yet a strong pair (a cosine over one query would be 1)
+SPACES_MAX = 40            # a Space loading more canonical models than this is a catalogue, not a comparison
 BENCH_ALL_PAIRS = 30       # a benchmark reported by at most this many models pairs them all ...
-BENCH_NEIGHBOURS = 3       # ... a larger one pairs each model with the next ones by value
-SIBLINGS_TOP = 8           # the most downloaded finetunes of a base that pair with each other
-SIZE_MIN_EDGES = 3         # below this many competitors, the size neighbourhood is consulted
-SIZE_NEIGHBOURS = 3
-SIZE_RATIO = 2.0
-WELL_ADOPTED_PCT = 90      # "well adopted": in its task's top 10% by downloads ...
-WELL_ADOPTED_MIN = 100     # ... and at least this many downloads in 30 days
-DAMPING = 0.85
-ITERATIONS = 50
+BENCH_RIVALS = 6           # ... a larger one pairs each model with this many best-adopted of its size
+BENCH_SCAN = 400           # (looked for among this many members, best adopted first)
+BENCH_NEAR = 2.0           # "comparable size" on a large leaderboard (the gate itself is 4x)
+# Name words of an instruction- or chat-tuned model (`-Instruct`, `-it`, `-chat`, `-sft`, `-dpo`).
+TUNED_WORD = re.compile(r"(?:^|[-_.])(instruct|chat|it|sft|dpo|orpo|rlhf)(?=$|[-_.\d])", re.I)
+MATCH_TOP = 10             # the competitor edges the match signal sums
 
 # Tasks that serve the same use: models in one group compete. Every other task is its own group.
 TASK_GROUPS = {
@@ -65,6 +80,7 @@ TASK_GROUPS = {
     "visual-question-answering": "vision-language",
     "text-classification": "text classification", "zero-shot-classification": "text classification",
 }
+UNKNOWN_TASK = "task unknown"
 
 # Pieces of a lower-cased repo name that may mark a format copy (a quick filter; FORMAT_WORD decides),
 # and the repo name as store/shape.py indexes it.
@@ -82,14 +98,20 @@ class MatchResult:
     copies: int = 0
     evidence: dict = field(default_factory=dict)   # kind -> evidence sets
     competitor_edges: int = 0
+    family_edges: int = 0
     complement_edges: int = 0
+    gated: dict = field(default_factory=dict)      # gate -> pairs it kept from being rivals
     scored: int = 0
+    written: dict = field(default_factory=dict)    # table -> rows written (inserted, changed or deleted)
     seconds: float = 0.0
 
     def summary(self) -> str:
         sets = ", ".join(f"{self.evidence.get(k, 0):,} {k}" for k in KINDS)
-        return (f"match graph: {self.competitor_edges:,} competitor and {self.complement_edges:,} complement edges "
-                f"from {sets} evidence sets; {self.copies:,} copies folded; {self.scored:,} models scored")
+        gated = ", ".join(f"{n:,} by {g}" for g, n in self.gated.items() if n) or "none"
+        written = sum(self.written.values())
+        return (f"match graph: {self.competitor_edges:,} competitor, {self.family_edges:,} family and "
+                f"{self.complement_edges:,} complement edges from {sets} evidence sets; gated out {gated}; "
+                f"{self.copies:,} copies folded; {self.scored:,} models scored; {written:,} rows written")
 
 
 class _Pairs:
@@ -97,7 +119,7 @@ class _Pairs:
 
     def __init__(self):
         self.a, self.b, self.kind, self.value, self.ev = [], [], [], [], []
-        self.detail: list[str] = []
+        self.detail: list[dict] = []
 
     def add(self, a: int, b: int, kind: int, value: float, ev: int, detail: dict):
         if a == b:
@@ -122,15 +144,22 @@ def _swap(detail: dict) -> dict:
     return out
 
 
+def evidence_id(kind: str, identity: str) -> int:
+    """An evidence set's id, from what it stands for: the same set keeps its id from build to build,
+    so its edges' evidence rows are rewritten only when the set itself moved."""
+    return int.from_bytes(hashlib.blake2b(f"{kind}\x00{identity}".encode(), digest_size=8).digest(), "big") >> 1
+
+
 class _Evidence:
     def __init__(self):
-        self.rows: list[tuple] = []
+        self.rows: dict[int, tuple] = {}
         self.count = {k: 0 for k in KINDS}
 
-    def add(self, kind: int, label: str, source: dict, members: int, weight: float) -> int:
-        eid = len(self.rows) + 1
-        self.rows.append((eid, KINDS[kind], label, json.dumps(source, sort_keys=True), members, round(weight, 6)))
-        self.count[KINDS[kind]] += 1
+    def add(self, kind: int, identity: str, label: str, source: dict, members: int, weight: float) -> int:
+        eid = evidence_id(EVIDENCE_KINDS[kind], identity)
+        self.rows[eid] = (eid, EVIDENCE_KINDS[kind], label, json.dumps(source, sort_keys=True), members,
+                          round(weight, 6))
+        self.count[EVIDENCE_KINDS[kind]] = self.count.get(EVIDENCE_KINDS[kind], 0) + 1
         return eid
 
 
@@ -177,12 +206,22 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
     # names come from the repo-name index (a scan of names, not of the rows).
     marked = {}
     # (the condition on the name makes SQLite read the names from their index, not each row's)
-    for key, name in conn.execute(f"SELECT key, {REPO_NAME} FROM models WHERE {REPO_NAME} >= ''"):
-        if canon[key] != key or not FORMAT_HINT.search(name):
+    rows_ = conn.execute(f"SELECT key, {REPO_NAME} FROM models WHERE {REPO_NAME} >= ''").fetchall()
+    # The quick filter runs once over all names joined (in C), not once per name in Python: a
+    # million names, of which a few percent carry a format word.
+    text = "\n".join(name for _k, name in rows_)
+    ends = np.cumsum([len(name) + 1 for _k, name in rows_]) if rows_ else np.zeros(0, np.int64)
+    hits = np.unique(np.searchsorted(ends, [h.start() for h in FORMAT_HINT.finditer(text)], side="right"))
+    del text
+    quantized = {r[0] for r in rows}
+    for i in hits.tolist():
+        key, name = rows_[i]
+        if key in quantized:
             continue
         base = FORMAT_WORD.sub("", name)
         if base and base != name:
             marked[key] = base
+    del rows_
     if marked:
         best = _most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
@@ -203,21 +242,90 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
     return canon, [tuple(r) for r in rows if r[0] not in removed]
 
 
+# -- facts of the models evidence names -------------------------------------------------------------
+@dataclass
+class _Facts:
+    params: np.ndarray       # parameters (stored, else stated by the name), 0 unknown
+    adoption: np.ndarray     # half-decades of 30-day downloads: floor(2 * log10(1 + downloads))
+    author: np.ndarray       # author code (-1 unknown)
+    stem: np.ndarray         # family stem code (-1 unknown)
+    langs: dict              # key -> languages stated (only models that state some)
+    ids: dict                # key -> id
+    tuned: dict              # key -> instruction- or chat-tuned by its name
+
+
+def _facts(conn, m: _Models, keys: set) -> _Facts:
+    f = _Facts(np.zeros(m.size, np.int64), np.zeros(m.size, np.int64), np.full(m.size, -1, np.int32),
+               np.full(m.size, -1, np.int32), {}, {}, {})
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_keys (key INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.match_keys")
+    conn.executemany("INSERT INTO temp.match_keys VALUES (?)", ((int(k),) for k in sorted(keys)))
+    authors, stems = {}, {}
+    for key, model_id, params, downloads in conn.execute(
+            "SELECT m.key, m.id, coalesce(m.params, 0), coalesce(m.downloads, 0) FROM temp.match_keys t "
+            "JOIN models m ON m.key = t.key"):
+        f.ids[key] = model_id
+        f.tuned[key] = bool(TUNED_WORD.search(model_id.split("/")[-1]))
+        f.params[key] = params if params > 0 else rivals.params_from_name(model_id)
+        f.adoption[key] = int(2 * math.log10(1 + max(downloads, 0)))
+        f.author[key] = authors.setdefault(model_id.rpartition("/")[0].lower(), len(authors))
+        f.stem[key] = stems.setdefault(rivals.family_stem(model_id), len(stems))
+    tags: dict = {}
+    for key, tag in conn.execute("SELECT t.key, g.tag FROM temp.match_keys t JOIN model_tags g ON g.model_key = t.key "
+                                 "WHERE length(g.tag) <= 3 OR g.tag = ?", (rivals.MULTILINGUAL,)):
+        tags.setdefault(key, []).append(tag)
+    for key, model_id in f.ids.items():
+        langs = rivals.languages(tags.get(key, ()), model_id)
+        if langs:
+            f.langs[key] = langs
+    return f
+
+
+def _base_links(conn, canon) -> list[tuple[int, int, str, bool]]:
+    """(child, parent, parent id, same author) for every declared base (finetune, adapter, merge)
+    between canonical models where the child is one the evidence names."""
+    out = []
+    for child, parent, cid, pid in conn.execute("""SELECT t.key, p.key, c.id, p.id FROM temp.match_keys t
+            JOIN model_relations r ON r.model_key = t.key AND r.relation IN ('finetune', 'adapter', 'merge')
+            JOIN models p ON p.id = r.parent AND p.removed_at IS NULL
+            JOIN models c ON c.key = t.key"""):
+        c, p = int(canon[child]), int(canon[parent])
+        if c != p:
+            out.append((c, p, pid, cid.rpartition("/")[0].lower() == pid.rpartition("/")[0].lower()))
+    return out
+
+
 # -- evidence --------------------------------------------------------------------------------------
-def _search(conn, canon, m: _Models, pairs: _Pairs, ev: _Evidence, norm: np.ndarray):
+def _search_sets(conn, canon, m: _Models) -> list:
     rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key, mo.id
         FROM search_queries q JOIN search_results r ON r.query_id = q.id AND r.day = q.fetched_day
         JOIN models mo ON mo.id = r.model_id AND mo.removed_at IS NULL
         ORDER BY q.id, r.position""")
-    current, members = None, []
+    sets, current, members = [], None, []
     for row in rows:
         if current is not None and row[0] != current[0]:
-            _search_set(current, members, canon, m, pairs, ev, norm)
+            sets.append(_search_members(current, members, canon))
             members = []
         current = row
         members.append((row[6], row[7], row[8]))
     if current is not None:
-        _search_set(current, members, canon, m, pairs, ev, norm)
+        sets.append(_search_members(current, members, canon))
+    return [s for s in sets if len(s[1]) >= 2]
+
+
+def _search_members(q, members, canon):
+    seen, kept = set(), []
+    term = q[2].lower()
+    for position, key, model_id in members:  # by position: a copy's first place stands for its canonical
+        if term and term not in model_id.split("/")[-1].lower():
+            continue  # matched on the author's name ('bart' in bartowski/...): says nothing of the model
+        c = int(canon[key])
+        if c not in seen:
+            seen.add(c)
+            kept.append((position, c))
+        if len(kept) == SEARCH_TOP:
+            break
+    return q, kept
 
 
 def _search_label(endpoint, query, params) -> str:
@@ -229,28 +337,14 @@ def _search_label(endpoint, query, params) -> str:
     return f"search '{query}' by {p.get('sort', 'downloads')}"
 
 
-def _search_set(q, members, canon, m: _Models, pairs, ev, norm):
+def _add_search(q, kept, m: _Models, pairs, ev):
     qid, endpoint, query, params, qweight, day = q[:6]
-    seen, kept = set(), []
-    term = query.lower()
-    for position, key, model_id in members:  # by position: a copy's first place stands for its canonical
-        if term and term not in model_id.split("/")[-1].lower():
-            continue  # matched on the author's name ('bart' in bartowski/...): says nothing of the model
-        c = int(canon[key])
-        if c not in seen:
-            seen.add(c)
-            kept.append((position, c))
-        if len(kept) == SEARCH_TOP:
-            break
-    if len(kept) < 2:
-        return
     groups = [int(m.group[c]) for _p, c in kept]
     share = max(groups.count(g) for g in set(groups)) / len(groups)  # results that span tasks are generic
     weight = qweight * share
-    eid = ev.add(SEARCH, _search_label(endpoint, query, params), {"query_id": qid, "day": day}, len(kept), weight)
-    strength = [weight / math.log2(1 + p) for p, _c in kept]
-    for (p, c), s in zip(kept, strength):
-        norm[c] += s * s
+    eid = ev.add(SEARCH, str(qid), _search_label(endpoint, query, params), {"query_id": qid, "day": day}, len(kept),
+                 weight)
+    strength = [weight / math.log2(1 + p) for p, _c in kept]  # the first places say most
     for i in range(len(kept)):
         pi, ci = kept[i]
         for j in range(i + 1, len(kept)):
@@ -258,45 +352,129 @@ def _search_set(q, members, canon, m: _Models, pairs, ev, norm):
             pairs.add(ci, cj, SEARCH, strength[i] * strength[j], eid, {"positions": [pi, pj]})
 
 
-def _benchmarks(conn, canon, m: _Models, pairs, ev, norm):
-    rows = conn.execute("""SELECT lower(trim(e.dataset)) AS d, lower(trim(e.metric)) AS k, e.model_key, e.seq, e.value,
-            e.split, e.source, e.dataset, e.metric
+def benchmark_key(dataset: str, config: str | None, split: str | None, metric: str) -> tuple[str, str]:
+    """(key, label): what makes two results comparable: the dataset with its config (`glue/sst2`: GLUE's
+    sst2 is not its mnli), the split and the metric, compared without case or surrounding space."""
+    dataset, config = dataset.strip(), (config or "").strip()
+    if config and config.lower() not in ("default", "none") and not dataset.lower().endswith("/" + config.lower()):
+        dataset = f"{dataset}/{config}"
+    split, metric = (split or "").strip(), metric.strip()
+    label = f"benchmark {dataset}" + (f" ({split})" if split else "") + (f" / {metric}" if metric else "")
+    return "\x1f".join(x.lower() for x in (dataset, split, metric)), label
+
+
+def _has_table(conn, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _benchmark_sets(conn, canon) -> list:
+    """(key, label, source, {canonical: (value, ref, own)}) per benchmark two or more canonical models
+    report. Results come from `eval_results` (evalResults, leaderboards, model-index: the evidence
+    crawl) where that table exists and holds rows, and from the card's results tables in
+    `evaluations`; without `eval_results`, from `evaluations` alone (model-index there too). A ref is
+    ("eval_results", id) or ("evaluations", model_key, seq)."""
+    sources = []
+    evidence = _has_table(conn, "eval_results") and conn.execute("SELECT 1 FROM eval_results LIMIT 1").fetchone()
+    if evidence:
+        # (the Hub's results name a dataset and a task id, often no metric or split: those are
+        # part of the key when given, and the same for every model of a leaderboard when not)
+        sources.append(("eval_results", """SELECT r.dataset_id, r.task_id, r.split, coalesce(r.metric, ''), r.model_key,
+            r.id, 0, r.value FROM eval_results r JOIN models mo ON mo.key = r.model_key AND mo.removed_at IS NULL
+            WHERE r.value IS NOT NULL"""))
+    sources.append(("evaluations", """SELECT e.dataset, NULL, e.split, e.metric, e.model_key, e.model_key, e.seq, e.value
         FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
-        WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL
-        ORDER BY d, k, e.model_key, e.seq""")
-    current, members = None, []
-    for row in rows:
-        if current is not None and row[:2] != current[:2]:
-            _bench_set(current, members, canon, pairs, ev, norm)
-            members = []
-        current = row
-        members.append(row)
-    if current is not None:
-        _bench_set(current, members, canon, pairs, ev, norm)
+        WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL"""
+                    + (" AND e.source IS NOT 'model-index'" if evidence else "")))
+    groups: dict = {}
+    for table, sql in sources:
+        for dataset, config, split, metric, key, r1, r2, value in conn.execute(sql):
+            bk, label = benchmark_key(dataset, config, split, metric)
+            g = groups.get(bk)
+            if g is None:
+                d, sp, mt = bk.split("\x1f")
+                g = groups[bk] = (bk, label, {"dataset": d, "split": sp, "metric": mt}, {})
+            c = int(canon[key])
+            own = key == c
+            ref = (table, r1, r2) if table == "evaluations" else (table, r1)
+            best = g[3]
+            prior = best.get(c)
+            # the canonical's own figure, else its first copy's; within one model, its first row
+            if prior is None or (own and not prior[2]) or (own == prior[2] and ref < prior[1]):
+                best[c] = (value, ref, own)
+    return [g for bk, g in sorted(groups.items()) if len(g[3]) >= 2]
 
 
-def _bench_set(head, rows, canon, pairs, ev, norm):
-    best = {}
-    for _d, _k, key, seq, value, split, source, _ds, _mt in rows:
-        c = int(canon[key])
-        own = key == c
-        if c not in best or (own and not best[c][3]):  # the canonical's own figure, else its first copy's
-            best[c] = (value, key, seq, own, split, source)
-    if len(best) < 2:
-        return
+def _add_benchmark(g, f: _Facts, pairs, ev):
+    bk, label, source, best = g
     n = len(best)
     weight = 1.0 / math.log2(1 + n)  # a benchmark everyone reports says little about who competes
-    eid = ev.add(BENCHMARK, f"benchmark {head[7]} / {head[8]}", {"dataset": head[0], "metric": head[1]}, n, weight)
-    items = sorted(best.items(), key=lambda kv: (kv[1][0], kv[0]))
-    for c, _v in items:
-        norm[c] += weight * weight
-    span = len(items) if n <= BENCH_ALL_PAIRS else BENCH_NEIGHBOURS + 1
-    for i in range(len(items)):
-        ci, (vi, ki, si, _o, spi, _s) = items[i]
-        for j in range(i + 1, min(len(items), i + span)):
-            cj, (vj, kj, sj, _o2, spj, _s2) = items[j]
-            pairs.add(ci, cj, BENCHMARK, weight * weight, eid,
-                      {"values": [vi, vj], "rows": [[ki, si], [kj, sj]], "splits": [spi, spj]})
+    eid = ev.add(BENCHMARK, bk, label, source, n, weight)
+    members = sorted(best)
+
+    def add(ci, cj):
+        (vi, ri, _o), (vj, rj, _o2) = best[ci], best[cj]
+        pairs.add(ci, cj, BENCHMARK, weight, eid, {"values": [vi, vj], "rows": [list(ri), list(rj)]})
+
+    if n <= BENCH_ALL_PAIRS:
+        for i in range(n):
+            for j in range(i + 1, n):
+                add(members[i], members[j])
+        return
+    # A large leaderboard: each member beside the best-adopted members of comparable size (what a
+    # chooser would weigh it against: within BENCH_NEAR in parameters, an instruction-tuned model
+    # beside instruction-tuned ones first, a base model beside bases), never beside everyone.
+    keys = np.array(members, np.int64)
+    tuned = np.array([f.tuned.get(int(k), False) for k in keys])
+    orders = {t: keys[np.lexsort((keys, -f.adoption[keys], tuned != t))] for t in (False, True)}
+    for c in members:
+        order = orders[f.tuned.get(c, False)]
+        pc, found = int(f.params[c]), 0
+        for at in range(min(len(order), BENCH_SCAN)):
+            o = int(order[at])
+            if o == c:
+                continue
+            po = int(f.params[o])
+            if pc and po and max(pc, po) > BENCH_NEAR * min(pc, po):
+                continue
+            add(c, o)
+            found += 1
+            if found == BENCH_RIVALS:
+                break
+
+
+def _space_sets(conn, canon) -> list:
+    """(space, canonical members) per Space that loads two to SPACES_MAX current canonical models: from
+    the listing's `spaces` of each model (`model_spaces`) and the Spaces crawl (`space_models`)."""
+    members: dict = {}
+    # (the primary key's own order, no join: which members are still current is asked of the few
+    # Spaces that load several)
+    for key, space in conn.execute("SELECT model_key, space_id FROM model_spaces"):
+        members.setdefault(space, set()).add(key)
+    if _has_table(conn, "space_models"):
+        for space, key in conn.execute("""SELECT s.space_id, mo.key FROM space_models s
+                JOIN models mo ON mo.id = s.model_id"""):
+            members.setdefault(space, set()).add(key)
+    several = {space: keys for space, keys in members.items() if len(keys) >= 2}
+    keys = sorted({k for ks in several.values() for k in ks})
+    removed = set()
+    for at in range(0, len(keys), 500):
+        part = keys[at:at + 500]
+        removed.update(k for (k,) in conn.execute(
+            f"SELECT key FROM models WHERE key IN ({','.join('?' * len(part))}) AND removed_at IS NOT NULL", part))
+    out = []
+    for space in sorted(several):
+        ms = sorted({int(canon[k]) for k in several[space] if k not in removed})
+        if 2 <= len(ms) <= SPACES_MAX:
+            out.append((space, ms))
+    return out
+
+
+def _add_space(space, members, pairs, ev):
+    weight = 1.0 / math.log2(1 + len(members))  # a Space that loads two models compares them; one of 30 less so
+    eid = ev.add(SPACES, space, f"Space {space} loads both", {"space_id": space}, len(members), weight)
+    for i in range(len(members)):
+        for j in range(i + 1, len(members)):
+            pairs.add(members[i], members[j], SPACES, weight, eid, {"space": space})
 
 
 _LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
@@ -312,38 +490,6 @@ def subject_name(subject: str) -> str:
         text = hub.group(1) if hub else link.group(1)
     return text.strip("*_` ").strip()
 
-
-def _card_tables(conn, canon, m: _Models, pairs, ev):
-    rows = conn.execute("""SELECT e.model_key, e.seq, e.subject, e.value, e.location, mo.id
-        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
-        WHERE e.subject IS NOT NULL ORDER BY e.model_key, e.seq""").fetchall()
-    if not rows:
-        return
-    names = {subject_name(r[2]) for r in rows} - {""}
-    resolved = _resolve_names(conn, names)
-    tables: dict = {}
-    for key, seq, subject, value, location, model_id in rows:
-        table = location.rsplit(", row", 1)[0]
-        tables.setdefault((key, table, model_id), []).append((seq, subject_name(subject), value))
-    for (key, table, model_id), cells in tables.items():
-        me = int(canon[key])
-        named, own_value = {}, None
-        for seq, name, value in cells:
-            hit = resolved.get(name.lower())
-            if hit is None:
-                continue
-            c = int(canon[hit])
-            if c == me:
-                own_value = value if own_value is None else own_value
-            elif c not in named:
-                named[c] = (seq, value, name)
-        if not named:
-            continue
-        eid = ev.add(CARD_TABLE, f"comparison table in {model_id}'s card ({table})",
-                     {"model_key": key, "table": table}, len(named) + 1, 1.0)
-        for c, (seq, value, name) in named.items():
-            pairs.add(me, c, CARD_TABLE, 1.0, eid,
-                      {"values": [own_value, value], "names": [model_id, name], "row_seq": seq, "table": table})
 
 
 def _resolve_names(conn, names: set) -> dict:
@@ -389,156 +535,264 @@ def _most_downloaded_named(conn, names: set) -> dict:
     return {n: k for n, (k, _dl) in best.items()}
 
 
-def _siblings(conn, canon, m: _Models, pairs, ev):
-    rows = conn.execute("""SELECT p.key, p.id, r.model_key, coalesce(c.downloads, 0) FROM model_relations r
-        JOIN models p ON p.id = r.parent AND p.removed_at IS NULL
-        JOIN models c ON c.key = r.model_key AND c.removed_at IS NULL
-        WHERE r.relation = 'finetune' ORDER BY p.key""")
-    current, children = None, []
-    for row in rows:
-        if current is not None and row[0] != current[0]:
-            _sibling_set(current, children, canon, m, pairs, ev)
-            children = []
-        current = row
-        children.append((row[2], row[3]))
-    if current is not None:
-        _sibling_set(current, children, canon, m, pairs, ev)
-
-
-def _sibling_set(parent, children, canon, m: _Models, pairs, ev):
-    pkey, pid = parent[0], parent[1]
-    base = int(canon[pkey])
-    downloads: dict = {}
-    for k, dl in children:  # a child folded into another counts once, with its best figure
-        c = int(canon[k])
-        if c != base:
-            downloads[c] = max(downloads.get(c, 0), dl)
-    kids = sorted(downloads, key=lambda c: (-downloads[c], c))
-    if len(kids) < 2:
-        return
-    weight = 1.0 / math.log2(1 + len(kids))  # a base with many finetunes says less of each pair
-    kept = kids[:SIBLINGS_TOP]
-    eid = ev.add(SIBLING, f"finetunes of {pid}", {"parent_key": pkey}, len(kids), weight)
-    for i in range(len(kept)):
-        for j in range(i + 1, len(kept)):
-            pairs.add(kept[i], kept[j], SIBLING, weight, eid, {"parent": pid})
-
-
-def _size_neighbours(conn, canon, m: _Models, degree: np.ndarray, pairs, ev):
-    """For well-adopted models with too few competitors: the nearest in size within their task."""
-    rows = conn.execute("""SELECT key, params, downloads FROM models WHERE removed_at IS NULL
-        AND pipeline_tag IS NOT NULL AND params > 0 AND downloads >= ?""", (WELL_ADOPTED_MIN,)).fetchall()
+def _table_sets(conn, canon) -> list:
+    """(card's model key, table, model id, own value, {canonical named: (seq, value, name)}) per
+    comparison table that names at least one other model."""
+    rows = conn.execute("""SELECT e.model_key, e.seq, e.subject, e.value, e.location, mo.id
+        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
+        WHERE e.subject IS NOT NULL ORDER BY e.model_key, e.seq""").fetchall()
     if not rows:
-        return
-    cols = np.array(rows, dtype=np.int64)
-    cols = cols[(canon[cols[:, 0]] == cols[:, 0]) & (m.group[cols[:, 0]] >= 0)]
-    params = np.zeros(m.size, np.int64)
-    downloads = np.zeros(m.size, np.int64)
-    params[cols[:, 0]], downloads[cols[:, 0]] = cols[:, 1], cols[:, 2]
-    base = params > 0
-    for g in np.unique(m.group[base]).tolist():
-        keys = np.flatnonzero(base & (m.group == g))
-        if len(keys) < 2:
-            continue
-        cut = np.percentile(downloads[keys], WELL_ADOPTED_PCT)
-        keys = keys[downloads[keys] >= cut]
-        needy = keys[degree[keys] < SIZE_MIN_EDGES]
-        if len(keys) < 2 or not len(needy):
-            continue
-        order = keys[np.argsort(params[keys], kind="stable")]
-        logp = np.log2(params[order].astype(float))
-        pos = {int(k): i for i, k in enumerate(order.tolist())}
-        eid = None
-        for k in needy.tolist():
-            i = pos[k]
-            cands = []
-            for step in (-1, 1):  # sorted by size: the nearest are the next ones on either side
-                j = i + step
-                while 0 <= j < len(order) and abs(logp[j] - logp[i]) <= math.log2(SIZE_RATIO) \
-                        and abs(j - i) <= SIZE_NEIGHBOURS:
-                    cands.append((abs(logp[j] - logp[i]), int(order[j])))
-                    j += step
-            for gap, other in sorted(cands)[:SIZE_NEIGHBOURS]:
-                if eid is None:
-                    eid = ev.add(SIZE, f"well-adopted {m.groups[g]} models within {SIZE_RATIO:g}x in size",
-                                 {"task_group": m.groups[g], "min_downloads": int(cut)}, len(keys), 1.0)
-                pairs.add(k, other, SIZE, 1.0 - gap / math.log2(SIZE_RATIO) * 0.5, eid,
-                          {"params": [int(params[k]), int(params[other])]})
-
-
-# -- the graph -------------------------------------------------------------------------------------
-def _reduce(pairs: _Pairs, norms: dict, kind_weights: dict, m: _Models):
-    a = np.asarray(pairs.a, np.int64)
-    b = np.asarray(pairs.b, np.int64)
-    kind = np.asarray(pairs.kind, np.int8)
-    value = np.asarray(pairs.value, float)
-    code = a * m.size + b
-    uniq, inverse = np.unique(code, return_inverse=True)
-    n = len(uniq)
-    strength = np.zeros((len(KINDS), n))
-    for k in (SEARCH, BENCHMARK, CARD_TABLE):
-        sel = kind == k
-        strength[k] = np.bincount(inverse[sel], weights=value[sel], minlength=n)
-    for k in (SIBLING, SIZE):  # the strongest set, not the sum
-        sel = kind == k
-        np.maximum.at(strength[k], inverse[sel], value[sel])
-    ea, eb = uniq // m.size, uniq % m.size
-    for k in (SEARCH, BENCHMARK):
-        prior = SEARCH_PRIOR if k == SEARCH else 0.0
-        denom = np.sqrt((norms[k][ea] + prior) * (norms[k][eb] + prior))
-        strength[k] = np.divide(strength[k], denom, out=np.zeros(n), where=denom > 0)
-    strength[CARD_TABLE] = np.minimum(strength[CARD_TABLE], 1.0)
-    w = np.array([kind_weights[k] for k in KINDS], float)
-    w = w / w.sum() if w.sum() > 0 else w
-    parts = np.minimum(strength, 1.0) * w[:, None]
-    return ea, eb, parts, parts.sum(axis=0), inverse
-
-
-def pagerank(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted PageRank over undirected edges: (nodes, scores)."""
-    nodes, idx = np.unique(np.concatenate([a, b]), return_inverse=True)
-    n = len(nodes)
-    if not n:
-        return nodes, np.zeros(0)
-    src = np.concatenate([idx[: len(a)], idx[len(a):]])
-    dst = np.concatenate([idx[len(a):], idx[: len(a)]])
-    w = np.concatenate([weight, weight])
-    out = np.bincount(src, weights=w, minlength=n)
-    r = np.full(n, 1.0 / n)
-    share = w / out[src]
-    for _ in range(ITERATIONS):
-        r_new = (1 - DAMPING) / n + DAMPING * np.bincount(dst, weights=share * r[src], minlength=n)
-        if np.abs(r_new - r).sum() < 1e-10:
-            r = r_new
-            break
-        r = r_new
-    return nodes, r
-
-
-def _percentile_within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(values))
-    for g in np.unique(groups).tolist():
-        sel = np.flatnonzero(groups == g)
-        v = values[sel]
-        order = np.sort(v)
-        below = np.searchsorted(order, v, side="left")
-        ties = np.searchsorted(order, v, side="right") - below
-        out[sel] = 100.0 * (below + 0.5 * ties) / len(v)
+        return []
+    names = {subject_name(r[2]) for r in rows} - {""}
+    resolved = _resolve_names(conn, names)
+    tables: dict = {}
+    for key, seq, subject, value, location, model_id in rows:
+        table = location.rsplit(", row", 1)[0]
+        tables.setdefault((key, table, model_id), []).append((seq, subject_name(subject), value))
+    out = []
+    for (key, table, model_id), cells in tables.items():
+        me = int(canon[key])
+        named, own_value = {}, None
+        for seq, name, value in cells:
+            hit = resolved.get(name.lower())
+            if hit is None:
+                continue
+            c = int(canon[hit])
+            if c == me:
+                own_value = value if own_value is None else own_value
+            elif c not in named:
+                named[c] = (seq, value, name)
+        if named:
+            out.append((key, me, table, model_id, own_value, named))
     return out
 
 
-# The reasons a model changed (derive/changes.py) that can move the graph's evidence: its task,
-# relations, name, card or existence. Moved figures alone (reason `metrics`) reorder only the
-# siblings kept and the size neighbourhood: they are taken up at the next rebuild, at the latest
-# REFRESH_DAYS after the last one.
-EVIDENCE_REASONS = {"new", "renamed", "metadata", "details", "card", "removed"}
+def _add_table(t, pairs, ev):
+    key, me, table, model_id, own_value, named = t
+    eid = ev.add(CARD_TABLE, f"{key}\x1f{table}", f"comparison table in {model_id}'s card ({table})",
+                 {"model_key": key, "table": table}, len(named) + 1, 1.0)
+    for c, (seq, value, name) in named.items():
+        pairs.add(me, c, CARD_TABLE, 1.0, eid,
+                  {"values": [own_value, value], "names": [model_id, name], "row_seq": seq, "table": table})
+
+
+def _add_base_links(links, pairs, ev):
+    """The family an author made: each model beside the base it declares, when the same author made
+    both (Llama-3.1-8B-Instruct and Llama-3.1-8B). Family, never rivals; listed apart."""
+    by_parent: dict = {}
+    for child, parent, pid, same_author in links:
+        if same_author:
+            by_parent.setdefault((parent, pid), set()).add(child)
+    for (parent, pid), children in sorted(by_parent.items()):
+        eid = ev.add(BASE, str(parent), f"built by its author on {pid}", {"parent_key": parent}, len(children) + 1, 1.0)
+        for c in sorted(children):
+            pairs.add(parent, c, BASE, 1.0, eid, {"parent": pid})
+
+
+# -- the graph -------------------------------------------------------------------------------------
+@dataclass
+class _Edges:
+    a: np.ndarray
+    b: np.ndarray
+    strength: np.ndarray     # (len(EVIDENCE_KINDS), edges): each kind's strength, 0-1
+    inverse: np.ndarray      # pair contribution -> edge
+
+
+def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
+    """One edge per pair; each kind's strength is the noisy-or of the pair's own contributions of that
+    kind, 1 - prod(1 - v): it depends on the evidence sets the two share and on nothing else, so an
+    edge moves only when one of its own sets moves."""
+    a = np.asarray(pairs.a, np.int64)
+    b = np.asarray(pairs.b, np.int64)
+    kind = np.asarray(pairs.kind, np.int8)
+    miss = np.log1p(-np.clip(np.asarray(pairs.value, float), 0.0, 0.999999))
+    uniq, inverse = np.unique(a * m.size + b, return_inverse=True)
+    n = len(uniq)
+    strength = np.zeros((len(EVIDENCE_KINDS), n))
+    for k in range(len(EVIDENCE_KINDS)):
+        sel = kind == k
+        strength[k] = 1.0 - np.exp(np.bincount(inverse[sel], weights=miss[sel], minlength=n))
+    return _Edges(uniq // m.size, uniq % m.size, np.round(np.clip(strength, 0.0, 1.0), 6), inverse)
+
+
+def _classify(e: _Edges, m: _Models, f: _Facts, links) -> tuple[np.ndarray, dict]:
+    """Each edge's relation code (0 competitor, 1 family, 2 complement, -1 dropped by a gate) and how
+    many pairs each gate kept from being rivals."""
+    ga, gb = m.group[e.a], m.group[e.b]
+    s = e.strength
+    same = (ga == gb) & (ga >= 0)
+    unknown = (ga < 0) | (gb < 0)
+    strong = (s[BENCHMARK] > 0) | (s[CARD_TABLE] > 0) | (s[SPACES] > 0)
+    size = len(m.group)
+    base = np.zeros(len(e.a), bool)
+    if links:
+        link_codes = np.unique([min(c, p) * size + max(c, p) for c, p, _pid, _same in links])
+        base = np.isin(e.a * size + e.b, link_codes)
+    family = ((f.author[e.a] == f.author[e.b]) & (f.stem[e.a] == f.stem[e.b]) & (f.stem[e.a] >= 0)) | base
+    sized = rivals.size_ok(f.params[e.a], f.params[e.b]) | (s[CARD_TABLE] > 0)
+    spoken = np.ones(len(e.a), bool)
+    for i in np.flatnonzero(same | unknown).tolist():
+        la, lb = f.langs.get(int(e.a[i])), f.langs.get(int(e.b[i]))
+        if la and lb and not rivals.languages_compatible(la, lb):
+            spoken[i] = False
+    could = same | (unknown & strong)            # a model with no stated task competes on evidence
+    relation = np.full(len(e.a), -1, np.int8)
+    relation[~same & ~unknown] = 2               # found together across tasks: complements
+    relation[(same | unknown) & family & (s[BASE] > 0) | (could & family)] = 1
+    rival = could & ~family
+    gated = {"size": int((rival & ~sized).sum()), "language": int((rival & sized & ~spoken).sum()),
+             "task unknown, search only": int((unknown & ~same & ~strong & ~family).sum())}
+    relation[rival & sized & spoken] = 0
+    return relation, gated
+
+
+def _weights(e: _Edges, kind_weights: dict, f: _Facts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weight, tier, standing) of each edge (see the module's docstring)."""
+    s = e.strength
+    tier = np.where((s[BENCHMARK] > 0) | (s[CARD_TABLE] > 0), 3, np.where(s[SPACES] > 0, 2,
+                                                                           np.where(s[SEARCH] > 0, 1, 0)))
+    primary = np.select([tier == 3, tier == 2, tier == 1], [np.maximum(s[BENCHMARK], s[CARD_TABLE]), s[SPACES],
+                                                           s[SEARCH]], 0.0)
+    w = np.array([kind_weights.get(k, 0.0) for k in KINDS], float)
+    w = w / w.sum() if w.sum() > 0 else w
+    support = (s[: len(KINDS)] * w[:, None]).sum(axis=0)
+    within = np.minimum(0.8 * primary + 0.2 * support, 0.999)
+    weight = np.round(np.where(tier > 0, (tier - 1 + within) / 3, 0.0), 6)
+    level = np.floor(within * 4)
+    standing = tier * 1000 + level * 100 + f.adoption[e.a] + f.adoption[e.b]
+    return weight, tier, standing.astype(float)
+
+
+def _scores(m: _Models, copies, a, b, weight, pairs: _Pairs, pair_edge_competitor) -> list:
+    """(model, score, times matched) for every model in a competitor edge, and its copies."""
+    if not len(a):
+        return []
+    node = np.concatenate([a, b])
+    w = np.concatenate([weight, weight])
+    order = np.lexsort((-w, node))
+    node, w = node[order], w[order]
+    start = np.r_[0, np.flatnonzero(node[1:] != node[:-1]) + 1]
+    nth = np.arange(len(node)) - np.repeat(start, np.diff(np.r_[start, len(node)]))
+    keep = nth < MATCH_TOP
+    nodes = node[start]
+    total = np.bincount(node[keep], weights=w[keep], minlength=m.size)[nodes]
+    score = np.round(100 * total / (total + 1), 2)
+    # times matched: distinct evidence sets (of the weighed kinds) that put it beside a competitor
+    kind = np.asarray(pairs.kind)
+    sel = pair_edge_competitor & (kind < len(KINDS))
+    pa, pb, pe = (np.asarray(x, np.int64)[sel] for x in (pairs.a, pairs.b, pairs.ev))
+    times = {}
+    if len(pa):
+        node_ev = np.unique(np.stack([np.concatenate([pa, pb]), np.concatenate([pe, pe])]), axis=1)
+        keys, counts = np.unique(node_ev[0], return_counts=True)
+        times = dict(zip(keys.tolist(), counts.tolist()))
+    by_key = {k: (s, times.get(k, 0)) for k, s in zip(nodes.tolist(), score.tolist())}
+    rows = [(k, s, t) for k, (s, t) in by_key.items()]
+    rows += [(copy, *by_key[canonical]) for copy, canonical, _via in copies if canonical in by_key]
+    return rows
+
+
+def _sync(conn, table: str, columns: tuple, nkey: int, rows) -> int:
+    """Make `table` hold exactly `rows`, writing only the rows that differ: what did not move is not
+    touched (a rebuild with the same evidence writes nothing)."""
+    cols = ", ".join(columns)
+    new = {}
+    for r in rows:
+        new.setdefault(tuple(r[:nkey]), tuple(r))  # the first evidence of a fact wins
+    old = {tuple(r[:nkey]): tuple(r) for r in conn.execute(f"SELECT {cols} FROM {table}")}
+    gone = [k for k in old if k not in new]
+    moved = [r for k, r in new.items() if old.get(k) != r]
+    where = " AND ".join(f"{c} = ?" for c in columns[:nkey])
+    conn.executemany(f"DELETE FROM {table} WHERE {where}", gone)
+    conn.executemany(f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))})", moved)
+    return len(gone) + len(moved)
+
+
+EDGE_COLUMNS = ("a_key", "b_key", "relation", "task", "weight", "search", "benchmark", "card_table", "sibling", "size",
+                "evidence", "spaces", "tier", "standing")
+
+
+def build(conn, kind_weights: dict) -> MatchResult:
+    """Rebuild the match graph and `match_scores` from the stored evidence (in the caller's
+    transaction), writing only the rows that moved."""
+    started = time.monotonic()
+    result = MatchResult()
+    m = _models(conn)
+    canon, copies = fold_copies(conn, m)
+    searches = _search_sets(conn, canon, m)
+    benchmarks = _benchmark_sets(conn, canon)
+    tables = _table_sets(conn, canon)
+    spaces = _space_sets(conn, canon)
+    keys = {c for _q, kept in searches for _p, c in kept}
+    keys.update(c for g in benchmarks for c in g[3])
+    keys.update(c for t in tables for c in (t[1], *t[5]))
+    keys.update(c for _s, members in spaces for c in members)
+    f = _facts(conn, m, keys)
+    links = _base_links(conn, canon)
+    pairs, ev = _Pairs(), _Evidence()
+    for q, kept in searches:
+        _add_search(q, kept, m, pairs, ev)
+    for g in benchmarks:
+        _add_benchmark(g, f, pairs, ev)
+    for t in tables:
+        _add_table(t, pairs, ev)
+    for space, members in spaces:
+        _add_space(space, members, pairs, ev)
+    _add_base_links(links, pairs, ev)
+    conn.execute("DROP TABLE IF EXISTS temp.match_keys")
+    result.evidence = dict(ev.count)
+    result.copies = len(copies)
+
+    edge_rows, edge_evidence, score_rows = [], [], []
+    if pairs.a:
+        e = _reduce(pairs, m)
+        relation, result.gated = _classify(e, m, f, links)
+        weight, tier, standing = _weights(e, kind_weights, f)
+        ga, gb = m.group[e.a], m.group[e.b]
+        task_code = np.where(ga >= 0, ga, gb)
+        kept = np.flatnonzero(relation >= 0)
+        evidence_count = np.bincount(e.inverse, minlength=len(e.a))
+        s = e.strength
+        for i in kept.tolist():
+            rel = int(relation[i])
+            task = None if rel == 2 else (m.groups[int(task_code[i])] if task_code[i] >= 0 else UNKNOWN_TASK)
+            edge_rows.append((int(e.a[i]), int(e.b[i]), RELATIONS[rel], task, float(weight[i]),
+                              float(s[SEARCH, i]), float(s[BENCHMARK, i]), float(s[CARD_TABLE, i]), 0.0, 0.0,
+                              int(evidence_count[i]), float(s[SPACES, i]), int(tier[i]), float(standing[i])))
+        kept_pair = relation[e.inverse] >= 0
+        edge_evidence = [(a, b, x, orjson.dumps(d).decode()) for a, b, x, d, k in
+                         zip(pairs.a, pairs.b, pairs.ev, pairs.detail, kept_pair.tolist()) if k]
+        competitor = relation == 0
+        result.competitor_edges = int(competitor.sum())
+        result.family_edges = int((relation == 1).sum())
+        result.complement_edges = int((relation == 2).sum())
+        score_rows = _scores(m, copies, e.a[competitor], e.b[competitor], weight[competitor], pairs,
+                             competitor[e.inverse])
+    evidence_used = {r[2] for r in edge_evidence}
+    w = result.written
+    w["match_copies"] = _sync(conn, "match_copies", ("model_key", "canonical_key", "via"), 1, copies)
+    w["match_evidence"] = _sync(conn, "match_evidence", ("id", "kind", "label", "source", "members", "weight"), 1,
+                                [r for eid, r in sorted(ev.rows.items()) if eid in evidence_used])
+    w["match_edges"] = _sync(conn, "match_edges", EDGE_COLUMNS, 2, edge_rows)
+    w["match_edge_evidence"] = _sync(conn, "match_edge_evidence", ("a_key", "b_key", "evidence_id", "detail"), 3,
+                                     edge_evidence)
+    w["match_scores"] = _sync(conn, "match_scores", ("model_key", "score", "times_matched"), 1, score_rows)
+    result.scored = len(score_rows)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# The reasons a model changed (derive/changes.py) that can move the graph: its task, relations, name,
+# card, existence, and its figures (the adoption that orders rivals and picks a large leaderboard's).
+EVIDENCE_REASONS = {"new", "renamed", "metadata", "details", "card", "removed", "metrics"}
 REFRESH_DAYS = 7
 
 
 def inputs_digest(conn, kind_weights: dict) -> str:
-    """What the last build read, beyond the models' changes: the weights, this module's code, and the
-    search results stored (each query's fetch day and result count)."""
-    code = hashlib.blake2b(pathlib.Path(__file__).read_bytes(), digest_size=8).hexdigest()
+    """What the last build read, beyond the models' changes: the weights, this module's code and the
+    gates', and the search results stored (each query's fetch day and result count)."""
+    code = hashlib.blake2b(pathlib.Path(__file__).read_bytes() + pathlib.Path(rivals.__file__).read_bytes(),
+                           digest_size=8).hexdigest()
     searches = conn.execute("SELECT count(*), coalesce(sum(fetched_day), 0), coalesce(sum(results), 0), "
                             "coalesce(max(fetched_at), '') FROM search_queries").fetchone()
     return json.dumps([sorted(kind_weights.items()), code, list(searches)])
@@ -551,69 +805,3 @@ def needs_rebuild(digest: str, changes: dict, rebuild_all: bool, day: int, last:
         return True
     stored = json.loads(last)
     return stored.get("digest") != digest or day - stored.get("day", 0) >= REFRESH_DAYS
-
-
-def build(conn, kind_weights: dict) -> MatchResult:
-    """Rebuild the match graph and `match_scores` from the stored evidence (in the caller's transaction)."""
-    started = time.monotonic()
-    result = MatchResult()
-    m = _models(conn)
-    canon, copies = fold_copies(conn, m)
-    pairs, ev = _Pairs(), _Evidence()
-    norms = {SEARCH: np.zeros(m.size), BENCHMARK: np.zeros(m.size)}
-    _search(conn, canon, m, pairs, ev, norms[SEARCH])
-    _benchmarks(conn, canon, m, pairs, ev, norms[BENCHMARK])
-    _card_tables(conn, canon, m, pairs, ev)
-    _siblings(conn, canon, m, pairs, ev)
-    # who already has competitors: the size neighbourhood is only for the rest
-    degree = np.zeros(m.size, np.int64)
-    if pairs.a:
-        a0, b0 = np.asarray(pairs.a), np.asarray(pairs.b)
-        same = (m.group[a0] == m.group[b0]) & (m.group[a0] >= 0)
-        code = np.unique(a0[same] * m.size + b0[same])
-        np.add.at(degree, code // m.size, 1)
-        np.add.at(degree, code % m.size, 1)
-    _size_neighbours(conn, canon, m, degree, pairs, ev)
-    result.evidence = dict(ev.count)
-    result.copies = len(copies)
-
-    for table in ("match_edge_evidence", "match_edges", "match_evidence", "match_copies", "match_scores"):
-        conn.execute(f"DELETE FROM {table}")
-    conn.executemany("INSERT INTO match_copies VALUES (?, ?, ?)", copies)
-    conn.executemany("INSERT INTO match_evidence VALUES (?, ?, ?, ?, ?, ?)", ev.rows)
-    if pairs.a:
-        ea, eb, parts, weight, inverse = _reduce(pairs, norms, kind_weights, m)
-        competitor = (m.group[ea] == m.group[eb]) & (m.group[ea] >= 0)
-        evidence_count = np.bincount(inverse, minlength=len(ea))
-        task = [m.groups[g] if c else None for g, c in zip(m.group[ea].tolist(), competitor.tolist())]
-        conn.executemany("INSERT INTO match_edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", zip(
-            ea.tolist(), eb.tolist(), np.where(competitor, "competitor", "complement").tolist(), task,
-            np.round(weight, 6).tolist(), *(np.round(parts[k], 6).tolist() for k in range(len(KINDS))),
-            evidence_count.tolist()))
-        conn.executemany("INSERT OR IGNORE INTO match_edge_evidence VALUES (?, ?, ?, ?)",
-                         ((a, b, e, orjson.dumps(d).decode()) for a, b, e, d in zip(pairs.a, pairs.b, pairs.ev, pairs.detail)))
-        result.competitor_edges = int(competitor.sum())
-        result.complement_edges = int(len(ea) - competitor.sum())
-        _scores(conn, m, copies, ea[competitor], eb[competitor], weight[competitor], pairs, competitor[inverse])
-    result.scored = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]
-    result.seconds = time.monotonic() - started
-    return result
-
-
-def _scores(conn, m: _Models, copies, a, b, weight, pairs: _Pairs, pair_is_competitor):
-    nodes, rank = pagerank(a, b, weight)
-    if not len(nodes):
-        return
-    score = np.round(_percentile_within(m.group[nodes], rank), 2)
-    # times matched: distinct evidence sets (not the size neighbourhood) that put it beside a competitor
-    kind = np.asarray(pairs.kind)
-    sel = pair_is_competitor & np.isin(kind, COUNTED_KINDS)
-    pa, pb, pe = (np.asarray(x)[sel] for x in (pairs.a, pairs.b, pairs.ev))
-    node_ev = np.unique(np.stack([np.concatenate([pa, pb]), np.concatenate([pe, pe])]), axis=1)
-    times = np.zeros(m.size, np.int64)
-    np.add.at(times, node_ev[0], 1)
-    by_key = dict(zip(nodes.tolist(), zip(score.tolist(), times[nodes].tolist())))
-    rows = list((k, s, t) for k, (s, t) in by_key.items())
-    # copies share their canonical model's standing
-    rows += [(copy, *by_key[canonical]) for copy, canonical, _via in copies if canonical in by_key]
-    conn.executemany("INSERT INTO match_scores VALUES (?, ?, ?)", rows)

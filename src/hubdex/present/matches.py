@@ -1,12 +1,14 @@
-"""What `hubdex matches MODEL` prints: a model's competitors, strongest first, each with the evidence
-that matched them, then its complements apart. Read-only over the match tables `hubdex derive` wrote.
+"""What `hubdex matches MODEL` prints: a model's competitors in the order a chooser reads them (the
+tier of their evidence, its strength, then the better adopted first), each with the evidence that
+matched them; then, apart, its family (the same family at another size or generation: not rivals) and
+its complements (found together, different tasks). Read-only over the match tables `hubdex derive` wrote.
 """
 
 from __future__ import annotations
 
 import json
 
-from ..derive.match import KINDS
+from ..derive.match import KINDS, TIER_NAMES as TIERS
 
 
 class UnknownModel(LookupError):
@@ -43,10 +45,10 @@ def matches(conn, model_id: str, limit: int = 10) -> dict:
     if score:
         out["score"], out["times_matched"] = score
     built = conn.execute("SELECT count(*) FROM match_evidence").fetchone()[0]
-    lists = {"competitor": [], "complement": []}
-    for a, b, relation, edge_task, weight, *parts, n in conn.execute(
-            f"""SELECT a_key, b_key, relation, task, weight, {', '.join(KINDS)}, evidence FROM match_edges
-            WHERE a_key = ? OR b_key = ? ORDER BY weight DESC, a_key + b_key""", (key, key)):
+    lists = {"competitor": [], "family": [], "complement": []}
+    for a, b, relation, edge_task, weight, tier, *parts, n in conn.execute(
+            f"""SELECT a_key, b_key, relation, task, weight, tier, {', '.join(KINDS)}, evidence FROM match_edges
+            WHERE a_key = ? OR b_key = ? ORDER BY standing DESC, weight DESC, a_key + b_key""", (key, key)):
         other = b if a == key else a
         bucket = lists[relation]
         if len(bucket) >= limit:
@@ -54,13 +56,13 @@ def matches(conn, model_id: str, limit: int = 10) -> dict:
         oid, otask = conn.execute("SELECT id, pipeline_tag FROM models WHERE key = ?", (other,)).fetchone()
         ev = _evidence(conn, a, b)
         bucket.append({"id": oid, "pipeline_tag": otask, "weight": weight, "task_group": edge_task,
-                       "parts": dict(zip(KINDS, parts)), "evidence_sets": n, "this_side": 0 if a == key else 1,
+                       "tier": TIERS.get(tier), "parts": dict(zip(KINDS, parts)), "evidence_sets": n, "this_side": 0 if a == key else 1,
                        "evidence": ev})
-    out["competitors"], out["complements"] = lists["competitor"], lists["complement"]
+    out["competitors"], out["family"], out["complements"] = lists["competitor"], lists["family"], lists["complement"]
     if not out["competitors"]:
         out["why_none"] = ("no match graph yet: run `hubdex crawl --search`, then `hubdex derive`" if not built else
-                           "no evidence puts it beside a model of its task: no shared search results, benchmarks, "
-                           "comparison tables or siblings, and too little adoption for the size neighbourhood")
+                           "no evidence puts it beside a rival of its task, size and language: no shared benchmark, "
+                           "comparison table, Space or search results")
     return out
 
 
@@ -73,9 +75,6 @@ def _evidence_line(e: dict, side: int) -> str:
     if e["kind"] in ("benchmark", "card_table"):
         v = d.get("values") or [None, None]
         return f"{e['label']}: {_v(v[mine])} vs {_v(v[theirs])}"
-    if e["kind"] == "size":
-        p = d["params"]
-        return f"{e['label']}: {p[mine] / 1e9:.2f}B vs {p[theirs] / 1e9:.2f}B parameters"
     return e["label"]
 
 
@@ -100,11 +99,17 @@ def render(m: dict, evidence_lines: int = 3) -> str:
         lines.append("competitors, strongest first:")
     for i, c in enumerate(m["competitors"], 1):
         parts = ", ".join(f"{k} {v:.2f}" for k, v in c["parts"].items() if v)
-        lines.append(f"{i:>3}. {c['id']}  weight {c['weight']:.3f} ({parts}; {c['evidence_sets']} evidence sets)")
+        lines.append(f"{i:>3}. {c['id']}  weight {c['weight']:.3f}, {c['tier']} ({parts}; "
+                     f"{c['evidence_sets']} evidence sets)")
         for e in c["evidence"][:evidence_lines]:
             lines.append(f"       - {_evidence_line(e, c['this_side'])}")
         if len(c["evidence"]) > evidence_lines:
             lines.append(f"       - +{len(c['evidence']) - evidence_lines} more")
+    if m["family"]:
+        lines.append("in the family (another size, generation or tuning; not rivals):")
+        for c in m["family"]:
+            lines.append(f"     {c['id']} ({c['pipeline_tag'] or 'no task'}): " + "; ".join(
+                _evidence_line(e, c["this_side"]) for e in c["evidence"][:1]))
     if m["complements"]:
         lines.append("complements (found together, different tasks; not competition):")
         for c in m["complements"]:

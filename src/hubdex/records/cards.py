@@ -191,6 +191,18 @@ def _metric_values(header: str, cell) -> list[tuple[str, float]]:
     return []
 
 
+def _benchmark_name(ds: dict) -> str | None:
+    """The dataset a model-index result is on, with its config: GLUE's sst2 and mnli are two
+    benchmarks under one dataset id (`glue/sst2`, `glue/mnli`), never one `glue`."""
+    base = ds.get("type") or ds.get("name")
+    base = str(base) if base is not None else None
+    config = ds.get("config")
+    if base and isinstance(config, str) and config.strip() and config.strip().lower() not in ("default", "none"):
+        config = config.strip()
+        return base if base.lower().endswith("/" + config.lower()) else f"{base}/{config}"
+    return base
+
+
 def model_index_evaluations(front: dict) -> list[dict]:
     out = []
     index = front.get("model-index")
@@ -209,7 +221,7 @@ def model_index_evaluations(front: dict) -> list[dict]:
                 if value is None:
                     continue
                 out.append({"metric": str(metric.get("name") or metric.get("type")), "value": value,
-                            "dataset": ds.get("name") or ds.get("type"), "subject": None, "split": ds.get("split"),
+                            "dataset": _benchmark_name(ds), "subject": None, "split": ds.get("split"),
                             "task": task.get("type"), "source": "model-index",
                             "where": f"model-index[{i}].results[{j}].metrics[{k}]"})
     return out

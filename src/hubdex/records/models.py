@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import orjson
 
+from .evidence import eval_result_rows
+
 METRIC_FIELDS = ("downloads", "downloadsAllTime", "likes", "trendingScore")
 RELATIONS = ("finetune", "adapter", "quantized", "merge")
 
@@ -47,6 +49,7 @@ class ModelRecord(NamedTuple):
     has_files: bool     # the payload listed files (siblings may be absent from a listing)
     has_spaces: bool
     has_providers: bool
+    evals: list | None = None  # eval_results rows from `evalResults`; None: the payload did not carry them
 
     @property
     def row(self) -> dict:
@@ -201,7 +204,8 @@ def normalise(item) -> ModelRecord:
     return ModelRecord(model_id, oid, tuple(row.values()), metrics, list(dict.fromkeys(tags)), _files(item),
                        relations, list(dict.fromkeys(spaces)), providers,
                        "siblings" in item and item["siblings"] is not None, "spaces" in item,
-                       "inferenceProviderMapping" in item)
+                       "inferenceProviderMapping" in item,
+                       eval_result_rows(model_id, item["evalResults"])[0] if "evalResults" in item else None)
 
 
 def metrics_of(item) -> tuple[str, str, tuple]:

@@ -227,7 +227,7 @@ class Repo:
     def weights(self) -> tuple[list[str], list[list], dict]:
         """The model's own safetensors files (one, or the shards), their tensors, and its shape."""
         shards = [p for p in self.paths if SHARD.fullmatch(p)]
-        names = shards or [p for p in self.paths if p == "model.safetensors"]
+        names = shards or [p for p in self.paths if p in ("model.safetensors", "open_clip_model.safetensors")]
         params = self.params or {"BF16": self.param_count}
         tensors, dims = model_tensors(params)
         return names, split_shards(tensors, len(names)) if names else [], dims
@@ -328,6 +328,9 @@ class Repo:
     def _json_doc(self, path: str, name: str):
         if not name.endswith(".json"):
             return None
+        known = self.store.files_text.get(self.row, {}).get(path)
+        if known is not None:  # a file that carries a source's facts (embedding dimension, max tokens, ...)
+            return known
         if path == "config.json":
             return self.config()
         if name == "tokenizer_config.json":

@@ -1,7 +1,7 @@
 """The synthetic catalogue's competitive structure: leagues of rival models, with a known truth.
 
-A league is a handful of well-adopted base models of one task and one size, from (mostly) different
-authors: the models an analyst would put side by side. The generator gives every member evidence of
+A league is a handful of well-adopted base models of one task, one size and one language (the
+members state the first member's languages), from (mostly) different authors: the models an analyst would put side by side. The generator gives every member evidence of
 the league and nothing of it to anyone else: a `model-index` result on the league's own benchmark
 (beside the task's generic benchmark, which every evaluated model of the task reports, and which
 the match graph must therefore discount), and, on half of the members' cards, a comparison table
@@ -57,6 +57,9 @@ def assign(store: Store) -> int:
                 chunks[-1] = np.concatenate([chunks[-1], last])
             for members in chunks:
                 c["league"][members] = league
+                # Rivals share a language (an English model and a Danish one are not rivals): the
+                # members state the languages of the league's first member.
+                store.col("lang")[members] = store.col("lang")[members[0]]
                 store.league_members[league] = [int(r) for r in members]
                 league += 1
     store.cols["has_evals"][: store.n][c["league"] >= 0] = True

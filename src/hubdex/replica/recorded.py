@@ -183,7 +183,7 @@ def _made_body(model_id: str, oid: str | None, fm: dict, hints: dict) -> dict:
     return body
 
 
-def add_body_row(store: Store, body: dict, alias_ids=()) -> int:
+def add_body_row(store: Store, body: dict, alias_ids=(), changed: bool = True) -> int:
     """Append a row backed by a real (or hand-written) default body; its columns mirror the body."""
     row = store.reserve(1)[0]
     c = store.cols
@@ -215,7 +215,8 @@ def add_body_row(store: Store, body: dict, alias_ids=()) -> int:
     for alias in alias_ids:
         if alias != body["id"]:
             store.redirects[alias] = row
-    store.changed()
+    if changed:
+        store.changed()
     return row
 
 

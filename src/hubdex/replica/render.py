@@ -494,7 +494,7 @@ FIELD_RENDERERS = {
     "usedStorage": used_storage,
     "baseModels": base_models,
     "childrenModelCount": children_model_count,
-    "evalResults": lambda p, k: [],
+    "evalResults": lambda p, k: p.store.evals.get(p.rows[k], []),
     "resourceGroup": lambda p, k: MISSING,
 }
 
@@ -537,6 +537,7 @@ BODY_DERIVED = {
     "model-index": lambda p, k, body: None,
     "siblings": lambda p, k, body: [],
     "spaces": lambda p, k, body: [],
+    "evalResults": lambda p, k, body: p.store.evals.get(p.rows[k], []),
 }
 
 

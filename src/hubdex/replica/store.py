@@ -99,6 +99,10 @@ class Store:
         self.cards: dict[int, bytes] = {}         # row -> real README.md bytes
         self.renamed: dict[int, str] = {}         # row -> its id after a rename
         self.first_ids: dict[int, str] = {}       # row -> its id before its first rename (what its card says)
+        self.evals: dict[int, list] = {}          # row -> its evalResults items (real results, evidence.py)
+        self.files_text: dict[int, dict] = {}     # row -> {path: JSON doc} of files that carry a source's facts
+        self.provenance: dict[int, dict] = {}     # row -> {field: its source, or "synthesised: <rule>"}
+        self.evidence = None                      # evidence.Evidence: benchmark datasets, leaderboards, Spaces
         self.id_rows: dict[str, int] = {}         # ids that can't be parsed back to a row
         self.redirects: dict[str, int] = {}       # old id -> row (307 to the current id)
         self.mutations = 0                        # bumped on any change; keys the derived caches
