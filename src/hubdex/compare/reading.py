@@ -32,6 +32,7 @@ SPACES_CAP = 100       # the Hub lists at most 100 Spaces per model: a count at 
 RIVALS = 10            # a model's competitors as `hubdex matches` lists them (strongest edges first)
 HISTORY_DAYS = 120     # the adoption history a side carries (for the trend and the model page's chart)
 EMBEDDING_TASKS = ("feature-extraction", "sentence-similarity")
+VECTOR_TASKS = ("zero-shot-image-classification",)  # CLIP-like: an embedding dimension too
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx",
                 "max_seq_len", "model_max_length")
 EMBED_KEYS = ("word_embedding_dimension", "embedding_dimension", "projection_dim", "hidden_size", "d_model", "dim")
@@ -233,6 +234,13 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
         evals.setdefault(key, []).append((dataset, None, split, metric, value, "claimed", f"{source}: {location}",
                                           {"table": "evaluations", "column": "value",
                                            "row": {"model_key": key, "seq": seq}}))
+    configs: dict = {}
+    if "model_configs" in _optional_tables(conn):
+        for key, path, body in conn.execute("""SELECT c.model_key, c.path, c.body FROM temp.compare_keys k
+                JOIN model_configs c ON c.model_key = k.key"""):
+            v = _json(body)
+            if v is not None:
+                configs.setdefault(key, {})[path] = v
     hist: dict = {}
     if history:
         for key, day, dl in conn.execute(
@@ -246,8 +254,8 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
         riv = _rivals(conn)
         shares = _shares(conn)
     conn.execute("DELETE FROM temp.compare_keys")
-    return {k: _side(r, claims.get(k, []), evals.get(k, []), hist.get(k, []), riv.get(k, []), shares.get(k, {}))
-            for k, r in rows.items()}
+    return {k: _side(r, claims.get(k, []), evals.get(k, []), hist.get(k, []), riv.get(k, []), shares.get(k, {}),
+                     configs.get(k, {})) for k, r in rows.items()}
 
 
 _RIVALS_SQL = f"""WITH e AS (
@@ -258,7 +266,7 @@ _RIVALS_SQL = f"""WITH e AS (
     r AS (SELECT k, o, weight, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t) AS n FROM e)
     SELECT r.k, r.o, m.id, m.author, m.pipeline_tag, r.weight, CAST(round(s.rank) AS INTEGER)
     FROM r JOIN models m ON m.key = r.o LEFT JOIN model_scores s ON s.model_key = r.o
-    WHERE r.n <= {RIVALS} ORDER BY r.k, r.n"""
+    WHERE r.n <= {RIVALS} AND m.removed_at IS NULL ORDER BY r.k, r.n"""
 
 
 def _rivals(conn) -> dict:
@@ -336,7 +344,7 @@ def _find(d: dict | None, keys) -> tuple:
     return None, None
 
 
-def _side(r: dict, claims: list, evals: list, hist: list, rivals: list, shares: dict) -> Side:
+def _side(r: dict, claims: list, evals: list, hist: list, rivals: list, shares: dict, files: dict) -> Side:
     key, mid = r["key"], r["id"]
     task = r["pipeline_tag"]
     row = {"id": mid}
@@ -386,6 +394,15 @@ def _side(r: dict, claims: list, evals: list, hist: list, rivals: list, shares: 
     c["storage"] = meta("used_storage", st, bytes_text(st))
     # context length: the router's, then the GGUF header's, then the config's, then the card's
     config, gguf = _json(r["config"]), _json(r["gguf"])
+    frow = {"model_key": key}
+
+    def from_file(path, keys, unit="", where=None):
+        k, n = _find(files.get(path), keys)
+        if n:
+            return cell(n, f"{n:,}{unit}", table="model_configs", column="body", row=dict(frow, path=path),
+                        day=card_day, how=f"$.{k}")
+        return None
+
     ctx = None
     if r["context_length"]:
         ctx = meta("context_length", r["context_length"], f"{r['context_length']:,} tokens")
@@ -395,6 +412,8 @@ def _side(r: dict, claims: list, evals: list, hist: list, rivals: list, shares: 
     elif gguf and _int(gguf.get("context_length")):
         n = _int(gguf["context_length"])
         ctx = meta("gguf", n, f"{n:,} tokens", how="$.context_length")
+    elif task not in EMBEDDING_TASKS and (from_file("config.json", CONTEXT_KEYS[:-1], " tokens")):
+        ctx = from_file("config.json", CONTEXT_KEYS[:-1], " tokens")
     else:
         k, n = _find(config, CONTEXT_KEYS)
         if n:
@@ -406,17 +425,33 @@ def _side(r: dict, claims: list, evals: list, hist: list, rivals: list, shares: 
                 ctx = cell(n, f"{n:,} tokens", table="model_capabilities", column="detail",
                            row={"model_key": key, "capability": "context length"}, day=meta_day)
     c["context_length"] = ctx or meta("context_length", None)
-    # embedding models: their vector size and how much text they read at once
+    # embedding models (and CLIP-like ones): their vector size and how much text they read at once
     emb = maxin = None
-    if task in EMBEDDING_TASKS or (r["library_name"] or "") == "sentence-transformers":
-        k, n = _find(config, EMBED_KEYS)
-        if n:
-            emb = meta("config", n, f"{n:,}", how=f"$.{k}")
-        k, n = _find(config, ("max_seq_length", "max_position_embeddings", "model_max_length"))
-        if n:
-            maxin = meta("config", n, f"{n:,} tokens", how=f"$.{k}")
+    if task in EMBEDDING_TASKS or task in VECTOR_TASKS or (r["library_name"] or "") == "sentence-transformers":
+        emb = (from_file("1_Pooling/config.json", ("word_embedding_dimension",))
+               or from_file("open_clip_config.json", ("embed_dim",)) if files else None)
+        if emb is None and files.get("open_clip_config.json"):
+            n = _int((files["open_clip_config.json"].get("model_cfg") or {}).get("embed_dim"))
+            if n:
+                emb = cell(n, f"{n:,}", table="model_configs", column="body",
+                           row=dict(frow, path="open_clip_config.json"), day=card_day, how="$.model_cfg.embed_dim")
+        if emb is None:
+            emb = from_file("config.json", EMBED_KEYS)
+        if emb is None:
+            k, n = _find(config, EMBED_KEYS)
+            if n:
+                emb = meta("config", n, f"{n:,}", how=f"$.{k}")
+        maxin = (from_file("sentence_bert_config.json", ("max_seq_length",), " tokens")
+                 or from_file("tokenizer_config.json", ("model_max_length",), " tokens")
+                 or from_file("config.json", ("max_position_embeddings",), " tokens"))
+        if maxin is None:
+            k, n = _find(config, ("max_seq_length", "max_position_embeddings", "model_max_length"))
+            if n:
+                maxin = meta("config", n, f"{n:,} tokens", how=f"$.{k}")
+    elif files.get("tokenizer_config.json"):
+        maxin = from_file("tokenizer_config.json", ("model_max_length",), " tokens")
     c["embedding_dim"] = emb or meta("config", None)
-    c["max_input"] = maxin or (c["context_length"] if task in EMBEDDING_TASKS else meta("config", None))
+    c["max_input"] = maxin or meta("config", None)
     # languages and modalities, as the card and the metadata declare them
     langs = r["card_language"]
     try:
