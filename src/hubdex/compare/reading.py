@@ -161,6 +161,8 @@ SHOWN_KEY_SQL = f"""printf('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s',
     (SELECT group_concat(o || ':' || w || ':' || coalesce(CAST(round(rs.rank) AS INTEGER), ''), ',') FROM (
         SELECT CASE WHEN e.a_key = m.key THEN e.b_key ELSE e.a_key END AS o, round(e.weight, 2) AS w
         FROM match_edges e WHERE (e.a_key = m.key OR e.b_key = m.key) AND e.relation = 'competitor'
+        AND (SELECT removed_at FROM models x WHERE x.key = CASE WHEN e.a_key = m.key THEN e.b_key ELSE e.a_key END)
+            IS NULL
         ORDER BY e.standing DESC, e.weight DESC, e.a_key + e.b_key LIMIT {RIVALS}) LEFT JOIN model_scores rs ON rs.model_key = o))"""
 
 

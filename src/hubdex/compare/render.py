@@ -195,7 +195,8 @@ def html_body(e: dict, model_href=None) -> str:
 
     def who(m):
         name = esc(m["id"])
-        link = f"<a href=\"{esc(model_href(m['id']))}\">{name}</a>" if model_href else name
+        href = model_href(m["id"]) if model_href else None
+        link = f"<a href=\"{esc(href)}\">{name}</a>" if href else name
         return (f"{link} <span class=\"task\">{esc(m['task'] or 'no task')}</span> "
                 f"<a class=\"hub\" href=\"{esc(m['hub_url'])}\" rel=\"noopener noreferrer\">Hub page</a>")
 
@@ -290,7 +291,8 @@ def _h_caps(s, a, b, href):
 def _h_list(s, a, b, href):
     out = [f"<p>{esc(s['statement'])}</p><ul>"]
     for it in s["items"]:
-        name = f"<a href=\"{esc(href(it['id']))}\">{esc(it['id'])}</a>" if href else esc(it["id"])
+        link = href(it["id"]) if href else None
+        name = f"<a href=\"{esc(link)}\">{esc(it['id'])}</a>" if link else esc(it["id"])
         out.append(f"<li>{name}: {esc(it['text'])}</li>")
     return "".join(out) + "</ul>"
 

@@ -350,6 +350,7 @@ def build_site(conn, out_dir: str) -> SiteResult:
             tasks.setdefault(s.task, []).append((
                 s.id, c["params"]["value"], c["params"]["shown"], _licence_class(s), c["licence"]["shown"],
                 c["downloads"]["value"], c["downloads"]["shown"], None if rank is None else round(rank)))
+    live = {r[0] for r in index}  # a link only to a page the site has
     # comparison pages, a batch of stored entries at a time
     last = ("", "")
     while True:
@@ -363,7 +364,8 @@ def build_site(conn, out_dir: str) -> SiteResult:
             here = compare_path(a, b)
             if "sections" not in e:
                 continue  # an entry of an older version, rebuilt by the next derive
-            w.put(here, _page(e["title"], html_body(e, lambda mid, here=here: _rel(here, model_path(mid))), here))
+            w.put(here, _page(e["title"], html_body(
+                e, lambda mid, here=here: _rel(here, model_path(mid)) if mid in live else None), here))
     counts = {}
     for task, rows in tasks.items():
         rows.sort(key=lambda r: (-(r[7] if r[7] is not None else -1), -(r[5] or 0), r[0]))
