@@ -622,6 +622,23 @@ def resolve(conn, model_id: str):
     return row
 
 
+_PAGE_ROWS_SQL = f"""SELECT m.key, m.id, m.pipeline_tag, m.params, m.downloads, CAST(round(s.rank) AS INTEGER),
+    s.licence, s.commercial_use, l.name,
+    printf('%s|%s|%s|%s|%s|%s|%s|%s|%s', m.meta_hash, m.downloads, m.downloads_all_time, m.likes, c.sha, c.fetched_at,
+        m.detail_at, (SELECT max(day) FROM metrics_history h WHERE h.model_key = m.key), {SHOWN_KEY_SQL})
+    {SHOWN_FROM} LEFT JOIN licences l ON l.id = s.licence LEFT JOIN cards c ON c.model_key = m.key ORDER BY m.key"""
+
+
+def page_rows(conn, keys) -> list[tuple]:
+    """For a batch of models, what a task row and the search index show, and a fingerprint of everything
+    a model's page shows (its rows, card, history day and shown key): (key, id, task, params, downloads,
+    rank, licence, commercial_use, licence name, fingerprint)."""
+    _keys_table(conn, keys)
+    out = conn.execute(_PAGE_ROWS_SQL).fetchall()
+    conn.execute("DELETE FROM temp.compare_keys")
+    return out
+
+
 def live_keys(conn, after: int = -1, limit: int = 5000) -> list[int]:
     """Live models' keys in key order, a page at a time."""
     return [r[0] for r in conn.execute("SELECT key FROM models WHERE removed_at IS NULL AND key > ? ORDER BY key "

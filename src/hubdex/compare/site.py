@@ -207,10 +207,7 @@ def model_body(s, comparisons: dict, here: str) -> str:
     return "\n".join(out)
 
 
-def _licence_class(s) -> str:
-    v = s.cells["commercial_use"]["value"]
-    return {"yes": "commercial use", "on conditions": "commercial on conditions", "no": "non-commercial"}.get(
-        v, "unknown")
+_CLASS = {"yes": "commercial use", "on conditions": "commercial on conditions", "no": "non-commercial"}
 
 
 def task_page(task, rows: list, total: int, here: str) -> str:
@@ -272,17 +269,33 @@ def _inside(root: str, rel: str) -> str:
 
 
 class _Writer:
-    """Writes a file only when its bytes differ from what is there; remembers every file of the site."""
+    """Writes a file only when its bytes differ from what is there; remembers every file of the site and
+    the fingerprint of what each page shows, so that the next run skips pages whose inputs did not move."""
 
     def __init__(self, root: str):
         self.root = root
         self.res = SiteResult()
-        self.paths: list = []
+        self.paths: dict = {}
         for sub in ("models", "compare", "tasks", "assets"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
+        try:
+            with open(_inside(root, MANIFEST), encoding="utf-8") as f:
+                before = json.load(f)
+        except (FileNotFoundError, ValueError):
+            before = {}
+        self.before = before if isinstance(before, dict) else {p: "" for p in before}
 
-    def put(self, rel: str, text: str):
-        self.paths.append(rel)
+    def fresh(self, rel: str, fp: str) -> bool:
+        """True (and the page kept as it is) when the page's fingerprint is the one it was written with."""
+        if fp and self.before.get(rel) == fp and os.path.exists(_inside(self.root, rel)):
+            self.paths[rel] = fp
+            self.res.pages += 1
+            self.res.unchanged += 1
+            return True
+        return False
+
+    def put(self, rel: str, text: str, fp: str = ""):
+        self.paths[rel] = fp
         self.res.pages += 1
         path = _inside(self.root, rel)
         data = text.encode("utf-8")
@@ -302,21 +315,22 @@ class _Writer:
         self.res.written_paths.append(rel)
 
     def finish(self) -> SiteResult:
-        manifest = _inside(self.root, MANIFEST)
-        try:
-            with open(manifest, encoding="utf-8") as f:
-                before = set(json.load(f))
-        except (FileNotFoundError, ValueError):
-            before = set()
-        for rel in sorted(before - set(self.paths)):
+        for rel in sorted(set(self.before) - set(self.paths)):
             try:
                 os.remove(_inside(self.root, rel))
                 self.res.removed += 1
             except (FileNotFoundError, ValueError):
                 pass
-        with open(manifest, "w", encoding="utf-8") as f:
-            json.dump(sorted(self.paths), f)
+        with open(_inside(self.root, MANIFEST), "w", encoding="utf-8") as f:
+            json.dump(self.paths, f, sort_keys=True)
         return self.res
+
+
+SITE_VERSION = "1"  # bump when a page's template changes: every page is then rendered again
+
+
+def _fp(*parts) -> str:
+    return hashlib.blake2b(orjson.dumps(parts), digest_size=10).hexdigest()
 
 
 def build_site(conn, out_dir: str) -> SiteResult:
@@ -335,37 +349,50 @@ def build_site(conn, out_dir: str) -> SiteResult:
         ncmp += 1
     index, tasks = [], {}
     after = -1
+    terms = reading.licence_terms()
     while True:
         keys = reading.live_keys(conn, after, BATCH)
         if not keys:
             break
         after = keys[-1]
-        for s in reading.sides(conn, keys).values():
-            entry_.prepare(s)
-            here = model_path(s.id)
-            w.put(here, _page(s.id, model_body(s, compared.get(s.id, {}), here), here))
-            c = s.cells
-            index.append((s.id, s.task, c["downloads"]["value"], here))
-            rank = c["rank"]["value"]
-            tasks.setdefault(s.task, []).append((
-                s.id, c["params"]["value"], c["params"]["shown"], _licence_class(s), c["licence"]["shown"],
-                c["downloads"]["value"], c["downloads"]["shown"], None if rank is None else round(rank)))
+        todo = []
+        for key, mid, task, params, downloads, rank, lic, commercial, lic_name, shown in reading.page_rows(conn, keys):
+            here = model_path(mid)
+            index.append((mid, task, downloads, here))
+            t = terms.get(lic) if lic else None
+            cu = t["commercial"] if t else {"yes": "yes", "no": "no", "conditional": "on conditions"}.get(commercial or "")
+            tasks.setdefault(task, []).append((
+                mid, params, reading.count_text(params), _CLASS.get(cu, "unknown"),
+                lic_name or lic or "unknown", downloads, reading.count_text(downloads), rank))
+            fp = _fp(SITE_VERSION, entry_.ENTRY_VERSION, shown, sorted(compared.get(mid, {}).items()))
+            if not w.fresh(here, fp):
+                todo.append((key, fp))
+        if todo:
+            fps = dict(todo)
+            for s in reading.sides(conn, fps).values():
+                entry_.prepare(s)
+                here = model_path(s.id)
+                w.put(here, _page(s.id, model_body(s, compared.get(s.id, {}), here), here), fps[s.key])
     live = {r[0] for r in index}  # a link only to a page the site has
     # comparison pages, a batch of stored entries at a time
     last = ("", "")
     while True:
-        rows = conn.execute("SELECT model_a, model_b, entry FROM comparisons WHERE stale = 0 AND (model_a, model_b) > "
-                            "(?, ?) ORDER BY model_a, model_b LIMIT 500", last).fetchall()
+        rows = conn.execute("SELECT model_a, model_b, inputs_hash FROM comparisons WHERE stale = 0 AND "
+                            "(model_a, model_b) > (?, ?) ORDER BY model_a, model_b LIMIT 2000", last).fetchall()
         if not rows:
             break
         last = rows[-1][:2]
-        for a, b, doc in rows:
-            e = json.loads(doc)
+        for a, b, h in rows:
             here = compare_path(a, b)
+            fp = _fp(SITE_VERSION, h, [x in live for x in (a, b)])
+            if w.fresh(here, fp):
+                continue
+            e = json.loads(conn.execute("SELECT entry FROM comparisons WHERE model_a = ? AND model_b = ?",
+                                        (a, b)).fetchone()[0])
             if "sections" not in e:
                 continue  # an entry of an older version, rebuilt by the next derive
             w.put(here, _page(e["title"], html_body(
-                e, lambda mid, here=here: _rel(here, model_path(mid)) if mid in live else None), here))
+                e, lambda mid, here=here: _rel(here, model_path(mid)) if mid in live else None), here), fp)
     counts = {}
     for task, rows in tasks.items():
         rows.sort(key=lambda r: (-(r[7] if r[7] is not None else -1), -(r[5] or 0), r[0]))
