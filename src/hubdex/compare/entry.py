@@ -157,7 +157,8 @@ def _mark(mine: list, other: list, other_name: str) -> list:
             n, total = c["rivals_sharing"] or 0, c["rivals"]
             if with_other:
                 c["mark"] = "shared"
-                c["mark_text"] = f"shared with {other_name}" + (f" and {n} of {total} rivals" if total else "")
+                c["mark_text"] = f"shared with {other_name}" + (
+                    f" and {n} of {total} rivals" if total and n else f", none of {total} rivals" if total else "")
             elif n:
                 c["mark"] = "shared"
                 c["mark_text"] = f"shared by {n} of {total} rivals"
@@ -197,13 +198,13 @@ def benchmarks(a, b, ctx) -> dict:
     shared = ctx["shared"]
     if shared:
         statement = (f"{len(shared)} benchmark{'s' if len(shared) != 1 else ''} reported by both "
-                     "(same dataset, split and metric).")
+                     "(same dataset, config, split and metric).")
         return {"id": "benchmarks", "kind": "benchmarks", "title": "Head to head", "statement": statement,
                 "shared": shared, "best": None}
     best = {}
     for side, s in (("a", a), ("b", b)):
         best[side] = sorted(s.benchmarks, key=lambda x: (x["how"] != "measured", -abs(float(x["shown"])), x["dataset"]))[:5]
-    statement = (f"They share no benchmark (no dataset, split and metric that both report): each one's best-known "
+    statement = (f"They share no benchmark (no dataset, config, split and metric that both report): each one's best-known "
                  f"results instead ({len(a.benchmarks)} for {a.name}, {len(b.benchmarks)} for {b.name}).")
     return {"id": "benchmarks", "kind": "benchmarks", "title": "Benchmarks", "statement": statement, "shared": [],
             "best": best}

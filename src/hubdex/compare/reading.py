@@ -526,7 +526,12 @@ def _side(r: dict, claims: list, evals: list, hist: list, rivals: list, shares: 
 _LANG = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
          "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ru": "Russian", "ar": "Arabic", "hi": "Hindi",
          "th": "Thai", "nl": "Dutch", "pl": "Polish", "tr": "Turkish", "vi": "Vietnamese", "id": "Indonesian",
-         "sv": "Swedish", "multilingual": "many languages"}
+         "sv": "Swedish", "multilingual": "many languages",
+         # ISO 639-3, as some cards and the evidence write them
+         "eng": "English", "deu": "German", "fra": "French", "spa": "Spanish", "ita": "Italian", "por": "Portuguese",
+         "zho": "Chinese", "jpn": "Japanese", "kor": "Korean", "rus": "Russian", "ara": "Arabic", "hin": "Hindi",
+         "tha": "Thai", "nld": "Dutch", "pol": "Polish", "tur": "Turkish", "vie": "Vietnamese", "ind": "Indonesian",
+         "swe": "Swedish"}
 
 
 def language_name(code: str) -> str:
