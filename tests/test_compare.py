@@ -31,7 +31,7 @@ def demo_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("compare-demo") / "hub.db"
     try:
         assert crawl(db, server.url, mode="full").ok
-        assert crawl(db, server.url, mode="cards", scope=Scope(limit=300)).ok
+        assert crawl(db, server.url, mode="cards", scope=Scope(limit=500)).ok  # as make demo reads
         assert crawl(db, server.url, mode="search").ok
     finally:
         server.stop()

@@ -24,6 +24,31 @@ from .ratelimit import RateLimiter
 from .recorded import REPLAYED_HEADERS, Recordings, canonical_query
 from .store import Store
 
+SYNTHETIC_MODEL = "synthesised: a synthetic model (synthetic.py), every figure drawn by its generator"
+RECORDED_SUPPLEMENTS = {
+    "downloadsAllTime": "synthesised: 30-day downloads x months alive x 0.6-1.0",
+    "trendingScore": "synthesised: likes x exp(-age/30 days) x 0.5-1.0"}
+
+
+def provenance(store: Store, model_id: str) -> dict | None:
+    """Where each figure of a model comes from: a named source, or the synthesis rule (docs/REPLICA.md)."""
+    row, _moved = store.find(model_id)
+    if row is None:
+        return None
+    if row in store.provenance:
+        kind = "corpus" if row in store.evals else "card or expand recording"
+        return {"id": store.model_id(row), "kind": kind, "fields": store.provenance[row]}
+    body = store.bodies.get(row)
+    if body is not None:
+        hand = row in store.hand_written
+        fields = {f: "hand-written body (data/demo/models.json: counts illustrative)" if hand else "recorded body"
+                  for f in body}
+        fields.update(RECORDED_SUPPLEMENTS)
+        kind = "hand-written" if hand else "recorded"
+        return {"id": store.model_id(row), "kind": kind, "fields": fields}
+    return {"id": store.model_id(row), "kind": "synthetic", "fields": {"*": SYNTHETIC_MODEL}}
+
+
 AGENT_HARNESSES = {"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}}
 
 
@@ -431,6 +456,10 @@ class Replica:
         try:
             if what == "state" and req.method == "GET":
                 return self._json(self.state())
+            if what.startswith("provenance/") and req.method == "GET":
+                with self.store.lock:
+                    doc = provenance(self.store, unquote(what[len("provenance/"):]))
+                return self._json(doc) if doc else wire.error(404, "no such model")
             if what == "requests" and req.method == "GET":
                 with self.stats_lock:
                     return self._json({"counts": dict(self.counts), "recent": list(self.recent)})

@@ -59,6 +59,7 @@ def add_demo_models(store: Store) -> list[int]:
     rows = []
     for body in data["bodies"]:
         row = recorded.add_body_row(store, body)
+        store.hand_written.add(row)
         card = os.path.join(base, body["id"].replace("/", "__") + ".md")
         with open(card, "rb") as f:
             store.cards[row] = f.read()
@@ -83,6 +84,7 @@ def add_corpus(store: Store, corpus: corpus_mod.Corpus, now: int) -> dict[str, i
             known = realmodels.known_from_corpus(corpus, mid)
             body, files, prov = realmodels.build_body(known, now, mid.split("/")[0] in official)
             row = recorded.add_body_row(store, body, changed=False)
+            store.weights_of[row] = known.weights
             store.files_text[row] = files
             store.provenance[row] = prov
             new_rows.append(row)
@@ -114,12 +116,13 @@ def build(spec: str, seed: int = 0, now: int = DEFAULT_NOW) -> tuple[Store, reco
     store.clock = now
     recs = recorded.Recordings()
     rng = np.random.default_rng(seed)
+    corpus = load_corpus(corpus_mod.shipped_dir()) if kind == "demo" else None
     if kind in ("recorded", "demo"):
         recs = recorded.load_recordings()
-        recorded.load_into(store, recs)
+        recorded.load_into(store, recs, corpus=corpus)
     if kind == "demo":
         add_demo_models(store)
-        add_corpus(store, load_corpus(corpus_mod.shipped_dir()), now)
+        add_corpus(store, corpus, now)
         n = DEMO_SYNTHETIC
     if n:
         synthetic.add_models(store, n, rng, synthetic.EPOCH_START, now)

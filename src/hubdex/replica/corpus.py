@@ -83,7 +83,7 @@ def _lines(path: str, name: str):
 def _object(full: str, number: int, text: str, keys: dict) -> dict:
     where = f"{full}:{number}" if number else full
     try:
-        obj = json.loads(text)
+        obj = json.loads(text)  # (not orjson: MTEB writes max_tokens Infinity, which only json reads)
     except json.JSONDecodeError as e:
         raise CorpusError(f"{where}: not JSON ({e.msg} at column {e.colno})") from None
     if not isinstance(obj, dict):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from . import synthesis as syn
 from .render import iso, parse_iso
@@ -35,6 +36,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+@lru_cache(maxsize=4096)
 def eval_filename(benchmark: str) -> str:
     return f".eval_results/{slug(benchmark)}.yaml"
 

@@ -217,6 +217,9 @@ class Repo:
 
     @cached_property
     def param_count(self) -> int:
+        known = self.store.weights_of.get(self.row)
+        if known:  # a real model's (parameters, dtype), from its source or the synthesis model
+            return int(known[0])
         if self.params:
             return int(sum(self.params.values()))
         if self.body is None and int(self.page.c["params"][0]):
@@ -274,6 +277,9 @@ class Repo:
                          if q in name), 6.0)
             magic = b"GGUF" + struct.pack("<IQQ", 3, 0, 0)
             return magic, int(p * bits / 8) + 4096
+        known = self.store.weights_of.get(self.row)
+        if known and name == "pytorch_model.bin":  # a real model's weights, in its dtype
+            return b"", p * DTYPE_BYTES[known[1]] + 1024 + _hash(self.oid, path) % 4096
         factor = {".bin": 2, ".h5": 4, ".msgpack": 4, ".onnx": 4 if "quantized" not in name else 1, ".pt": 2,
                   ".pth": 2, ".ckpt": 4}.get("." + name.rsplit(".", 1)[-1])
         if factor and "training_args" not in name and "optimizer" not in name:

@@ -30,13 +30,14 @@ HUB_LICENCES = {
     "fair-noncommercial-research-license", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma",
     "unknown", "other"}
 NO_LICENCE = {"unknown", "not specified", "none", ""}
-# Licences whose licensor gates its own canonical releases on the Hub (Llama: manual review; Gemma: terms
-# accepted automatically). A model that declares a base model is a derivative and is not gated.
+# Licences whose licensors gate their canonical releases on the Hub (Llama: manual review; Gemma: terms
+# accepted automatically): applied to an official provider's model that declares no base model.
 GATED_BY_LICENCE = {"llama2": "manual", "llama3": "manual", "llama3.1": "manual", "llama3.2": "manual",
                     "llama3.3": "manual", "llama4": "manual", "gemma": "auto"}
 LIBRARY_OF_TASK = {"text-generation": "transformers", "image-classification": "timm",
                    "zero-shot-image-classification": "open_clip", "automatic-speech-recognition": "transformers",
-                   "sentence-similarity": "sentence-transformers"}
+                   "sentence-similarity": "sentence-transformers", "text-to-image": "diffusers",
+                   "image-to-image": "diffusers", "text-to-video": "diffusers"}
 DTYPE_OF_PRECISION = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}
 SHARD_BYTES = 5_000_000_000  # transformers' default max_shard_size
 HEADER_ALLOWANCE = 1 << 20   # usedStorage's allowance for safetensors headers and the text files
@@ -124,20 +125,34 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
     else:
         dtype = "BF16" if task == "text-generation" else ("F16" if params >= 1e9 else "F32")
         prov["dtype"] = "synthesised: BF16 for text generation, F16 from 1B parameters, else F32"
-    weight_bytes = params * syn.DTYPE_BYTES[dtype]
-
     # -- library, architecture, files
-    library = LIBRARY_OF_TASK.get(task or "", "transformers")
+    library = k.get("library_name") or LIBRARY_OF_TASK.get(task or "", "transformers")
     framework = k.get("framework")
     if task == "sentence-similarity" and isinstance(framework, list) and "Sentence Transformers" not in framework:
         library = "transformers"
-    prov["library_name"] = "synthesised: the library of the corpus's task family (MTEB: its framework field)"
+    if "library_name" in k.facts:
+        src("library_name", "library_name")
+    else:
+        prov["library_name"] = "synthesised: the library of the task family (MTEB: its framework field)"
+    if library == "diffusers":
+        dtype = "F16"  # diffusers components are saved in half precision (files.py)
+    weight_bytes = params * syn.DTYPE_BYTES[dtype]
     files: dict[str, object] = {}
+    # A repo created before the Hub stored dates keeps its pytorch_model.bin (no safetensors: the Hub
+    # computes `safetensors` from .safetensors files only).
+    legacy = k.get("era") == "2020"
     shards = max(1, -(-weight_bytes // SHARD_BYTES))
     weight_name = "open_clip_model.safetensors" if library == "open_clip" else "model.safetensors"
-    weights = ([weight_name] if shards == 1 else
-               [f"model-{i:05d}-of-{shards:05d}.safetensors" for i in range(1, shards + 1)]
-               + ["model.safetensors.index.json"])
+    if legacy:
+        weights = ["pytorch_model.bin"]
+    elif library == "diffusers":
+        weights = ["model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+                   "text_encoder/model.safetensors", "tokenizer/tokenizer_config.json",
+                   "transformer/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors"]
+    else:
+        weights = ([weight_name] if shards == 1 else
+                   [f"model-{i:05d}-of-{shards:05d}.safetensors" for i in range(1, shards + 1)]
+                   + ["model.safetensors.index.json"])
     siblings = [".gitattributes", "README.md"] + weights
     model_type = _model_type(k.get("architecture"))
     config = None
@@ -188,8 +203,12 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
             cfg["preprocess_cfg"]["image_size"] = k.get("image_size")
         files["open_clip_config.json"] = cfg
         siblings += ["open_clip_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json"]
-    else:  # speech recognition and anything else: a transformers repo
+    elif library == "diffusers":
+        pass
+    elif task == "automatic-speech-recognition":
         siblings += ["config.json", "preprocessor_config.json", "special_tokens_map.json", "tokenizer_config.json"]
+    else:  # anything else: a transformers repo
+        siblings += ["config.json", "special_tokens_map.json", "tokenizer_config.json"]
 
     # -- licence, gating, base model
     card = {}
@@ -197,6 +216,8 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
         card.update(licence_fields(k.get("license")))
         if card:
             prov["license"] = k.facts["license"][1]
+        if card.get("license") == "other" and k.get("license_name"):
+            card["license_name"] = k.get("license_name")
     if "license" not in prov:
         prov["license"] = "unknown: no source gives one (absent, as on the Hub when a card has none)"
     base = k.get("base_model")
@@ -208,22 +229,31 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
     else:
         base = None
     lic = card.get("license")
-    gated = GATED_BY_LICENCE.get(lic, False) if base is None else False
-    if gated:
-        prov["gated"] = f"synthesised: {lic} licensors gate their own releases ({gated})"
+    gated = GATED_BY_LICENCE.get(lic, False) if base is None and official else False
+    if k.get("gated"):
+        gated = k.get("gated")
+        prov["gated"] = k.facts["gated"][1]
+    elif gated:
+        prov["gated"] = ("synthesised: official providers gate their own Llama- and Gemma-licensed releases "
+                         "(Llama manual, Gemma auto)")
     if lic in ("other",) or gated:
         siblings.append("LICENSE")
 
     # -- dates, popularity
     created_src = next((f for f in ("hub_upload_date", "release_date") if _epoch(k.get(f))), None)
-    if created_src:
+    if legacy:
+        created = syn.CREATED_PLACEHOLDER
+        src("createdAt", "era")
+    elif created_src:
         created = max(_epoch(k.get(created_src)) + int(syn.unit(mid, "time of day") * 86400),
                       syn.CREATED_PLACEHOLDER)
         src("createdAt", created_src)
     else:
-        hi = _epoch(getattr(k, "latest_result", "")) or now
-        created = syn.created(mid, syn.CREATED_PLACEHOLDER, max(hi, syn.CREATED_PLACEHOLDER + 86400))
-        prov["createdAt"] = "synthesised: uniform between 2022-03-02 and the model's latest result date"
+        lo = _epoch(k.get("created_after")) or syn.CREATED_PLACEHOLDER
+        hi = _epoch(getattr(k, "latest_result", "")) or _epoch(k.get("created_before")) or now
+        created = syn.created(mid, lo, max(hi, lo + 86400))
+        prov["createdAt"] = ("synthesised: uniform between 2022-03-02 (or the card's era) and the model's latest "
+                             "result date (or the end of the era)")
     modified = syn.modified(mid, created, now)
     prov["lastModified"] = "synthesised: within a year after createdAt"
     like_count = k.get("likes")
@@ -248,7 +278,8 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
     langs = list(dict.fromkeys(lang for lang in langs if re.fullmatch(r"[a-z]{2,3}", lang)))
     if langs:
         src("language", "languages")
-    tags = [library, "safetensors"] + ([model_type] if model_type else []) + ([task] if task else [])
+    fmt = "pytorch" if legacy else "safetensors"
+    tags = [library, fmt] + ([model_type] if model_type else []) + ([task] if task else [])
     if chat:
         tags.append("conversational")
     tags += langs + list(extra_tags)
@@ -267,7 +298,7 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
     if task:
         card["pipeline_tag"] = task
     if gated:
-        card["extra_gated_prompt"] = f"You agree to the {lic} licence to access this model."
+        card["extra_gated_prompt"] = f"You agree to the {card.get('license_name') or lic} licence to access this model."
 
     body = {"_id": syn.object_id(mid, created), "id": mid, "private": False}
     if task:
@@ -287,7 +318,8 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
     body["siblings"] = [{"rfilename": f} for f in sorted(siblings)]
     body["spaces"] = []
     body["createdAt"] = iso(created)
-    body["safetensors"] = {"parameters": {dtype: params}, "total": params}
+    if not legacy:
+        body["safetensors"] = {"parameters": {dtype: params}, "total": params}
     body["usedStorage"] = weight_bytes + HEADER_ALLOWANCE
     prov["usedStorage"] = "synthesised: parameters x dtype bytes + 1 MiB (headers, text files)"
     all_time = syn.downloads_all_time(mid, downloads, created, now)
@@ -299,4 +331,42 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
     for f in ("embed_dim", "max_tokens", "image_size"):
         if f in k.facts:
             src(f, f)
+    k.weights = (params, dtype)
     return body, files, prov
+
+
+def known_from_card(model_id: str, front: dict, hints: dict, card_entry: dict | None, corpus=None) -> Known:
+    """What is known of a real model seen only in a card or an expand recording (and perhaps a corpus)."""
+    task = hints.get("pipeline_tag") or front.get("pipeline_tag")
+    if corpus is not None and model_id in corpus.models:
+        k = known_from_corpus(corpus, model_id)
+        k.task = k.task or task
+    else:
+        k = Known(model_id, task)
+    card_src = f"real card ({card_entry['source_repo']}:{card_entry['path']})" if card_entry else None
+    hint_src = "recorded expand response / CARD_ONLY_HINTS (recorded.py)"
+    if task:
+        k.set("pipeline_tag", task, hint_src if hints.get("pipeline_tag") else card_src)
+    if hints.get("gated"):
+        k.set("gated", hints["gated"], hint_src)
+    if hints.get("_id"):  # an ObjectId starts with its creation time: the recorded _id dates the repo
+        ts = int(hints["_id"][:8], 16)
+        if ts > syn.CREATED_PLACEHOLDER:
+            k.set("hub_upload_date", iso(ts)[:10], "recorded _id (its ObjectId timestamp)")
+    for name in ("license", "license_name", "library_name"):
+        if hints.get(name):
+            k.set(name, hints[name], hint_src)
+        elif front.get(name) and card_src:
+            k.set(name, front[name], card_src)
+    if front.get("language") and card_src:
+        langs = front["language"] if isinstance(front["language"], list) else [front["language"]]
+        k.set("languages", [str(x) for x in langs], card_src)
+    base = front.get("base_model")
+    if isinstance(base, str) and card_src:
+        k.set("base_model", base, card_src)
+    if card_entry:
+        k.set("era", card_entry.get("era"), "model-cards index.json (era)")
+        if card_entry.get("era") != "2020":
+            k.set("created_after", "2024-06-01", "synthesised")
+            k.set("created_before", "2025-09-01", "synthesised")
+    return k
