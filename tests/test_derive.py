@@ -82,33 +82,35 @@ def test_signals_match_hand_computed_values(tiny):
     m4, m2 = s["org/model-4"], s["org/model-2"]
     # adoption: a log scale within the task. Each input's anchor is the task's top value (1000 for
     # every input here) or the input's floor, whichever is larger, rounded up to a quarter decade
-    # (steps of ln(10)/4 in log1p space). Downloads (floor 1e5): anchor ln(1e5) = 11.513, so 1000
-    # downloads score 100 * ln(1001) / 11.513 = 60.01. Likes (floor 100) and trending (floor 10):
-    # ln(1001) = 6.909 is 12.002 steps, rounded up to 13 steps = 7.483: 92.32. All-time (floor 1e6):
-    # 13.816 -> 50.01. Family downloads (no copies: its own) as downloads: 60.01.
+    # (steps of ln(10)/4 in log1p space). Downloads (floor 1e6): anchor ln(1e6) = 13.816, so 1000
+    # downloads score 100 * ln(1001) / 13.816 = 50.01. Likes (floor 1000) and trending (floor 100):
+    # ln(1001) = 6.909 is 12.002 steps, rounded up to 13 steps = 7.483: 92.32. All-time (floor 1e7):
+    # 16.118 -> 42.86. Family downloads (no copies: its own) as downloads: 50.01.
     step = math.log(10) / 4
     x = math.log1p(1000)
-    dl, at, lk = 100 * x / math.log(1e5), 100 * x / math.log(1e6), 100 * x / (13 * step)
+    dl, at, lk = 100 * x / math.log(1e6), 100 * x / math.log(1e7), 100 * x / (13 * step)
     assert (m4["pt_downloads_30d"], m4["pt_downloads_all_time"], m4["pt_likes"], m4["pt_trending"]) == (
-        round(dl, 2), round(at, 2), round(lk, 2), round(lk, 2)) == (60.01, 50.01, 92.32, 92.32)
-    assert m4["pt_family_downloads_30d"] == 60.01 and m4["family_downloads_30d"] == 1000
+        round(dl, 2), round(at, 2), round(lk, 2), round(lk, 2)) == (50.01, 42.86, 92.32, 92.32)
+    assert m4["pt_family_downloads_30d"] == 50.01 and m4["family_downloads_30d"] == 1000
     assert m4["p_growth_7d"] is None  # no history yet: growth drops out, the weights rescale
     w = {"dl": 0.35, "at": 0.20, "lk": 0.20, "tr": 0.10, "fam": 0.10}
     expected = (w["dl"] * dl + w["at"] * at + w["lk"] * lk + w["tr"] * lk + w["fam"] * dl) / sum(w.values())
     assert m4["adoption"] == pytest.approx(round(expected, 2), abs=0.011)
     # 10 downloads against 1000: 100x apart is two decades, a gap the scale keeps (not 37.5 vs 87.5
     # percentiles that say nothing of its size)
-    assert m2["pt_downloads_30d"] == round(100 * math.log1p(10) / math.log(1e5), 2) == 20.83
+    assert m2["pt_downloads_30d"] == round(100 * math.log1p(10) / math.log(1e6), 2) == 17.36
     assert [s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)] == sorted(
         s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)) and s["org/model-1"]["adoption"] == 0.0
     # quality: no benchmark results at all, so quality is unknown (not low, not the card's care);
-    # documentation alone: apache-2.0 recognised (0.03) + safetensors (0.03) of 0.15 = 40; a paper +0.03
+    # documentation alone: no card read yet, so the card is unknown and drops out: apache-2.0
+    # recognised (0.02) + safetensors (0.02) of 0.06 = 66.67; with a paper (+0.02) 100
     assert m2["quality"] is None and m4["quality"] is None and m4["q_evaluations"] is None
-    assert m2["documentation"] == 40.0 and m4["documentation"] == 60.0
-    # ecosystem: 5 finetunes against three zeros -> percentile (3 + 0.5) / 4 = 0.875 at weight 0.20;
-    # library (0.05); one format of three (0.05 / 3)
-    assert m4["e_finetunes"] == 0.875
-    assert m4["ecosystem"] == round(100 * (0.20 * 0.875 + 0.05 + 0.05 / 3), 2) == 24.17
+    assert m2["q_card"] is None and m2["documentation"] == 66.67 and m4["documentation"] == 100.0
+    # ecosystem: 5 finetunes on the log scale (floor 1000: ln(1000) is exactly 12 steps) ->
+    # ln(6) / ln(1000) = 0.2594 at weight 0.20; library (0.05); one format of three (0.05 / 3)
+    fin = math.log1p(5) / math.log(1000)
+    assert m4["e_finetunes"] == round(fin, 4) == 0.2594
+    assert m4["ecosystem"] == round(100 * (0.20 * fin + 0.05 + 0.05 / 3), 2) == 11.85
     assert m2["ecosystem"] == round(100 * (0.05 + 0.05 / 3), 2) == 6.67
     # pricing: apache-2.0, not gated, no hosted inference: free open weights, 100
     assert m4["pricing_class"] == "free open weights" and m4["pricing"] == 100.0
@@ -284,7 +286,7 @@ def test_gated_non_commercial_prices_below_apache(synthetic):
 def test_many_finetunes_lead_on_ecosystem(synthetic):
     s = _scores(synthetic)
     assert s["twins/model-4"]["ecosystem"] > s["twins/model-1"]["ecosystem"]
-    assert s["twins/model-4"]["e_finetunes"] > 0.99  # 400 finetunes: above nearly the whole catalogue
+    assert s["twins/model-4"]["e_finetunes"] > 0.8  # 400 finetunes: ln(401) / ln(1000) on the log scale
 
 
 def test_signals_are_within_bounds_and_classes_known(synthetic):

@@ -155,16 +155,17 @@ def explain(conn, model_key: int, limit: int = 40) -> list[dict]:
     rows = [r for r in read_results(conn) if r[2:6] in set(mine)]
     placed = [p for p in standings(rows) if p[0] == model_key]
     detail = {}
-    for ds, cfg, split, metric, value, kind, name, url, origin in conn.execute(
+    for ds, cfg, split, metric, value, kind, name, url, origin, shown in conn.execute(
             """SELECT lower(dataset_id), coalesce(lower(task_id), ''), coalesce(lower(split), ''),
-               coalesce(lower(metric), ''), value, kind, source_name, source_url, origin FROM eval_results
-               WHERE model_key = ? ORDER BY CASE kind WHEN 'verified' THEN 0 WHEN 'third-party' THEN 1 ELSE 2 END,
-               date DESC, origin, id""", (model_key,)):
+               coalesce(lower(metric), ''), value, kind, source_name, source_url, origin,
+               dataset_id || coalesce(' ' || task_id, '') || coalesce(' ' || split, '') || coalesce(' ' || metric, '')
+               FROM eval_results WHERE model_key = ? ORDER BY CASE kind WHEN 'verified' THEN 0
+               WHEN 'third-party' THEN 1 ELSE 2 END, date DESC, origin, id""", (model_key,)):
         key = "/".join(x for x in (ds, cfg, split, metric) if x)
-        detail.setdefault(key, (value, kind, name or url or origin, origin))
+        detail.setdefault(key, (value, kind, name or url or origin, origin, shown))
     out = []
     for _k, task, name, _ds, st, kind, lower in sorted(placed, key=lambda p: (-KIND_WEIGHT.get(p[5], 0), p[2])):
-        value, _kind, source, origin = detail.get(name, (None, kind, None, None))
-        out.append({"benchmark": name, "task": task or None, "value": value, "lower_is_better": bool(lower),
+        value, _kind, source, origin, shown = detail.get(name, (None, kind, None, None, name))
+        out.append({"benchmark": shown, "task": task or None, "value": value, "lower_is_better": bool(lower),
                     "standing": round(st, 4), "kind": kind, "source": source, "origin": origin})
     return out[:limit] + ([{"more": len(out) - limit}] if len(out) > limit else [])

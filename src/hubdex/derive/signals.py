@@ -20,8 +20,8 @@ the model key; each signal is then array arithmetic, never a Python loop per mod
   formats) is a small part beside it (`documentation`, also stored alone). No usable evidence:
   quality unknown (NaN), never low. 0 if the repo is disabled. A card whose README could not be
   read has card completeness unknown (NaN) and the documentation rescales over the parts it has.
-* ecosystem: percentiles of finetunes, adapters, quantisations, merges, Spaces, live providers and
-  datasets; library support; weight formats.
+* ecosystem: finetunes, adapters, quantisations, merges, Spaces, live providers and datasets, each
+  on the adoption's log scale within the task (ECOSYSTEM_FLOORS); library support; weight formats.
 * pricing: the pricing class and the licence family; API-only models by their cheapest price.
   Open weights are decided from the files, the library, weight-format tags, an open licence and the
   card; "paid API only" needs a file list that shows no weights, no library and no open licence.
@@ -57,8 +57,11 @@ SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")
 ADOPTION_INPUTS = ("downloads_30d", "downloads_all_time", "likes", "trending", "growth_7d", "growth_30d",
                    "family_downloads_30d")
 # The least anchor of each adoption input's log scale (see the module docstring).
-ADOPTION_FLOORS = {"downloads_30d": 1e5, "downloads_all_time": 1e6, "likes": 100, "trending": 10, "growth_7d": 1e4,
-                   "growth_30d": 1e4, "family_downloads_30d": 1e5}
+ADOPTION_FLOORS = {"downloads_30d": 1e6, "downloads_all_time": 1e7, "likes": 1000, "trending": 100, "growth_7d": 1e5,
+                   "growth_30d": 1e5, "family_downloads_30d": 1e6}
+# Ecosystem counts on the same scale (Spaces are capped at 100 by the Hub: the floor is the cap).
+ECOSYSTEM_FLOORS = {"finetunes": 1000, "adapters": 1000, "quantizations": 300, "merges": 100, "spaces": 100,
+                    "providers": 10, "datasets": 10}
 TASK_UNKNOWN = "task unknown"
 QUALITY_PARTS = ("card", "evaluations", "paper", "licence", "safe_weights")
 ECOSYSTEM_PARTS = ("finetunes", "adapters", "quantizations", "merges", "spaces", "providers", "library", "formats",
@@ -327,7 +330,8 @@ def gather(read, day: int, weights: dict) -> Gathered:
     trained = col("SELECT model_key, 1 FROM capabilities WHERE capability IN ('training described', 'training data') "
                   "GROUP BY model_key")
     described = col("SELECT model_key, sections_count >= 3 FROM cards")
-    unread = col("SELECT model_key, 1 FROM cards WHERE source != 'readme'")  # only the front matter, or nothing
+    # a card not read yet, or read without its README (only the front matter, or nothing): unknown
+    unread = col("SELECT model_key, source != 'readme' FROM cards", 1)
     q = {"card": np.where(unread > 0, np.nan, (described + flags["intended use"] + flags["limitations stated"]
                                                + trained + flags["usage documented"]) / 5)}
     card_paper = col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key")
@@ -342,10 +346,12 @@ def gather(read, day: int, weights: dict) -> Gathered:
         col("SELECT model_key, count(*) FROM model_providers WHERE status = 'live' GROUP BY model_key"),
         col("""SELECT m.key, count(*) FROM current_router_prices r JOIN models m ON m.id = r.model_id
                WHERE r.status = 'live' GROUP BY m.key"""))
-    e = {"finetunes": percentiles(inp.finetunes) / 100, "adapters": percentiles(inp.adapters) / 100,
-         "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
-         "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,
-         "library": inp.library.astype(float)}
+    # counts on the same log scale as adoption, within the task (a value that moves with its own
+    # model): one finetune is not "above 98% of the Hub" as a percentile over a sea of zeros made it
+    counts = {"finetunes": inp.finetunes, "adapters": inp.adapters, "quantizations": inp.quantizations,
+              "merges": inp.merges, "spaces": inp.spaces, "providers": live}
+    e = {k: log_scores(v, inp.task, ECOSYSTEM_FLOORS[k])[1] / 100 for k, v in counts.items()}
+    e["library"] = inp.library.astype(float)
     # what `compute` no longer needs (a million models: 8 MB an array)
     for name in ("downloads", "all_time", "likes", "trending", "finetunes", "adapters", "quantizations", "merges",
                  "spaces", "task"):
@@ -397,7 +403,7 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
 
     # -- ecosystem: formats and datasets come from the metadata capabilities
     e["formats"] = np.minimum(formats, 3) / 3
-    e["datasets"] = percentiles(datasets) / 100
+    e["datasets"] = log_scores(datasets, out["_task"], ECOSYSTEM_FLOORS["datasets"])[1] / 100
     ew = weights["ecosystem"]
     out["ecosystem"] = sum(ew[k] * e[k] for k in ECOSYSTEM_PARTS) * 100
     for k in ECOSYSTEM_PARTS:

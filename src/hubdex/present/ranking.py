@@ -114,7 +114,8 @@ def _fmt(v, digits=2):
 
 def render_explanation(e: dict) -> str:
     lines = [f"{e['model']}  rank {e['rank']:.2f} / 100  (percentile {_fmt(e['rank_percentile'])}; "
-             f"{e['capabilities']} capabilities; task {e['task_group']}; weights {e['weights_id']})"]
+             f"{e['capabilities']} capabilities; {'task ' + e['task_group'] if e['pipeline_tag'] else e['task_group']}; "
+             f"weights {e['weights_id']})"]
     if e.get("unknown_signals"):
         lines.append(f"unknown: {', '.join(e['unknown_signals'])} (adds nothing; the known weights, "
                      f"{e['known_weight']:.2f} of 1, are rescaled to sum to 1)")

@@ -103,7 +103,7 @@ class Writer:
                 history.append((key, self.day) + r.metrics)
                 counts.new += 1
                 self._children(key, r, children)
-                if r.evals is not None:
+                if r.evals:  # a new model has nothing stored: only results to add cost a statement
                     new_evals.append((key, r))
                 search.append((key, r.id, values[_AUTHOR], " ".join(r.tags)))
                 continue
