@@ -24,7 +24,7 @@ RATIO = 1.5            # sizes, downloads and contexts: a difference under this 
 CLAIMS_SHOWN = 6       # capability sentences shown per model before "more" (the rest behind <details>)
 DETAIL_CHARS = 160     # a long detail (a card's intended use) is cut here
 ALSO = 3               # "also consider": this many rivals from outside both families
-ENTRY_VERSION = "4"    # bump when what an entry shows, or how, changes: every entry is then rebuilt
+ENTRY_VERSION = "5"    # bump when what an entry shows, or how, changes: every entry is then rebuilt
 
 
 # -- capabilities as sentences -----------------------------------------------------------------------
