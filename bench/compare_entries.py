@@ -8,6 +8,9 @@ models changed in the replica (half metadata updates, half metrics moves), `hubd
 how many entries it rebuilt against how many touch the changed models), then one more derive with
 nothing changed (nothing should be rebuilt).
 Targets (issue 12): all entries under 60 s at 100,000 models; the rebuild after 1% under 10 s.
+Then the site (issue 23): `hubdex site DIR` for every model at 100,000 models under 60 s, and again after
+the 1% change under 10 s, each with its peak RSS and its ratio to a baseline from the same run (reading
+the site's inputs once and writing its bytes once).
 
 Run:  .venv/bin/python bench/compare_entries.py [--models 100000] [--cards 5000] [--json FILE] [--workdir DIR]
 """
@@ -52,25 +55,68 @@ def entries(db: Path) -> dict:
 
 
 def what_moved(before: dict, after: dict) -> dict:
-    """For the entries that changed: which of their rows moved (how many entries each)."""
+    """For the entries that changed: which of their rows or sections moved (how many entries each)."""
     moved: dict = {}
     for p, e in after.items():
         o = before.get(p)
-        if o is None or o == e:
+        if o is None or o == e or "sections" not in o:
             continue
         rows = set()
-        for part, name in (("features", "feature"), ("figures", "figure")):
-            for x, y in zip(e[part], o[part]):
-                if x["a"]["value"] != y["a"]["value"] or x["b"]["value"] != y["b"]["value"]:
-                    rows.add(x[name])
-                elif x != y:
-                    rows.add(x[name] + " (source)")
-        for k in ("match_edge", "capabilities", "head_to_head"):
-            if e[k] != o[k]:
-                rows.add(k)
+        for x, y in zip(e["sections"], o["sections"]):
+            if x == y:
+                continue
+            if x["kind"] == "table":
+                for rx, ry in zip(x["rows"], y["rows"]):
+                    if rx["a"]["shown"] != ry["a"]["shown"] or rx["b"]["shown"] != ry["b"]["shown"]:
+                        rows.add(rx["label"])
+            else:
+                rows.add(x["id"])
         for r in rows:
             moved[r] = moved.get(r, 0) + 1
     return dict(sorted(moved.items(), key=lambda kv: -kv[1]))
+
+
+def run_peak(argv) -> tuple[float, float, str]:
+    """Run a command: (seconds, peak RSS in MB from the kernel's VmHWM, output)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    while p.poll() is None:
+        try:
+            peak = max(peak, procs.status_kb(p.pid, "VmHWM"))
+        except (FileNotFoundError, KeyError, ProcessLookupError):
+            pass
+        time.sleep(0.05)
+    out = p.stdout.read()
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv} failed ({p.returncode}):\n{out[-2000:]}")
+    return time.perf_counter() - t, peak / 1024, out
+
+
+def site_baseline(db: Path, site: Path) -> float:
+    """Reading the site's inputs once and writing its bytes once: one pass over the models and scores
+    rows, then every file the site holds written as it is (no templating, no comparison with what is
+    there): what any site builder must at least spend."""
+    t = time.perf_counter()
+    conn = sqlite3.connect(db)
+    for _row in conn.execute("SELECT m.*, s.* FROM models m LEFT JOIN model_scores s ON s.model_key = m.key "
+                             "WHERE m.removed_at IS NULL"):
+        pass
+    conn.close()
+    files = [p for p in site.rglob("*") if p.is_file()]
+    sizes = [p.stat().st_size for p in files]
+    out = Path(tempfile.mkdtemp(prefix="hubdex-site-baseline-"))
+    for i, n in enumerate(sizes):
+        (out / f"{i}.html").write_bytes(b"x" * n)
+    seconds = time.perf_counter() - t
+    subprocess.run(["rm", "-rf", str(out)], check=False)
+    return seconds
+
+
+def site_written(text: str) -> dict:
+    import re
+    m = re.search(r"([\d,]+) files, ([\d,]+) written, ([\d,]+) unchanged, ([\d,]+) removed", text)
+    return dict(zip(("files", "written", "unchanged", "removed"), (int(x.replace(",", "")) for x in m.groups())))
 
 
 def main():
@@ -94,6 +140,10 @@ def main():
         out["search_s"], _ = run(hub + ["crawl", "--search"] + ep)
         out["derive_s"], _ = run(hub + ["derive", "--db", str(db)])
         out["build"] = step(db)
+        site = work / "site"
+        out["site_s"], out["site_peak_mb"], text = run_peak(hub + ["site", str(site), "--db", str(db)])
+        out["site"] = site_written(text)
+        out["site_baseline_s"] = site_baseline(db, site)
         before = entries(db)
         n = max(2, a.models // 100)
         changed = server.scenario(update=n // 2, metrics=n - n // 2, seed=7)
@@ -101,6 +151,8 @@ def main():
         out["metrics_crawl_s"], _ = run(hub + ["crawl", "--metrics"] + ep)
         out["rederive_s"], _ = run(hub + ["derive", "--db", str(db)])
         out["rebuild"] = step(db)
+        out["site_again_s"], out["site_again_peak_mb"], text = run_peak(hub + ["site", str(site), "--db", str(db)])
+        out["site_again"] = site_written(text)
         out["what_moved"] = what_moved(before, entries(db))
         del before
         ids = set(changed["updated"]) | set(changed["metrics_changed"])
@@ -131,6 +183,12 @@ def main():
         f"(derive {out['rederive_s']:.1f} s in all)  [target < 10 s]",
         f"  rows that moved in the rebuilt entries (entries each): {out['what_moved']}",
         f"nothing changed: {g['rebuilt'] + g['built']:,} rebuilt, {g['sides_read']:,} sides read, {g['seconds']:.1f} s",
+        f"site: {out['site']['files']:,} files in {out['site_s']:.1f} s, peak RSS {out['site_peak_mb']:.0f} MB; "
+        f"baseline (read the inputs once, write the bytes once) {out['site_baseline_s']:.1f} s, ratio "
+        f"{out['site_s'] / max(out['site_baseline_s'], 1e-9):.1f}x  [target < 60 s]",
+        f"site after 1% changed: {out['site_again']['written']:,} files written of {out['site_again']['files']:,} in "
+        f"{out['site_again_s']:.1f} s, peak RSS {out['site_again_peak_mb']:.0f} MB, ratio to the baseline "
+        f"{out['site_again_s'] / max(out['site_baseline_s'], 1e-9):.1f}x  [target < 10 s]",
     ]
     procs.report("\n".join(lines), out, a.json)
 

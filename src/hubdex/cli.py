@@ -344,8 +344,7 @@ def compare(model_a, model_b, fmt, db_path):
     entry when it is fresh (what `hubdex derive` built), built on the spot otherwise (any two models,
     matched or not). Exit codes: 0, 1 unknown model, 5 unreadable database."""
     from .compare.build import UnknownModel, one
-    from .compare.entry import render_text
-    from .compare.site import comparison_html
+    from .compare.render import render_html, render_text
 
     db = _existing_db(db_path)
     try:
@@ -358,7 +357,7 @@ def compare(model_a, model_b, fmt, db_path):
     elif fmt == "markdown":
         click.echo(markdown, nl=False)
     elif fmt == "html":
-        click.echo(comparison_html(e), nl=False)
+        click.echo(render_html(e), nl=False)
     else:
         click.echo(render_text(e) + f"({how})")
 
@@ -367,8 +366,9 @@ def compare(model_a, model_b, fmt, db_path):
 @click.argument("out_dir", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
 def site_command(out_dir, db_path):
-    """A static site of the comparisons in DIR (works offline: no script, no request to another host):
-    an index per task, a page per model and per comparison. A rerun writes only the pages that changed.
+    """A static site in DIR that works offline: an index with search over every model, a page per task
+    (sortable, filterable), per model and per comparison; scripts and style only from DIR itself, no
+    request to another host. A rerun writes only the pages that changed.
     Exit codes: 0, 1 no database there, 4 DIR can't be written, 5 unreadable database."""
     from .compare.site import build_site
 

@@ -103,7 +103,7 @@ def main() -> int:
                  "ORDER BY id DESC LIMIT 3"):
         print("  run {}: {} {}, {} pages, {} seen, {} new, {} changed, {} requests".format(*row))
     from .compare.build import one
-    from .compare.entry import render_text
+    from .compare.render import render_text
     from .compare.site import build_site
 
     site = build_site(db.conn, SITE)

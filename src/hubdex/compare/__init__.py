@@ -1,12 +1,13 @@
 """Stage 6, compare: "A vs B" comparison entries, after derive.
 
-  entry.py   each model's side (what an entry shows of it, at the precision shown, each value with
-             its source: table, column, row, crawl day), and the entry built from two sides and the
-             match edge between them; rendered as Markdown and plain text.
-  build.py   the derive step after scores: the pairs (each canonical model's top M competitors,
-             each unordered pair once), their inputs hash, rebuilt only where the hash moved;
-             removed or dropped pairs marked stale, never deleted; a `comparison_runs` row.
-  site.py    `hubdex site DIR`: a static offline site of the entries (HTML, escaped, no script).
+  reading.py  typed sides (what any entry or page shows of one model, each figure a cell with the row's
+              value, the text shown and its source) and edges; every SQL statement of compare/.
+  entry.py    the pure entry: an ordered list of sections, verdict first (verdict, table, benchmarks,
+              capabilities, list).
+  render.py   one renderer per format (text, Markdown, JSON, HTML), each walking the sections.
+  build.py    the derive step after scores: the pairs, read and written in batches, rebuilt only where
+              what they show moved; removed or dropped pairs marked stale, never deleted.
+  site.py     `hubdex site DIR`: a static offline site of every model, task and entry, with search.
 
 It reads what derive wrote (model_scores, match_*, capabilities) and what the crawl stored; it
 never imports the crawl or the HTTP stack.

@@ -1,41 +1,35 @@
-"""`hubdex site DIR`: the comparisons as a static site that works offline.
+"""`hubdex site DIR`: a static site of every model and every comparison, that works offline.
 
-  DIR/index.html              the tasks, each with its models
-  DIR/tasks/<task>.html       the models of a task in the entries, best ranked first
-  DIR/models/<model>.html     a model's profile, its competitors and its comparisons
-  DIR/compare/<a>-vs-<b>.html one entry
+  DIR/index.html              search over every model (a static index and the site's own script), tasks
+  DIR/tasks/<task>.html       a task's models with size, licence class, downloads and rank (sortable, filterable)
+  DIR/models/<model>.html     one model: its facts with sources, adoption history (inline SVG), its
+                              competitors as `hubdex matches` lists them, its comparisons, capabilities
+  DIR/compare/<a>-vs-<b>.html one entry, verdict first, sources on demand
+  DIR/assets/                 site.css, site.js, search-index.js (the site's own; the CSP allows no other)
 
-Every piece of text (ids, card text, capability details) is HTML-escaped; no page has a script,
-and each carries a Content-Security-Policy that allows none, nor any request to another host (the
-style is inline; links to the Hub are plain links, never loaded). File names are derived from ids
-(only [A-Za-z0-9._-], with a hash of the id), so no id can name a path outside DIR. A rerun writes
-only the pages whose bytes changed, and removes the pages it wrote before that are no longer part
-of the site (listed in DIR/.hubdex-site.json).
+Every piece of text is HTML-escaped; file names are derived from ids (only [A-Za-z0-9._-], with a hash
+of the id), so no id can name a path outside DIR. A rerun writes only the files whose bytes changed,
+and removes the files it wrote before that are no longer part of the site (DIR/.hubdex-site.json).
+Models are read in batches of keys, so a page per model costs a batch of sides at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from . import build as build_
+import orjson
+
 from . import entry as entry_
+from . import reading
+from .render import CSS, esc, html_body, html_page, src_text
 
 MANIFEST = ".hubdex-site.json"
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'; base-uri 'none'"
-STYLE = """body{font:15px/1.45 system-ui,sans-serif;max-width:72rem;margin:1.5rem auto;padding:0 1rem;color:#222}
-table{border-collapse:collapse;margin:.8rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;
-vertical-align:top}th{background:#f4f4f4}.src{color:#777;font-size:12px}.unknown{color:#999;font-style:italic}
-.mark{font-size:12px;padding:0 .3rem;border-radius:3px;background:#eee}.unique{background:#e3f0ff}
-nav a{margin-right:1rem}"""
-
-
-def esc(x) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
+BATCH = 2000          # models read per batch
+TASK_ROWS = 2000      # rows per task page (the best ranked; search finds every model)
 
 
 def slug(text: str, limit: int = 80) -> str:
@@ -57,112 +51,213 @@ def task_path(task: str | None) -> str:
     return f"tasks/{slug(task or 'no-task')}.html"
 
 
-def _rel(from_path: str, to_path: str) -> str:
-    depth = from_path.count("/")
-    return esc("../" * depth + to_path)
+def _rel(here: str, to: str) -> str:
+    return "../" * here.count("/") + to
 
 
-def page(title: str, body: str, here: str) -> str:
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
-            "<meta name=\"referrer\" content=\"no-referrer\">"
-            f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
-            f"<nav><a href=\"{_rel(here, 'index.html')}\">hubdex comparisons</a></nav>\n{body}\n</body></html>\n")
+def _page(title: str, body: str, here: str, scripts: tuple = ()) -> str:
+    up = "../" * here.count("/")
+    nav = (f"<nav><a href=\"{up}index.html\">hubdex</a><a href=\"{up}index.html#search\">Search</a>"
+           f"<a href=\"{up}index.html#tasks\">Tasks</a></nav>")
+    return html_page(title, body, css_href=up + "assets/site.css", scripts=tuple(up + s for s in scripts), nav=nav)
 
 
-def _cell(c: dict) -> str:
-    cls = " class=\"unknown\"" if c["value"] is None else ""
-    s = c["source"]
-    row = ", ".join(f"{k}={v}" for k, v in s["row"].items())
-    src = f"{s['table']}.{s['column']} [{row}]" + (f" @ {s['day']}" if s.get("day") else "")
-    return f"<td{cls}>{esc(c['shown'])}<div class=\"src\">{esc(src)}</div></td>"
+# -- the script of the site's own: search on the index, sorting and filtering of task tables ------------
+SCRIPT = r"""(function () {
+  "use strict";
+  function fmt(n) { if (n === null || n === undefined) return "unknown";
+    var u = [[1e9, "B"], [1e6, "M"], [1e3, "K"]];
+    for (var i = 0; i < u.length; i++) if (n >= u[i][0]) return (n / u[i][0]).toPrecision(3).replace(/\.?0+$/, "") + u[i][1];
+    return String(n); }
+  var box = document.getElementById("q"), out = document.getElementById("results");
+  if (box && out && window.HUBDEX_INDEX) {
+    var idx = window.HUBDEX_INDEX, hits = [];
+    var run = function () {
+      var q = box.value.trim().toLowerCase(); out.textContent = ""; hits = [];
+      if (q.length < 2) return;
+      for (var i = 0; i < idx.length && hits.length < 50; i++) if (idx[i][0].toLowerCase().indexOf(q) >= 0) hits.push(idx[i]);
+      hits.forEach(function (h) {
+        var li = document.createElement("li"), a = document.createElement("a");
+        a.href = h[3]; a.textContent = h[0]; li.appendChild(a);
+        li.appendChild(document.createTextNode(" " + (h[1] || "no task") + ", " + fmt(h[2]) + " downloads a month"));
+        out.appendChild(li); });
+      if (!hits.length) { var li = document.createElement("li"); li.textContent = "no model matches"; out.appendChild(li); }
+    };
+    box.addEventListener("input", run);
+    document.getElementById("search-form").addEventListener("submit", function (ev) {
+      ev.preventDefault(); run(); if (hits.length) window.location.href = hits[0][3]; });
+    run();
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (t) {
+    var body = t.tBodies[0];
+    Array.prototype.forEach.call(t.tHead.rows[0].cells, function (th, col) {
+      if (!th.hasAttribute("data-sort")) return;
+      th.classList.add("sort"); th.tabIndex = 0;
+      var go = function () {
+        var desc = th.getAttribute("aria-sort") !== "descending", num = th.getAttribute("data-sort") === "num";
+        Array.prototype.forEach.call(t.tHead.rows[0].cells, function (o) { o.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", desc ? "descending" : "ascending");
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (x, y) {
+          var a = x.cells[col].getAttribute("data-v"), b = y.cells[col].getAttribute("data-v");
+          if (num) { a = a === "" ? -Infinity : +a; b = b === "" ? -Infinity : +b; return desc ? b - a : a - b; }
+          return desc ? b.localeCompare(a) : a.localeCompare(b); });
+        rows.forEach(function (r) { body.appendChild(r); });
+      };
+      th.addEventListener("click", go);
+      th.addEventListener("keydown", function (ev) { if (ev.key === "Enter") go(); });
+    });
+  });
+  var filter = document.getElementById("filter"), lic = document.getElementById("licence-filter");
+  var table = document.getElementById("models");
+  if (table && (filter || lic)) {
+    var apply = function () {
+      var q = filter ? filter.value.trim().toLowerCase() : "", l = lic ? lic.value : "", shown = 0;
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (r) {
+        var ok = (!q || r.getAttribute("data-id").indexOf(q) >= 0) && (!l || r.getAttribute("data-licence") === l);
+        r.hidden = !ok; if (ok) shown++; });
+      var c = document.getElementById("count"); if (c) c.textContent = shown + " shown";
+    };
+    if (filter) filter.addEventListener("input", apply);
+    if (lic) lic.addEventListener("change", apply);
+  }
+})();
+"""
 
 
-def _model_link(m: dict, here: str, linked: bool) -> str:
-    name = esc(m["id"])
-    hub = f" <a class=\"src\" href=\"{esc(m['hub_url'])}\" rel=\"noopener noreferrer\">Hub page</a>"
-    if linked:
-        return f"<a href=\"{_rel(here, model_path(m['id']))}\">{name}</a>{hub}"
-    return name + hub
+ICON = ("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" "
+        "rx=\"3\" fill=\"#0b57d0\"/><path d=\"M4 12V4h2v3h4V4h2v8h-2V9H6v3z\" fill=\"#fff\"/></svg>\n")
 
 
-def comparison_body(e: dict, here: str, linked: bool = True) -> str:
-    a, b = e["models"]["a"], e["models"]["b"]
-    out = [f"<h1>{esc(a['name'])} vs {esc(b['name'])}</h1>", f"<p class=\"headline\">{esc(e['headline'])}</p>",
-           f"<p>{_model_link(a, here, linked)} ({esc(a['task'] or 'no task')}) &middot; "
-           f"{_model_link(b, here, linked)} ({esc(b['task'] or 'no task')})</p>"]
-    for title, rows, key in (("Features", e["features"], "feature"), ("Figures", e["figures"], "figure")):
-        out.append(f"<h2>{title}</h2><table id=\"{key}s\"><tr><th>{'Feature' if key == 'feature' else 'Figure'}</th>"
-                   f"<th>{esc(a['name'])}</th><th>{esc(b['name'])}</th></tr>")
-        out += [f"<tr><th>{esc(r[key])}</th>{_cell(r['a'])}{_cell(r['b'])}</tr>" for r in rows]
-        out.append("</table>")
-    h = e["head_to_head"]
-    out.append(f"<h2>Head to head</h2><p id=\"head-to-head\">{esc(h['statement'])}</p>")
-    if h["shared"]:
-        out.append(f"<table><tr><th>Benchmark</th><th>{esc(a['name'])}</th><th>{esc(b['name'])}</th></tr>")
-        for r in h["shared"]:
-            name = f"{r['dataset']} / {r['metric']}" + (f" ({r['split']})" if r["split"] else "")
-            va, vb = format(r["a"]["value"], "g"), format(r["b"]["value"], "g")
-            out.append(f"<tr><th>{esc(name)}</th><td>{esc(va)}<div class=\"src\">"
-                       f"{esc(r['a']['where'])}</div></td><td>{esc(vb)}<div class=\"src\">"
-                       f"{esc(r['b']['where'])}</div></td></tr>")
-        out.append("</table>")
-    for side, m in (("a", a), ("b", b)):
-        caps = e["capabilities"][side]
-        out.append(f"<h2>{esc(m['name'])} capabilities</h2><ul>")
-        out += [f"<li><span class=\"mark {esc(c['mark'])}\">{esc(c['mark'])}</span> {esc(c['sentence'])} "
-                f"<span class=\"src\">{esc('; '.join(c['evidence']))}</span></li>" for c in caps["shown"]]
-        if caps["more"]:
-            out.append(f"<li>+{caps['more']} more</li>")
-        if not caps["shown"]:
-            out.append("<li class=\"unknown\">none recorded</li>")
-        out.append("</ul>")
-    v = e["verdict"]
-    out.append(f"<h2>Verdict</h2><p id=\"verdict\">{esc(v['summary'])}</p><ul>")
-    out += [f"<li>{esc(line)}</li>" for line in v["lines"]]
-    out.append(f"</ul><p class=\"src\">A lead is claimed only at a margin of {v['margin_points']} points or more on "
-               "the 0-100 scale; closer is a tie (benchmarks: 1% of the better value). Unknown is shown as unknown, never as 0. Each figure names the "
-               "table, column, row and crawl day it came from.</p>")
-    return "\n".join(out)
+# -- pages ---------------------------------------------------------------------------------------------
+def sparkline(history: list) -> str:
+    """Downloads over the stored history as a small inline SVG (no request, allowed by the CSP)."""
+    pts = [(d, v) for d, v in history if v is not None]
+    if not pts:
+        return "<span class=\"unknown\">no history stored</span>"
+    w, h = 160, 36
+    hi = max(v for _d, v in pts) or 1
+    if len(pts) == 1:
+        return (f"<svg class=\"spark\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" "
+                f"aria-label=\"one snapshot: {pts[0][1]} downloads on {pts[0][0]}\"><circle cx=\"{w - 4}\" "
+                f"cy=\"{h / 2}\" r=\"3\" fill=\"#0b57d0\"/></svg> <span class=\"note\">one snapshot ({esc(pts[0][0])})</span>")
+    step = (w - 8) / (len(pts) - 1)
+    line = " ".join(f"{4 + i * step:.1f},{h - 4 - (v / hi) * (h - 8):.1f}" for i, (_d, v) in enumerate(pts))
+    return (f"<svg class=\"spark\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\""
+            f"downloads from {esc(pts[0][0])} to {esc(pts[-1][0])}\"><polyline fill=\"none\" stroke=\"#0b57d0\" "
+            f"stroke-width=\"1.5\" points=\"{line}\"/></svg> <span class=\"note\">{esc(pts[0][0])} to "
+            f"{esc(pts[-1][0])}, {len(pts)} snapshots</span>")
 
 
-def comparison_html(e: dict) -> str:
-    """One entry as a standalone page (`hubdex compare --format html`)."""
-    return page(e["title"], comparison_body(e, "x.html", linked=False), "x.html")
+PROFILE = (("Task", "task"), ("Rank", "rank"), ("Downloads (30 days)", "downloads"), ("Trend", "trend"),
+           ("Parameters", "params"), ("Memory at fp16", "memory_fp16"), ("Memory at int4", "memory_int4"),
+           ("Context length", "context_length"), ("Embedding dimension", "embedding_dim"), ("Max input", "max_input"),
+           ("Languages", "languages"), ("Input", "input_modalities"), ("Output", "output_modalities"),
+           ("Licence", "licence"), ("Commercial use", "commercial_use"), ("Conditions", "licence_conditions"),
+           ("Gated", "gated"), ("Inference providers", "providers"), ("Cheapest hosted price", "price"),
+           ("Released", "released"), ("Last commit", "last_modified"), ("Likes", "likes"),
+           ("Fine-tunes", "children_finetune"), ("Spaces", "spaces"), ("Library", "library"),
+           ("Quality", "quality"), ("Adoption", "adoption"), ("Ecosystem", "ecosystem"))
 
 
-def model_body(side: dict, competitors: list, comparisons: list, here: str) -> str:
-    c = side["cells"]
-    out = [f"<h1>{esc(side['id'])}</h1>",
-           f"<p><a href=\"{esc(side['hub_url'])}\" rel=\"noopener noreferrer\">Hub page</a> &middot; task "
-           f"<a href=\"{_rel(here, task_path(side['task']))}\">{esc(side['task'] or 'no task')}</a></p>",
-           "<h2>Profile</h2><table id=\"profile\">"]
-    for label, k in entry_.FEATURES + entry_.FIGURES:
-        out.append(f"<tr><th>{esc(label)}</th>{_cell(c[k])}</tr>")
-    out.append("</table><h2>Competitors</h2><ol id=\"competitors\">")
-    for oid, weight, path in competitors:
-        link = f"<a href=\"{_rel(here, path)}\">comparison</a>" if path else ""
-        out.append(f"<li><a href=\"{_rel(here, model_path(oid))}\">{esc(oid)}</a> (match weight {weight:.2f}) {link}</li>")
-    if not competitors:
+def model_body(s, comparisons: dict, here: str) -> str:
+    c = s.cells
+    out = [f"<h1>{esc(s.id)}</h1>",
+           f"<p><a href=\"{esc(s.hub_url)}\" rel=\"noopener noreferrer\">Hub page</a> &middot; task "
+           f"<a href=\"{esc(_rel(here, task_path(s.task)))}\">{esc(s.task or 'no task')}</a></p>",
+           f"<p id=\"history\">Downloads a month: {sparkline(s.history)}</p>",
+           "<h2>Profile</h2><table id=\"profile\" class=\"cmp\"><tbody>"]
+    for label, k in PROFILE:
+        v = c[k]
+        if k in ("embedding_dim", "max_input") and v["value"] is None and s.task_group != "embeddings":
+            continue
+        cls = " class=\"unknown\"" if v["value"] is None else ""
+        out.append(f"<tr><th>{esc(label)}</th><td{cls}>{esc(v['shown'])}</td></tr>")
+    out.append("</tbody></table><details class=\"sources\"><summary>Sources</summary><ul>")
+    out += [f"<li>{esc(label)}: {esc(src_text(c[k]['source']))}</li>" for label, k in PROFILE]
+    if s.licence:
+        out.append(f"<li>Licence terms summarised from <a href=\"{esc(s.licence['text'])}\" "
+                   f"rel=\"noopener noreferrer\">{esc(s.licence['text'])}</a> ({esc(', '.join(s.licence['clauses']))})</li>")
+    out.append("</ul></details>")
+    out.append("<h2>Competitors</h2><p class=\"note\">As <code>hubdex matches</code> lists them: strongest match "
+               "edge first.</p><ol id=\"competitors\">")
+    for r in s.rivals:
+        cmp_path = comparisons.get(r["id"])
+        link = f" &middot; <a href=\"{esc(_rel(here, cmp_path))}\">compare</a>" if cmp_path else ""
+        out.append(f"<li><a href=\"{esc(_rel(here, model_path(r['id'])))}\">{esc(r['id'])}</a> "
+                   f"<span class=\"note\">{esc(r['task'] or 'no task')}, match weight {r['weight']:.2f}"
+                   f"{', rank ' + str(r['rank']) + '/100' if r['rank'] is not None else ''}</span>{link}</li>")
+    if not s.rivals:
         out.append("<li class=\"unknown\">none in the match graph</li>")
-    out.append("</ol><h2>Comparisons</h2><ul id=\"comparisons\">")
-    out += [f"<li><a href=\"{_rel(here, path)}\">{esc(title)}</a></li>" for title, path in comparisons]
-    out.append("</ul><h2>Capabilities</h2><ul>")
-    out += [f"<li>{esc(g['sentence'])} <span class=\"src\">{esc('; '.join(g['evidence']))}</span></li>"
-            for g in side["capabilities"]]
-    out.append("</ul>")
+    out.append("</ol>")
+    others = sorted(o for o in comparisons if o not in {r["id"] for r in s.rivals})
+    if others:
+        out.append("<h2>Other comparisons</h2><ul id=\"comparisons\">")
+        out += [f"<li><a href=\"{esc(_rel(here, comparisons[o]))}\">{esc(s.name)} vs {esc(o)}</a></li>" for o in others]
+        out.append("</ul>")
+    cl = entry_.claims(s)
+    out.append("<h2>Capabilities</h2>")
+    group = None
+    for x in cl:
+        if x["group"] != group:
+            out.append(("</ul>" if group else "") + f"<h3>{esc(x['group'])}</h3><ul>")
+            group = x["group"]
+        out.append(f"<li>{esc(x['sentence'])}</li>")
+    out.append("</ul>" if group else "<p class=\"unknown\">none recorded</p>")
     return "\n".join(out)
 
 
+_CLASS = {"yes": "commercial use", "on conditions": "commercial on conditions", "no": "non-commercial"}
+
+
+def task_page(task, rows: list, total: int, here: str) -> str:
+    classes = sorted({r[3] for r in rows})
+    body = [f"<h1>Task: {esc(task or 'no task')}</h1>",
+            f"<p>{total:,} models" + (f"; the {len(rows):,} best ranked are listed (search finds every model)"
+                                       if total > len(rows) else "") + ". Click a column to sort.</p>",
+            "<div class=\"controls\"><input id=\"filter\" type=\"search\" placeholder=\"filter by name\" "
+            "aria-label=\"filter by name\"><select id=\"licence-filter\" aria-label=\"licence class\">"
+            "<option value=\"\">any licence</option>"
+            + "".join(f"<option value=\"{esc(c)}\">{esc(c)}</option>" for c in classes)
+            + "</select><span id=\"count\" class=\"note\"></span></div>",
+            "<table id=\"models\" class=\"sortable\"><thead><tr><th data-sort=\"text\">Model</th>"
+            "<th data-sort=\"num\">Size</th><th data-sort=\"text\">Licence</th>"
+            "<th data-sort=\"num\">Downloads</th><th data-sort=\"num\">Rank</th></tr></thead><tbody>"]
+    for mid, params, params_shown, lclass, lic_shown, dl, dl_shown, rank in rows:
+        body.append(f"<tr data-id=\"{esc(mid.lower())}\" data-licence=\"{esc(lclass)}\">"
+                    f"<td data-v=\"{esc(mid.lower())}\"><a href=\"{esc(_rel(here, model_path(mid)))}\">{esc(mid)}</a></td>"
+                    f"<td data-v=\"{'' if params is None else params}\">{esc(params_shown)}</td>"
+                    f"<td data-v=\"{esc(lclass)}\" title=\"{esc(lic_shown)}\">{esc(lclass)}</td>"
+                    f"<td data-v=\"{'' if dl is None else dl}\">{esc(dl_shown)}</td>"
+                    f"<td data-v=\"{'' if rank is None else rank}\">{'unknown' if rank is None else rank}</td></tr>")
+    body.append("</tbody></table>")
+    return _page(f"Task {task or 'no task'}", "\n".join(body), here, scripts=("assets/site.js",))
+
+
+def index_page(tasks: dict, models: int, comparisons: int) -> str:
+    body = ["<h1>hubdex: choose between models</h1>",
+            f"<p>{models:,} models, {comparisons:,} comparisons. Every figure names its source.</p>",
+            "<form id=\"search-form\" role=\"search\"><h2 id=\"search\">Search</h2><div class=\"controls\">"
+            "<input id=\"q\" type=\"search\" placeholder=\"part of a model's name, e.g. llama\" autocomplete=\"off\" "
+            "aria-label=\"search models\"></div></form><ol id=\"results\"></ol>",
+            "<h2 id=\"tasks\">Tasks</h2><ul>"]
+    body += [f"<li><a href=\"{esc(task_path(t))}\">{esc(t or 'no task')}</a> ({n:,} models)</li>"
+             for t, n in sorted(tasks.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
+    body.append("</ul>")
+    return _page("hubdex", "\n".join(body), "index.html", scripts=("assets/search-index.js", "assets/site.js"))
+
+
+# -- the build ---------------------------------------------------------------------------------------
 @dataclass
 class SiteResult:
     pages: int = 0
     written: int = 0
     unchanged: int = 0
     removed: int = 0
+    written_paths: list = field(default_factory=list)
 
     def summary(self, out_dir) -> str:
-        return (f"site in {out_dir}: {self.pages:,} pages, {self.written:,} written, {self.unchanged:,} unchanged, "
+        return (f"site in {out_dir}: {self.pages:,} files, {self.written:,} written, {self.unchanged:,} unchanged, "
                 f"{self.removed:,} removed")
 
 
@@ -173,92 +268,138 @@ def _inside(root: str, rel: str) -> str:
     return path
 
 
-def build_site(conn, out_dir: str) -> SiteResult:
-    """Write the site of the current (not stale) comparisons into out_dir."""
-    os.makedirs(out_dir, exist_ok=True)
-    root = os.path.realpath(out_dir)
-    pages: dict[str, str] = {}
-    rows = conn.execute("SELECT model_a, model_b, a_key, b_key, entry FROM comparisons WHERE stale = 0 "
-                        "ORDER BY model_a, model_b").fetchall()
-    by_model: dict = {}
-    keys = set()
-    for a, b, ka, kb, doc in rows:
-        e = json.loads(doc)
-        path = compare_path(a, b)
-        pages[path] = page(e["title"], comparison_body(e, path), path)
-        for me, other, k in ((a, b, ka), (b, a, kb)):
-            by_model.setdefault(me, []).append((f"{e['title']}", path, other))
-            keys.add(k)
-    side = entry_.sides(conn, sorted(keys))
-    ids = {s["id"]: s for s in side.values()}
-    top = {}
-    for ka, kb in build_.pairs(conn):
-        for k, o in ((ka, kb), (kb, ka)):
-            top.setdefault(k, []).append(o)
-    weights = {(r[0], r[1]): r[2] for r in conn.execute(
-        "SELECT a_key, b_key, standing * 10 + weight FROM match_edges WHERE relation = 'competitor'")} if keys else {}
-    tasks: dict = {}
-    for mid, s in sorted(ids.items()):
-        path = model_path(mid)
-        have = {other: p for _t, p, other in by_model.get(mid, [])}
-        comps = []
-        for o in sorted(top.get(s["key"], []), key=lambda o: -weights.get((min(o, s["key"]), max(o, s["key"])), 0)):
-            oside = side.get(o)
-            if oside is None:
-                continue
-            w = weights.get((min(o, s["key"]), max(o, s["key"])), 0.0)
-            comps.append((oside["id"], round(w, 2), have.get(oside["id"])))
-        listed = sorted((t, p) for t, p, _o in by_model.get(mid, []))
-        pages[path] = page(mid, model_body(s, comps, listed, path), path)
-        tasks.setdefault(s["task"], []).append(s)
-    for task, models in tasks.items():
-        path = task_path(task)
-        models.sort(key=lambda s: (-(s["cells"]["rank"]["value"] or -1), s["id"]))
-        body = [f"<h1>Task: {esc(task or 'no task')}</h1><table><tr><th>Model</th><th>Rank</th><th>Comparisons</th></tr>"]
-        body += [f"<tr><td><a href=\"{_rel(path, model_path(s['id']))}\">{esc(s['id'])}</a></td>"
-                 f"<td>{esc(s['cells']['rank']['shown'])}</td><td>{len(by_model.get(s['id'], []))}</td></tr>"
-                 for s in models]
-        body.append("</table>")
-        pages[path] = page(f"Task {task or 'no task'}", "\n".join(body), path)
-    index = ["<h1>hubdex comparisons</h1>", f"<p>{len(rows):,} comparisons of {len(ids):,} models, by task.</p><ul>"]
-    index += [f"<li><a href=\"{_rel('index.html', task_path(t))}\">{esc(t or 'no task')}</a> ({len(m)} models)</li>"
-              for t, m in sorted(tasks.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))]
-    index.append("</ul>")
-    pages["index.html"] = page("hubdex comparisons", "\n".join(index), "index.html")
-    return _write(root, pages)
+class _Writer:
+    """Writes a file only when its bytes differ from what is there; remembers every file of the site and
+    the fingerprint of what each page shows, so that the next run skips pages whose inputs did not move."""
 
+    def __init__(self, root: str):
+        self.root = root
+        self.res = SiteResult()
+        self.paths: dict = {}
+        for sub in ("models", "compare", "tasks", "assets"):
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+        try:
+            with open(_inside(root, MANIFEST), encoding="utf-8") as f:
+                before = json.load(f)
+        except (FileNotFoundError, ValueError):
+            before = {}
+        self.before = before if isinstance(before, dict) else {p: "" for p in before}
 
-def _write(root: str, pages: dict) -> SiteResult:
-    res = SiteResult(pages=len(pages))
-    for sub in ("models", "compare", "tasks"):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
-    for rel, text in pages.items():
-        path = _inside(root, rel)
+    def fresh(self, rel: str, fp: str) -> bool:
+        """True (and the page kept as it is) when the page's fingerprint is the one it was written with."""
+        if fp and self.before.get(rel) == fp and os.path.exists(_inside(self.root, rel)):
+            self.paths[rel] = fp
+            self.res.pages += 1
+            self.res.unchanged += 1
+            return True
+        return False
+
+    def put(self, rel: str, text: str, fp: str = ""):
+        self.paths[rel] = fp
+        self.res.pages += 1
+        path = _inside(self.root, rel)
         data = text.encode("utf-8")
         try:
-            with open(path, "rb") as f:
-                if f.read() == data:
-                    res.unchanged += 1
-                    continue
+            if os.path.getsize(path) == len(data):
+                with open(path, "rb") as f:
+                    if f.read() == data:
+                        self.res.unchanged += 1
+                        return
         except FileNotFoundError:
             pass
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-        res.written += 1
-    manifest = _inside(root, MANIFEST)
-    try:
-        with open(manifest, encoding="utf-8") as f:
-            before = set(json.load(f))
-    except (FileNotFoundError, ValueError):
-        before = set()
-    for rel in sorted(before - set(pages)):
-        try:
-            os.remove(_inside(root, rel))
-            res.removed += 1
-        except (FileNotFoundError, ValueError):
-            pass
-    with open(manifest, "w", encoding="utf-8") as f:
-        json.dump(sorted(pages), f)
-    return res
+        self.res.written += 1
+        self.res.written_paths.append(rel)
+
+    def finish(self) -> SiteResult:
+        for rel in sorted(set(self.before) - set(self.paths)):
+            try:
+                os.remove(_inside(self.root, rel))
+                self.res.removed += 1
+            except (FileNotFoundError, ValueError):
+                pass
+        with open(_inside(self.root, MANIFEST), "w", encoding="utf-8") as f:
+            json.dump(self.paths, f, sort_keys=True)
+        return self.res
+
+
+SITE_VERSION = "1"  # bump when a page's template changes: every page is then rendered again
+
+
+def _fp(*parts) -> str:
+    return hashlib.blake2b(orjson.dumps(parts), digest_size=10).hexdigest()
+
+
+def build_site(conn, out_dir: str) -> SiteResult:
+    """Write the site: every live model, every current (not stale) comparison, tasks and the index."""
+    os.makedirs(out_dir, exist_ok=True)
+    w = _Writer(os.path.realpath(out_dir))
+    w.put("assets/site.css", CSS + "\n")
+    w.put("assets/site.js", SCRIPT)
+    w.put("assets/icon.svg", ICON)
+    compared: dict = {}
+    ncmp = 0
+    for a, b in conn.execute("SELECT model_a, model_b FROM comparisons WHERE stale = 0"):
+        path = compare_path(a, b)
+        compared.setdefault(a, {})[b] = path
+        compared.setdefault(b, {})[a] = path
+        ncmp += 1
+    index, tasks = [], {}
+    after = -1
+    terms = reading.licence_terms()
+    while True:
+        keys = reading.live_keys(conn, after, BATCH)
+        if not keys:
+            break
+        after = keys[-1]
+        todo = []
+        for key, mid, task, params, downloads, rank, lic, commercial, lic_name, shown in reading.page_rows(conn, keys):
+            here = model_path(mid)
+            index.append((mid, task, downloads, here))
+            t = terms.get(lic) if lic else None
+            cu = t["commercial"] if t else {"yes": "yes", "no": "no", "conditional": "on conditions"}.get(commercial or "")
+            tasks.setdefault(task, []).append((
+                mid, params, reading.count_text(params), _CLASS.get(cu, "unknown"),
+                lic_name or lic or "unknown", downloads, reading.count_text(downloads), rank))
+            fp = _fp(SITE_VERSION, entry_.ENTRY_VERSION, shown, sorted(compared.get(mid, {}).items()))
+            if not w.fresh(here, fp):
+                todo.append((key, fp))
+        if todo:
+            fps = dict(todo)
+            for s in reading.sides(conn, fps).values():
+                entry_.prepare(s)
+                here = model_path(s.id)
+                w.put(here, _page(s.id, model_body(s, compared.get(s.id, {}), here), here), fps[s.key])
+    live = {r[0] for r in index}  # a link only to a page the site has
+    # comparison pages, a batch of stored entries at a time
+    last = ("", "")
+    while True:
+        rows = conn.execute("SELECT model_a, model_b, inputs_hash FROM comparisons WHERE stale = 0 AND "
+                            "(model_a, model_b) > (?, ?) ORDER BY model_a, model_b LIMIT 2000", last).fetchall()
+        if not rows:
+            break
+        last = rows[-1][:2]
+        for a, b, h in rows:
+            here = compare_path(a, b)
+            fp = _fp(SITE_VERSION, h, [x in live for x in (a, b)])
+            if w.fresh(here, fp):
+                continue
+            e = json.loads(conn.execute("SELECT entry FROM comparisons WHERE model_a = ? AND model_b = ?",
+                                        (a, b)).fetchone()[0])
+            if "sections" not in e:
+                continue  # an entry of an older version, rebuilt by the next derive
+            w.put(here, _page(e["title"], html_body(
+                e, lambda mid, here=here: _rel(here, model_path(mid)) if mid in live else None), here), fp)
+    counts = {}
+    for task, rows in tasks.items():
+        rows.sort(key=lambda r: (-(r[7] if r[7] is not None else -1), -(r[5] or 0), r[0]))
+        counts[task] = len(rows)
+        here = task_path(task)
+        w.put(here, task_page(task, rows[:TASK_ROWS], len(rows), here))
+    index.sort(key=lambda r: (-(r[2] or 0), r[0]))
+    w.put("assets/search-index.js", "window.HUBDEX_INDEX=" + orjson.dumps(index).decode() + ";\n")
+    w.put("index.html", index_page(counts, len(index), ncmp))
+    return w.finish()

@@ -26,16 +26,23 @@ from ..hub import ids
 from ..hub.client import HubError, Incomplete, NotFound, git_blob_id, whole_file
 from ..records.bounded import TooBig, load_json
 from ..records.cards import CardError, capabilities, model_index_evaluations, parse
-from ..store.save import save_card
+from ..store.save import save_card, save_configs
 from .backlog import BACKLOG_FROM
 
 CONCURRENCY = 4
 BATCH = 50
+# Small JSON files read with the card, where the model's file list has them: what a chooser's facts
+# (context length, embedding dimension, max input) come from. Gated repos refuse them, as the README.
+CONFIG_FILES = ("config.json", "sentence_bert_config.json", "1_Pooling/config.json", "open_clip_config.json",
+                "tokenizer_config.json")
+CONFIG_BYTES = 200_000  # a config bigger than this is not a config (a tokenizer_config with a vocabulary)
 
 
 def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tuple]:
-    sql = f"SELECT m.key, m.id, m.sha, m.card_data, m.model_index {BACKLOG_FROM}"
-    params: list = []
+    sql = (f"SELECT m.key, m.id, m.sha, m.card_data, m.model_index, (SELECT group_concat(f.path, char(10)) "
+           f"FROM model_files f WHERE f.model_key = m.key AND f.path IN ({', '.join('?' * len(CONFIG_FILES))})) "
+           f"{BACKLOG_FROM}")
+    params: list = list(CONFIG_FILES)
     if since:
         sql += " AND m.updated_at >= ?"
         params.append(since)
@@ -45,20 +52,46 @@ def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tu
     return conn.execute(sql, params).fetchall()
 
 
-def _fetch(client, key, model_id, sha, card_data, api_model_index):
-    """(key, sha, source, parsed or None, size, blob id, error) for one model; runs in a worker thread.
-    Source "short": the body stayed shorter than its headers said (error holds the reason and bytes).
+def _configs(client, model_id, sha, paths) -> dict:
+    """path -> JSON text of the model's small config files (those its file list has); a file refused,
+    missing, too big or not JSON (or JSON outside the bounds) is left out."""
+    out = {}
+    for path in (paths or "").split("\n"):
+        if not path:
+            continue
+        try:
+            raw, _ = client.get(f"/{ids.path(model_id)}/resolve/{quote(sha, safe='')}/{path}", parse_json=False,
+                                check=whole_file)
+        except (HubError, Incomplete):
+            continue
+        if len(raw) > CONFIG_BYTES:
+            continue
+        try:
+            value = load_json(raw)
+        except (ValueError, TooBig):
+            continue
+        if isinstance(value, dict):
+            if path == "tokenizer_config.json":  # only what says how much text it reads
+                value = {k: value[k] for k in ("model_max_length",) if isinstance(value.get(k), int)}
+            out[path] = json.dumps(value, sort_keys=True)
+    return out
+
+
+def _fetch(client, key, model_id, sha, card_data, api_model_index, config_paths=None):
+    """(key, sha, source, parsed or None, size, blob id, error, configs) for one model; runs in a worker
+    thread. Source "short": the body stayed shorter than its headers said (error holds the reason and bytes).
     Whatever goes wrong with one card other than the Hub's trouble (a card or an API payload outside
     the bounds, a parser's bug) makes it "unparsable": quarantined with the reason, never the crawl's end."""
     try:
-        return _fetch_one(client, key, model_id, sha, card_data, api_model_index)
+        return _fetch_card(client, key, model_id, sha, card_data, api_model_index) + (
+            _configs(client, model_id, sha, config_paths),)
     except (HubError, sqlite3.Error):
         raise
     except (Exception, RecursionError) as e:  # noqa: BLE001 - one card never stops a crawl
-        return key, sha, "unparsable", None, 0, None, (f"{type(e).__name__}: {str(e)[:300]}", b"")
+        return key, sha, "unparsable", None, 0, None, (f"{type(e).__name__}: {str(e)[:300]}", b""), {}
 
 
-def _fetch_one(client, key, model_id, sha, card_data, api_model_index):
+def _fetch_card(client, key, model_id, sha, card_data, api_model_index):
     blob = None
     try:
         raw, _ = client.get(f"/{ids.path(model_id)}/resolve/{quote(sha, safe='')}/README.md", parse_json=False,
@@ -134,7 +167,9 @@ def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> 
         for start in range(0, len(todo), BATCH):
             results = [r for r in pool.map(fetch, todo[start:start + BATCH]) if r is not None]
             with crawler.db.atomic():
-                for key, sha, source, parsed, size, blob, error in results:
+                for key, sha, source, parsed, size, blob, error, configs in results:
+                    if source != "short":
+                        save_configs(crawler.conn, key, sha, configs)
                     if error:
                         crawler.quarantine(f"README.md of model {key} at {sha}", None, error[0], error[1])
                     if source == "short":

@@ -25,7 +25,7 @@ import pyarrow as pa
 # One Parquet file each (DIR/<table>/part-0.parquet).
 DATA_TABLES = (
     "models", "model_tags", "model_files", "model_relations", "model_spaces", "model_providers",
-    "cards", "card_sections", "evaluations", "capabilities",
+    "cards", "card_sections", "evaluations", "capabilities", "model_configs",
     "router_prices", "metric_days",
     "model_capability_rows", "capability_names", "capability_evidence", "capability_summary",
     "licences", "licence_classes", "rank_weights", "model_scores", "match_scores",

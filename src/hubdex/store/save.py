@@ -269,6 +269,12 @@ def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int
                   len(sections), len(evaluations), len(capabilities), blob_id))
 
 
+def save_configs(conn, key: int, sha: str, configs: dict):
+    """A model's configuration files as read at `sha` (path -> JSON text), replacing what was there."""
+    conn.execute("DELETE FROM model_configs WHERE model_key = ?", (key,))
+    conn.executemany("INSERT INTO model_configs VALUES (?, ?, ?, ?)", ((key, p, sha, body) for p, body in configs.items()))
+
+
 def save_offers(conn, offers, day: int, date: str) -> int:
     """The router's offers (hub.router.Offer) as seen on `day`, replacing any seen earlier that day."""
     conn.execute("DELETE FROM router_prices WHERE day = ?", (day,))

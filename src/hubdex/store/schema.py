@@ -407,3 +407,15 @@ def m013_match_rivals(db):
     for column, kind in (("spaces", "REAL"), ("tier", "INTEGER"), ("standing", "REAL")):
         if column not in have:
             db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} {kind} NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE match_edges ADD COLUMN spaces REAL NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE match_edges ADD COLUMN tier INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE match_edges ADD COLUMN standing REAL NOT NULL DEFAULT 0")
+
+
+@migrations()
+def m014_site_model_configs(db):
+    # (branch `site`, issue 23: renumber freely) The small JSON configuration files a chooser's facts
+    # come from (context length, embedding dimension, max input), read with the card at the same sha:
+    # config.json, sentence_bert_config.json, 1_Pooling/config.json, ... (crawl/cards.py CONFIG_FILES).
+    db.execute("""CREATE TABLE model_configs (model_key INTEGER NOT NULL REFERENCES models(key), path TEXT NOT NULL,
+        sha TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (model_key, path)) WITHOUT ROWID, STRICT""")
