@@ -407,9 +407,6 @@ def m013_match_rivals(db):
     for column, kind in (("spaces", "REAL"), ("tier", "INTEGER"), ("standing", "REAL")):
         if column not in have:
             db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} {kind} NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE match_edges ADD COLUMN spaces REAL NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE match_edges ADD COLUMN tier INTEGER NOT NULL DEFAULT 0")
-    db.execute("ALTER TABLE match_edges ADD COLUMN standing REAL NOT NULL DEFAULT 0")
 
 
 @migrations()
