@@ -114,13 +114,13 @@ def test_signals_match_hand_computed_values(tiny):
     assert m2["ecosystem"] == round(100 * (0.05 + 0.05 / 3), 2) == 6.67
     # pricing: apache-2.0, not gated, no hosted inference: free open weights, 100
     assert m4["pricing_class"] == "free open weights" and m4["pricing"] == 100.0
-    # rank: weights 0.35 adoption, 0.25 quality, 0.25 ecosystem, 0.15 pricing, 0.10 match; quality and
-    # match are unknown, so they add nothing and the known three (0.75 of 1.10) are rescaled to sum to 1
-    share = round(0.75 / 1.10, 4)  # stored to 4 places, and divided by as stored
-    known = {k: v / 1.10 / share for k, v in {"adoption": 0.35, "ecosystem": 0.25, "pricing": 0.15}.items()}
+    # rank: weights 0.30 adoption, 0.40 quality, 0.15 ecosystem, 0.10 pricing, 0.05 match; quality and
+    # match are unknown, so they add nothing and the known three (0.55 of 1.00) are rescaled to sum to 1
+    share = round(0.55 / 1.00, 4)  # stored to 4 places, and divided by as stored
+    known = {k: v / 1.00 / share for k, v in {"adoption": 0.30, "ecosystem": 0.15, "pricing": 0.10}.items()}
     expected = sum(round(known[k] * m4[k], 2) for k in known)
     assert m4["match"] is None and m4["rank"] == pytest.approx(expected, abs=0.005)
-    assert m4["rank_known_weight"] == round(0.75 / 1.10, 4)
+    assert m4["rank_known_weight"] == round(0.55 / 1.00, 4)
     assert m4["licence"] == "apache-2.0" and m4["licence_family"] == "permissive" and m4["commercial_use"] == "yes"
 
 
@@ -414,8 +414,8 @@ SHIPPED_WEIGHTS_TEXT = resources.files("hubdex").joinpath("data/weights.toml").r
 def test_weights_live_in_a_file_and_are_stored_with_results(tiny, tmp_path):
     w = tmp_path / "w.toml"
     shipped = load_weights()
-    assert "adoption = 0.35\n" in SHIPPED_WEIGHTS_TEXT
-    w.write_text(SHIPPED_WEIGHTS_TEXT.replace("adoption = 0.35", "adoption = 0.9"))
+    assert "adoption = 0.30\n" in SHIPPED_WEIGHTS_TEXT
+    w.write_text(SHIPPED_WEIGHTS_TEXT.replace("adoption = 0.30", "adoption = 0.9"))
     result = derive(tiny, weights_path=str(w))
     stored = json.loads(tiny.conn.execute("SELECT weights FROM rank_weights WHERE id = ?",
                                           (result.weights_id,)).fetchone()[0])
@@ -454,11 +454,11 @@ def test_a_licence_not_in_the_catalogue_is_kept_and_reported(tiny):
 def test_weights_files_that_would_break_the_rank_are_refused(tmp_path):
     """Finite, non-negative, one positive per table; every refusal names the file and the key."""
     good = SHIPPED_WEIGHTS_TEXT
-    assert "adoption = 0.35\n" in good
-    cases = {"inf": (good.replace("adoption = 0.35", "adoption = inf"), "[rank] adoption = inf"),
-             "nan": (good.replace("adoption = 0.35", "adoption = nan"), "[rank] adoption = nan"),
-             "huge": (good.replace("adoption = 0.35", "adoption = 1e300"), "[rank] adoption = 1e+300"),
-             "missing": (good.replace("adoption = 0.35\n", ""), "[rank] has no adoption")}
+    assert "adoption = 0.30\n" in good
+    cases = {"inf": (good.replace("adoption = 0.30", "adoption = inf"), "[rank] adoption = inf"),
+             "nan": (good.replace("adoption = 0.30", "adoption = nan"), "[rank] adoption = nan"),
+             "huge": (good.replace("adoption = 0.30", "adoption = 1e300"), "[rank] adoption = 1e+300"),
+             "missing": (good.replace("adoption = 0.30\n", ""), "[rank] has no adoption")}
     for label, (text, says) in cases.items():
         path = tmp_path / f"{label}.toml"
         path.write_text(text)

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from hubdex.cli import main
+from hubdex.derive.signals import load_weights
 
 from .conftest import UNLIMITED, crawl, derive
 from .test_derive import _item, _scores, _store, open_db
@@ -227,11 +228,12 @@ def test_unknown_match_adds_nothing_and_the_known_weights_are_rescaled(unknowns)
     s = _scores(unknowns)
     m = s["org/model-1"]  # no match graph, no evidence: match and quality unknown
     assert m["match"] is None and m["quality"] is None
-    w = {"adoption": 0.35, "quality": 0.25, "ecosystem": 0.25, "pricing": 0.15, "match": 0.10}
+    w = load_weights()["rank"]  # the shipped weights, as the derive read them
+    total = sum(w.values())
     known = [k for k in w if m[k] is not None]
-    share = round(sum(w[k] for k in known) / 1.10, 4)
+    share = round(sum(w[k] for k in known) / total, 4)
     assert m["rank_known_weight"] == share < 1
-    assert m["rank"] == pytest.approx(sum(round(w[k] / 1.10 / share * m[k], 2) for k in known), abs=0.011)
+    assert m["rank"] == pytest.approx(sum(round(w[k] / total / share * m[k], 2) for k in known), abs=0.011)
     out = CliRunner().invoke(main, ["rank", "org/model-1", "--db", unknowns.conn.execute(
         "PRAGMA database_list").fetchone()[2]])
     assert "unknown: quality, match" in out.output and "rescaled" in out.output
@@ -242,7 +244,8 @@ def test_unknown_pricing_is_unknown_not_30(unknowns):
     # no licence: what the weights cost can't be told: unknown, adding nothing, never a score of 30
     m = s["org/model-2"]
     assert m["pricing_class"] == "unknown" and m["pricing"] is None
-    assert m["rank_known_weight"] == round((0.35 + 0.25) / 1.10, 4)  # adoption and ecosystem only
+    w = load_weights()["rank"]
+    assert m["rank_known_weight"] == round((w["adoption"] + w["ecosystem"]) / sum(w.values()), 4)  # those two only
 
 
 def test_open_weights_are_never_paid_api_only_for_a_missing_file(unknowns):

@@ -260,8 +260,10 @@ def build_body(k: Known, now: int, official: bool, card_text: str = "", extra_ta
     if isinstance(like_count, int):
         src("likes", "likes")
     else:
-        like_count = syn.likes(mid, task, official)
-        prov["likes"] = "synthesised: lognormal around the task's median, x5 for an official provider"
+        served = (k.get("live_providers") or 0) > 0
+        like_count = syn.likes(mid, task, official, served)
+        prov["likes"] = ("synthesised: lognormal around 1,000, for a model inference providers serve live" if served
+                         else "synthesised: lognormal around the task's median, x5 for an official provider")
     downloads = syn.downloads(mid, task, like_count)
     prov["downloads"] = "synthesised: likes x the task's downloads per like (calibrated on recorded bodies)"
     revision = k.get("revision")
@@ -349,6 +351,8 @@ def known_from_card(model_id: str, front: dict, hints: dict, card_entry: dict | 
         k.set("pipeline_tag", task, hint_src if hints.get("pipeline_tag") else card_src)
     if hints.get("gated"):
         k.set("gated", hints["gated"], hint_src)
+    if hints.get("live_providers"):
+        k.set("live_providers", hints["live_providers"], "recorded expand response (inferenceProviderMapping)")
     if hints.get("_id"):  # an ObjectId starts with its creation time: the recorded _id dates the repo
         ts = int(hints["_id"][:8], 16)
         if ts > syn.CREATED_PLACEHOLDER:

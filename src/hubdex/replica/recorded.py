@@ -249,6 +249,8 @@ def load_into(store: Store, recs: Recordings, base: str | None = None, corpus=No
                 prev = provider_maps.get(body["id"])
                 if prev is None or rec.time > prev[0]:
                     provider_maps[body["id"]] = (rec.time, mapping)
+                live = sum(1 for v in mapping.values() if isinstance(v, dict) and v.get("status") == "live")
+                info["live_providers"] = max(info.get("live_providers", 0), live)
                 for v in mapping.values():
                     info.setdefault("pipeline_tag", {"conversational": "text-generation"}.get(v["task"], v["task"]))
     rows = []
