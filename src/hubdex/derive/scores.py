@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import columns as columns_
+from ..store.schema import PERCENTILE_SIGNALS
 from .signals import SIGNALS
 
 HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
@@ -89,6 +90,30 @@ def _lookup(keys: np.ndarray, stored_keys: np.ndarray, stored: np.ndarray, width
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row by row: every value equal, NaN (unknown) equal to NaN."""
     return ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=1)
+
+
+def write_percentiles(conn, out: dict) -> int:
+    """score_percentiles: each signal's percentile by value (out[s + "_pct"], computed over all models
+    by signals.compute), one row per distinct value; only rows that moved are written, values no model
+    has any more deleted. Returns rows written or deleted."""
+    written = 0
+    for s in PERCENTILE_SIGNALS:
+        v, p = columns_.as_float(out[s]), columns_.as_float(out[s + "_pct"])
+        known = ~np.isnan(v)
+        values, first = np.unique(v[known], return_index=True)
+        pct = p[known][first]
+        stored = conn.execute("SELECT value, pct FROM score_percentiles WHERE signal = ? ORDER BY value", (s,)).fetchall()
+        sv = np.array([r[0] for r in stored], dtype=float)
+        sp = np.array([np.nan if r[1] is None else r[1] for r in stored], dtype=float)
+        hit, old = _lookup(values, sv, sp[:, None] if len(sp) else np.zeros((0, 1)), 1)
+        same = hit & _same(old, pct[:, None])
+        write = np.nonzero(~same)[0]
+        gone = np.setdiff1d(sv, values, assume_unique=True)
+        conn.executemany("DELETE FROM score_percentiles WHERE signal = ? AND value = ?", ((s, x) for x in gone.tolist()))
+        conn.executemany("INSERT OR REPLACE INTO score_percentiles (signal, value, pct) VALUES (?, ?, ?)",
+                         ((s, x, y) for x, y in zip(values[write].tolist(), pct[write].tolist())))
+        written += len(write) + len(gone)
+    return written
 
 
 def write_history(conn, out: dict, day: int) -> tuple[int, int]:

@@ -302,3 +302,22 @@ def m011_comparisons(db):
                                   "stale": int, "revived": int, "sides_read": int, "top_m": int,
                                   "seconds": float, "cpu_seconds": float}, pk="run_id",
                                  strict=True)
+
+
+PERCENTILE_SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "rank")
+
+
+@migrations()
+def m012_scale_percentiles_apart(db):
+    # A signal's percentile among all models is a function of its value alone (mid-rank, ties
+    # shared), and moves whenever any model's value crosses it: kept in model_scores it moved 99% of
+    # the rows after 1% of models changed. Kept apart, one row per (signal, value) (at most 10,001 a
+    # signal at two decimals), a derive writes only the values whose percentile moved; the view
+    # model_score_percentiles gives each model's, as the columns did.
+    db.execute("""CREATE TABLE score_percentiles (signal TEXT NOT NULL, value REAL NOT NULL, pct REAL,
+        PRIMARY KEY (signal, value)) WITHOUT ROWID, STRICT""")
+    for s in PERCENTILE_SIGNALS:
+        db.execute(f"INSERT OR IGNORE INTO score_percentiles SELECT '{s}', {s}, {s}_pct FROM model_scores "
+                   f"WHERE {s} IS NOT NULL")
+    for s in PERCENTILE_SIGNALS:
+        db.execute(f"ALTER TABLE model_scores DROP COLUMN {s}_pct")

@@ -77,6 +77,17 @@ VIEWS = {
                s.cheapest_provider, s.cheapest_input_usd_per_m, s.cheapest_output_usd_per_m,
                m.downloads, m.downloads_all_time, m.likes, m.trending_score, s.growth_7d, s.growth_30d
         FROM model_scores s JOIN models m ON m.key = s.model_key""",
+    # Each model's percentile of each signal among all models, looked up by value (score_percentiles:
+    # written apart so that a percentile moving rewrites one row a value, not a row a model).
+    "model_score_percentiles": """
+        SELECT s.model_key, a.pct AS adoption_pct, q.pct AS quality_pct, e.pct AS ecosystem_pct,
+               p.pct AS pricing_pct, r.pct AS rank_pct
+        FROM model_scores s
+        LEFT JOIN score_percentiles a ON a.signal = 'adoption' AND a.value = s.adoption
+        LEFT JOIN score_percentiles q ON q.signal = 'quality' AND q.value = s.quality
+        LEFT JOIN score_percentiles e ON e.signal = 'ecosystem' AND e.value = s.ecosystem
+        LEFT JOIN score_percentiles p ON p.signal = 'pricing' AND p.value = s.pricing
+        LEFT JOIN score_percentiles r ON r.signal = 'rank' AND r.value = s.rank""",
     # What each derive run found changed, by model id (the comparisons rebuild from this).
     "model_changes_by_id": """
         SELECT c.run_id, r.started_at, m.id AS model_id, c.reason
