@@ -81,7 +81,13 @@ def bucket_of(kind: str) -> str:
     return "resolvers" if kind in ("resolve", "readme", "file", "card") or "resolve" in kind else "api"
 
 
-def observe(db: Path, ids: list[str], t0: float) -> dict:
+def figures_now(db: Path, ids: list[str]) -> dict:
+    with ro(db) as c:
+        return {m: c.execute("SELECT downloads, downloads_all_time, likes, trending_score FROM models WHERE id = ?",
+                             (m,)).fetchone() for m in ids}
+
+
+def observe(db: Path, ids: list[str], t0: float, figures_before: dict | None = None) -> dict:
     """Per changed model: (stored, scored, entry) epoch seconds, None where not yet."""
     out = {}
     with ro(db) as c:
@@ -96,11 +102,11 @@ def observe(db: Path, ids: list[str], t0: float) -> dict:
                 continue
             key, updated = row
             stored = epoch(updated) if epoch(updated) and epoch(updated) >= t0 else None
-            if stored is None:  # a metrics move: the crawl that ended after t0 and wrote its history row
+            if stored is None and figures_before is not None:  # its figures alone moved: stored once they differ
+                now = c.execute("SELECT downloads, downloads_all_time, likes, trending_score FROM models "
+                                "WHERE key = ?", (key,)).fetchone()
                 moved = [e for s, e in crawls if e and e >= t0]
-                hist = c.execute("SELECT 1 FROM metrics_history WHERE model_key = ? AND day = "
-                                 "(SELECT max(day) FROM metrics_history)", (key,)).fetchone()
-                stored = min(moved) if moved and hist else None
+                stored = min(moved) if moved and now != figures_before.get(mid) else None
             scored = min((e for e, _r in derives if e and stored and e >= stored), default=None)
             try:
                 g = c.execute("SELECT min(generated_at) FROM comparisons WHERE (a_key = ? OR b_key = ?) "
@@ -152,6 +158,7 @@ def main():
             # figures alone moved: the Hub's lastModified does not move with them, so only the daily
             # metrics crawl reads them (watched, not waited for)
             figures_only = [m for m in change["metrics_changed"] if m not in set(ids)]
+            before = figures_now(db, figures_only)
             say(f"round {i + 1}: {len(ids)} models updated, {len(figures_only)} with only their figures moved")
             seen = {}
             while time.time() - t0 < a.round_timeout:
@@ -159,7 +166,7 @@ def main():
                 seen = observe(db, ids, t0)
                 if all(v[1] for v in seen.values()):
                     break
-            figures = observe(db, figures_only, t0)
+            figures = observe(db, figures_only, t0, before)
             wall = time.time() - t0
             counts = request_counts(server)
             by_bucket = {}
