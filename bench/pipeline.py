@@ -50,6 +50,7 @@ from procs import hubdex_exe, load_line, replica, report, table  # noqa: E402
 DAY0 = dt.date(2026, 11, 30)
 DAY1 = DAY0 + dt.timedelta(days=1)
 RESULTS = Path(__file__).resolve().parent / "results" / "pipeline.json"
+QUERIES = Path(__file__).resolve().parent.parent / "schedules" / "queries.toml"
 
 # Every table `hubdex derive` reads, each read once and fully fetched: the floor a derive can't beat.
 READ_INPUTS = r"""
@@ -165,22 +166,32 @@ def run(args, work: Path) -> dict:
     ep = lambda server: ["--endpoint", server.url, "--db", str(p.db), "--no-progress"]  # noqa: E731
     started, load_start = time.time(), os.getloadavg()[0]
     # the snapshot first: every process below runs one version of the code, even while src/ is edited
+    resuming = args.resume and p.db.exists()
+    if resuming:  # the work directory of a run stopped after its crawls: its snapshot and database
+        snap = work / "src-snapshot"
+        os.environ["PYTHONPATH"] = str(snap) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+        source = {"snapshot": str(snap / "hubdex"), "resumed": True}
+    else:
+        source = snapshot_source(work)
     out: dict = {"models": n, "cards": cards, "started": dt.datetime.now().isoformat(timespec="seconds"),
-                 "source": {**snapshot_source(work), "git_head": git_head()}}
+                 "source": {**source, "git_head": git_head(), "fingerprint": source.get("fingerprint", "resumed")}}
     server = replica(n, work / "replica.stderr")
     try:
-        http_pass(server)  # warms the replica's caches: the crawl and its baseline see the same server
-        l0 = os.getloadavg()[0]
-        raw = http_pass(server)
-        raw.update(load_start=round(l0, 2), load_end=round(os.getloadavg()[0], 2))
-        out["raw_http_pass"] = raw
-        say(f"raw HTTP pass: {raw}")
-        full = p.step("full crawl", hub + ["crawl", "--full"] + ep(server), DAY0, raw, lambda: last_run(p.db))
-        full["models_per_s"] = round(n / full["wall_s"])
-        full["models_per_cpu_s"] = round(n / full["cpu_s"]) if full["cpu_s"] else None
-        p.step("cards", hub + ["crawl", "--cards", "--limit", str(cards)] + ep(server), DAY0, None,
+        if not resuming:
+            http_pass(server)  # warms the replica's caches: the crawl and its baseline see the same server
+            l0 = os.getloadavg()[0]
+            raw = http_pass(server)
+            raw.update(load_start=round(l0, 2), load_end=round(os.getloadavg()[0], 2))
+            out["raw_http_pass"] = raw
+            say(f"raw HTTP pass: {raw}")
+            full = p.step("full crawl", hub + ["crawl", "--full"] + ep(server), DAY0, raw, lambda: last_run(p.db))
+            full["models_per_s"] = round(n / full["wall_s"])
+            full["models_per_cpu_s"] = round(n / full["cpu_s"]) if full["cpu_s"] else None
+            p.step("cards", hub + ["crawl", "--cards", "--limit", str(cards)] + ep(server), DAY0, None,
+                   lambda: last_run(p.db))
+        # (the queries file named, not left to the working directory: `make bench-pipeline` runs from bench/)
+        p.step("search crawl", hub + ["crawl", "--search", "--queries", str(QUERIES)] + ep(server), DAY0, None,
                lambda: last_run(p.db))
-        p.step("search crawl", hub + ["crawl", "--search"] + ep(server), DAY0, None, lambda: last_run(p.db))
         out["counts_after_crawls"] = counts(p.db)
         base = read_inputs(p.db)
         p.step("derive", hub + ["derive", "--db", str(p.db)], DAY0, base, lambda: derive_figures(p.db))
@@ -246,6 +257,8 @@ def main():
     ap.add_argument("--cards", type=int)
     ap.add_argument("--workdir")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (and its database)")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --workdir: continue a run stopped after its cards step, from the search crawl on")
     ap.add_argument("--json", default=str(RESULTS))
     a = ap.parse_args()
     work = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="hubdex-pipeline-"))
