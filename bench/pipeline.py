@@ -194,6 +194,7 @@ def run(args, work: Path) -> dict:
                lambda: last_run(p.db))
         out["counts_after_crawls"] = counts(p.db)
         base = read_inputs(p.db)
+        say(f"reading derive's inputs once: {base['seconds']} s, {base['rows']:,} rows")
         p.step("derive", hub + ["derive", "--db", str(p.db)], DAY0, base, lambda: derive_figures(p.db))
         t = time.perf_counter()
         changed = subprocess.run(hub + ["replica", "scenario", "--url", server.url, "--seed", "25",
@@ -208,6 +209,7 @@ def run(args, work: Path) -> dict:
     finally:
         server.stop()
     base = read_inputs(p.db)
+    say(f"reading derive's inputs once: {base['seconds']} s, {base['rows']:,} rows")
     p.step("derive (1% changed)", hub + ["derive", "--db", str(p.db)], DAY1, base, lambda: derive_figures(p.db))
     p.step("derive (nothing changed)", hub + ["derive", "--db", str(p.db)], DAY1, base, lambda: derive_figures(p.db))
     out["counts_at_end"] = counts(p.db)
