@@ -204,8 +204,9 @@ def run(args, work: Path) -> dict:
         say(f"scenario: {changed.stdout.strip()}")
         inc = p.step("incremental crawl", hub + ["crawl"] + ep(server), DAY1, None, lambda: last_run(p.db))
         pages = max(1, math.ceil((inc["wrote"] or {}).get("models_seen", 0) / PAGE))
+        raw = out.get("raw_http_pass")  # (none when resumed: the first run's log has it)
         inc["baseline"] = {"pages": pages, "seconds_est": round(raw["wall_s"] * pages / raw["pages"], 2),
-                           "note": "the raw HTTP pass's seconds per page times the pages it listed"}
+                           "note": "the raw HTTP pass's seconds per page times the pages it listed"} if raw else None
     finally:
         server.stop()
     base = read_inputs(p.db)
