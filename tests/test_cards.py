@@ -138,8 +138,29 @@ def test_model_index_of_real_bodies_becomes_evaluations(model, expected):
                if isinstance(m.get("value"), (int, float))]
     assert rows and len(rows) == len(metrics) and (expected is None or len(rows) == expected)
     first = body["model-index"][0]["results"][0]
-    assert rows[0]["dataset"] == first["dataset"].get("name") and rows[0]["value"] == float(first["metrics"][0]["value"])
+    ds = first["dataset"]
+    base = ds.get("type") or ds.get("name")
+    assert rows[0]["dataset"] in (base, f"{base}/{ds.get('config')}") and rows[0]["value"] == float(first["metrics"][0]["value"])
+    if ds.get("config") and ds.get("config") != "default":
+        assert rows[0]["dataset"] == f"{base}/{ds['config']}"  # the config is part of the benchmark
     assert rows[0]["where"] == "model-index[0].results[0].metrics[0]"
+
+
+def test_model_index_keeps_the_dataset_config():
+    # GLUE's sst2 and mnli are two benchmarks under one dataset id: never stored as one `glue`
+    front = {"model-index": [{"results": [
+        {"task": {"type": "text-classification"}, "dataset": {"type": "glue", "name": "GLUE", "config": "sst2",
+                                                              "split": "validation"},
+         "metrics": [{"type": "accuracy", "value": 0.91}]},
+        {"task": {"type": "text-classification"}, "dataset": {"type": "glue", "name": "GLUE", "config": "mnli",
+                                                              "split": "validation_matched"},
+         "metrics": [{"type": "accuracy", "value": 0.84}]}]}]}
+    assert [r["dataset"] for r in model_index_evaluations(front)] == ["glue/sst2", "glue/mnli"]
+    from hubdex.records.evidence import model_index_rows
+    rows = model_index_rows("org/m", front)
+    assert [(r["dataset_id"], r["task_id"], r["split"], r["metric"]) for r in rows] == [
+        ("glue", "sst2", "validation", "accuracy"), ("glue", "mnli", "validation_matched", "accuracy")]
+    assert {r["kind"] for r in rows} == {"claim"}
 
 
 def test_hostile_cards_are_handled():

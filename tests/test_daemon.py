@@ -115,7 +115,7 @@ def run_until(d, clock, until: str, step=timedelta(minutes=1)):
 
 
 def stop(d):
-    d.scheduler.shutdown(wait=False)
+    d.scheduler.shutdown()
     d.state.close()
 
 
@@ -178,7 +178,7 @@ def test_derive_runs_once_however_many_crawls_changed_something(tmp_path):
     clock = Clock("2026-12-02T01:20:00")
     changed = (0, {"models_changed": 3, "status": "completed"})
     d, fake = make(tmp_path, clock, {"crawl": changed, "crawl --metrics": (0, {"metrics_moved": 9})})
-    fake.during = d.scheduler._process_jobs  # as the scheduler thread does while a job runs
+    fake.during = d.scheduler.look  # as the scheduler thread does while a job runs
     run_until(d, clock, "2026-12-02T01:31:00")
     # 01:30: the incremental and metrics crawls both fall due; both changed things; derive runs once,
     # after them (queued when the first ended, it was still waiting when the second ended).

@@ -79,26 +79,48 @@ def tiny(tmp_path, monkeypatch):
 
 def test_signals_match_hand_computed_values(tiny):
     s = _scores(tiny)
-    # adoption: no history yet, so only the four metric inputs count (growth drops out, the weights
-    # rescale); every input ranks the same, overall and in the task: 0, 37.5, 62.5, 87.5.
-    assert [s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)] == [0.0, 37.5, 62.5, 87.5]
     m4, m2 = s["org/model-4"], s["org/model-2"]
-    assert m4["p_downloads_30d"] == m4["pt_likes"] == 87.5 and m4["p_growth_7d"] is None
-    # quality: no card; apache-2.0 recognised (0.15) + safetensors (0.20) = 35; model 4 has a paper (+0.10)
-    assert m2["quality"] == 35.0 and m4["quality"] == 45.0
-    # ecosystem: 5 finetunes against three zeros -> percentile (3 + 0.5) / 4 = 0.875 at weight 0.20;
-    # library (0.05); one format of three (0.05 / 3)
-    assert m4["e_finetunes"] == 0.875
-    assert m4["ecosystem"] == round(100 * (0.20 * 0.875 + 0.05 + 0.05 / 3), 2) == 24.17
+    # adoption: a log scale within the task. Each input's anchor is the task's top value (1000 for
+    # every input here) or the input's floor, whichever is larger, rounded up to a quarter decade
+    # (steps of ln(10)/4 in log1p space). Downloads (floor 1e6): anchor ln(1e6) = 13.816, so 1000
+    # downloads score 100 * ln(1001) / 13.816 = 50.01. Likes (floor 1000) and trending (floor 100):
+    # ln(1001) = 6.909 is 12.002 steps, rounded up to 13 steps = 7.483: 92.32. All-time (floor 1e7):
+    # 16.118 -> 42.86. Family downloads (no copies: its own) as downloads: 50.01.
+    step = math.log(10) / 4
+    x = math.log1p(1000)
+    dl, at, lk = 100 * x / math.log(1e6), 100 * x / math.log(1e7), 100 * x / (13 * step)
+    assert (m4["pt_downloads_30d"], m4["pt_downloads_all_time"], m4["pt_likes"], m4["pt_trending"]) == (
+        round(dl, 2), round(at, 2), round(lk, 2), round(lk, 2)) == (50.01, 42.86, 92.32, 92.32)
+    assert m4["pt_family_downloads_30d"] == 50.01 and m4["family_downloads_30d"] == 1000
+    assert m4["p_growth_7d"] is None  # no history yet: growth drops out, the weights rescale
+    w = {"dl": 0.35, "at": 0.20, "lk": 0.20, "tr": 0.10, "fam": 0.10}
+    expected = (w["dl"] * dl + w["at"] * at + w["lk"] * lk + w["tr"] * lk + w["fam"] * dl) / sum(w.values())
+    assert m4["adoption"] == pytest.approx(round(expected, 2), abs=0.011)
+    # 10 downloads against 1000: 100x apart is two decades, a gap the scale keeps (not 37.5 vs 87.5
+    # percentiles that say nothing of its size)
+    assert m2["pt_downloads_30d"] == round(100 * math.log1p(10) / math.log(1e6), 2) == 17.36
+    assert [s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)] == sorted(
+        s[f"org/model-{n}"]["adoption"] for n in (1, 2, 3, 4)) and s["org/model-1"]["adoption"] == 0.0
+    # quality: no benchmark results at all, so quality is unknown (not low, not the card's care);
+    # documentation alone: no card read yet, so the card is unknown and drops out: apache-2.0
+    # recognised (0.02) + safetensors (0.02) of 0.06 = 66.67; with a paper (+0.02) 100
+    assert m2["quality"] is None and m4["quality"] is None and m4["q_evaluations"] is None
+    assert m2["q_card"] is None and m2["documentation"] == 66.67 and m4["documentation"] == 100.0
+    # ecosystem: 5 finetunes on the log scale (floor 1000: ln(1000) is exactly 12 steps) ->
+    # ln(6) / ln(1000) = 0.2594 at weight 0.20; library (0.05); one format of three (0.05 / 3)
+    fin = math.log1p(5) / math.log(1000)
+    assert m4["e_finetunes"] == round(fin, 4) == 0.2594
+    assert m4["ecosystem"] == round(100 * (0.20 * fin + 0.05 + 0.05 / 3), 2) == 11.85
     assert m2["ecosystem"] == round(100 * (0.05 + 0.05 / 3), 2) == 6.67
     # pricing: apache-2.0, not gated, no hosted inference: free open weights, 100
     assert m4["pricing_class"] == "free open weights" and m4["pricing"] == 100.0
-    # rank: weights 0.35 adoption, 0.25 quality, 0.25 ecosystem, 0.15 pricing, 0.10 match, divided by
-    # their sum (1.10); no match graph, so the match signal is unknown and adds nothing (its weight is
-    # not spread over the others). Each contribution rounded to hundredths: 27.84 + 10.23 + 5.49 + 13.64
-    w = {k: v / 1.10 for k, v in {"adoption": 0.35, "quality": 0.25, "ecosystem": 0.25, "pricing": 0.15}.items()}
-    expected = sum(round(w[k] * m4[k], 2) for k in w)
-    assert m4["match"] is None and m4["rank"] == pytest.approx(expected) == pytest.approx(57.20)
+    # rank: weights 0.35 adoption, 0.25 quality, 0.25 ecosystem, 0.15 pricing, 0.10 match; quality and
+    # match are unknown, so they add nothing and the known three (0.75 of 1.10) are rescaled to sum to 1
+    share = round(0.75 / 1.10, 4)  # stored to 4 places, and divided by as stored
+    known = {k: v / 1.10 / share for k, v in {"adoption": 0.35, "ecosystem": 0.25, "pricing": 0.15}.items()}
+    expected = sum(round(known[k] * m4[k], 2) for k in known)
+    assert m4["match"] is None and m4["rank"] == pytest.approx(expected, abs=0.005)
+    assert m4["rank_known_weight"] == round(0.75 / 1.10, 4)
     assert m4["licence"] == "apache-2.0" and m4["licence_family"] == "permissive" and m4["commercial_use"] == "yes"
 
 
@@ -125,11 +147,10 @@ def test_history_records_only_models_whose_signals_moved(tiny, monkeypatch):
     conn = tiny.conn
     assert conn.execute("SELECT count(*) FROM signals_history").fetchone()[0] == 4  # first scored
     monkeypatch.setenv("HUBDEX_DAY", "2024-10-06")
-    # model 3 gains a paper (quality +10 points); nobody's downloads, likes or trending move, so no
-    # other model's percentiles, and no other model's signals, move
-    _store(tiny, [_item(3, downloads=100, downloadsAllTime=100, likes=100, trendingScore=100,
-                        tags=["transformers", "safetensors", "text-classification", "license:apache-2.0",
-                              "arxiv:2001.00001"])], day=DAY + 1)
+    # model 3 becomes gated (pricing -10 points); nobody's downloads, likes or trending move, so no
+    # other model's signals move
+    _store(tiny, [_item(3, downloads=100, downloadsAllTime=100, likes=100, trendingScore=100, gated="manual")],
+           day=DAY + 1)
     result = derive(tiny)
     assert result.rebuilt == 1 and result.reasons.get("metadata") == 1
     ids = [r[0] for r in conn.execute("SELECT m.id FROM signals_history h JOIN models m ON m.key = h.model_key "
@@ -270,16 +291,19 @@ def test_gated_non_commercial_prices_below_apache(synthetic):
 def test_many_finetunes_lead_on_ecosystem(synthetic):
     s = _scores(synthetic)
     assert s["twins/model-4"]["ecosystem"] > s["twins/model-1"]["ecosystem"]
-    assert s["twins/model-4"]["e_finetunes"] > 0.99  # 400 finetunes: above nearly the whole catalogue
+    assert s["twins/model-4"]["e_finetunes"] > 0.8  # 400 finetunes: ln(401) / ln(1000) on the log scale
 
 
 def test_signals_are_within_bounds_and_classes_known(synthetic):
     conn = synthetic.conn
     n = conn.execute("SELECT count(*) FROM models WHERE removed_at IS NULL").fetchone()[0]
     assert conn.execute("SELECT count(*) FROM model_scores").fetchone()[0] == n
-    for s in ("adoption", "quality", "ecosystem", "pricing", "rank"):
+    for s in ("adoption", "quality", "ecosystem", "pricing", "rank", "documentation"):
         lo, hi = conn.execute(f"SELECT min({s}), max({s}) FROM model_scores").fetchone()
-        assert 0 <= lo <= hi <= 100, s
+        assert (lo is None and s in ("quality", "pricing")) or 0 <= lo <= hi <= 100, s
+    # quality is known exactly where benchmark evidence placed the model, unknown elsewhere (never 0)
+    assert conn.execute("SELECT count(*) FROM model_scores WHERE (quality IS NULL) != (q_evaluations IS NULL)"
+                        ).fetchone()[0] == 0
     # the match signal: known (0-100) exactly for the models in the match graph (siblings are evidence
     # even without a search crawl), unknown for every other model, never 0 for want of evidence
     in_graph = conn.execute("SELECT count(*) FROM match_scores").fetchone()[0]

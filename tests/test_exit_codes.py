@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from hubdex.store.lockfile import WriterLock
+from hubdex.store.lockfile import DaemonLock, WriterLock
 
 from .conftest import UNLIMITED, crawl, derive
 
 HUBDEX = [sys.executable, "-m", "hubdex"]
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-COMMANDS = ("crawl", "derive", "export", "rank", "top", "matches")
+COMMANDS = ("crawl", "derive", "export", "rank", "top", "matches", "daemon")
 
 
 def readme_table() -> dict:
@@ -152,6 +152,41 @@ CASES = {
 }
 
 
+def _schedules(tmp: pathlib.Path, args='["crawl", "--prices"]') -> str:
+    d = tmp / "schedules"
+    d.mkdir(exist_ok=True)
+    (d / "a.toml").write_text(f"[jobs.prices]\nargs = {args}\nevery = \"1d\"\n")
+    return str(d)
+
+
+def _link(src: pathlib.Path, tmp: pathlib.Path) -> str:
+    (tmp / "link.db").symlink_to(src)
+    return str(tmp / "link.db")
+
+
+CASES.update({
+    ("daemon", 0): lambda w, t: {"args": ["daemon", "--schedules", _schedules(t), "--db", _copy(w.db, t), "--endpoint",
+                                          w.url], "daemon_stop": t / "hub.db"},
+    ("daemon", 2): lambda w, t: {"args": ["daemon", "--schedules", _schedules(t, '["crawl", "--token", "hf_x"]'),
+                                          "--db", str(t / "hub.db")]},
+    ("daemon", 3): lambda w, t: {"args": ["daemon", "--schedules", _schedules(t), "--db", _link(w.db, t)],
+                                 "daemon_lock": w.db},
+})
+
+
+def _daemon_stopped(args, db: pathlib.Path) -> subprocess.CompletedProcess:
+    """A daemon started, and sent SIGTERM once it says it has started."""
+    proc = subprocess.Popen(HUBDEX + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if '"daemon started"' in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(lines) + err)
+
+
 def _touch(path: pathlib.Path) -> pathlib.Path:
     path.write_text("")
     return path
@@ -220,6 +255,11 @@ def test_each_documented_exit_code(world, tmp_path, command, code):
     case = CASES[(command, code)](world, tmp_path)
     if "interrupt" in case:
         out = interrupted(case["args"], case["interrupt"], when=case.get("when"))
+    elif "daemon_stop" in case:
+        out = _daemon_stopped(case["args"], case["daemon_stop"])
+    elif "daemon_lock" in case:
+        with DaemonLock(str(case["daemon_lock"])):
+            out = run(case["args"])
     elif "lock" in case:
         with WriterLock(str(case["lock"]), "derive"):
             out = run(case["args"])
@@ -227,7 +267,8 @@ def test_each_documented_exit_code(world, tmp_path, command, code):
         out = run(case["args"])
     assert out.returncode == code, (case["args"], out.stdout, out.stderr)
     if code == 0:
-        assert out.stderr == "" or command == "crawl", out.stderr  # a crawl may say what it waited for
+        # a crawl may say what it waited for; the daemon logs JSON lines
+        assert out.stderr == "" or command in ("crawl", "daemon"), out.stderr
         return
     line = one_error_line(out)
     if code == 130:

@@ -66,8 +66,11 @@ def test_top_five_competitors_match_the_generators_truth(graph, capsys):
     p, r = sum(precision) / len(precision), sum(recall) / len(recall)
     with capsys.disabled():
         print(f"\nmatch graph on {CATALOG}: precision@5 {p:.3f}, recall@5 {r:.3f} over {len(truth)} models")
-    assert p >= 0.8
-    assert r >= 0.5
+    # The truth was made hard in issue 21 (skippers, decoys in tables, 10x family siblings, names shared
+    # across tasks; docs/REPLICA.md): the graph of that day scored precision@5 0.662, recall@5 0.662 on it
+    # (0.983 / 0.983 on the old, easy truth). These floors hold that level, so a regression fails.
+    assert p >= 0.62
+    assert r >= 0.62
 
 
 def test_no_copy_is_ever_a_competitor_of_what_it_copies_or_of_another_copy(graph):

@@ -1,4 +1,4 @@
-"""The quality signal when a card could not be read: unknown, not 0, and the other parts rescale."""
+"""Documentation when a card could not be read: unknown, not 0, and the other parts rescale."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ def test_an_unread_card_is_unknown_and_quality_rescales(tmp_path, monkeypatch):
     derive(db)
     s = _scores(db)
     gated, read = s["org/model-2"], s["org/model-3"]
-    # a read card with nothing in it scores 0 on the card: licence 0.15 + safetensors 0.20 = 35
-    assert read["q_card"] == 0.0 and read["quality"] == 35.0
-    # the gated repo's README was refused: its card is unknown, and the same two parts are 35 of 70
+    # no benchmark evidence: quality itself is unknown for both, whatever their cards say
+    assert gated["quality"] is None and read["quality"] is None
+    # documentation: a read card with nothing in it scores 0 on the card: licence 0.02 + safetensors
+    # 0.02 of 0.10 = 40
+    assert read["q_card"] == 0.0 and read["documentation"] == 40.0
+    # the gated repo's README was refused: its card is unknown, and the same two parts are 0.04 of 0.06
     assert gated["q_card"] is None
-    assert gated["quality"] == pytest.approx(round(100 * 0.35 / 0.70, 2))
+    assert gated["documentation"] == pytest.approx(round(100 * 0.04 / 0.06, 2))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 
 import click
 
 from . import __version__
+
+MAX_COUNT = 10**9  # any --limit past this is a typo, and SQLite's integers end at 2**63
 
 
 class _Group(click.Group):
@@ -43,8 +46,15 @@ def main():
                    "database, within a daily request budget")
 @click.option("--queries", "queries_file", default=None, type=click.Path(dir_okay=False),
               help="the search crawl's queries file  [default: schedules/queries.toml]")
-@click.option("--search-budget", default=None, type=click.IntRange(min=1),
+@click.option("--search-budget", default=None, type=click.IntRange(min=1, max=MAX_COUNT),
               help="the search crawl's requests per UTC day  [default: the queries file's]")
+@click.option("--evidence", "modes", flag_value="evidence", multiple=True,
+              help="benchmarks and their leaderboards, and the Spaces that load the most downloaded models, within a "
+                   "daily request budget (evaluation results come with every listing)")
+@click.option("--evidence-budget", default=None, type=click.IntRange(min=1),
+              help="the evidence crawl's requests per UTC day  [default: 2000]")
+@click.option("--spaces-models", default=None, type=click.IntRange(min=0),
+              help="the evidence crawl follows the Spaces of this many most downloaded models  [default: 2000]")
 @click.option("--prices", "modes", flag_value="prices", multiple=True,
               help="only the inference router's catalogue of providers and prices (full and incremental runs fetch it too)")
 @click.option("--endpoint", envvar="HF_ENDPOINT", default="https://huggingface.co", show_default=True,
@@ -59,19 +69,20 @@ def main():
 @click.option("--id-contains", "id_contains", default=None, help="scope: ids containing this text (the Hub's search=)")
 @click.option("--filter", "filters", multiple=True, help="scope: a tag (repeatable): license:mit, gguf, en ...")
 @click.option("--pipeline-tag", default=None, help="scope: a task, e.g. text-generation")
-@click.option("--limit", default=None, type=click.IntRange(min=1), help="scope: at most this many models")
+@click.option("--limit", default=None, type=click.IntRange(min=1, max=MAX_COUNT), help="scope: at most this many models")
 @click.option("--timeout", default=30.0, type=click.FloatRange(min=0.1), show_default=True,
               help="seconds per request")
-@click.option("--max-retries", default=8, type=click.IntRange(min=0), show_default=True)
+@click.option("--max-retries", default=8, type=click.IntRange(min=0, max=1000), show_default=True)
 @click.option("--backoff", default=1.0, type=click.FloatRange(min=0), show_default=True,
               help="first retry wait in seconds (doubles each time, at most 60)")
-@click.option("--max-db-pages", default=None, type=click.IntRange(min=1),
+@click.option("--max-db-pages", default=None, type=click.IntRange(min=1, max=2**31 - 2),
               help="cap the database file at this many pages; past it the crawl stops as on a full disk")
 @click.option("--progress/--no-progress", default=None, help="progress line (default: on a terminal)")
 @click.option("--details/--no-details", default=True, show_default=True,
               help="incremental: fetch model_info (file sizes, model-index) of new and changed models")
 def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filters, pipeline_tag, limit, timeout,
-          max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget):
+          max_retries, backoff, max_db_pages, progress, details, router, queries_file, search_budget, evidence_budget,
+          spaces_models):
     """Crawl the Hub into SQLite (README.md cards too: --cards, and incremental runs). Exit codes: 0 done,
     1 unknown model ids, 2 usage error, 3 another crawl or derive holds the database, 4 stopped cleanly
     (the Hub kept failing; the next run resumes), 5 storage error (disk full, a database that can't be
@@ -91,16 +102,18 @@ def crawl(model_ids, modes, endpoint, db_path, token, author, id_contains, filte
     _check_url(endpoint, "--endpoint")
     if router is not None:
         _check_url(router, "--router")
+    token = _token(token)
     scope = Scope(author=author, search=id_contains, filters=list(filters), pipeline_tag=pipeline_tag, limit=limit,
                   model_ids=list(model_ids))
     if mode == "cards" and (scope.params() or scope.model_ids):
         raise click.UsageError("--cards works the whole backlog; only --limit applies to it")
-    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices", "search"):
+    if scope.is_set() and mode in ("full", "incremental", "metrics", "prices", "search", "evidence"):
         raise click.UsageError(f"--{mode} crawls everything; it can't be combined with a scope")
     settings = CrawlSettings(endpoint=endpoint, token=token, mode=mode or "auto", scope=scope, router=router,
                              timeout=timeout, max_retries=max_retries, backoff=backoff, progress=progress,
                              details=details, max_db_pages=max_db_pages, queries_file=queries_file,
-                             search_budget=search_budget)
+                             search_budget=search_budget, evidence_budget=evidence_budget,
+                             spaces_models=spaces_models)
     _finish(_run(CrawlJob(settings), db_path))
 
 
@@ -110,6 +123,16 @@ def _check_url(url: str, option: str):
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint=option)
+
+
+def _token(token):
+    """The token stripped and checked before any request (one line that never shows it, exit 2)."""
+    from .hub.client import BadToken, clean_token
+
+    try:
+        return clean_token(token)
+    except BadToken as e:
+        raise click.UsageError(str(e)) from None
 
 
 def _clock():
@@ -135,7 +158,9 @@ def _run(job, db_path):
         return jobs.run(job, db_path, clock=clock)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGUSR1, previous_usr1)
+        # A stop that arrives once the job is over has nothing left to stop: ignored, never the
+        # default action (which would end this process "killed by signal 10" as it reports success).
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN if previous_usr1 == signal.SIG_DFL else previous_usr1)
 
 
 def _interrupt(*_):
@@ -215,7 +240,7 @@ def _existing_db(db_path: str):
     import sqlite3
 
     from .jobs import EXIT_REFUSED, EXIT_STORAGE
-    from .store.db import ForeignDatabase, NoDatabase, open_db
+    from .store.db import ForeignDatabase, NewerDatabase, NoDatabase, OlderDatabase, open_db
 
     if not db_path.strip():
         raise click.BadParameter("an empty path is not a database file", param_hint="--db")
@@ -223,7 +248,7 @@ def _existing_db(db_path: str):
         return open_db(db_path, read_only=True)
     except NoDatabase as e:
         _fail(str(e), EXIT_REFUSED)
-    except ForeignDatabase as e:
+    except (ForeignDatabase, NewerDatabase, OlderDatabase) as e:
         _fail(str(e), EXIT_STORAGE)
     except sqlite3.DatabaseError as e:
         _fail(f"cannot open {db_path}: {e}", EXIT_STORAGE)
@@ -263,24 +288,40 @@ def rank(model, db_path, as_json):
     can't be read."""
     from .present.ranking import NotRanked, explain, render_explanation
 
-    _show_one(db_path, lambda conn: explain(conn, model), NotRanked, as_json, render_explanation)
+    _show_one(db_path, model, lambda conn, model_id: explain(conn, model_id), NotRanked, as_json, render_explanation)
 
 
-def _show_one(db_path, read, missing, as_json: bool, render):
-    """What a read-only command prints of one model: `read(conn)`, as JSON or rendered; `missing`
-    (the model isn't there) is one line and exit 1."""
-    db = _existing_db(db_path)
+def _resolve(conn, model: str) -> str:
+    """The id of the model a user named, found the one way every command finds it (store/lookup.py:
+    case, renames, legacy ids); a note on stderr when it is not the id as typed; exit 1 if none."""
+    from .store.lookup import UnknownModel, printable, resolve
+
     try:
-        found = read(db.conn)
+        found = resolve(conn, model)
+    except UnknownModel as err:
+        _fail(str(err), 1)
+    if found.via and found.via != "removed from the Hub":
+        click.echo(f"note: {printable(model)} is {found.id}: {found.via}", err=True)
+    return found.id
+
+
+def _show_one(db_path, model, read, missing, as_json: bool, render):
+    """What a read-only command prints of one model: `read(conn, id)`, as JSON or rendered; `missing`
+    (the model isn't there) is one line and exit 1."""
+    from .store.lookup import printable
+
+    db = _existing_db(db_path)
+    model_id = _resolve(db.conn, model)
+    try:
+        found = read(db.conn, model_id)
     except missing as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(1)
+        _fail(printable(str(err)), 1)
     click.echo(json.dumps(found, indent=1, ensure_ascii=False) if as_json else render(found))
 
 
 @main.command()
 @click.argument("model")
-@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1), help="competitors shown")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=1, max=MAX_COUNT), help="competitors shown")
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="competitors and complements as JSON")
 def matches(model, limit, db_path, as_json):
@@ -289,7 +330,7 @@ def matches(model, limit, db_path, as_json):
     model, 2 usage error, 5 a database that can't be read."""
     from .present.matches import UnknownModel, matches as find, render
 
-    _show_one(db_path, lambda conn: find(conn, model, limit), UnknownModel, as_json, render)
+    _show_one(db_path, model, lambda conn, model_id: find(conn, model_id, limit), UnknownModel, as_json, render)
 
 
 @main.command()
@@ -308,7 +349,7 @@ def compare(model_a, model_b, fmt, db_path):
 
     db = _existing_db(db_path)
     try:
-        e, markdown, how = one(db.conn, model_a, model_b)
+        e, markdown, how = one(db.conn, _resolve(db.conn, model_a), _resolve(db.conn, model_b))
     except UnknownModel as err:
         click.echo(f"Error: {err}", err=True)
         sys.exit(1)
@@ -328,17 +369,20 @@ def compare(model_a, model_b, fmt, db_path):
 def site_command(out_dir, db_path):
     """A static site of the comparisons in DIR (works offline: no script, no request to another host):
     an index per task, a page per model and per comparison. A rerun writes only the pages that changed.
-    Exit codes: 0, 1 no database there, 5 unreadable database."""
+    Exit codes: 0, 1 no database there, 4 DIR can't be written, 5 unreadable database."""
     from .compare.site import build_site
 
     db = _existing_db(db_path)
-    res = build_site(db.conn, out_dir)
+    try:
+        res = build_site(db.conn, out_dir)
+    except OSError as e:  # DIR is a file, can't be created or written: one line, as `export` says it
+        _fail(f"cannot write the site to {out_dir}: {e.strerror or e}", 4)
     click.echo(res.summary(out_dir))
 
 
 @main.command()
 @click.option("--task", default=None, help="only models of this pipeline tag, e.g. text-generation")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1, max=MAX_COUNT))
 @click.option("--db", "db_path", default="db/hub.db", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="the list as JSON")
 def top(task, limit, db_path, as_json):
@@ -425,20 +469,30 @@ def _load_schedules(directory, skipped=None):
                    "[default: the jobs' own: HF_ENDPOINT or the Hub]")
 @click.option("--http", "http_addr", default=None, metavar="HOST:PORT",
               help="serve /healthz and /metrics (Prometheus) there")
-def daemon(schedules_dir, db_path, endpoint, http_addr):
+@click.option("--token-file", default=None, type=click.Path(dir_okay=False),
+              help="a file holding the Hub token, handed to the jobs as HF_TOKEN (schedule files may not hold "
+                   "--token) [default: the daemon's own HF_TOKEN]")
+def daemon(schedules_dir, db_path, endpoint, http_addr, token_file):
     """Run the schedule files' jobs on time, one at a time, until SIGTERM or SIGINT (then the running
     crawl stops after its page commits, and the daemon exits 0 within 25 s; a second signal exits at
     once, 130). Missed runs run once at start, killed runs resume. Exit codes: 0 stopped cleanly,
     2 a schedule file is wrong (named, with the job) or a bad option, 3 a daemon already runs for
-    this database."""
-    import os
+    this database (through any name of the file)."""
 
     from .daemon.service import Daemon, event, setup_logging
-    from .daemon.state import lock_path_for
-    from .store.lockfile import Busy, LockFile
+    from .store.lockfile import Busy, DaemonLock
 
     if endpoint is not None:
         _check_url(endpoint, "--endpoint")
+    _clock()  # a malformed HUBDEX_DAY: refused now, not by every job it starts
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8", errors="replace") as f:
+                os.environ["HF_TOKEN"] = _token(f.read()) or ""
+        except OSError as e:
+            raise click.BadParameter(f"cannot read {token_file}: {e.strerror}", param_hint="--token-file") from None
+    elif os.environ.get("HF_TOKEN") is not None:
+        os.environ["HF_TOKEN"] = _token(os.environ["HF_TOKEN"]) or ""
     host_port = _host_port(http_addr) if http_addr else None
     skipped = []
     specs, error = _load_schedules(schedules_dir, skipped)
@@ -447,10 +501,13 @@ def daemon(schedules_dir, db_path, endpoint, http_addr):
         sys.exit(2)
     db_path = os.path.abspath(db_path)
     try:
-        lock = LockFile(lock_path_for(db_path), "daemon").__enter__()
+        lock = DaemonLock(db_path).__enter__()
     except Busy as e:
-        click.echo(f"Error: a daemon already runs for {db_path} ({e})", err=True)
+        click.echo(f"Error: a daemon already runs for {os.path.realpath(db_path)} ({e})", err=True)
         sys.exit(3)
+    except OSError as e:
+        click.echo(f"Error: cannot create the daemon's lock beside {db_path}: {e.strerror}", err=True)
+        sys.exit(2)
     setup_logging()
     for path in skipped:
         event("not a schedule file (no [jobs.*]): passed over", file=path)
@@ -508,12 +565,22 @@ def serve(db_path, host, port):
     from .serve import prepare, serve as run_server
     from .store.db import NoDatabase
 
+    from .store.db import ReadOnly, check_file, check_writable
+
     try:
-        note = prepare(db_path)
+        check_file(db_path)
+        try:
+            check_writable(db_path)
+        except ReadOnly as e:  # nothing can be brought up to date here: served as it is, as rank reads it
+            note = f"{e}: served as it is"
+        else:
+            note = prepare(db_path)
     except NoDatabase as e:
         raise click.ClickException(str(e)) from None
     except sqlite3.DatabaseError as e:
         raise click.ClickException(f"cannot open {db_path}: {e}") from None
+    except OSError as e:
+        raise click.ClickException(f"cannot open {db_path}: {e.strerror or e}") from None
 
     if note:
         click.echo(f"note: {note}", err=True)
@@ -546,7 +613,8 @@ def _parse_quotas(text: str | None) -> dict:
 
 @replica.command("serve")
 @click.option("--catalog", default="demo", show_default=True,
-              help="demo | recorded | synthetic:N (N from 10 to 2,000,000; 100k and 1M forms accepted)")
+              help="demo | recorded | synthetic:N (N from 10 to 2,000,000; 100k and 1M forms accepted) | a corpus "
+                   "directory (models.jsonl, benchmarks.jsonl, benchmarks.json; see docs/REPLICA.md)")
 @click.option("--port", default=0, type=click.IntRange(0, 65535), help="TCP port on 127.0.0.1 (default: a free one)")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--seed", default=0, type=int, show_default=True, help="seed of the synthetic catalogue and faults")
@@ -571,8 +639,13 @@ def replica_serve(catalog, port, host, seed, faults, quota, window, cdn_port):
         parse_spec(faults)
     except FaultSpecError as e:
         raise click.BadParameter(str(e), param_hint="--faults") from None
+    from .replica.catalog import CorpusError
+
     try:
         store, recs = build(catalog, seed=seed)
+    except CorpusError as e:  # a malformed corpus directory: one line naming the file and line
+        click.echo(f"Error: --catalog {e}", err=True)
+        sys.exit(2)
     except CatalogSpecError as e:
         raise click.BadParameter(str(e), param_hint="--catalog") from None
     app = Replica(store, recs, fault_spec=faults, seed=seed, limiter=RateLimiter(quotas, window), catalog=catalog)

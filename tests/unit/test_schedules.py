@@ -28,7 +28,8 @@ def write(tmp_path, text: str, name: str = "jobs.toml") -> pathlib.Path:
 def test_the_shipped_schedule_loads_with_every_job_of_the_issue():
     skipped = []
     specs = {s.id: s for s in load(str(SHIPPED), main, skipped)}
-    assert set(specs) == {"incremental", "metrics", "cards", "full", "derive", "search"}
+    assert set(specs) == {"incremental", "metrics", "cards", "full", "derive", "search", "evidence"}
+    assert specs["evidence"].args[:2] == ["crawl", "--evidence"] and isinstance(specs["evidence"].trigger, Cron)
     assert str(specs["incremental"].trigger) == "every 15m" and specs["incremental"].args == ["crawl"]
     assert specs["full"].args == ["crawl", "--full"] and isinstance(specs["full"].trigger, Cron)
     assert specs["cards"].args[:2] == ["crawl", "--cards"] and "--limit" in specs["cards"].args

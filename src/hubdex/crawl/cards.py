@@ -16,6 +16,7 @@ model's file list gives README.md the size the stored card has.
 from __future__ import annotations
 
 import json
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ import yaml
 
 from ..hub import ids
 from ..hub.client import HubError, Incomplete, NotFound, git_blob_id, whole_file
+from ..records.bounded import TooBig, load_json
 from ..records.cards import CardError, capabilities, model_index_evaluations, parse
 from ..store.save import save_card
 from .backlog import BACKLOG_FROM
@@ -45,7 +47,18 @@ def backlog(conn, since: str | None = None, limit: int | None = None) -> list[tu
 
 def _fetch(client, key, model_id, sha, card_data, api_model_index):
     """(key, sha, source, parsed or None, size, blob id, error) for one model; runs in a worker thread.
-    Source "short": the body stayed shorter than its headers said (error holds the reason and bytes)."""
+    Source "short": the body stayed shorter than its headers said (error holds the reason and bytes).
+    Whatever goes wrong with one card other than the Hub's trouble (a card or an API payload outside
+    the bounds, a parser's bug) makes it "unparsable": quarantined with the reason, never the crawl's end."""
+    try:
+        return _fetch_one(client, key, model_id, sha, card_data, api_model_index)
+    except (HubError, sqlite3.Error):
+        raise
+    except (Exception, RecursionError) as e:  # noqa: BLE001 - one card never stops a crawl
+        return key, sha, "unparsable", None, 0, None, (f"{type(e).__name__}: {str(e)[:300]}", b"")
+
+
+def _fetch_one(client, key, model_id, sha, card_data, api_model_index):
     blob = None
     try:
         raw, _ = client.get(f"/{ids.path(model_id)}/resolve/{quote(sha, safe='')}/README.md", parse_json=False,
@@ -58,7 +71,12 @@ def _fetch(client, key, model_id, sha, card_data, api_model_index):
     except HubError as e:
         if e.code != "GatedRepo":
             raise
-        raw = b"---\n" + yaml.safe_dump(json.loads(card_data or "{}"), sort_keys=False).encode() + b"---\n"
+        try:
+            front = load_json(card_data or "{}")  # bounded: safe_dump recurses
+        except TooBig as err:
+            return key, sha, "unparsable", None, len(card_data or ""), None, (f"the API's cardData: {err}",
+                                                                             (card_data or "").encode())
+        raw = b"---\n" + yaml.safe_dump(front, sort_keys=False).encode() + b"---\n"
         source = "cardData"
     try:
         parsed = parse(raw)
@@ -73,14 +91,35 @@ def _add_api_model_index(parsed, card_data, api_model_index):
     its results are evaluations too, marked as coming from the API."""
     if any(e["source"] == "model-index" for e in parsed.evaluations):
         return
-    index = json.loads(api_model_index) if api_model_index else None
+    index = load_json(api_model_index) if api_model_index else None
     if not index:
-        index = (json.loads(card_data or "{}") or {}).get("model-index")
+        index = (load_json(card_data or "{}") or {}).get("model-index")
     rows = model_index_evaluations({"model-index": index})
     for row in rows:
         row["source"] = "api model-index"
     parsed.evaluations += rows
     parsed.capabilities = capabilities(parsed)
+
+
+def _save_one(crawler, key, sha, source, parsed, size, blob) -> int:
+    """One card's rows, in a savepoint: a card the store can't take (a value SQLite refuses) is
+    quarantined and stored as unparsable, and the batch goes on. Storage errors (a full disk) stop
+    the run as they should."""
+    conn = crawler.conn
+    conn.execute("SAVEPOINT card")
+    try:
+        save_card(conn, key, sha, crawler.writer.now, source, parsed, size, blob)
+    except sqlite3.DatabaseError:
+        conn.execute("ROLLBACK TO card")
+        conn.execute("RELEASE card")
+        raise
+    except Exception as e:  # noqa: BLE001 - one card never stops a crawl
+        conn.execute("ROLLBACK TO card")
+        crawler.quarantine(f"README.md of model {key} at {sha}", None,
+                           f"card could not be stored: {type(e).__name__}: {str(e)[:300]}", b"")
+        save_card(conn, key, sha, crawler.writer.now, "unparsable", None, size, blob)
+    conn.execute("RELEASE card")
+    return 1
 
 
 def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> int:
@@ -100,8 +139,7 @@ def crawl_cards(crawler, since: str | None = None, limit: int | None = None) -> 
                         crawler.quarantine(f"README.md of model {key} at {sha}", None, error[0], error[1])
                     if source == "short":
                         continue
-                    save_card(crawler.conn, key, sha, crawler.writer.now, source, parsed, size, blob)
-                    done += 1
+                    done += _save_one(crawler, key, sha, source, parsed, size, blob)
             if stop():
                 crawler.tally.cards += done
                 crawler.check_stop(f"{done:,} cards")

@@ -13,6 +13,8 @@ Modes:
 * metrics: downloads (30 days), all-time downloads, likes and trending score for every model, with
   the cheapest listing; a history row only for models whose figures moved.
 * search: the match graph's search evidence (search.py): each due query's top results.
+* evidence: benchmarks, their leaderboards, Spaces that load models (evidence.py); evaluation
+  results themselves come with every listing (`expand=evalResults`).
 * scoped: `--author`, `--id-contains`, `--filter`, `--pipeline-tag`, `--limit`, or explicit model ids.
 """
 
@@ -25,13 +27,14 @@ from ..clock import Clock, epoch_of
 from ..hub import ids, router as router_api
 from ..hub.client import HubClient, NotFound
 from ..hub.expand import CRAWL_EXPAND
-from ..records.models import BadItem, metrics_of, normalise
+from .items import BadItem, metrics_of, normalise, raw_of
 from ..store.save import Counts, Writer, get_state, save_offers
 from ..store.shape import begin_bulk_load, ensure_shape
 from .cards import crawl_cards
 from .listing import PAGE_LIMIT, listing_url, pages
 from .progress import Progress
 from .scope import Scope
+from .evidence import EvidenceSettings, crawl_evidence
 from .search import SearchSettings, crawl_search
 
 INCREMENTAL_OVERLAP_SECONDS = 600  # re-read 10 minutes below the watermark: clocks and commits race
@@ -117,7 +120,7 @@ class Crawler:
                 rec = normalise(item)
             except BadItem as e:
                 model_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-                self.quarantine(url, model_id, str(e), json.dumps(item, default=str).encode())
+                self.quarantine(url, model_id, str(e), raw_of(item))
                 if isinstance(item, dict) and isinstance(item.get("_id"), str):
                     oids.append(item["_id"])  # seen, though unreadable: not a deletion
                 continue
@@ -263,6 +266,10 @@ class Crawler:
         """The due search queries (match-graph evidence), within the day's request budget."""
         crawl_search(self, settings)
 
+    def evidence(self, settings: EvidenceSettings):
+        """Benchmarks, their leaderboards, results the listing lacked, Spaces that load models."""
+        crawl_evidence(self, settings)
+
     def metrics(self):
         state = json.loads(get_state(self.conn, "metrics.pass") or "null")
         if not state or not state.get("next_url") or state.get("day") != self.day:
@@ -274,7 +281,7 @@ class Crawler:
                 try:
                     triples.append(metrics_of(item))
                 except BadItem as e:
-                    self.quarantine(url, None, str(e), json.dumps(item, default=str).encode())
+                    self.quarantine(url, None, str(e), raw_of(item))
             moved, _unknown = self.writer.save_metrics(triples)
             self.tally.counts.seen += len(triples)
             self.tally.counts.metrics_moved += moved
@@ -296,12 +303,17 @@ class Crawler:
                 body, _ = self.client.get(f"/api/models/{ids.path(model_id)}", params=[("expand", e) for e in CRAWL_EXPAND])
                 rec = normalise(body)
                 detail, _ = self.client.get(f"/api/models/{ids.path(rec.id)}", params={"blobs": "true"})
+                detail = normalise(detail)
             except NotFound:
                 missing.append(model_id)
                 continue
+            except BadItem as e:
+                with self.db.atomic():
+                    self.quarantine(f"/api/models/{model_id}", model_id, str(e), b"")
+                continue
             with self.db.atomic():
                 self.tally.counts.add(self.writer.save_models([rec]))
-                self.writer.save_details(normalise(detail))
+                self.writer.save_details(detail)
             self.tally.details += 1
         if scope.params() or (scope.limit and not scope.model_ids):
             key = f"scope.{scope.key()}"

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-MODES = ("auto", "full", "incremental", "metrics", "cards", "prices", "search", "scoped")
+MODES = ("auto", "full", "incremental", "metrics", "cards", "prices", "search", "evidence", "scoped")
 
 
 @dataclass
@@ -48,9 +48,13 @@ class CrawlSettings:
     max_db_pages: int | None = None
     queries_file: str | None = None   # the search crawl's queries (default: schedules/queries.toml)
     search_budget: int | None = None  # its requests per day (default: the queries file's)
+    evidence_budget: int | None = None  # the evidence crawl's requests per day (default: crawl/evidence.py)
+    spaces_models: int | None = None    # how many of the most downloaded models' Spaces it follows
 
     def args(self) -> dict:
         """What the `runs` row records of them: never the token."""
         return {"mode": self.mode, "scope": self.scope.params(), "limit": self.scope.limit,
                 "ids": self.scope.model_ids, "details": self.details,
-                **({"queries": self.queries_file, "search_budget": self.search_budget} if self.mode == "search" else {})}
+                **({"queries": self.queries_file, "search_budget": self.search_budget} if self.mode == "search" else {}),
+                **({"evidence_budget": self.evidence_budget, "spaces_models": self.spaces_models}
+                   if self.mode == "evidence" else {})}

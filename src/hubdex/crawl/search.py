@@ -80,7 +80,7 @@ def read_queries_file(path: str | None) -> dict:
         doc = tomllib.loads(where.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise QueriesFileError(f"queries file {where} does not exist (give one with --queries)") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as e:
         raise QueriesFileError(f"queries file {where} can't be read: {e}") from None
     defaults = doc.get("defaults", {})
     out = {"refresh_days": defaults.get("refresh_days", 7), "results": defaults.get("results", 50),

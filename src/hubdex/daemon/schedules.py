@@ -40,6 +40,34 @@ NOT_JOBS = {"daemon", "status"}  # commands of the CLI that are not jobs to sche
 TINY = timedelta(microseconds=1)
 
 
+SECRET_OPTIONS = ("--token",)  # refused in schedule files: the daemon takes HF_TOKEN or --token-file
+_TOKEN_LIKE = re.compile(r"\bhf_[A-Za-z0-9]{6,}")
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact_text(text: str) -> str:
+    """Anything shaped like a Hub token, and a URL's credentials, replaced by `***` (log lines, summaries)."""
+    return _URL_CREDENTIALS.sub("***@", _TOKEN_LIKE.sub("hf_***", text))
+
+
+def redact(args: list) -> list[str]:
+    """Args as they may be logged or shown: the value of any secret option, anything shaped like a
+    Hub token and the credentials of a URL replaced by `***`, whatever option they came with."""
+    out, hide = [], False
+    for a in map(str, args):
+        if hide:
+            out.append("***")
+            hide = False
+            continue
+        name, eq, _ = a.partition("=")
+        if name in SECRET_OPTIONS:
+            out.append(f"{name}=***" if eq else name)
+            hide = not eq
+            continue
+        out.append(redact_text(a))
+    return out
+
+
 class ScheduleError(ValueError):
     def __init__(self, file: str, job: str | None, message: str):
         self.file, self.job, self.message = file, job, message
@@ -281,6 +309,12 @@ class JobSpec:
     def describe(self) -> str:
         return str(self.trigger)
 
+    def shown(self) -> dict:
+        """The job as `hubdex status` shows it (args redacted); the daemon writes its loaded jobs so."""
+        return {"id": self.id, "file": os.path.basename(self.file), "args": redact(self.args),
+                "trigger": self.describe(), "enabled": self.enabled, "disabled_reason": self.why_disabled,
+                "period_s": getattr(self.trigger, "period", None)}
+
 
 def load(directory: str, cli: click.Group, skipped: list | None = None) -> list[JobSpec]:
     """Every job of every `*.toml` in `directory`, checked against `cli` (the hubdex click group,
@@ -303,6 +337,8 @@ def load(directory: str, cli: click.Group, skipped: list | None = None) -> list[
                 doc = tomllib.load(f)
         except tomllib.TOMLDecodeError as e:
             raise ScheduleError(path, None, f"not valid TOML: {e}") from None
+        except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+            raise ScheduleError(path, None, "not valid TOML: nested too deep") from None
         except OSError as e:
             raise ScheduleError(path, None, f"cannot read: {e.strerror}") from None
         if "jobs" not in doc and not _looks_like_jobs(doc):
@@ -376,6 +412,9 @@ def _job(path: str, job_id: str, table, cli) -> JobSpec:
             trigger = After(sources)
     except ValueError as e:
         raise bad(str(e)) from None
+    if any(a.partition("=")[0] in SECRET_OPTIONS for a in args):
+        raise bad("--token in a schedule file would be logged and shown by `hubdex status`: give the daemon "
+                  "HF_TOKEN in its environment or `hubdex daemon --token-file PATH` instead")
     spec = JobSpec(job_id, path, list(args), trigger, enabled, description=str(table.get("description", "")))
     try:
         r = resolve_args(args, cli)

@@ -30,12 +30,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-from apscheduler.triggers.date import DateTrigger
-
 from . import state as state_mod
-from .scheduler import Scheduler, wall_clock
-from .schedules import After, JobSpec
+from .loop import Loop, wall_clock
+from .schedules import After, JobSpec, redact, redact_text
 
 UTC = timezone.utc
 STOP_GRACE = 10.0   # seconds a child has to commit its unit of work after SIGUSR1
@@ -65,7 +62,9 @@ class JsonLines(logging.Formatter):
         doc.update(getattr(record, "fields", {}))
         if record.exc_info:
             doc["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str, ensure_ascii=False)
+        # Whatever a field holds (a job's args, its error line, an endpoint), no token or URL password
+        # reaches the log.
+        return redact_text(json.dumps(doc, default=str, ensure_ascii=False))
 
 
 def setup_logging(stream=None):
@@ -224,10 +223,9 @@ class Daemon:
         self.stopping = threading.Event()
         self.sleep = sleep or self.stopping.wait  # waits end when the daemon stops
         self.busy_retry = busy_retry
-        self.scheduler = Scheduler(clock, threaded=threaded,
-                                   job_defaults={"coalesce": True, "max_instances": 1})
-        self.scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+        self.scheduler = Loop(clock, threaded=threaded, listener=self._on_event)
         self.running: str | None = None
+        self.db_existed = os.path.exists(self.db_path)  # a database that disappears is not recreated
         self.started_at = None
         self._written_next: dict = {}
         self._last_look = None
@@ -248,6 +246,8 @@ class Daemon:
         self.scheduler.start()
         for spec in self.enabled.values():
             self._build(spec, now)
+        # What this daemon runs, as loaded: `hubdex status` shows it apart from what the files say now.
+        self.state.set_meta(loaded=json.dumps([spec.shown() for spec in self.specs.values()]))
         event("daemon started", pid=os.getpid(), db=self.db_path, endpoint=self.endpoint,
               jobs={j.id: iso(ts(j.next_run_time)) for j in self.scheduler.get_jobs()},
               stop_bound_seconds=STOP_BOUND)
@@ -258,7 +258,7 @@ class Daemon:
         self.state.seen(spec.id, now.timestamp())
         first, why = None, None
         if st.get("running_pid"):
-            self._wait_gone(st["running_pid"])
+            self._wait_gone(st["running_pid"], spec.id)
             first, why = now, "its last run was killed with the daemon: it resumes from its checkpoint"
         elif st.get("resume"):
             first, why = now, "its last run was stopped with the daemon: it resumes from its checkpoint"
@@ -275,38 +275,46 @@ class Daemon:
         if why:
             event("run due at start", job=spec.id, why=why)
         if spec.timed:
-            self.scheduler.add_job(self._run, trigger=spec.trigger, id=spec.id, name=spec.id, args=(spec.id,),
-                                   next_run_time=first or spec.trigger.at_or_after(now),
-                                   misfire_grace_time=grace_for(spec), replace_existing=True)
+            self.scheduler.add(spec.id, self._run, trigger=spec.trigger, args=(spec.id,),
+                               next_run_time=first or spec.trigger.at_or_after(now), grace=grace_for(spec))
         elif first is not None:
             self._kick(spec.id)
 
-    def _wait_gone(self, pid: int):
+    def _wait_gone(self, pid: int, job_id: str):
+        """The killed daemon's child may still be rolling back (it is sent SIGTERM when its parent
+        dies): wait for it, at most KILLED_WAIT seconds, saying so. A pid that now belongs to a
+        process that is not a hubdex job (reused since the crash) is not waited for."""
+        if not _is_hubdex_job(pid):
+            return
+        event("waiting for the job of the previous daemon to end", job=job_id, pid=pid, at_most_s=KILLED_WAIT)
         deadline = time.monotonic() + KILLED_WAIT
         while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not _is_hubdex_job(pid):
                 return
-            except PermissionError:
-                return  # another user's process: the pid was reused
             time.sleep(0.2)
+        event("the previous daemon's job is still running: starting anyway (its writer lock decides)",
+              logging.WARNING, job=job_id, pid=pid)
 
     def _kick(self, job_id: str):
         """Queue an `after` job once: not again while it waits to start (coalesced)."""
-        executor = self.scheduler._lookup_executor("default")
-        if job_id in executor.queued:
+        if job_id in self.scheduler.runner.queued:
             event("run coalesced: already queued", job=job_id)
             return
-        now = self.clock()
-        self.scheduler.add_job(self._run, trigger=DateTrigger(now, timezone=UTC), id=job_id, name=job_id,
-                               args=(job_id,), next_run_time=now, misfire_grace_time=None, replace_existing=True)
+        self.scheduler.add(job_id, self._run, args=(job_id,), next_run_time=self.clock(), grace=None)
 
     # -- a run -------------------------------------------------------------------------------------
     def _run(self, job_id: str, scheduled: datetime | None = None):
         spec = self.enabled[job_id]
         if self.stopping.is_set():
             return
+        if self.db_existed and not os.path.exists(self.db_path) and self.db_path in spec.argv(self.db_path, None):
+            # Deleted while the daemon ran: a crawl would start a new, empty database without a word.
+            event("database deleted under the daemon: run not started (restart the daemon to start a new one)",
+                  logging.ERROR, job=job_id, db=self.db_path)
+            self.state.finished(job_id, slot=ts(scheduled), start=self.clock().timestamp(),
+                                end=self.clock().timestamp(), outcome="skipped: database missing", code=None,
+                                run_id=None, counts={}, summary=f"{self.db_path} is gone", resume=False)
+            return "skipped"
         is_after = isinstance(spec.trigger, After)
         taken = self.state.take_pending(job_id) if is_after else None
         argv = spec.argv(self.db_path, self.endpoint)
@@ -316,7 +324,7 @@ class Daemon:
         start_wall = self.clock()
         start_mono = time.monotonic()
         self.running = job_id
-        event("run started", job=job_id, scheduled=iso(ts(scheduled)), args=argv)
+        event("run started", job=job_id, scheduled=iso(ts(scheduled)), args=redact(argv))
         try:
             while True:
                 result = self.launcher.launch(argv, lambda pid: self.state.started(
@@ -331,6 +339,8 @@ class Daemon:
                     break
         finally:
             self.running = None
+        if os.path.exists(self.db_path):
+            self.db_existed = True
         outcome = OUTCOMES.get(result.code, f"killed by signal {-result.code}" if (result.code or 0) < 0 else "failed")
         duration = round(time.monotonic() - start_mono, 3)
         asked_to_stop = self.stopping.is_set() and result.code != 0
@@ -357,20 +367,19 @@ class Daemon:
                         self._kick(other.id)
         return outcome
 
-    def _on_event(self, ev):
-        if ev.code == EVENT_JOB_MISSED:
-            event("run skipped: its next slot came while it waited", logging.WARNING, job=ev.job_id,
-                  scheduled=iso(ts(ev.scheduled_run_time)))
-        elif ev.code == EVENT_JOB_MAX_INSTANCES:
-            event("run skipped: the job is still queued or running", job=ev.job_id,
-                  scheduled=iso(ts(ev.scheduled_run_times[-1])))
-        elif ev.code == EVENT_JOB_ERROR:
-            event("run crashed in the daemon", logging.ERROR, job=ev.job_id, error=repr(ev.exception),
-                  traceback=ev.traceback)
+    def _on_event(self, kind, job_id, run_time, error=None, tb=None):
+        if kind == "missed":
+            event("run skipped: its next slot came while it waited", logging.WARNING, job=job_id,
+                  scheduled=iso(ts(run_time)))
+        elif kind == "busy":
+            event("run skipped: the job is still queued or running", job=job_id, scheduled=iso(ts(run_time)))
+        elif kind == "error":
+            event("run crashed in the daemon", logging.ERROR, job=job_id, error=repr(error), traceback=tb)
 
     # -- the loop ----------------------------------------------------------------------------------
     def _note_next_runs(self):
-        now_mono, now_wall = time.monotonic(), time.time()
+        self.state.flush()  # state kept in memory while the disk was full: written once it can be
+        now_mono, now_wall = time.monotonic(), self.clock().timestamp()
         if self._last_look is not None:
             jump = (now_wall - self._last_look[1]) - (now_mono - self._last_look[0])
             if abs(jump) > 30:
@@ -387,8 +396,7 @@ class Daemon:
                 nxt = spec.trigger.at_or_after(now)
                 event("clock went back: next run recomputed", logging.WARNING, job=job.id,
                       was=iso(ts(job.next_run_time)), now=iso(ts(nxt)))
-                self.scheduler.modify_job(job.id, next_run_time=nxt)
-                job.next_run_time = nxt
+                self.scheduler.reschedule(job.id, nxt)
             when = ts(job.next_run_time)
             if self._written_next.get(job.id) != when:
                 self.state.next_run(job.id, when)
@@ -420,20 +428,34 @@ class Daemon:
 
     def request_stop(self):
         self.stopping.set()
-        executor = self.scheduler._lookup_executor("default")
-        executor.stopping = True
+        self.scheduler.runner.stopping = True
         threading.Thread(target=self.launcher.stop, name="hubdex-stop", daemon=True).start()
         self.scheduler.wakeup()
 
     def _shutdown(self) -> int:
         t0 = time.monotonic()
-        self.scheduler.shutdown(wait=False)
-        executor_thread = self.scheduler._lookup_executor("default").thread if self.scheduler.threaded else None
-        if executor_thread is not None:
-            executor_thread.join(STOP_BOUND - 1)
-        self.state.set_meta(pid=None, stopped_at=time.time())
+        self.scheduler.shutdown()
+        runner_thread = self.scheduler.runner.thread
+        if runner_thread is not None:
+            runner_thread.join(STOP_BOUND - 1)
+        self.state.set_meta(pid=None, stopped_at=self.clock().timestamp())
+        self.state.flush(force=True)
         event("daemon stopped", seconds=round(time.monotonic() - t0, 3))
         return 0
+
+
+def _is_hubdex_job(pid: int) -> bool:
+    """Whether `pid` is alive and runs `python -m hubdex` (not a process that reused the number)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True  # no /proc: alive is all we can tell
+    return b"hubdex" in argv[:4] or any(a.endswith(b"/hubdex") for a in argv[:2])
 
 
 def _seconds(s: float):

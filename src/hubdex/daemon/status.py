@@ -1,6 +1,10 @@
 """How the daemon is doing, read from outside it: `hubdex status`, `/healthz` and `/metrics` all
 read the same things (the schedule files, the state file, the daemon's lock, the served database
-read-only, the rate-limit budget file), so they cannot disagree."""
+read-only, the rate-limit budget file), so they cannot disagree.
+
+While a daemon runs, its jobs are shown as it loaded them (it writes them to its state at start):
+a schedule file edited since does nothing until the daemon restarts, so what the files now say is
+shown apart (`schedule_files`), with the jobs that differ."""
 
 from __future__ import annotations
 
@@ -11,9 +15,9 @@ import time
 
 from ..crawl.backlog import backlog_size
 from ..hub import budget as budget_mod
-from ..store.lockfile import Busy, LockFile
+from ..store.lockfile import Busy, DaemonLock
 from . import state as state_mod
-from .schedules import JobSpec
+from .schedules import JobSpec, redact_text
 
 
 def iso(seconds):
@@ -26,7 +30,7 @@ def daemon_running(db_path: str) -> tuple[bool, str | None]:
     if not os.path.exists(path):
         return False, None
     try:
-        with LockFile(path, record_holder=False):
+        with DaemonLock(db_path, record_holder=False):
             return False, None
     except Busy as e:
         return True, str(e)
@@ -67,33 +71,43 @@ def gather(db_path: str, specs: list[JobSpec], schedule_error: str | None = None
         if st:
             st.close()
     running, holder = daemon_running(db_path)
+    in_files = [spec.shown() for spec in specs]
+    loaded = None
+    if running and meta.get("loaded"):
+        try:
+            loaded = json.loads(meta["loaded"])
+        except ValueError:
+            loaded = None
+    by_id = {spec.id: spec for spec in specs}
     jobs = []
-    for spec in specs:
-        s = jobs_state.get(spec.id, {})
+    for d in (loaded if loaded is not None else in_files):
+        spec = by_id.get(d["id"])
+        s = jobs_state.get(d["id"], {})
         last = None
         if s.get("last_outcome"):
             last = {"outcome": s["last_outcome"], "code": s["last_code"], "started": iso(s["last_start"]),
                     "ended": iso(s["last_end"]),
                     "duration_s": round(s["last_end"] - s["last_start"], 3) if s["last_end"] and s["last_start"] else None,
                     "counts": json.loads(s["last_counts"] or "{}"), "run_id": s["last_run_id"],
-                    "summary": s["last_summary"]}
+                    "summary": redact_text(s["last_summary"] or "")}
         if running:
             next_run = s.get("next_run")
-        elif spec.enabled and spec.timed:
+        elif spec is not None and spec.enabled and spec.timed:
             slot = spec.trigger.at_or_after(_dt(now))
             next_run = slot.timestamp() if slot else None
         else:
             next_run = None
-        jobs.append({"id": spec.id, "file": os.path.basename(spec.file), "args": spec.args,
-                     "trigger": spec.describe(), "enabled": spec.enabled, "disabled_reason": spec.why_disabled,
+        jobs.append({**{k: d[k] for k in ("id", "file", "args", "trigger", "enabled", "disabled_reason")},
                      "last_run": last, "last_success": iso(s.get("last_success")),
                      "last_success_ts": s.get("last_success"), "next_run": iso(next_run), "next_run_ts": next_run,
                      "running": bool(running and s.get("running_pid")), "pending": bool(s.get("pending")),
                      # killed with the daemon, or stopped by it: the next start runs it first, from its checkpoint
                      "resumes_at_start": bool(not running and (s.get("running_pid") or s.get("resume"))),
                      "pending_since": iso(s.get("pending")), "runs": s.get("runs", 0),
-                     "period_s": getattr(spec.trigger, "period", None)})
-    declared = {s.id for s in specs}
+                     "period_s": d["period_s"]})
+    declared = {j["id"] for j in jobs}
+    changed = sorted({j["id"] for j in in_files} ^ {j["id"] for j in loaded or []} | {
+        j["id"] for j in in_files for k in (loaded or []) if k["id"] == j["id"] and k != j}) if loaded is not None else []
     orphans = sorted(set(jobs_state) - declared)
     budget_path = db_path + ".ratelimit"
     return {
@@ -107,6 +121,10 @@ def gather(db_path: str, specs: list[JobSpec], schedule_error: str | None = None
         "budget": budget_mod.left(budget_path, now=now),
         "schedule_error": schedule_error,
         "jobs": jobs,
+        "jobs_from": "the running daemon (as it loaded them)" if loaded is not None else "the schedule files",
+        # what the files say now, when it is not what the running daemon does (applied at its restart)
+        "schedule_files": {"differs": bool(changed), "changed_jobs": changed, "jobs": in_files} if loaded is not None
+        else None,
         "unscheduled_jobs_in_state": orphans,
         "now": iso(now),
     }
@@ -177,6 +195,14 @@ def render(doc: dict) -> str:
                      f"next {j['next_run'] or '-'}" + (f"  [{state}]" if state else ""))
     for job_id in doc["unscheduled_jobs_in_state"]:
         lines.append(f"  {job_id:<12} in the state file but in no schedule file: not run")
+    files = doc.get("schedule_files")
+    if files and files["differs"]:
+        lines.append("schedule files now (edited since the daemon started; applied when it restarts):")
+        now_by_id = {j["id"]: j for j in files["jobs"]}
+        for job_id in files["changed_jobs"]:
+            j = now_by_id.get(job_id)
+            lines.append(f"  {job_id:<12} " + (f"{j['trigger']}, args {' '.join(j['args'])}"
+                                                + ("" if j["enabled"] else " (disabled)") if j else "removed"))
     return "\n".join(lines)
 
 

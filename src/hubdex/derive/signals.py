@@ -4,23 +4,34 @@ Inputs are read from the stored tables with a handful of whole-table queries (mo
 card and metadata capabilities, evaluations, providers, router prices) into numpy arrays aligned on
 the model key; each signal is then array arithmetic, never a Python loop per model.
 
-* adoption: 30-day and all-time downloads, likes, trending score, and growth of all-time downloads
-  over 7 and 30 days (from `metrics_history`); each as a percentile of log1p(value) overall and
-  within the model's pipeline tag (half each); a value of 0 scores 0; an input a model lacks
-  (growth before the history is 7 days deep) drops out and the other weights are rescaled.
-* quality: card completeness, evaluation results and their standing against the same task's
-  models on the same dataset and metric, a paper, a recognised licence, safe weight formats; 0 if
-  the repo is disabled. A card whose README could not be read (`cards.source` other than
-  'readme': a gated repo answers anonymous callers with its cardData only) has card completeness
-  unknown (NaN, stored NULL), and the quality rescales over the parts it has, as adoption does for
-  growth.
-* ecosystem: percentiles of finetunes, adapters, quantisations, merges, Spaces, live providers and
-  datasets; library support; weight formats.
+* adoption: 30-day and all-time downloads, likes, trending score, growth of all-time downloads
+  over 7 and 30 days (from `metrics_history`), and family downloads (the model's own 30-day
+  downloads plus those of its copies: quantised, GGUF and format repos folded onto it by the match
+  step's `match_copies`, shown apart as `family_downloads_30d`). Each on a log scale within the
+  model's task: 100 * log1p(value) / log1p(anchor), the anchor being the task's largest value
+  rounded up to a quarter decade (so it moves only when the task's top crosses a step, never when
+  unrelated models change), at least a floor per input (a task of ten tiny models doesn't put them
+  all at 100). A 400x gap in downloads is 2.6 decades: a large gap. `p_` columns hold the same on
+  the whole Hub's anchor; a value of 0 scores 0; an input a model lacks (growth before the history
+  is 7 days deep) drops out and the other weights are rescaled.
+* quality: measured performance (derive/quality.py): where the model stands on each benchmark it
+  has results on, within its task, combined with verified and third-party results weighing more
+  than claims; documentation care (card completeness, a paper, a recognised licence, safe weight
+  formats) is a small part beside it (`documentation`, also stored alone). No usable evidence:
+  quality unknown (NaN), never low. 0 if the repo is disabled. A card whose README could not be
+  read has card completeness unknown (NaN) and the documentation rescales over the parts it has.
+* ecosystem: finetunes, adapters, quantisations, merges, Spaces, live providers and datasets, each
+  on the adoption's log scale within the task (ECOSYSTEM_FLOORS); library support; weight formats.
 * pricing: the pricing class and the licence family; API-only models by their cheapest price.
+  Open weights are decided from the files, the library, weight-format tags, an open licence and the
+  card; "paid API only" needs a file list that shows no weights, no library and no open licence.
+  An unknown pricing class (no licence, weights not known) is unknown (NaN): it adds nothing.
 * match: read from `match_scores` (the match graph's step); a model absent from it has no match
   score (NaN, shown as unknown), which contributes nothing to the rank.
-* rank: the weighted sum; each contribution is rounded to hundredths first, so the printed
-  contributions add up to the rank exactly.
+* rank: the weighted sum over the signals that are known, their weights rescaled to sum to 1
+  (`rank_known_weight` is the share known: 1.0 when every signal is); an unknown signal adds
+  nothing. Each contribution is rounded to hundredths first, so the printed contributions add up to
+  the rank exactly.
 
 Percentiles are mid-rank: 100 * (models below + half the ties) / group size, deterministic.
 """
@@ -36,13 +47,22 @@ from importlib import resources
 
 import numpy as np
 
+from . import quality as quality_
 from .columns import Coded, Fixed
 from .match import KINDS as MATCH_KINDS
 
 SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "match")
 # The parts of each signal, as the weights file names them; model_scores has a column for each
 # (p_/pt_<adoption input>, q_<quality part>, e_<ecosystem part>): a new part needs a migration.
-ADOPTION_INPUTS = ("downloads_30d", "downloads_all_time", "likes", "trending", "growth_7d", "growth_30d")
+ADOPTION_INPUTS = ("downloads_30d", "downloads_all_time", "likes", "trending", "growth_7d", "growth_30d",
+                   "family_downloads_30d")
+# The least anchor of each adoption input's log scale (see the module docstring).
+ADOPTION_FLOORS = {"downloads_30d": 1e6, "downloads_all_time": 1e7, "likes": 1000, "trending": 100, "growth_7d": 1e5,
+                   "growth_30d": 1e5, "family_downloads_30d": 1e6}
+# Ecosystem counts on the same scale (Spaces are capped at 100 by the Hub: the floor is the cap).
+ECOSYSTEM_FLOORS = {"finetunes": 1000, "adapters": 1000, "quantizations": 300, "merges": 100, "spaces": 100,
+                    "providers": 10, "datasets": 10}
+TASK_UNKNOWN = "task unknown"
 QUALITY_PARTS = ("card", "evaluations", "paper", "licence", "safe_weights")
 ECOSYSTEM_PARTS = ("finetunes", "adapters", "quantizations", "merges", "spaces", "providers", "library", "formats",
                    "datasets")
@@ -52,6 +72,12 @@ PRICING_CLASSES = ("free open weights", "open weights plus paid hosted inference
 FAMILY_PRICE_SCORE = {"permissive": 100, "public-domain": 100, "weak-copyleft": 95, "copyleft": 85, "openrail": 80,
                       "community": 60, "non-commercial": 35, "proprietary": 20, "unknown": 30}
 GATED_PENALTY = 10
+# Files that document a repo rather than hold a model: a repo with only these (and live providers)
+# is the one case read as "paid API only".
+DOC_FILES_SQL = ("lower(path) LIKE '%.md' OR path IN ('.gitattributes', '.gitignore') OR lower(path) LIKE 'license%' "
+                 "OR lower(path) LIKE 'notice%' OR lower(path) LIKE '%.png' OR lower(path) LIKE '%.jpg' "
+                 "OR lower(path) LIKE '%.jpeg' OR lower(path) LIKE '%.gif' OR lower(path) LIKE '%.webp' "
+                 "OR lower(path) LIKE '%.svg' OR lower(path) LIKE '%.pdf' OR path LIKE '.eval_results/%'")
 LOWER_IS_BETTER = ("wer", "cer", "loss", "perplexity", "ppl", "mae", "mse", "rmse", "fid", "eer", "ter")
 
 
@@ -83,6 +109,8 @@ def load_weights(path: str | None = None) -> dict:
         got = w.get(table)
         if table == "match" and got is None and path:  # files written before the match graph: the shipped kinds
             got = load_weights(None)["match"]
+        if table == "adoption" and isinstance(got, dict) and path and "family_downloads_30d" not in got:
+            got = {**got, "family_downloads_30d": 0}  # files written before family adoption: it counts for nothing
         if not isinstance(got, dict):
             raise ValueError(f"weights file {name}: no [{table}] table")
         extra = set(got) - set(keys)
@@ -135,6 +163,31 @@ def percentiles(values, groups=None, zero_scores_zero: bool = True) -> np.ndarra
     return out
 
 
+def log_scores(values, groups, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(Hub-wide, within-group) log-scale scores 0-100 of `values`: 100 * log1p(v) / log1p(anchor),
+    the anchor being the largest value (overall, or in the group) rounded up to a quarter decade and
+    at least `floor`. NaN stays NaN (missing); 0 scores 0."""
+    v = np.asarray(values, dtype=float)
+    x = np.log1p(np.maximum(v, 0))
+    present = ~np.isnan(x)
+
+    def anchor(top):
+        top = np.maximum(top, np.log(floor))
+        # a quarter decade: log1p-space steps of ln(10)/4, so the anchor holds while the top moves within one
+        step = np.log(10) / 4
+        return np.ceil(top / step - 1e-9) * step
+
+    hub = np.full(len(v), np.nan)
+    task = np.full(len(v), np.nan)
+    if present.any():
+        hub[present] = 100 * x[present] / anchor(np.nanmax(x))
+        g = np.asarray(groups)
+        tops = np.full(int(g.max()) + 1 if len(g) else 1, -np.inf)
+        np.fmax.at(tops, g[present], x[present])
+        task[present] = 100 * x[present] / anchor(tops[g[present]])
+    return np.minimum(hub, 100), np.minimum(task, 100)
+
+
 # -- reading the inputs ----------------------------------------------------------------------------
 class Inputs:
     """Per-model arrays aligned on `keys` (the current models, by key), read on connection `conn`."""
@@ -162,6 +215,7 @@ class Inputs:
         names = [r[0] for r in conn.execute("SELECT DISTINCT coalesce(pipeline_tag, '') FROM models "
                                             "WHERE removed_at IS NULL ORDER BY 1")]
         lookup = {t: i for i, t in enumerate(names)}
+        self.task_names = names
         cur = conn.execute("SELECT coalesce(pipeline_tag, '') FROM models WHERE removed_at IS NULL ORDER BY key")
         parts = []
         while rows := cur.fetchmany(50_000):
@@ -224,25 +278,6 @@ def read_licences(conn, inp: Inputs) -> Licences:
     return Licences(code.astype(np.int64), table)
 
 
-def _eval_standing(conn, inp: Inputs) -> np.ndarray:
-    """For models with results: their mean standing (0 worst .. 1 best) among the models of the same
-    pipeline tag reporting the same metric on the same dataset; 0.5 when no peer reports it."""
-    lower = ", ".join(f"'{m}'" for m in LOWER_IS_BETTER)
-    sql = f"""WITH ev AS (
-        SELECT e.model_key AS k, coalesce(m.pipeline_tag, '') AS task, lower(coalesce(e.dataset, '')) AS ds,
-               lower(e.metric) AS metric,
-               max(CASE WHEN lower(e.metric) IN ({lower}) THEN -e.value ELSE e.value END) AS v
-        FROM evaluations e JOIN models m ON m.key = e.model_key
-        WHERE e.value IS NOT NULL AND e.subject IS NULL AND m.removed_at IS NULL GROUP BY 1, 2, 3, 4),
-      placed AS (
-        SELECT k, (rank() OVER w - 1 + 0.5 * (count(*) OVER (PARTITION BY task, ds, metric, v) - 1))
-                  / (count(*) OVER (PARTITION BY task, ds, metric) - 1) AS standing,
-               count(*) OVER (PARTITION BY task, ds, metric) AS peers
-        FROM ev WINDOW w AS (PARTITION BY task, ds, metric ORDER BY v))
-      SELECT k, coalesce(avg(CASE WHEN peers > 1 THEN standing END), 0.5) FROM placed GROUP BY k"""
-    return inp.column(conn, sql, np.nan)
-
-
 @dataclass
 class Gathered:
     """The signals' inputs that no derive step writes, read and turned into percentiles by `gather`
@@ -269,16 +304,20 @@ def gather(read, day: int, weights: dict) -> Gathered:
            "trending": inp.trending, "growth_7d": inp.growth_7d, "growth_30d": inp.growth_30d}
     num = np.zeros(inp.n)
     den = np.zeros(inp.n)
-    for k in ADOPTION_INPUTS:
-        p, pt = percentiles(raw[k]), percentiles(raw[k], inp.task)
-        present = ~np.isnan(p)
-        num += np.where(present, aw[k] * (p + pt) / 2, 0)
+    for k in ADOPTION_INPUTS[:-1]:  # family downloads need the copies the match step folds: in compute
+        p, pt = log_scores(raw[k], inp.task, ADOPTION_FLOORS[k])
+        present = ~np.isnan(pt)
+        num += np.where(present, aw[k] * pt, 0)
         den += np.where(present, aw[k], 0)
         out["p_" + k], out["pt_" + k] = Fixed.of(p, 2), Fixed.of(pt, 2)  # final: stored compact now
         del p, pt, present
-    out["adoption"] = np.where(den > 0, num / np.where(den > 0, den, 1), 0)
+    out["_adoption_num"], out["_adoption_den"] = num, den
+    out["_downloads"] = inp.downloads.copy()
+    out["_task"] = inp.task.copy()
+    out["task_group"] = Coded(inp.task.astype(np.int32), np.array([t or TASK_UNKNOWN for t in inp.task_names],
+                                                                    dtype=object))
     out["growth_7d"], out["growth_30d"] = inp.growth_7d, inp.growth_30d
-    del raw, num, den
+    del raw
 
     # -- quality: what the card says (cards are written by the crawl, not by derive)
     flags = {c: col("SELECT model_key, 1 FROM capabilities WHERE capability = ? GROUP BY model_key", 0, (c,))
@@ -286,23 +325,28 @@ def gather(read, day: int, weights: dict) -> Gathered:
     trained = col("SELECT model_key, 1 FROM capabilities WHERE capability IN ('training described', 'training data') "
                   "GROUP BY model_key")
     described = col("SELECT model_key, sections_count >= 3 FROM cards")
-    unread = col("SELECT model_key, 1 FROM cards WHERE source != 'readme'")  # only the front matter, or nothing
+    # a card not read yet, or read without its README (only the front matter, or nothing): unknown
+    unread = col("SELECT model_key, source != 'readme' FROM cards", 1)
     q = {"card": np.where(unread > 0, np.nan, (described + flags["intended use"] + flags["limitations stated"]
                                                + trained + flags["usage documented"]) / 5)}
     card_paper = col("SELECT model_key, 1 FROM capabilities WHERE capability = 'paper' GROUP BY model_key")
-    standing = _eval_standing(read, inp)
-    out["eval_standing"] = standing
-    q["evaluations"] = np.where(~np.isnan(standing), 0.4 + 0.6 * np.nan_to_num(standing), 0)
+    found = quality_.evidence(read, inp.keys)
+    out["eval_standing"] = found.score
+    out["quality_benchmarks"] = found.benchmarks
+    out["quality_sources"] = Coded.of(found.sources)
+    q["evaluations"] = found.score  # NaN: no usable evidence, and then quality is unknown
 
     # -- ecosystem: the counts
     live = np.maximum(
         col("SELECT model_key, count(*) FROM model_providers WHERE status = 'live' GROUP BY model_key"),
         col("""SELECT m.key, count(*) FROM current_router_prices r JOIN models m ON m.id = r.model_id
                WHERE r.status = 'live' GROUP BY m.key"""))
-    e = {"finetunes": percentiles(inp.finetunes) / 100, "adapters": percentiles(inp.adapters) / 100,
-         "quantizations": percentiles(inp.quantizations) / 100, "merges": percentiles(inp.merges) / 100,
-         "spaces": percentiles(inp.spaces) / 100, "providers": percentiles(live) / 100,
-         "library": inp.library.astype(float)}
+    # counts on the same log scale as adoption, within the task (a value that moves with its own
+    # model): one finetune is not "above 98% of the Hub" as a percentile over a sea of zeros made it
+    counts = {"finetunes": inp.finetunes, "adapters": inp.adapters, "quantizations": inp.quantizations,
+              "merges": inp.merges, "spaces": inp.spaces, "providers": live}
+    e = {k: log_scores(v, inp.task, ECOSYSTEM_FLOORS[k])[1] / 100 for k, v in counts.items()}
+    e["library"] = inp.library.astype(float)
     # what `compute` no longer needs (a million models: 8 MB an array)
     for name in ("downloads", "all_time", "likes", "trending", "finetunes", "adapters", "quantizations", "merges",
                  "spaces", "task"):
@@ -337,16 +381,24 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     safe, pickle = has_safe, has_pickle
     q["safe_weights"] = np.where(safe > 0, 1.0, np.where(pickle > 0, 0.25, 0.5))  # no weights seen: can't tell
     qw = weights["quality"]
-    # a part that could not be read (the card of a gated repo) drops out and the others rescale
-    q_num = sum(qw[k] * np.nan_to_num(q[k]) for k in QUALITY_PARTS)
-    q_den = sum(qw[k] * ~np.isnan(np.asarray(q[k], dtype=float)) for k in QUALITY_PARTS)
-    out["quality"] = np.where(inp.disabled > 0, 0.0, np.where(q_den > 0, q_num / np.where(q_den > 0, q_den, 1), 0) * 100)
+    # documentation: the parts other than evidence; one that could not be read (the card of a gated
+    # repo) drops out and the others rescale
+    doc_parts = [k for k in QUALITY_PARTS if k != "evaluations"]
+    d_num = sum(qw[k] * np.nan_to_num(q[k]) for k in doc_parts)
+    d_den = sum(qw[k] * ~np.isnan(np.asarray(q[k], dtype=float)) for k in doc_parts)
+    documentation = np.where(d_den > 0, d_num / np.where(d_den > 0, d_den, 1), np.nan)
+    out["documentation"] = np.round(documentation * 100, 2)
+    # quality: the evidence, with documentation a small part beside it; no evidence: unknown
+    ev = np.asarray(q["evaluations"], dtype=float)
+    w_ev, w_doc = qw["evaluations"], 1 - qw["evaluations"]
+    with_doc = (w_ev * ev + w_doc * np.nan_to_num(documentation)) / (w_ev + w_doc * ~np.isnan(documentation))
+    out["quality"] = np.where(np.isnan(ev), np.nan, np.where(inp.disabled > 0, 0.0, with_doc * 100))
     for k in QUALITY_PARTS:
         out["q_" + k] = q[k]
 
     # -- ecosystem: formats and datasets come from the metadata capabilities
     e["formats"] = np.minimum(formats, 3) / 3
-    e["datasets"] = percentiles(datasets) / 100
+    e["datasets"] = log_scores(datasets, out["_task"], ECOSYSTEM_FLOORS["datasets"])[1] / 100
     ew = weights["ecosystem"]
     out["ecosystem"] = sum(ew[k] * e[k] for k in ECOSYSTEM_PARTS) * 100
     for k in ECOSYSTEM_PARTS:
@@ -362,21 +414,36 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
             j = np.searchsorted(inp.keys, k)
             if j < inp.n and inp.keys[j] == k:
                 provider[j], price_in[j], price_out[j] = p, i, o
-    # Open weights: weight files seen, or a library that loads weights from the repo (older listings
-    # and partial file lists show no weight files for models that have them).
-    weights_known = ((safe + pickle) > 0) | (inp.library > 0)
+    # Open weights, from every witness: weight files seen, a library that loads weights from the repo,
+    # weight-format tags, an open licence (a licence for weights is a licence to download them), a
+    # card that shows how to load them. Older listings and partial file lists show no weight files
+    # for models that have them, so a missing file is never proof of "API only": that needs a file
+    # list that was read and shows no weights, and no other witness.
+    tagged = col("""SELECT model_key, 1 FROM model_tags WHERE tag IN ('safetensors', 'gguf', 'pytorch', 'onnx', 'tf',
+        'jax', 'mlx', 'keras', 'tflite', 'openvino', 'coreml', 'diffusers', 'sentence-transformers', 'transformers',
+        'timm', 'open_clip', 'peft', 'ctranslate2', 'nemo', 'espnet', 'fairseq', 'adapter-transformers')
+        GROUP BY model_key""")
+    usage = col("SELECT model_key, 1 FROM capabilities WHERE capability = 'usage documented' GROUP BY model_key")
+    open_licence = np.isin(family, ["permissive", "public-domain", "weak-copyleft", "copyleft", "openrail",
+                                    "community", "non-commercial"])
+    files_listed = col("SELECT model_key, count(*) FROM model_files GROUP BY model_key") > 0
+    # files other than documentation (a config, a tokenizer, any weights): the repo is a checkpoint
+    checkpoint = col(f"""SELECT model_key, 1 FROM model_files WHERE NOT ({DOC_FILES_SQL}) GROUP BY model_key""") > 0
+    weights_known = (((safe + pickle) > 0) | (inp.library > 0) | (tagged > 0) | open_licence | (usage > 0)
+                     | checkpoint)
     hosted = live > 0
+    api_only_seen = ~weights_known & hosted & files_listed  # a file list read, and only documentation in it
     conditional = (inp.gated > 0) | np.isin(family, ["non-commercial", "community", "proprietary"]) | (commercial == "no")
     # indexes into PRICING_CLASSES
     cls_code = np.select(
-        [~weights_known & hosted, ~weights_known | (family == "unknown"), conditional, hosted], [3, 4, 2, 1], 0)
+        [api_only_seen, ~weights_known | (family == "unknown"), conditional, hosted], [3, 4, 2, 1], 0)
     blended = price_in + price_out
     price_pct = percentiles(blended, zero_scores_zero=False) / 100
     family_score = {f: FAMILY_PRICE_SCORE.get(f, 30) for f in set(lic.table[:, 1])}
     base = np.array([family_score[f] for f in lic.table[:, 1]], dtype=float)[lic.code] if inp.n else np.zeros(0)
     score = np.where(inp.gated > 0, base - GATED_PENALTY, base)
     api_only = 10 + 20 * (1 - np.nan_to_num(price_pct, nan=0.5))
-    score = np.select([cls_code == 3, cls_code == 4], [api_only, FAMILY_PRICE_SCORE["unknown"]], score)
+    score = np.select([cls_code == 3, cls_code == 4], [api_only, np.nan], score)  # unknown is unknown
     out.update({"licence": licence, "licence_family": family, "commercial_use": commercial, "licence_via": via,
                 "cheapest_provider": provider, "cheapest_input_usd_per_m": price_in,
                 "cheapest_output_usd_per_m": price_out, "hosted_providers": live.astype(np.int64),
@@ -385,13 +452,28 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     # -- match: the match graph's scores; absent (no graph yet, or not in it) is unknown, not 0
     out["match"] = col("SELECT model_key, score FROM match_scores", np.nan)
 
+    # -- adoption, finished: family downloads (own + copies', folded by the match step)
+    copies = col("""SELECT c.canonical_key, sum(coalesce(m.downloads, 0)) FROM match_copies c
+        JOIN models m ON m.key = c.model_key AND m.removed_at IS NULL GROUP BY c.canonical_key""")
+    fam = out.pop("_downloads") + copies
+    out["family_downloads_30d"] = fam.astype(np.int64)
+    p, pt = log_scores(fam, out.pop("_task"), ADOPTION_FLOORS["family_downloads_30d"])
+    aw = weights["adoption"]
+    num = out.pop("_adoption_num") + np.where(np.isnan(pt), 0, aw["family_downloads_30d"] * np.nan_to_num(pt))
+    den = out.pop("_adoption_den") + np.where(np.isnan(pt), 0, aw["family_downloads_30d"])
+    out["p_family_downloads_30d"], out["pt_family_downloads_30d"] = Fixed.of(p, 2), Fixed.of(pt, 2)
+    out["adoption"] = np.where(den > 0, num / np.where(den > 0, den, 1), 0)
+
     # -- rounding, rank, percentiles of the signals
     for s in SIGNALS:
         out[s] = np.round(out[s], 2)
     rw = weights["rank"]
-    # an unknown signal contributes nothing (its weight is not spread over the others: the rank
-    # says what is known, and `hubdex rank` shows the unknown as such)
-    out["rank"] = np.round(sum(np.round(rw[s] * np.nan_to_num(out[s]), 2) for s in SIGNALS), 2)
+    # an unknown signal contributes nothing and the known weights are rescaled to sum to 1 (the
+    # rank says which were known: `rank_known_weight`, and `hubdex rank` shows the rescaled weights)
+    known = np.round(sum(rw[s] * ~np.isnan(out[s]) for s in SIGNALS), 4)  # as stored: explain divides by it too
+    out["rank_known_weight"] = known
+    safe_known = np.where(known > 0, known, 1)
+    out["rank"] = np.round(sum(np.round(rw[s] / safe_known * np.nan_to_num(out[s]), 2) for s in SIGNALS), 2)
     for s in SIGNALS[:-1] + ("rank",):
         out[s + "_pct"] = Fixed.of(percentiles(out[s], zero_scores_zero=False), 2)
     for s in SIGNALS + ("rank",):
@@ -402,6 +484,8 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     q.clear()  # their arrays now live, compact, in `out` only
     e.clear()
     out["eval_standing"] = Fixed.of(out["eval_standing"], 4)
+    out["documentation"] = Fixed.of(out["documentation"], 2)
+    out["rank_known_weight"] = Fixed.of(out["rank_known_weight"], 4)
     out["licence"], out["licence_family"], out["commercial_use"], out["licence_via"] = (
         Coded(lic.code.astype(np.int32), lic.table[:, j].copy()) for j in range(4))
     out["pricing_class"] = Coded(cls_code.astype(np.int32), np.array(PRICING_CLASSES, dtype=object))
@@ -409,6 +493,8 @@ def compute(conn, g: Gathered, weights: dict) -> dict:
     return out
 
 
-def contribution(weight: float, score: float) -> float:
-    """A signal's share of the rank, as the rank adds them up (an unknown signal adds nothing)."""
-    return round(float(np.round(weight * (0.0 if score is None else score), 2)), 2)
+def contribution(weight: float, score: float, known: float = 1.0) -> float:
+    """A signal's share of the rank, as the rank adds them up: an unknown signal adds nothing, and
+    each known weight is divided by `known` (the sum of the known signals' weights)."""
+    known = known if known else 1.0
+    return round(float(np.round(weight / known * (0.0 if score is None else score), 2)), 2)

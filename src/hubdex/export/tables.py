@@ -30,6 +30,8 @@ DATA_TABLES = (
     "model_capability_rows", "capability_names", "capability_evidence", "capability_summary",
     "licences", "licence_classes", "rank_weights", "model_scores", "score_percentiles", "match_scores",
     "search_queries", "search_results", "match_copies", "match_evidence", "match_edges", "match_edge_evidence",
+    "model_renames",
+    "eval_results", "benchmarks", "space_models",
 )
 # Keyed by (model_key, day), a row on the days a model's figures moved: one file per day
 # (DIR/<table>/day=YYYY-MM-DD/part-0.parquet).
@@ -51,6 +53,7 @@ NOT_EXPORTED = {
                    "`hubdex site` publishes them)",
     "comparison_sides": "what each comparison side was last built from",
     "comparison_runs": "the comparisons step's run figures",
+    "space_queries": "which models' Spaces the evidence crawl asked for, and when",
 }
 # SQLite's own tables and the FTS index's shadow tables.
 INTERNAL_PREFIXES = ("sqlite_", "model_search_fts")
@@ -58,7 +61,9 @@ INTERNAL_PREFIXES = ("sqlite_", "model_search_fts")
 TIMESTAMPS = {
     "models": ("last_modified", "created_at", "first_seen", "updated_at", "removed_at", "detail_at"),
     "cards": ("fetched_at",),
+    "model_renames": ("renamed_at",),
     "search_queries": ("fetched_at",),
+    "eval_results": ("fetched_at",),
     "rank_weights": ("first_used",),
 }
 DATES = {"router_prices": ("date",), "metric_days": ("date",)}

@@ -63,6 +63,28 @@ class Incomplete(GaveUp):
         self.body = body
 
 
+class BadToken(ValueError):
+    """A token no HTTP header can carry; the message never holds the token."""
+
+
+def clean_token(token):
+    """The token stripped of surrounding whitespace (a token file's trailing newline, a pasted space),
+    or None when empty; BadToken when what is left holds anything but visible ASCII (a control
+    character, a non-ASCII letter: httpx would raise with the header, token and all, in its message).
+    `True`/`False` (huggingface_hub's "use the stored token" / "none") pass through."""
+    if token is None or isinstance(token, bool):
+        return token
+    token = str(token).strip()
+    if not token:
+        return None
+    bad = next((i for i, ch in enumerate(token) if not 0x21 <= ord(ch) <= 0x7E), None)
+    if bad is not None:
+        kind = "a non-ASCII character" if ord(token[bad]) > 0x7E else "a space or control character"
+        raise BadToken(f"the Hub token (--token, HF_TOKEN or the token file) has {kind} at position {bad + 1} "
+                       f"of {len(token)}; a header can't carry it (the token is not shown)")
+    return token
+
+
 ANNOUNCE_WAITS = 1.0  # seconds: a wait this long or longer is told to on_wait
 
 
@@ -117,8 +139,12 @@ def bucket_of(url: str) -> str:
 
 
 def origin_of(url: str) -> str:
+    """scheme://host[:port], lower-cased, without a URL's `user:password@` (an origin names a server;
+    it is also a key of the budget file and of `hubdex status`, which must never show a password)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}".lower()
 
 
 class HubClient:
@@ -126,6 +152,7 @@ class HubClient:
                  max_retries: int = 8, base_wait: float = 1.0, max_wait: float = 60.0, sleep=time.sleep,
                  clock=time.monotonic, on_wait=None, budget=None):
         self.endpoint = endpoint.rstrip("/")
+        token = clean_token(token)  # before any request: BadToken says what is wrong, never the token
         # build_hf_headers puts the token in Authorization only; it never reaches our logs or rows.
         self.headers = build_hf_headers(token=token or False, library_name="hubdex", library_version=__version__)
         self.anonymous_headers = build_hf_headers(token=False, library_name="hubdex", library_version=__version__)

@@ -10,6 +10,7 @@ become a query, a fragment or another path.
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import quote
 
 _PART = r"\b[\w\-.]{1,96}\b"
@@ -29,6 +30,27 @@ def invalid_reason(model_id: str) -> str | None:
         return "'--' or '..' in it"
     if model_id.endswith(".git"):
         return "it ends in '.git'"
+    return None
+
+
+def unsafe_reason(model_id) -> str | None:
+    """Why an id that arrives from the Hub (a listing, a model_info body) can't be used, or None.
+
+    The Hub lists ids today's `validate_repo_id` refuses (legacy repos: `DJSammy/bert-base-danish-
+    uncased_BotXO,ai` has a comma), so refusing every id the command line refuses would lose real
+    models. What is refused is what could do harm: a path segment `.` or `..` or an empty one (the
+    request would go to another path), more than one '/', and characters that are not printable
+    (control characters: terminal escape sequences, newlines), or whitespace; or over 200 characters."""
+    if not isinstance(model_id, str) or not model_id:
+        return "an empty id"
+    if len(model_id) > 200:
+        return "over 200 characters"
+    if model_id.count("/") > 1:
+        return "more than one '/'"
+    if any(part in ("", ".", "..") for part in model_id.split("/")):
+        return "an empty, '.' or '..' path segment"
+    if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in model_id):
+        return "a control character or whitespace in it"
     return None
 
 

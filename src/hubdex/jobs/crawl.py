@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..crawl.evidence import EvidenceSettings
 from ..crawl.modes import Crawler, Stopped, Tally
 from ..crawl.progress import announce
 from ..crawl.scope import CrawlSettings, Scope
@@ -37,7 +38,7 @@ class CrawlJob:
         passed = get_state(db.conn, "incremental.watermark") is not None  # a full pass has completed
         if mode == "auto":
             mode = "scoped" if s.scope.is_set() else ("incremental" if passed else "full")
-        if mode in ("incremental", "metrics", "search") and not passed:
+        if mode in ("incremental", "metrics", "search", "evidence") and not passed:
             raise Usage(f"--{mode} needs a completed full pass, and this database has none: "
                         "run `hubdex crawl --full` first")
         if mode == "cards":
@@ -86,6 +87,8 @@ class CrawlJob:
                 crawler.cards(s.scope.limit)
             elif mode == "search":
                 crawler.search(SearchSettings(s.queries_file, s.search_budget))
+            elif mode == "evidence":
+                crawler.evidence(EvidenceSettings(s.evidence_budget, s.spaces_models))
             else:
                 missing = crawler.scoped(s.scope)
                 if missing:

@@ -19,7 +19,8 @@ import threading
 from dataclasses import dataclass, field
 
 from ..clock import Clock
-from ..store.db import ForeignDatabase, NoDatabase, ReadOnly, check_file, check_writable, open_db, require_file
+from ..store.db import (ForeignDatabase, NewerDatabase, NoDatabase, ReadOnly, check_file, check_writable, open_db,
+                        require_file)
 from ..store.runs import close_run, open_run
 from ..store.lockfile import Busy, WriterLock
 
@@ -96,7 +97,7 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
     try:
         check_file(db_path)
         check_writable(db_path)
-    except (ForeignDatabase, ReadOnly) as e:
+    except (ForeignDatabase, NewerDatabase, ReadOnly) as e:
         return Outcome(EXIT_STORAGE, str(e))
     except sqlite3.DatabaseError as e:
         return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
@@ -109,6 +110,9 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
     try:
         try:
             db = open_db(db_path)
+            lock.pin()  # a database created just now: its inode locked too (hard links)
+        except Busy as e:
+            return Outcome(EXIT_BUSY, f"another job is writing to {db_path} ({e}); not starting another")
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"cannot open {db_path}: {e}")
         except KeyboardInterrupt:  # a migration's transaction rolled back; no run row yet
@@ -121,10 +125,20 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
             except Usage as e:
                 return Outcome(EXIT_USAGE, str(e))
             scope, endpoint, args = job.describe()
+            # A run still `running` belongs to a process that ended without closing it (SIGKILL, power
+            # loss): open_run marks it killed, and this run says so.
+            left = [r[0] for r in db.conn.execute("SELECT id FROM runs WHERE status = 'running'")]
             run_id = open_run(db.conn, mode, scope, endpoint, args, clock.now())
         except sqlite3.DatabaseError as e:
             return Outcome(EXIT_STORAGE, f"database error: {e}")
         except KeyboardInterrupt:
+            # Ctrl-C may land just after open_run's INSERT (it commits at once): that row is closed, so
+            # none is left `running` (the lock held proves no other process has one).
+            try:
+                db.conn.execute("UPDATE runs SET status = 'interrupted', ended_at = ?, reason = 'interrupted' "
+                                "WHERE status = 'running'", (clock.now(),))
+            except sqlite3.Error:
+                pass
             return Outcome(EXIT_INTERRUPTED, INTERRUPTED_EARLY)
         ctx = Context(db, clock, clock.day, run_id)
         status, reason, code = "completed", None, EXIT_OK
@@ -138,7 +152,15 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
             status, reason, code = "failed", f"database error: {e}", EXIT_STORAGE
         except KeyboardInterrupt:
             status, reason, code = "interrupted", "interrupted", EXIT_INTERRUPTED
-        summary, figures = job.report(status, reason)
+        except Exception as e:  # noqa: BLE001 - a bug: the run row is closed and says so, never left running
+            status, reason, code = "failed", f"unexpected error: {_where(e)}", EXIT_STOPPED
+        if left:  # (after execute: a job may have replaced ctx.notes with its own list)
+            ctx.notes.append(f"run{'s' if len(left) > 1 else ''} {', '.join(map(str, left))} ended without closing "
+                             "(its process was killed): marked killed")
+        try:
+            summary, figures = job.report(status, reason)
+        except Exception:  # noqa: BLE001 - a report that fails still closes the row
+            summary, figures = f"{mode} {status}\nreason: {reason or status}", {}
         notes = "; ".join(filter(None, [reason] + list(ctx.notes))) or None
         try:
             close_run(db.conn, run_id, status, notes, figures, clock.now())
@@ -149,4 +171,16 @@ def run(job, db_path: str, *, clock: Clock | None = None) -> Outcome:
         return Outcome(code, summary, run_id, status)
     finally:
         STOP.clear()  # a stop asked of this job is not asked of the next one in this process
+        if "db" in locals():
+            db.conn.close()  # before the lock, whose descriptor on the database file must close last
         lock.__exit__()
+
+
+def _where(error: BaseException) -> str:
+    """`Type: message (at module.py:line)`, the innermost frame: enough to report the bug, one line."""
+    import os
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    at = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:300]}{at}"

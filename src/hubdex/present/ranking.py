@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from ..derive.signals import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS, SIGNALS, contribution
+from ..derive import quality as quality_
+from ..derive.signals import ADOPTION_INPUTS, ECOSYSTEM_PARTS, QUALITY_PARTS, SIGNALS, TASK_UNKNOWN, contribution
 
 
 class NotRanked(LookupError):
@@ -16,7 +17,8 @@ class NotRanked(LookupError):
 
 
 _ADOPTION_VALUES = {"downloads_30d": "downloads", "downloads_all_time": "downloads_all_time", "likes": "likes",
-                    "trending": "trending_score", "growth_7d": "growth_7d", "growth_30d": "growth_30d"}
+                    "trending": "trending_score", "growth_7d": "growth_7d", "growth_30d": "growth_30d",
+                    "family_downloads_30d": "family_downloads_30d"}
 _ECOSYSTEM_VALUES = {"finetunes": "children_finetune", "adapters": "children_adapter",
                      "quantizations": "children_quantized", "merges": "children_merge", "spaces": "spaces_count",
                      "providers": "hosted_providers", "library": "library_name", "formats": None, "datasets": None}
@@ -42,13 +44,18 @@ def explain(conn, model_id: str) -> dict:
         raise NotRanked(f"{model_id} has no rank yet ({why})")
     wrow = conn.execute("SELECT weights FROM rank_weights WHERE id = ?", (row["weights_id"],)).fetchone()
     weights = json.loads(wrow[0])
-    task = row["pipeline_tag"] or "(no pipeline tag)"
+    task = row["pipeline_tag"] or TASK_UNKNOWN
     adoption = [{"input": k, "value": row[_ADOPTION_VALUES[k]], "percentile": row["p_" + k],
                  "percentile_in_task": row["pt_" + k], "weight": round(weights["adoption"][k], 4)}
                 for k in ADOPTION_INPUTS]
-    quality = [{"part": k, "value": row["q_" + k], "weight": round(weights["quality"][k], 4)} for k in QUALITY_PARTS]
-    if row["eval_standing"] is not None:
-        quality[1]["standing_among_peers"] = row["eval_standing"]
+    quality = [{"part": "evidence" if k == "evaluations" else k, "value": row["q_" + k],
+                "weight": round(weights["quality"][k], 4)} for k in QUALITY_PARTS]
+    benchmarks = quality_.explain(conn, row["model_key"]) if row.get("model_key") is not None else []
+    evidence = {"benchmarks_used": row.get("quality_benchmarks") or 0, "sources": row.get("quality_sources"),
+                "documentation": row.get("documentation"), "benchmarks": benchmarks,
+                "note": None if row["q_evaluations"] is not None else
+                "no usable benchmark result (none, or none with peers in its task and a known direction): "
+                "quality unknown, adds nothing"}
     ecosystem = [{"part": k, "input": row[_ECOSYSTEM_VALUES[k]] if _ECOSYSTEM_VALUES[k] else None,
                   "value": row["e_" + k], "weight": round(weights["ecosystem"][k], 4)} for k in ECOSYSTEM_PARTS]
     pricing = [{"input": "pricing class", "value": row["pricing_class"]},
@@ -62,13 +69,17 @@ def explain(conn, model_id: str) -> dict:
     parts = {"adoption": adoption, "quality": quality, "ecosystem": ecosystem, "pricing": pricing,
              "match": _match_inputs(conn, row)}
     out = []
+    known = row.get("rank_known_weight") or 1.0
     for s in SIGNALS:
         w = weights["rank"][s]
         out.append({"signal": s, "score": row[s], "percentile": row.get(s + "_pct"), "weight": round(w, 4),
-                    "contribution": contribution(w, row[s]), "inputs": parts[s]})
+                    "weight_used": round(w / known, 4) if row[s] is not None else 0.0,
+                    "contribution": contribution(w, row[s], known), "inputs": parts[s]})
+    unknown = [s for s in SIGNALS if row[s] is None]
     return {"model": row["id"], "pipeline_tag": row["pipeline_tag"], "task_group": task, "rank": row["rank"],
             "rank_percentile": row["rank_pct"], "capabilities": row["capabilities_count"],
-            "weights_id": row["weights_id"], "signals": out}
+            "weights_id": row["weights_id"], "known_weight": known, "unknown_signals": unknown,
+            "quality_evidence": evidence, "signals": out}
 
 
 def _match_inputs(conn, row) -> list:
@@ -103,30 +114,46 @@ def _fmt(v, digits=2):
 
 def render_explanation(e: dict) -> str:
     lines = [f"{e['model']}  rank {e['rank']:.2f} / 100  (percentile {_fmt(e['rank_percentile'])}; "
-             f"{e['capabilities']} capabilities; task {e['task_group']}; weights {e['weights_id']})", "",
-             f"{'signal':<10} {'score':>7} {'pct':>7} {'weight':>7} {'contribution':>13}"]
+             f"{e['capabilities']} capabilities; {'task ' + e['task_group'] if e['pipeline_tag'] else e['task_group']}; "
+             f"weights {e['weights_id']})"]
+    if e.get("unknown_signals"):
+        lines.append(f"unknown: {', '.join(e['unknown_signals'])} (adds nothing; the known weights, "
+                     f"{e['known_weight']:.2f} of 1, are rescaled to sum to 1)")
+    lines += ["", f"{'signal':<10} {'score':>7} {'pct':>7} {'weight':>7} {'used':>7} {'contribution':>13}"]
     for s in e["signals"]:
         score = "unknown" if s["score"] is None else f"{s['score']:.2f}"
         lines.append(f"{s['signal']:<10} {score:>7} {_fmt(s['percentile']):>7} {s['weight']:>7.3f} "
-                     f"{s['contribution']:>13.2f}")
+                     f"{s['weight_used']:>7.3f} {s['contribution']:>13.2f}")
+        if s["signal"] == "quality":
+            q = e["quality_evidence"]
+            if q["note"]:
+                lines.append(f"    {q['note']}")
+            else:
+                lines.append(f"    evidence from {q['benchmarks_used']} benchmarks ({q['sources']}); "
+                             f"documentation {_fmt(q['documentation'])} of 100 (a small part)")
+            for b in q["benchmarks"]:
+                if "more" in b:
+                    lines.append(f"      ... and {b['more']} more")
+                    continue
+                lines.append(f"      {b['benchmark']}: {_fmt(b['value'], 4)} "
+                             f"({'lower' if b['lower_is_better'] else 'higher'} is better; standing "
+                             f"{b['standing']:.2f} in {b['task'] or TASK_UNKNOWN}; {b['kind']}, {b['source']})")
         for i in s["inputs"]:
             name = i.get("input") or i.get("part")
             if s["signal"] == "adoption":
-                detail = (f"{_fmt(i['value'])}: percentile {_fmt(i['percentile'])} overall, "
-                          f"{_fmt(i['percentile_in_task'])} in task; weight {i['weight']:.3f}")
+                detail = (f"{_fmt(i['value'])}: log score {_fmt(i['percentile_in_task'])} in task "
+                          f"({_fmt(i['percentile'])} on the Hub's scale); weight {i['weight']:.3f}")
             elif s["signal"] in ("quality", "ecosystem"):
                 detail = f"{_fmt(i['value'], 3)} of 1; weight {i['weight']:.3f}"
                 if i.get("input") is not None and s["signal"] == "ecosystem":
                     detail = f"{_fmt(i['input'])} -> " + detail
-                if "standing_among_peers" in i:
-                    detail += f"; standing among peers {_fmt(i['standing_among_peers'], 3)}"
                 name = i["part"]
             else:
                 extra = {k: v for k, v in i.items() if k not in ("input", "value")}
                 detail = _fmt(i["value"]) + ("" if not extra else " (" + ", ".join(
                     f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in extra.items()) + ")")
             lines.append(f"    {name:<24} {detail}")
-    total = sum(s["contribution"] for s in e["signals"])
+    total = round(sum(s["contribution"] for s in e["signals"]), 2)
     lines += ["", f"{'rank = sum of contributions':<34} {total:>13.2f}"]
     return "\n".join(lines)
 
@@ -145,12 +172,16 @@ def render_top(rows: list[dict]) -> str:
     """A table whose model and task columns are as wide as their longest value (ids run to 96
     characters): every column starts at the same place on every line."""
     wm = max([len("model")] + [len(r["model"]) for r in rows])
-    wt = max([len("task")] + [len(r["pipeline_tag"] or "-") for r in rows])
+    wt = max([len("task")] + [len(r["pipeline_tag"] or TASK_UNKNOWN) for r in rows])
     wn = max(3, len(str(len(rows))))
     head = (f"{'#':>{wn}}  {'rank':>6}  {'adopt':>6} {'qual':>6} {'eco':>6} {'price':>6}  {'model':<{wm}}  "
             f"{'task':<{wt}}  pricing class")
     lines = [head]
+
+    def num(v):
+        return "     -" if v is None else f"{v:>6.2f}"  # unknown, never 0
     for i, r in enumerate(rows, 1):
-        lines.append(f"{i:>{wn}}  {r['rank']:>6.2f}  {r['adoption']:>6.2f} {r['quality']:>6.2f} {r['ecosystem']:>6.2f} "
-                     f"{r['pricing']:>6.2f}  {r['model']:<{wm}}  {(r['pipeline_tag'] or '-'):<{wt}}  {r['pricing_class']}")
+        lines.append(f"{i:>{wn}}  {num(r['rank'])}  {num(r['adoption'])} {num(r['quality'])} {num(r['ecosystem'])} "
+                     f"{num(r['pricing'])}  {r['model']:<{wm}}  {(r['pipeline_tag'] or TASK_UNKNOWN):<{wt}}  "
+                     f"{r['pricing_class']}")
     return "\n".join(lines)

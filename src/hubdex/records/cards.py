@@ -20,6 +20,8 @@ import yaml
 from bs4 import BeautifulSoup
 from markdown_it import MarkdownIt
 
+from .bounded import TooBig, check_depth, load_yaml
+
 MAX_CARD_BYTES = 512 * 1024
 _MD = MarkdownIt("commonmark", {"html": True}).enable("table")
 METRIC_WORDS = re.compile(r"\b(acc(uracy)?|f1|f-?score|bleu|rouge[-\w]*|em|exact( match)?|perplexity|ppl|wer|cer|"
@@ -75,7 +77,9 @@ def split_front_matter(text: str) -> tuple[dict, str, list]:
         return {}, text, ["front matter never closed: read as body"]
     yaml_text, body = text[4:4 + end.start()], text[4 + end.end():]
     try:
-        data = yaml.safe_load(yaml_text)
+        data = load_yaml(yaml_text)  # bounded: depth, aliases and expanded size (see bounded.py)
+    except TooBig as e:
+        raise CardError(f"front matter refused: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 2})" if mark else ""
@@ -105,6 +109,17 @@ def _cells(tr) -> list[str]:
 
 
 def parse(raw: bytes | str) -> ParsedCard:
+    """The card's findings; CardError (the quarantine reason) for a card outside the bounds or one
+    that breaks a parser in any way: one card never stops a crawl."""
+    try:
+        return _parse(raw)
+    except CardError:
+        raise
+    except (Exception, RecursionError) as e:  # noqa: BLE001 - a parser's bug quarantines one card
+        raise CardError(f"card could not be parsed: {type(e).__name__}: {str(e)[:200]}") from None
+
+
+def _parse(raw: bytes | str) -> ParsedCard:
     if isinstance(raw, str):
         raw = raw.encode("utf-8", errors="surrogatepass")
     text, problems, truncated = decode(raw)
@@ -191,6 +206,18 @@ def _metric_values(header: str, cell) -> list[tuple[str, float]]:
     return []
 
 
+def _benchmark_name(ds: dict) -> str | None:
+    """The dataset a model-index result is on, with its config: GLUE's sst2 and mnli are two
+    benchmarks under one dataset id (`glue/sst2`, `glue/mnli`), never one `glue`."""
+    base = ds.get("type") or ds.get("name")
+    base = str(base) if base is not None else None
+    config = ds.get("config")
+    if base and isinstance(config, str) and config.strip() and config.strip().lower() not in ("default", "none"):
+        config = config.strip()
+        return base if base.lower().endswith("/" + config.lower()) else f"{base}/{config}"
+    return base
+
+
 def model_index_evaluations(front: dict) -> list[dict]:
     out = []
     index = front.get("model-index")
@@ -209,7 +236,7 @@ def model_index_evaluations(front: dict) -> list[dict]:
                 if value is None:
                     continue
                 out.append({"metric": str(metric.get("name") or metric.get("type")), "value": value,
-                            "dataset": ds.get("name") or ds.get("type"), "subject": None, "split": ds.get("split"),
+                            "dataset": _benchmark_name(ds), "subject": None, "split": ds.get("split"),
                             "task": task.get("type"), "source": "model-index",
                             "where": f"model-index[{i}].results[{j}].metrics[{k}]"})
     return out

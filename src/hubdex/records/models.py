@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import orjson
 
+from .evidence import eval_result_rows
+
 METRIC_FIELDS = ("downloads", "downloadsAllTime", "likes", "trendingScore")
 RELATIONS = ("finetune", "adapter", "quantized", "merge")
 
@@ -61,6 +63,7 @@ class ModelRecord(NamedTuple):
     has_files: bool     # the payload listed files (siblings may be absent from a listing)
     has_spaces: bool
     has_providers: bool
+    evals: list | None = None  # eval_results rows from `evalResults`; None: the payload did not carry them
     dropped: tuple = ()  # the payload's fields `raw` leaves out: stored exactly elsewhere
 
     @property
@@ -237,7 +240,9 @@ def normalise(item) -> ModelRecord:
     metrics = (_int(item, "downloads"), _int(item, "downloadsAllTime"), _int(item, "likes"), _int(item, "trendingScore"))
     return ModelRecord(model_id, oid, tuple(row.values()), metrics, unique_tags, files, relations, unique_spaces,
                        providers, "siblings" in item and item["siblings"] is not None, "spaces" in item,
-                       "inferenceProviderMapping" in item, tuple(dropped))
+                       "inferenceProviderMapping" in item,
+                       evals=eval_result_rows(model_id, item["evalResults"])[0] if "evalResults" in item else None,
+                       dropped=tuple(dropped))
 
 
 def metrics_of(item) -> tuple[str, str, tuple]:

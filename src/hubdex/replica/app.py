@@ -19,10 +19,35 @@ from urllib.parse import parse_qsl, quote, unquote
 import orjson
 import yaml
 
-from . import cardtext, faults, files, listing, quicksearch, render, revisions, router, scenario, tree, wire
+from . import cardtext, evidence, faults, files, listing, quicksearch, render, revisions, router, scenario, tree, wire
 from .ratelimit import RateLimiter
 from .recorded import REPLAYED_HEADERS, Recordings, canonical_query
 from .store import Store
+
+SYNTHETIC_MODEL = "synthesised: a synthetic model (synthetic.py), every figure drawn by its generator"
+RECORDED_SUPPLEMENTS = {
+    "downloadsAllTime": "synthesised: 30-day downloads x months alive x 0.6-1.0",
+    "trendingScore": "synthesised: likes x exp(-age/30 days) x 0.5-1.0"}
+
+
+def provenance(store: Store, model_id: str) -> dict | None:
+    """Where each figure of a model comes from: a named source, or the synthesis rule (docs/REPLICA.md)."""
+    row, _moved = store.find(model_id)
+    if row is None:
+        return None
+    if row in store.provenance:
+        kind = "corpus" if row in store.evals else "card or expand recording"
+        return {"id": store.model_id(row), "kind": kind, "fields": store.provenance[row]}
+    body = store.bodies.get(row)
+    if body is not None:
+        hand = row in store.hand_written
+        fields = {f: "hand-written body (data/demo/models.json: counts illustrative)" if hand else "recorded body"
+                  for f in body}
+        fields.update(RECORDED_SUPPLEMENTS)
+        kind = "hand-written" if hand else "recorded"
+        return {"id": store.model_id(row), "kind": kind, "fields": fields}
+    return {"id": store.model_id(row), "kind": "synthetic", "fields": {"*": SYNTHETIC_MODEL}}
+
 
 AGENT_HARNESSES = {"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}}
 
@@ -157,6 +182,10 @@ class Replica:
                 return self._json(quicksearch.answer(self.store, req.query))
             except quicksearch.BadQuery as e:
                 return wire.error(400, str(e))
+        if path == "/api/datasets" or path.startswith("/api/datasets/"):
+            return self.datasets(req, path, prefix)
+        if path == "/api/spaces" or path.startswith("/api/spaces/"):
+            return self.spaces(req, path, prefix)
         if path == "/api/agent-harnesses":
             return wire.json_response(200, json.dumps(AGENT_HARNESSES).encode())
         return wire.error(404, "Not Found", text=True)
@@ -174,6 +203,84 @@ class Replica:
             url = f"http://{host}{prefix}{path}?{kept + '&' if kept else ''}cursor={quote(cursor, safe='')}"
             resp.headers["Link"] = f'<{url}>; rel="next"'
         return resp
+
+    # -- evidence: benchmark datasets, leaderboards, Spaces (evidence.py) ------------------------------------
+    @staticmethod
+    def _multi(params, name) -> list[str]:
+        return [v for k, val in params if k in (name, name + "[]") for v in val.split(",") if v]
+
+    def _paged(self, req, path, prefix, items: list, params) -> wire.Response:
+        """A list answer paginated as the Hub's listings are: `limit` (at most 1000), an absolute `Link`."""
+        try:
+            limit = min(int(dict(params).get("limit") or 1000), 1000)
+            start = int(dict(params).get("cursor") or 0)
+        except ValueError:
+            return wire.error(400, "Invalid limit or cursor")
+        if limit < 1 or start < 0:
+            return wire.error(400, "Invalid limit or cursor")
+        resp = wire.json_response(200, orjson.dumps(items[start:start + limit]))
+        if start + limit < len(items):
+            kept = "&".join(p for p in req.query.split("&") if p and not p.startswith("cursor="))
+            host = req.headers.get("host", "127.0.0.1")
+            url = f"http://{host}{prefix}{path}?{kept + '&' if kept else ''}cursor={start + limit}"
+            resp.headers["Link"] = f'<{url}>; rel="next"'
+        return resp
+
+    def datasets(self, req, path, prefix) -> wire.Response:
+        params = parse_qsl(req.query, keep_blank_values=True)
+        ev = self.store.evidence
+        known = sorted(ev.datasets) if ev else []
+        if path == "/api/datasets":
+            filters = self._multi(params, "filter")
+            search = " ".join(self._multi(params, "search")).lower()
+            author = dict(params).get("author")
+            with self.store.lock:
+                items = [evidence.dataset_item(self.store, d) for d in known]
+            items = [i for i in items if all(f in i["tags"] for f in filters)
+                     and (not author or i["author"] == author) and search in i["id"].lower()]
+            return self._paged(req, path, prefix, items, params)
+        rest = unquote(path[len("/api/datasets/"):])
+        if rest.endswith("/leaderboard"):
+            dataset_id = rest[: -len("/leaderboard")]
+            base_only = dict(params).get("base_model", "true").lower() not in ("false", "0")
+            with self.store.lock:
+                board = evidence.leaderboard(self.store, dataset_id, base_only, dict(params).get("task_id"))
+            if board is None:
+                if dataset_id not in known:
+                    return self._missing_repo(req)
+                return wire.error(404, f"Dataset {dataset_id} has no leaderboard")
+            return wire.json_response(200, orjson.dumps(board))
+        if rest in known:
+            with self.store.lock:
+                return wire.json_response(200, orjson.dumps(evidence.dataset_item(self.store, rest)))
+        return self._missing_repo(req)
+
+    def spaces(self, req, path, prefix) -> wire.Response:
+        params = parse_qsl(req.query, keep_blank_values=True)
+        ev = self.store.evidence
+        spaces = ev.spaces if ev else {}
+        expand = self._multi(params, "expand")
+        fields = expand or (list(evidence.space_item(evidence.Space("a/b", [], 0, 0, ""), None))
+                            + ["author", "lastModified", "sha", "disabled"] if dict(params).get("full") else None)
+        if path == "/api/spaces":
+            models = self._multi(params, "models")
+            author = dict(params).get("author")
+            search = (dict(params).get("search") or "").lower()
+            with self.store.lock:
+                ids = sorted(spaces)
+                if models:
+                    hits = set.intersection(*(set(ev.spaces_of.get(m, ())) if ev else set() for m in models))
+                    ids = [i for i in ids if i in hits]
+                items = [evidence.space_item(spaces[i], fields) for i in ids
+                         if (not author or i.split("/")[0] == author) and search in i.lower()]
+            items.sort(key=lambda i: -spaces[i["id"]].likes)
+            return self._paged(req, path, prefix, items, params)
+        sid = unquote(path[len("/api/spaces/"):])
+        if sid in spaces:
+            return wire.json_response(200, orjson.dumps(evidence.space_item(
+                spaces[sid], expand or ["author", "sha", "lastModified", "private", "disabled", "likes", "sdk", "tags",
+                                        "createdAt", "models"])))
+        return self._missing_repo(req)
 
     def _damage(self, items: list, route: str) -> list:
         rules = self.faults.item_faults(route)
@@ -349,6 +456,10 @@ class Replica:
         try:
             if what == "state" and req.method == "GET":
                 return self._json(self.state())
+            if what.startswith("provenance/") and req.method == "GET":
+                with self.store.lock:
+                    doc = provenance(self.store, unquote(what[len("provenance/"):]))
+                return self._json(doc) if doc else wire.error(404, "no such model")
             if what == "requests" and req.method == "GET":
                 with self.stats_lock:
                     return self._json({"counts": dict(self.counts), "recent": list(self.recent)})

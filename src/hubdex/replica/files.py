@@ -217,6 +217,9 @@ class Repo:
 
     @cached_property
     def param_count(self) -> int:
+        known = self.store.weights_of.get(self.row)
+        if known:  # a real model's (parameters, dtype), from its source or the synthesis model
+            return int(known[0])
         if self.params:
             return int(sum(self.params.values()))
         if self.body is None and int(self.page.c["params"][0]):
@@ -227,7 +230,7 @@ class Repo:
     def weights(self) -> tuple[list[str], list[list], dict]:
         """The model's own safetensors files (one, or the shards), their tensors, and its shape."""
         shards = [p for p in self.paths if SHARD.fullmatch(p)]
-        names = shards or [p for p in self.paths if p == "model.safetensors"]
+        names = shards or [p for p in self.paths if p in ("model.safetensors", "open_clip_model.safetensors")]
         params = self.params or {"BF16": self.param_count}
         tensors, dims = model_tensors(params)
         return names, split_shards(tensors, len(names)) if names else [], dims
@@ -274,6 +277,9 @@ class Repo:
                          if q in name), 6.0)
             magic = b"GGUF" + struct.pack("<IQQ", 3, 0, 0)
             return magic, int(p * bits / 8) + 4096
+        known = self.store.weights_of.get(self.row)
+        if known and name == "pytorch_model.bin":  # a real model's weights, in its dtype
+            return b"", p * DTYPE_BYTES[known[1]] + 1024 + _hash(self.oid, path) % 4096
         factor = {".bin": 2, ".h5": 4, ".msgpack": 4, ".onnx": 4 if "quantized" not in name else 1, ".pt": 2,
                   ".pth": 2, ".ckpt": 4}.get("." + name.rsplit(".", 1)[-1])
         if factor and "training_args" not in name and "optimizer" not in name:
@@ -328,6 +334,9 @@ class Repo:
     def _json_doc(self, path: str, name: str):
         if not name.endswith(".json"):
             return None
+        known = self.store.files_text.get(self.row, {}).get(path)
+        if known is not None:  # a file that carries a source's facts (embedding dimension, max tokens, ...)
+            return known
         if path == "config.json":
             return self.config()
         if name == "tokenizer_config.json":

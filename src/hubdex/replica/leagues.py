@@ -9,6 +9,17 @@ whose rows name rival members. Quantised copies of a member repeat its benchmark
 repos copy their base's card): the match graph must fold them into the model they copy.
 
 `competitors(store)` is the truth the match graph is measured against.
+
+The truth is made hard on purpose, as the real Hub's is:
+
+- every third member skips the league benchmark (its rivals must be found some other way);
+- every other table also names a decoy: a same-task model of another size class that is no rival;
+- a family name is shared across tasks and sizes (names are Word-TaskWord-Size: `Nova-7B` and
+  `Nova-ASR-base` are different families of work under one word);
+- for every other league, a "sibling": a base model of the same task under a member's author and name word,
+  10x the member's size (7B -> 70B, 1B -> 13B, ...), that reports the league benchmark too, and is no rival
+  (another size class);
+- the task's generic benchmark, which every evaluated model reports, is a leaderboard that mixes size classes.
 """
 
 from __future__ import annotations
@@ -60,11 +71,74 @@ def assign(store: Store) -> int:
                 store.league_members[league] = [int(r) for r in members]
                 league += 1
     store.cols["has_evals"][: store.n][c["league"] >= 0] = True
+    _make_harder(store, eligible, size)
     return league
 
 
+# A size 10x away (up for the small, down for the largest), by vocab.SIZES name.
+TENFOLD = {"135M": "1.5B", "0.5B": "7B", "1B": "13B", "1.5B": "14B", "3B": "32B", "7B": "70B", "8B": "70B",
+           "13B": "1.5B", "14B": "1.5B", "32B": "3B", "70B": "7B", "small": "large", "base": "large", "large": "small"}
+
+
+def _make_harder(store: Store, eligible: np.ndarray, size: np.ndarray):
+    """Skippers, decoys in tables, and 10x siblings (see the module docstring). Per task, the candidate rows
+    are computed once (numpy over the whole catalogue), so a million models cost a few passes, not one per
+    league."""
+    cols = store.cols
+    store.league_skips = set()
+    store.table_decoys = {}
+    store.league_siblings = {}
+    alive, relation, pipeline = store.col("alive"), store.col("relation"), store.col("pipeline")
+    base = alive & (relation == 0) & (store.col("league") < 0)
+    downloads = store.col("downloads")
+    per_pipe: dict[int, tuple] = {}
+    taken: set[int] = set()
+    for league, members in sorted(store.league_members.items()):
+        store.league_skips.update(members[2::3])
+        first = members[0]
+        pipe = int(pipeline[first])
+        cls = int(size[first])
+        if pipe not in per_pipe:
+            rows = np.flatnonzero(base & (pipeline == pipe))
+            by_downloads = rows[np.argsort(-downloads[rows].astype(np.int64), kind="stable")]
+            per_pipe[pipe] = (by_downloads[:256], rows[~eligible[rows]])
+        top, quiet = per_pipe[pipe]
+        # decoy: the most downloaded same-task base model of another size class, in no league
+        other = top[size[top] != cls]
+        if len(other):
+            for r in members[::2]:
+                store.table_decoys[r] = int(other[0])
+        if league % 2 or not len(quiet):
+            continue
+        # sibling: a quiet base model of the task, moved into a member's family at 10x its size
+        sib = None
+        for step in range(min(len(quiet), 16)):
+            candidate = int(quiet[(league * 7919 + step) % len(quiet)])
+            if candidate not in taken:
+                sib = candidate
+                break
+        if sib is None:
+            continue
+        taken.add(sib)
+        code = int(cols["name_code"][first])
+        own_size = vocab.SIZES[(code >> 5) & 0xF]
+        target = vocab.SIZES.index(TENFOLD[own_size])
+        new_code = (code & 0x1F) | (target << 5) | (int(cols["name_code"][sib]) & ~0x1FF & 0xFFFF)
+        cols["name_code"][sib] = new_code
+        cols["author"][sib] = cols["author"][first]
+        cols["params"][sib] = int(vocab.SIZE_PARAMS[vocab.SIZES[target]])
+        cols["has_evals"][sib] = True
+        store.league_siblings[sib] = league
+    store.shared.pop("name_prefixes", None)
+    store.changed()
+
+
 def league_of(store: Store, row: int) -> int:
-    """The league whose evidence the row carries: its own, or (a quantised copy) its base's."""
+    """The league whose evidence the row carries: its own, (a quantised copy) its base's, or (a 10x sibling)
+    its family's."""
+    sibling = store.league_siblings.get(row)
+    if sibling is not None:
+        return sibling
     league = int(store.cols["league"][row])
     parent = int(store.cols["parent"][row])
     if league < 0 and parent >= 0 and int(store.cols["relation"][row]) == 3:
@@ -84,12 +158,20 @@ def score(row: int, league: int) -> float:
 
 
 def rivals(store: Store, row: int, league: int) -> list[int]:
-    """The members a comparison table on `row`'s card names (none for half of the members)."""
+    """The models a comparison table on `row`'s card names (none for half of the members): rivals, and for
+    every other table a decoy that is no rival."""
     members = store.league_members.get(league, [])
     if row not in members or members.index(row) % 2:
         return []
-    others = [r for r in members if r != row]
-    return others[:TABLE_RIVALS]
+    others = [r for r in members if r != row][:TABLE_RIVALS]
+    decoy = store.table_decoys.get(row)
+    return others + ([decoy] if decoy is not None else [])
+
+
+def reports(store: Store, row: int, league: int) -> bool:
+    """Whether the row's evaluations include the league benchmark (skippers don't; a sibling does)."""
+    own = row if int(store.cols["league"][row]) >= 0 else int(store.cols["parent"][row])
+    return own not in store.league_skips
 
 
 def competitors(store: Store) -> dict[str, set[str]]:

@@ -13,7 +13,6 @@ Two uses of the fixtures under `data/real/` (a copy of `../shared/fixtures/real/
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 
-from . import vocab
+from . import synthesis, vocab
 from .render import parse_iso
 from .store import Store
 
@@ -32,6 +31,7 @@ from .store import Store
 REPLAYED_HEADERS = ("content-type", "etag", "location", "vary", "x-powered-by", "access-control-allow-origin",
                     "access-control-expose-headers", "referrer-policy", "cross-origin-opener-policy")
 CREATED_PLACEHOLDER = "2022-03-02T23:29:04.000Z"
+DEFAULT_NOW = 1793491200  # catalog.DEFAULT_NOW, for a store built without a clock
 
 # What the fixtures leave out about three real cards that have no front matter in their GitHub copy
 # (the Hub README adds it; model-cards/README.md). Task and library as the Hub lists these models.
@@ -146,44 +146,25 @@ def _as_list(v):
     return [str(x) for x in v] if isinstance(v, list) else [str(v)]
 
 
-def _hash_int(s: str, bits: int = 32) -> int:
-    return int(hashlib.sha1(s.encode()).hexdigest()[: bits // 4], 16)
+def made_row(store: Store, model_id: str, front: dict, hints: dict, card_entry: dict | None, corpus=None,
+             card_text: str = "") -> int:
+    """A row for a real model known only from a card or an expand recording (and perhaps a corpus): its body
+    built by realmodels from what these sources give, the rest by the documented synthesis model."""
+    from . import realmodels
+
+    k = realmodels.known_from_card(model_id, front, hints, card_entry, corpus)
+    body, files, prov = realmodels.build_body(k, store.clock or DEFAULT_NOW, official=False, card_text=card_text)
+    if hints.get("_id"):
+        body["_id"] = hints["_id"]
+        prov["_id"] = "recorded expand response"
+    row = add_body_row(store, body)
+    store.files_text[row] = files
+    store.provenance[row] = prov
+    store.weights_of[row] = k.weights
+    return row
 
 
-def _made_body(model_id: str, oid: str | None, fm: dict, hints: dict) -> dict:
-    """A default-shaped body for a real model known only from a card or an expand recording."""
-    h = _hash_int(model_id)
-    pipe = hints.get("pipeline_tag") or fm.get("pipeline_tag")
-    lib = hints.get("library_name") or fm.get("library_name") or ("transformers" if fm or not hints else None)
-    lic = hints.get("license") or fm.get("license")
-    langs, datasets = _as_list(fm.get("language")), _as_list(fm.get("datasets"))
-    tags = ([lib] if lib else []) + _as_list(fm.get("tags")) + ([pipe] if pipe else []) + langs
-    tags += [f"dataset:{d}" for d in datasets] + ([f"license:{lic}"] if isinstance(lic, str) else [])
-    tags += ["endpoints_compatible", "region:us"] if lib else ["region:us"]
-    card = dict(fm)
-    for key in ("license", "license_name"):
-        if key in hints:
-            card[key] = hints[key]
-    body = {"_id": oid or f"621ffdc1{h:08x}{_hash_int(model_id + '#'):08x}", "id": model_id, "private": False}
-    if pipe:
-        body["pipeline_tag"] = pipe
-    if lib:
-        body["library_name"] = lib
-    body.update({"tags": list(dict.fromkeys(tags)), "downloads": h % 50000, "likes": h % 400, "modelId": model_id,
-                 "author": model_id.split("/")[0] if "/" in model_id else None,
-                 "sha": hashlib.sha1(model_id.encode()).hexdigest(), "lastModified": "2024-06-01T12:00:00.000Z",
-                 "gated": hints.get("gated", False), "disabled": False, "model-index": None})
-    if body["author"] is None:
-        del body["author"]
-    if card:
-        body["cardData"] = card
-    body.update({"siblings": [{"rfilename": ".gitattributes"}, {"rfilename": "README.md"},
-                              {"rfilename": "config.json"}],
-                 "spaces": [], "createdAt": CREATED_PLACEHOLDER, "usedStorage": 0})
-    return body
-
-
-def add_body_row(store: Store, body: dict, alias_ids=()) -> int:
+def add_body_row(store: Store, body: dict, alias_ids=(), changed: bool = True) -> int:
     """Append a row backed by a real (or hand-written) default body; its columns mirror the body."""
     row = store.reserve(1)[0]
     c = store.cols
@@ -204,9 +185,13 @@ def add_body_row(store: Store, body: dict, alias_ids=()) -> int:
     downloads = int(body.get("downloads") or 0)
     c["downloads"][row] = downloads
     c["likes"][row] = int(body.get("likes") or 0)
-    # The default body has no all-time downloads nor trending score: supplements, marked as such in docs.
-    c["downloads_all"][row] = body.get("downloadsAllTime", downloads * 24)
-    c["trending"][row] = body.get("trendingScore", int(body.get("likes") or 0) // 40)
+    # A real default body has no all-time downloads nor trending score: synthesised from its real figures by
+    # the documented model (synthesis.py); a body that carries them keeps them.
+    now = store.clock or DEFAULT_NOW
+    c["downloads_all"][row] = body.get("downloadsAllTime", synthesis.downloads_all_time(
+        body["id"], downloads, int(c["created"][row]), now))
+    c["trending"][row] = body.get("trendingScore", synthesis.trending(
+        body["id"], int(body.get("likes") or 0), int(c["created"][row]), now))
     c["params"][row] = int((body.get("safetensors") or {}).get("total") or 0)
     c["fmt"][row] = sum(bit for name, bit in vocab.FMT.items() if name in tags)
     c["spaces"][row] = min(len(body.get("spaces") or []), 100)
@@ -215,7 +200,8 @@ def add_body_row(store: Store, body: dict, alias_ids=()) -> int:
     for alias in alias_ids:
         if alias != body["id"]:
             store.redirects[alias] = row
-    store.changed()
+    if changed:
+        store.changed()
     return row
 
 
@@ -232,7 +218,7 @@ def link_relations(store: Store, rows):
     store.changed()
 
 
-def load_into(store: Store, recs: Recordings, base: str | None = None) -> list[int]:
+def load_into(store: Store, recs: Recordings, base: str | None = None, corpus=None) -> list[int]:
     """Add every recorded model (and every real card's model) to the store; returns their rows."""
     base = base or data_dir()
     latest_default: dict[str, tuple[float, dict]] = {}   # _id -> newest default body
@@ -275,18 +261,20 @@ def load_into(store: Store, recs: Recordings, base: str | None = None) -> list[i
 
     cards_dir = os.path.join(base, "model-cards")
     cards = json.load(open(os.path.join(cards_dir, "index.json")))
+    card_of = {entry["model_id"]: entry for entry in cards}
     for mid, info in sorted(partial.items()):
         if store.find(mid)[0] is None and not any(store.find(a)[0] is not None for a in ids_of.get(info["_id"], ())):
-            fm = {}
-            rows.append(add_body_row(store, _made_body(mid, info["_id"], fm, {**CARD_ONLY_HINTS.get(mid, {}),
-                                                                              **info})))
+            entry = card_of.get(mid)
+            text = _read(cards_dir, entry["file"]).decode("utf-8", "replace") if entry else ""
+            rows.append(made_row(store, mid, _card_front_matter(text), {**CARD_ONLY_HINTS.get(mid, {}), **info},
+                                 entry, corpus, text))
     for entry in cards:
         mid = entry["model_id"]
         raw = _read(cards_dir, entry["file"])
         row, _ = store.find(mid)
         if row is None:
-            fm = _card_front_matter(raw.decode("utf-8", "replace"))
-            row = add_body_row(store, _made_body(mid, None, fm, CARD_ONLY_HINTS.get(mid, {})))
+            text = raw.decode("utf-8", "replace")
+            row = made_row(store, mid, _card_front_matter(text), CARD_ONLY_HINTS.get(mid, {}), entry, corpus, text)
             rows.append(row)
         store.cards[row] = raw
     for mid, (_t, mapping) in provider_maps.items():

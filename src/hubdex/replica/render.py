@@ -65,7 +65,10 @@ def iso(ts: int) -> str:
 
 def parse_iso(text: str) -> int:
     """Epoch seconds of a Hub date (`2024-09-25T17:00:57.000Z`); the inverse of `iso`."""
-    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    if len(text) < 19 or text[4] != "-" or text[7] != "-" or text[10] != "T":
+        raise ValueError(f"not an ISO time: {text!r}")
+    return calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                            int(text[17:19]), 0, 0, 0))
 
 
 class Page:
@@ -338,6 +341,9 @@ def card_data(p, k):
     return data
 
 
+_GLUE_CONFIGS = ["sst2", "mnli", "qnli", "cola", "mrpc"]
+
+
 def model_index(p, k):
     league = leagues.league_of(p.store, p.rows[k])
     if not p.c["has_evals"][k] and league < 0:
@@ -347,12 +353,15 @@ def model_index(p, k):
     v = p.c["version"][k]
     score = round(0.55 + ((p.rows[k] * 7919 + v * 104729) % 4000) / 10000, 4)
     task = {"type": pipe, "name": pipe.replace("-", " ").title()}
-    results = [{"task": task, "dataset": {"name": ds, "type": ds, "split": "test"},
+    # A result is a dataset *and* its config and split: GLUE's sst2 is not GLUE's mnli.
+    config = _GLUE_CONFIGS[p.rows[k] % len(_GLUE_CONFIGS)] if ds == "glue" else "default"
+    results = [{"task": task, "dataset": {"name": ds, "type": ds, "config": config, "split": "test"},
                 "metrics": [{"type": "accuracy", "value": score, "name": "Accuracy", "verified": False}]}]
-    if league >= 0:  # the league's own benchmark (a copy reports its base's figure, as copied cards do)
+    if league >= 0 and leagues.reports(p.store, p.rows[k], league):
+        # the league's own benchmark (a copy reports its base's figure, as copied cards do)
         bench = leagues.benchmark(p.store, league)
-        own = p.rows[k] if p.c["league"][k] >= 0 else p.c["parent"][k]
-        results.append({"task": task, "dataset": {"name": bench, "type": bench, "split": "test"},
+        own = p.rows[k] if p.c["league"][k] >= 0 or p.c["parent"][k] < 0 else p.c["parent"][k]
+        results.append({"task": task, "dataset": {"name": bench, "type": bench, "config": "default", "split": "test"},
                         "metrics": [{"type": "f1", "value": leagues.score(own, league), "name": "F1",
                                      "verified": False}]})
     return [{"name": p.store.repo_name(p.rows[k]), "results": results}]
@@ -447,9 +456,25 @@ def children_model_count(p, k):
     return {"adapter": int(row[2]), "merge": int(row[4]), "quantized": int(row[3]), "finetune": int(row[1])}
 
 
+# Bytes per parameter of each weight format, as files.py sizes the files (safetensors and .bin in BF16, ONNX
+# F32 plus a quantised copy, TF F32, GGUF's Q4_K_M + Q5_K_M + Q8_0).
+_FORMAT_BYTES = {"safetensors": 2.0, "pytorch": 2.0, "onnx": 5.0, "openvino": 2.0, "tf": 4.0,
+                 "gguf": (4.85 + 5.7 + 8.5) / 8}
+USED_STORAGE_ALLOWANCE = 1 << 20  # headers and text files
+
+
 def used_storage(p, k):
-    files = 1 + bin(p.c["fmt"][k]).count("1")
-    return int(p.c["params"][k] * 2 * files + 4096 * (1 + p.c["version"][k]))
+    """The weight files' bytes (as files.py makes them, from the parameter count) plus 1 MiB."""
+    params, fmt, lib = p.c["params"][k], p.c["fmt"][k], _library(p, k)
+    if lib in ("diffusers",):
+        per = 2.0
+    elif lib == "peft":
+        per = 2.0 / 200
+    else:
+        per = sum(b for name, b in _FORMAT_BYTES.items() if fmt & vocab.FMT[name])
+        if fmt & vocab.FMT["mlx"] and not fmt & vocab.FMT["safetensors"]:
+            per += 2.0
+    return int(params * per) + USED_STORAGE_ALLOWANCE
 
 
 def widget_data(p, k):
@@ -494,7 +519,7 @@ FIELD_RENDERERS = {
     "usedStorage": used_storage,
     "baseModels": base_models,
     "childrenModelCount": children_model_count,
-    "evalResults": lambda p, k: [],
+    "evalResults": lambda p, k: p.store.evals.get(p.rows[k], []),
     "resourceGroup": lambda p, k: MISSING,
 }
 
@@ -537,6 +562,7 @@ BODY_DERIVED = {
     "model-index": lambda p, k, body: None,
     "siblings": lambda p, k, body: [],
     "spaces": lambda p, k, body: [],
+    "evalResults": lambda p, k, body: p.store.evals.get(p.rows[k], []),
 }
 
 

@@ -87,6 +87,9 @@ class Store:
         self.cols["parent"][:] = -1
         self.cols["league"][:] = -1
         self.league_members: dict[int, list[int]] = {}  # league -> its rows (leagues.py)
+        self.league_skips: set[int] = set()             # members that don't report their league's benchmark
+        self.table_decoys: dict[int, int] = {}          # member -> a non-rival its comparison table names
+        self.league_siblings: dict[int, int] = {}       # a 10x family sibling (no rival) -> the league it mimics
         self.pipelines = Vocabulary(p[0] for p in vocab.PIPELINES if p[0])
         self.libraries = Vocabulary()
         self.licenses = Vocabulary(lic for lic, _ in vocab.LICENSES if lic)
@@ -99,6 +102,12 @@ class Store:
         self.cards: dict[int, bytes] = {}         # row -> real README.md bytes
         self.renamed: dict[int, str] = {}         # row -> its id after a rename
         self.first_ids: dict[int, str] = {}       # row -> its id before its first rename (what its card says)
+        self.evals: dict[int, list] = {}          # row -> its evalResults items (real results, evidence.py)
+        self.files_text: dict[int, dict] = {}     # row -> {path: JSON doc} of files that carry a source's facts
+        self.weights_of: dict[int, tuple] = {}    # body row -> (parameters, dtype) its weight files are made of
+        self.provenance: dict[int, dict] = {}     # row -> {field: its source, or "synthesised: <rule>"}
+        self.hand_written: set[int] = set()       # rows of the demo's hand-described bodies (data/demo/)
+        self.evidence = None                      # evidence.Evidence: benchmark datasets, leaderboards, Spaces
         self.id_rows: dict[str, int] = {}         # ids that can't be parsed back to a row
         self.redirects: dict[str, int] = {}       # old id -> row (307 to the current id)
         self.mutations = 0                        # bumped on any change; keys the derived caches
@@ -157,14 +166,22 @@ class Store:
         """Names of synthetic rows: `Word-Size[-Variant][-Suffix]-<row in base 36>`. The row keeps names
         unique and lets `find` map an id back to its row with no index."""
         prefixes = self.shared.setdefault("name_prefixes", {})
+        pipes = self.cols["pipeline"][np.asarray(rows, dtype=np.int64)].tolist()
         out = []
-        for row, code in zip(rows, codes):
-            prefix = prefixes.get(code)
-            if prefix is None:
-                parts = [vocab.NAME_WORDS[code & 0x1F], vocab.SIZES[(code >> 5) & 0xF],
-                         vocab.VARIANTS[(code >> 9) & 0xF], SUFFIXES[(code >> 13) & 0x7]]
-                prefix = prefixes[code] = "-".join(x for x in parts if x) + "-"
-            out.append(prefix + _b36(row))
+        for row, code, pipe in zip(rows, codes, pipes):
+            # word, task word and size are cached together (a few thousand prefixes at any N); the variant
+            # and suffix come from short lists of ready-made "-x" strings.
+            key = (code & 0x1FF, pipe)
+            head = prefixes.get(key)
+            if head is None:
+                task = self.pipelines.values[key[1]]
+                variants = vocab.VARIANTS_OF_GROUP[vocab.GROUP_OF_TASK.get(task, "encoder")]
+                parts = [vocab.NAME_WORDS[code & 0x1F], vocab.TASK_WORDS.get(task, ""), vocab.SIZES[(code >> 5) & 0xF]]
+                head = prefixes[key] = ("-".join(x for x in parts if x),
+                                        [f"-{v}" if v else "" for v in variants])
+            stem, variants = head
+            variant = variants[((code >> 9) & 0xF) % len(variants)]
+            out.append(f"{stem}{variant}{_SUFFIX_PARTS[(code >> 13) & 0x7]}-{_b36(row)}")
         return out
 
     def find(self, model_id: str) -> tuple[int | None, bool]:
@@ -207,7 +224,11 @@ class Store:
         case-insensitive substring search of `search=` and quicksearch, in C (lowered once per
         mutation, not once per query: bytes.lower() changes ASCII only, so offsets hold)."""
         if self._ids_blob is None:
-            ids = [self.model_id(r) for r in range(self.n)]
+            names = self.repo_names(range(self.n), self.col("name_code").tolist())
+            authors, author_col = self.authors, self.col("author").tolist()
+            special = self.bodies.keys() | self.renamed.keys()
+            ids = [self.model_id(r) if r in special else f"{authors[a]}/{nm}"
+                   for r, (a, nm) in enumerate(zip(author_col, names))]
             blob = ("\n".join(ids) + "\n").encode().lower()
             lens = np.fromiter((len(i) + 1 for i in ids), dtype=np.int64, count=len(ids))
             starts = np.zeros(len(ids), dtype=np.int64)
@@ -242,6 +263,7 @@ class Store:
 
 
 SUFFIXES = ["", "GGUF", "AWQ", "LoRA", "Merge", "GPTQ", "MLX", "ONNX"]
+_SUFFIX_PARTS = [f"-{x}" if x else "" for x in SUFFIXES]
 
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"

@@ -18,18 +18,16 @@ EPOCH_START = 1577836800          # 2020-01-01T00:00:00Z
 CREATED_PLACEHOLDER = 1646263744  # 2022-03-02T23:29:04Z: "created before dates were stored"
 PLACEHOLDER_OID_TS = 0x621FFDC0   # the _id time of those repos, as in real bodies (621ffdc0...)
 
-_SIZES_LLM = [vocab.SIZES.index(s) for s in ("135M", "0.5B", "1B", "1.5B", "3B", "7B", "8B", "13B", "14B", "32B", "70B")]
-_SIZES_SMALL = [vocab.SIZES.index(s) for s in ("base", "large", "small")]
 _SIZE_PARAMS = np.array([vocab.SIZE_PARAMS[s] for s in vocab.SIZES])
-_LLM_PIPES = {"text-generation", "image-text-to-text", "text-to-image", "text-to-video"}
-_QUANTIZERS = ["TheBloke", "bartowski", "unsloth", "mlx-community"]
+_QUANTIZERS = vocab.QUANTIZERS
 
 
 def make_authors(count: int, rng: np.random.Generator) -> list[str]:
     syl = vocab.AUTHOR_SYLLABLES
     picks = rng.integers(0, len(syl), size=(count, 3))
     nums = rng.integers(0, 100, size=count)
-    users = [f"{syl[a]}{syl[b]}{syl[c]}{n if n < 60 else ''}" for (a, b, c), n in zip(picks.tolist(), nums.tolist())]
+    users = [f"{vocab.SYNTHETIC_PREFIX}{syl[a]}{syl[b]}{syl[c]}{n if n < 60 else ''}"
+             for (a, b, c), n in zip(picks.tolist(), nums.tolist())]
     seen, out = set(), []
     for name in list(vocab.ORG_AUTHORS) + users:
         base, k = name, 1
@@ -112,6 +110,8 @@ def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to
     parent = np.full(n, -1, np.int64)
     derived = np.flatnonzero(relation > 0)
     existing_bases = np.flatnonzero(store.col("alive")[:lo] & (store.col("relation")[:lo] == 0))
+    if store.bodies:  # a synthetic copy is named after its base's code: only synthetic bases have one
+        existing_bases = np.setdiff1d(existing_bases, np.fromiter(store.bodies, np.int64))
     base_rows = np.concatenate([existing_bases, lo + np.flatnonzero(relation == 0)])
     if len(derived) and len(base_rows):
         all_dl = np.concatenate([store.col("downloads")[:lo].astype(float), downloads])
@@ -128,9 +128,15 @@ def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to
 
     # Names: word / size / variant / suffix codes. Derivatives keep their base's word and size.
     word = rng.integers(0, len(vocab.NAME_WORDS), n)
-    is_llm = np.isin(pipe_idx, [k for k, p in enumerate(vocab.PIPELINES) if p[0] in _LLM_PIPES])
-    size = np.where(is_llm, np.array(_SIZES_LLM)[rng.integers(0, len(_SIZES_LLM), n)],
-                    np.array(_SIZES_SMALL)[rng.integers(0, len(_SIZES_SMALL), n)])
+    # Sizes of the task's kind (LLM sizes for LLMs, 1-13B for image generation, small / base / large for
+    # encoders and speech): a draw in [0, 1) picks within the task's list.
+    size_draw = rng.random(n)
+    size = np.zeros(n, np.int64)
+    for k, p in enumerate(vocab.PIPELINES):
+        sel = pipe_idx == k
+        choices = np.array([vocab.SIZES.index(x) for x in
+                            vocab.SIZES_OF_GROUP[vocab.GROUP_OF_TASK.get(p[0], "encoder")]])
+        size[sel] = choices[(size_draw[sel] * len(choices)).astype(np.int64)]
     variant = rng.integers(0, len(vocab.VARIANTS), n)
     suffix = np.zeros(n, np.int64)
     if len(derived):
@@ -151,6 +157,10 @@ def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to
         all_arch = np.concatenate([store.col("arch")[:lo], arch])
         pipe_codes[derived] = all_pipe[prow]
         arch[derived] = all_arch[prow]
+        # Quantised copies of a non-LLM model are ONNX exports, not GGUF / AWQ / GPTQ / MLX ones.
+        llm_codes = [store.pipelines.code(t) for t, g in vocab.GROUP_OF_TASK.items() if g == "llm"]
+        not_llm = ~np.isin(pipe_codes[derived], llm_codes)
+        suffix[derived] = np.where((rel == 3) & not_llm, 7, suffix[derived])
     c["name_code"][:] = (word | (size << 5) | (variant << 9) | (suffix << 13)).astype(np.uint32)
     c["pipeline"][:] = pipe_codes
     c["arch"][:] = arch
@@ -162,6 +172,7 @@ def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to
     mlx_code = store.libraries.code("mlx")
     lib_codes[(suffix == 1)] = gguf_code
     lib_codes[(suffix == 6)] = mlx_code
+    lib_codes[(suffix == 7)] = store.libraries.code("onnx")
     lib_codes[(relation == 2)] = peft_code
     c["library"][:] = lib_codes
     F = vocab.FMT
@@ -173,6 +184,7 @@ def _add_chunk(store: Store, created: np.ndarray, rng: np.random.Generator, t_to
     fmt = np.where(lib_codes == mlx_code, F["mlx"] | F["safetensors"], fmt)
     onnx_code = store.libraries.code("onnx")
     fmt = np.where(lib_codes == onnx_code, F["onnx"], fmt)
+    fmt = np.where(fmt == 0, F["pytorch"], fmt)  # every open-weight model lists weight files
     c["fmt"][:] = fmt.astype(np.uint16)
 
     # Authors: Zipf-like, big organisations own the popular bases, quantizers own quantisations.

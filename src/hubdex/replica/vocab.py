@@ -109,14 +109,41 @@ FMT = {name: 1 << i for i, name in enumerate(FORMATS)}
 
 AUTHOR_SYLLABLES = ["ka", "lo", "mi", "ra", "ne", "to", "su", "vi", "an", "del", "mor", "zen", "qu", "bri",
                     "tan", "ol", "ex", "ai", "lab", "ner", "ion", "ve", "xo", "pi", "ro", "sa"]
-ORG_AUTHORS = ["meta-llama", "Qwen", "google", "microsoft", "mistralai", "stabilityai", "openai",
-               "nvidia", "deepseek-ai", "HuggingFaceTB", "allenai", "facebook", "TheBloke", "unsloth",
-               "bartowski", "mlx-community", "sentence-transformers", "BAAI", "intfloat", "ibm-granite"]
+# Every synthetic namespace starts with SYNTHETIC_PREFIX: no synthetic model can pass for a real one, and none
+# sits under a real organisation (tests/test_replica_realworld.py checks both against the demo's real models).
+SYNTHETIC_PREFIX = "synth-"
+ORG_AUTHORS = ["synth-meridian-ai", "synth-northwind-labs", "synth-corvid-research", "synth-halcyon-ml",
+               "synth-basalt-ai", "synth-pinecrest-labs", "synth-tidewater-ai", "synth-lanternfish",
+               "synth-quarry-research", "synth-aurora-nlp", "synth-copperleaf", "synth-driftwood-ai",
+               "synth-quantforge", "synth-ggufworks", "synth-awq-lab", "synth-mlx-port",
+               "synth-embedding-guild", "synth-vision-forge", "synth-speechworks", "synth-granite-peak"]
+QUANTIZERS = ["synth-quantforge", "synth-ggufworks", "synth-awq-lab", "synth-mlx-port"]
 NAME_WORDS = ["Nova", "Orion", "Lumen", "Atlas", "Zephyr", "Helix", "Vega", "Quill", "Ember", "Sable",
               "Aster", "Crux", "Delta", "Flux", "Gale", "Iris", "Juno", "Kite", "Lyra", "Mosaic"]
 SIZES = ["135M", "0.5B", "1B", "1.5B", "3B", "7B", "8B", "13B", "14B", "32B", "70B", "base", "large", "small"]
 SIZE_PARAMS = {"135M": 135e6, "0.5B": 0.5e9, "1B": 1e9, "1.5B": 1.5e9, "3B": 3e9, "7B": 7e9, "8B": 8e9,
                "13B": 13e9, "14B": 14e9, "32B": 32e9, "70B": 70e9, "base": 110e6, "large": 340e6,
                "small": 60e6}
-VARIANTS = ["", "Instruct", "Chat", "v2", "it", "Base", "finetuned", "dpo", "sft", "lora"]
+
+# Names fit their task: a task word (none for LLMs), sizes and variant words of the task's kind.
+GROUP_OF_TASK = {"text-generation": "llm", "image-text-to-text": "llm", "text-to-image": "image-gen",
+                 "image-to-image": "image-gen", "text-to-video": "image-gen", "automatic-speech-recognition": "speech",
+                 "text-to-speech": "speech", "audio-classification": "speech"}
+TASK_WORDS = {"image-text-to-text": "VL", "text-to-image": "Diffusion", "image-to-image": "Edit",
+              "text-to-video": "Video", "automatic-speech-recognition": "ASR", "text-to-speech": "TTS",
+              "audio-classification": "Audio", "sentence-similarity": "Embed", "feature-extraction": "Embed",
+              "text-classification": "Classifier", "token-classification": "NER", "image-classification": "Vision",
+              "text2text-generation": "T2T", "reinforcement-learning": "RL", "translation": "MT",
+              "question-answering": "QA", "fill-mask": "MLM", "summarization": "Sum", "image-segmentation": "Seg",
+              "object-detection": "Det", "zero-shot-classification": "NLI"}
+SIZES_OF_GROUP = {"llm": ("135M", "0.5B", "1B", "1.5B", "3B", "7B", "8B", "13B", "14B", "32B", "70B"),
+                  "image-gen": ("1B", "3B", "8B", "13B"), "speech": ("small", "base", "large"),
+                  "encoder": ("small", "base", "large")}
+VARIANTS_OF_GROUP = {
+    "llm": ["", "Instruct", "Chat", "v2", "it", "Base", "dpo", "sft", "Preview", "v1.5"],
+    "image-gen": ["", "turbo", "xl", "v2", "lightning", "refiner", "v1.5", "distilled", "hd", "mini"],
+    "speech": ["", "en", "multilingual", "ctc", "v2", "turbo", "distil", "v3", "streaming", "tdt"],
+    "encoder": ["", "v2", "uncased", "cased", "multilingual", "en", "finetuned", "distilled", "v1.5", "mini"]}
+VARIANTS = VARIANTS_OF_GROUP["llm"]  # (the variant code indexes its group's list)
+LLM_ONLY_WORDS = {"Instruct", "Chat", "it", "dpo", "sft"}
 SPACE_WORDS = ["demo", "playground", "arena", "chat", "leaderboard", "studio", "compare", "gradio-app"]

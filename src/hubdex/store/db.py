@@ -26,6 +26,16 @@ class ForeignDatabase(sqlite3.DatabaseError):
     """An SQLite file with tables that hubdex did not create: left as it is, never migrated."""
 
 
+class NewerDatabase(sqlite3.DatabaseError):
+    """A database written by a newer hubdex (migrations this version does not know): never opened
+    for writing, never read (its tables may mean something else now)."""
+
+
+class OlderDatabase(sqlite3.DatabaseError):
+    """A database a read-only command can't read as it is: it needs migrations, and readers never
+    write (a job migrates it)."""
+
+
 class ReadOnly(sqlite3.DatabaseError):
     """The database, or the directory it is in, can't be written (a job writes its lock file, -wal
     and -shm beside it)."""
@@ -60,23 +70,24 @@ def connect(path: str, *, read_only: bool = False, cache_kb: int = PAGE_CACHE_KB
 
 def open_db(path: str, *, must_exist: bool = False, read_only: bool = False) -> sqlite_utils.Database:
     """The database at `path`, created if needed (unless `must_exist`), migrated and in shape.
-    `read_only`: a connection that writes nothing (so a file in a read-only directory can be read);
-    a file that needs migrations gets them as for a writer if it can be written, and is read as
-    it is if it can't. Raises NoDatabase, or
-    sqlite3.DatabaseError for a file that is not a database or not hubdex's (ForeignDatabase)."""
+    `read_only`: a connection that writes nothing, and nothing else is written either: no file or
+    directory created, no migration (a reader must not write beside a writer that holds the lock),
+    so an empty file is no database yet (NoDatabase) and an older one OlderDatabase. Raises
+    NoDatabase, or sqlite3.DatabaseError for a file that is not a database, not hubdex's
+    (ForeignDatabase) or a newer hubdex's (NewerDatabase)."""
     if must_exist or read_only:
         require_file(path)
+    if read_only and os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise NoDatabase(f"{path} is empty, not a database yet: run `hubdex crawl` first (or pass --db)")
     check_file(path)
     if read_only:
         conn = connect_read_only(path)
         db = sqlite_utils.Database(conn)
         if not migrations.pending(db):
             return db
-        try:
-            check_writable(path)
-        except ReadOnly:
-            return db  # an older database that can't be migrated: read as it is
-        conn.close()  # an older database: migrated by the writable open below
+        conn.close()
+        raise OlderDatabase(f"{path} was written by an older hubdex and needs upgrading, which a read-only command "
+                            "never does: run `hubdex derive --db ...` (any job upgrades it)")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     db = sqlite_utils.Database(connect(path))
     migrations.apply(db)
@@ -128,16 +139,33 @@ def check_file(path: str):
     try:
         names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
                                             "'sqlite_%' ORDER BY name")]
-        ours = False
+        ours, applied = False, set()
         if "_sqlite_migrations" in names:
-            ours = conn.execute("SELECT 1 FROM _sqlite_migrations WHERE migration_set = ? LIMIT 1",
-                                (migrations.name,)).fetchone() is not None
+            applied = {r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = ?",
+                                                  (migrations.name,))}
+            ours = bool(applied)
     finally:
         conn.close()
+    unknown = sorted(applied - known_migrations())
+    if unknown:
+        raise NewerDatabase(f"{path} was written by a newer hubdex (it has {len(unknown)} change"
+                            f"{'s' if len(unknown) > 1 else ''} this version does not know: {', '.join(unknown[:3])}"
+                            f"{', ...' if len(unknown) > 3 else ''}); not touching it: upgrade hubdex")
     if set(names) - {"_sqlite_migrations"} and not ours:  # (only that table: a first open killed mid-way)
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         raise ForeignDatabase(f"{path} is an SQLite database that hubdex did not create (tables: {shown}); "
                               "not touching it")
+
+
+_KNOWN: set | None = None
+
+
+def known_migrations() -> set:
+    """The names of every migration this hubdex has (what an empty database would get)."""
+    global _KNOWN
+    if _KNOWN is None:
+        _KNOWN = {m.name for m in migrations.pending(sqlite_utils.Database(memory=True))}
+    return _KNOWN
 
 
 def check_writable(path: str):

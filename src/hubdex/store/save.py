@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..records.evidence import model_index_rows
 from ..records.models import MODEL_COLUMNS, ModelRecord
 
 METRIC_COLUMNS = ("downloads", "downloads_all_time", "likes", "trending_score")
@@ -90,7 +91,7 @@ class Writer:
         counts = Counts(seen=len(records))
         known = self._known([r.oid for r in records])
         self._free_ids(records, known)
-        inserts, updates, metric_updates, history, search = [], [], [], [], []
+        inserts, updates, metric_updates, history, search, new_evals = [], [], [], [], [], []
         rewrite, children = [], {t: [] for t in ("model_tags", "model_relations", "model_files", "model_spaces", "model_providers")}
         for r in records:
             ex = known.get(r.oid)
@@ -102,12 +103,18 @@ class Writer:
                 history.append((key, self.day) + r.metrics)
                 counts.new += 1
                 self._children(key, r, children)
+                if r.evals:  # a new model has nothing stored: only results to add cost a statement
+                    new_evals.append((key, r))
                 search.append((key, r.id, values[_AUTHOR], " ".join(r.tags)))
                 continue
             _oid, old_id, key, meta_hash, removed_at = ex[:5]
             renamed = old_id != r.id
             if renamed:
                 self._rename(old_id, r.id)
+                if "@" not in old_id:  # (not an id moved aside): the old id still leads to the model
+                    self.conn.execute("INSERT INTO model_renames (old_id, model_key, renamed_at) VALUES (?, ?, ?) "
+                                      "ON CONFLICT (old_id) DO UPDATE SET model_key = excluded.model_key, "
+                                      "renamed_at = excluded.renamed_at", (old_id, key, self.now))
                 counts.renamed += 1
             if renamed or meta_hash != r.values[_HASH] or removed_at is not None:
                 updates.append(values[1:] + (self.now, key))
@@ -130,6 +137,8 @@ class Writer:
                     if present:
                         conn.execute(f"DELETE FROM {table} WHERE model_key = ?", (key,))
         self._write_children(children)
+        for key, r in new_evals + [(key, r) for key, r in rewrite if r.evals is not None]:
+            replace_results(conn, r.evals, now=self.now, model_key=key, origin="evalResults")
         if search:
             conn.executemany(_UPSERT_SEARCH, search)
         if metric_updates:
@@ -246,6 +255,10 @@ def save_card(conn, key: int, sha: str, now: str, source: str, parsed, size: int
     text = "\n".join(f"{s[3]}\n{s[5]}" for s in sections)[:CARD_SEARCH_CHARS]
     conn.execute("UPDATE model_search SET card = ? WHERE model_key = ?", (text, key))
     conn.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", evaluations)
+    model_id = conn.execute("SELECT id FROM models WHERE key = ?", (key,)).fetchone()
+    if model_id is not None:
+        rows = model_index_rows(model_id[0], parsed.front_matter) if parsed and parsed.front_matter else []
+        replace_results(conn, rows, now=now, model_key=key, origin="model-index")
     conn.executemany("INSERT INTO capabilities VALUES (?, ?, ?, ?, ?, ?, ?)", capabilities)
     conn.execute("INSERT OR REPLACE INTO cards (model_key, sha, fetched_at, source, bytes, truncated, problems, "
                  "front_matter, sections_count, evaluations_count, capabilities_count, blob_id) "
@@ -265,3 +278,36 @@ def save_offers(conn, offers, day: int, date: str) -> int:
                      [(o.model_id, o.provider, day, date, o.status, o.input_usd_per_m, o.output_usd_per_m,
                        o.context_length, o.supports_tools, o.supports_structured_output, o.is_free) for o in offers])
     return len(offers)
+
+
+_RESULT_COLUMNS = ("model_id", "model_key", "origin", "dataset_id", "task_id", "split", "metric", "value", "kind",
+                   "source_name", "source_url", "source_by", "date", "notes", "filename", "rank")
+
+
+def replace_results(conn, rows: list[dict], *, now: str, run_id: int | None = None, model_key: int | None = None,
+                    origin: str, dataset_id: str | None = None) -> bool:
+    """Replace one scope of `eval_results` (a model's rows of one origin, by `model_key`; or a
+    benchmark's leaderboard, by `dataset_id`) with `rows`, only if they differ from what is stored
+    (so an unchanged leaderboard writes nothing). Returns whether anything was written."""
+    if model_key is not None:
+        where, params = "model_key = ? AND origin = ?", (model_key, origin)
+    else:
+        where, params = "dataset_id = ? AND origin = ?", (dataset_id, origin)
+    shown = ("model_id",) + _RESULT_COLUMNS[3:]
+    stored = sorted(conn.execute(f"SELECT {', '.join(shown)} FROM eval_results WHERE {where}", params).fetchall(),
+                    key=repr)
+    new = [tuple(r.get(c) for c in shown) for r in rows]
+    if sorted(new, key=repr) == stored:
+        return False
+    conn.execute(f"DELETE FROM eval_results WHERE {where}", params)
+    if model_key is None:  # a leaderboard names models by id: their keys where they are crawled
+        keys = {}
+        for r in rows:
+            if r["model_id"] not in keys:
+                found = conn.execute("SELECT key FROM models WHERE id = ?", (r["model_id"],)).fetchone()
+                keys[r["model_id"]] = found[0] if found else None
+    conn.executemany(f"INSERT INTO eval_results ({', '.join(_RESULT_COLUMNS)}, fetched_at, run_id) "
+                     f"VALUES ({', '.join('?' * (len(_RESULT_COLUMNS) + 2))})",
+                     [(r["model_id"], model_key if model_key is not None else keys[r["model_id"]], origin)
+                      + tuple(r.get(c) for c in shown[1:]) + (now, run_id) for r in rows])
+    return True

@@ -304,6 +304,53 @@ def m011_comparisons(db):
                                  strict=True)
 
 
+@migrations()
+def m012_hardening_model_renames(db):
+    # Ids a model had before the Hub renamed it (seen by a crawl: same `_id`, new id), so that every
+    # command finds a model by the id a user remembers (store/lookup.py).
+    db.execute("""CREATE TABLE model_renames (old_id TEXT PRIMARY KEY, model_key INTEGER NOT NULL,
+        renamed_at TEXT NOT NULL) WITHOUT ROWID, STRICT""")
+
+
+@migrations()
+def m012_evidence_eval_results(db):
+    # Evidence of quality (issue 22), one table every reader shares: each result a model has on a
+    # benchmark, from any origin. origin: 'evalResults' (the listing's expand=evalResults, or
+    # model_info where the listing could not carry them), 'leaderboard' (GET /api/datasets/{id}/
+    # leaderboard), 'model-index' (the card's front matter). A benchmark is (dataset_id, task_id,
+    # split, metric): task_id is the Hub's task id or the model-index `dataset.config` (glue/sst2 and
+    # glue/mnli are two benchmarks); NULL where the source names none. kind: 'verified' (a verify
+    # token / verified badge), 'third-party' (a source other than the model's author: a leaderboard,
+    # an evaluator), 'claim' (the author's own figure, a community pull request). model_key is the
+    # crawled model's key (NULL while a leaderboard names a model not crawled yet).
+    db.execute("""CREATE TABLE eval_results (id INTEGER PRIMARY KEY, model_id TEXT NOT NULL, model_key INTEGER,
+        origin TEXT NOT NULL, dataset_id TEXT NOT NULL, task_id TEXT, split TEXT, metric TEXT, value REAL NOT NULL,
+        kind TEXT NOT NULL, source_name TEXT, source_url TEXT, source_by TEXT, date TEXT, notes TEXT, filename TEXT,
+        rank INTEGER, fetched_at TEXT NOT NULL, run_id INTEGER) STRICT""")
+    db.execute("CREATE INDEX idx_eval_results_model ON eval_results(model_key, origin)")
+    db.execute("CREATE INDEX idx_eval_results_model_id ON eval_results(model_id, origin)")
+    db.execute("CREATE INDEX idx_eval_results_benchmark ON eval_results(dataset_id, task_id, split, metric)")
+    # Benchmark datasets (GET /api/datasets?filter=benchmark:official) and what their leaderboards
+    # taught: lower_is_better from the leaderboard's rank order (NULL: not known), when it was read.
+    db.execute("""CREATE TABLE benchmarks (dataset_id TEXT PRIMARY KEY, official INTEGER NOT NULL, listed_day INTEGER,
+        leaderboard_day INTEGER, leaderboard_status TEXT, entries INTEGER, lower_is_better INTEGER,
+        direction_via TEXT, raw TEXT) STRICT""")
+    # Spaces that load models (GET /api/spaces?models=ID&expand=models): every model each Space loads,
+    # so a Space that loads two models is evidence that people use or compare them together.
+    db.execute("""CREATE TABLE space_models (space_id TEXT NOT NULL, model_id TEXT NOT NULL, day INTEGER NOT NULL,
+        likes INTEGER, PRIMARY KEY (space_id, model_id)) WITHOUT ROWID, STRICT""")
+    db.execute("CREATE INDEX idx_space_models_model ON space_models(model_id)")
+    # Which models' Spaces were asked for, and when (the spaces crawl refreshes them weekly).
+    db.execute("""CREATE TABLE space_queries (model_id TEXT PRIMARY KEY, day INTEGER NOT NULL, spaces INTEGER,
+        status TEXT) WITHOUT ROWID, STRICT""")
+    # The signals' new parts: quality from evidence with documentation apart, family adoption
+    # (downloads of copies counted toward the canonical model), and what the rank could know.
+    for column, kind in (("documentation", "REAL"), ("quality_benchmarks", "INTEGER"), ("quality_sources", "TEXT"),
+                         ("family_downloads_30d", "INTEGER"), ("p_family_downloads_30d", "REAL"),
+                         ("pt_family_downloads_30d", "REAL"), ("rank_known_weight", "REAL"), ("task_group", "TEXT")):
+        db.execute(f"ALTER TABLE model_scores ADD COLUMN {column} {kind}")
+
+
 PERCENTILE_SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "rank")
 
 
