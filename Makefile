@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast demo serve chromium bench bench-replica bench-crawl bench-derive bench-export bench-serve bench-match clean
+.PHONY: test test-fast demo serve chromium bench bench-pipeline bench-replica bench-crawl bench-derive bench-export bench-serve bench-match clean
 
 # The fast tier, for your own loop (under a minute, no large catalogue): units, layout, licences,
 # cards, docs, CLI. `make test` runs everything, these included; CI runs `make test`.
@@ -65,3 +65,9 @@ clean:
 # crawls synthetic:1000000 first.
 bench-match: $(STAMP)
 	$(BIN)/python bench/match_graph.py $(if $(DB),--db $(DB))
+
+# The product as users run it: full crawl, cards, search, derive; 1% changed, incremental crawl,
+# derive; a no-change derive. N models (default 1,000,000): `make bench-pipeline N=100000`.
+N ?= 1000000
+bench-pipeline: $(STAMP)
+	cd bench && nice ../$(BIN)/python pipeline.py --models $(N) $(if $(KEEP),--keep --workdir $(KEEP))

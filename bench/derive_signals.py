@@ -6,7 +6,8 @@ For each size N (`--sizes`, default 100,000 and 1,000,000), against a local repl
 subprocess (`hubdex replica serve --catalog synthetic:N`, bench/procs.py):
 
 * the database: `hubdex crawl --full` into a fresh file in a temporary directory (timed, as context),
-  as day 0 (HUBDEX_DAY=2026-11-30); then, unless `--no-history`, one replica scenario step
+  as day 0 (HUBDEX_DAY=2026-11-30), the cards of the min(20,000, N/50) most downloaded models
+  (`hubdex crawl --cards --limit`) and the search crawl (`hubdex crawl --search`), as users run it; then, unless `--no-history`, one replica scenario step
   (`hubdex replica scenario --metrics 0.3 --summary`: the downloads/likes/trending of 30% of the
   models move) and `hubdex crawl --metrics` as day 8 (HUBDEX_DAY=2026-12-08), so `metrics_history`
   holds two days and growth_7d (all-time downloads now minus on day <= 1) has data. The replica is
@@ -322,6 +323,16 @@ def build_db(n: int, db: Path, workdir: Path, history: bool) -> dict:
                          progress_label=f"full crawl {n:,}")
         out["full"] = {k: r[k] for k in ("wall_s", "models_per_s", "peak_rss_mb", "db_bytes", "run")}
         say(f"  full crawl: {r['wall_s']:.1f} s ({r['models_per_s']:,} models/s), DB {mb(r['db_bytes'])} MB")
+        # as users run it: the cards of the most downloaded and the search crawl's evidence, which
+        # the capabilities, the match graph and the comparisons read (without them the derive measured
+        # was lighter than the product's)
+        cards = min(20_000, max(n // 50, 100))
+        for name, argv in (("cards", ["--cards", "--limit", str(cards)]), ("search", ["--search"])):
+            t = time.perf_counter()
+            subprocess.run(hubdex_exe() + ["crawl", *argv, "--endpoint", rep.url, "--db", str(db), "--no-progress"],
+                           env={**os.environ, "HUBDEX_DAY": DAY0.isoformat()}, check=True, capture_output=True)
+            out[name] = {"wall_s": round(time.perf_counter() - t, 2)}
+            say(f"  {name} crawl: {out[name]['wall_s']:.1f} s")
         if history:
             sc = scenario_cli(rep.url)
             out["scenario"] = sc

@@ -191,7 +191,7 @@ def test_disk_full_leaves_the_database_intact_and_the_checkpoint_in_place(replic
     server = replica_factory("synthetic:6000", seed=3)
     db = tmp_path / "hub.db"
     out = subprocess.run(HUBDEX + ["crawl", "--full", "--endpoint", server.url, "--db", str(db),
-                                   "--max-db-pages", "900"], capture_output=True, text=True, timeout=120)
+                                   "--max-db-pages", "600"], capture_output=True, text=True, timeout=120)
     assert out.returncode == EXIT_STORAGE
     assert "database or disk is full" in out.stderr and "Traceback" not in out.stderr
     conn = sqlite3.connect(db)

@@ -249,8 +249,13 @@ def synthetic(tmp_path_factory):
     db = open_db(str(path))
     # Twins of a crawled model, differing in one input each: the orderings below must hold whatever
     # the rest of the catalogue looks like.
-    base = json.loads(db.conn.execute("SELECT raw FROM models WHERE downloads > 0 AND library_name IS NOT NULL "
-                                      "ORDER BY key LIMIT 1").fetchone()[0])
+    key, raw, task, library = db.conn.execute("SELECT key, raw, pipeline_tag, library_name FROM models WHERE "
+                                              "downloads > 0 AND library_name IS NOT NULL ORDER BY key LIMIT 1").fetchone()
+    base = json.loads(raw)  # raw keeps what no column or child table holds: those are put back
+    base.update(pipeline_tag=task, library_name=library,
+                tags=[t for (t,) in db.conn.execute("SELECT tag FROM model_tags WHERE model_key = ?", (key,))],
+                siblings=[{"rfilename": f} for (f,) in db.conn.execute("SELECT path FROM model_files WHERE model_key = ?",
+                                                                       (key,))])
     base.update(gated=False, childrenModelCount={"finetune": 0, "adapter": 0, "quantized": 0, "merge": 0},
                 tags=[t for t in base["tags"] if not t.startswith("license:")] + ["license:apache-2.0"],
                 cardData={"license": "apache-2.0"}, downloads=1000)

@@ -4,6 +4,7 @@ child rows (relations, providers, files)."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -60,7 +61,21 @@ def test_normalise_leaves_the_payload_as_it_was():
     before = copy.deepcopy(payload)
     r = normalise(payload)
     assert payload == before  # the same content (the metrics are popped for the hash and put back)
-    assert '"downloads":5' in r.row["raw"]  # raw keeps everything, metrics included
+    raw = json.loads(r.row["raw"])
+    # raw keeps what no column or child table holds exactly: not the metrics (columns and history)
+    # nor the tags (model_tags), but a field hubdex doesn't know, and the id
+    assert "downloads" not in raw and "likes" not in raw and "tags" not in raw
+    assert raw["id"] == "org/model" and r.metrics[0] == 5 and r.tags == ["x"]
+
+
+def test_raw_keeps_what_would_otherwise_be_lost():
+    r = normalise(item(tags=["a", "a"], siblings=[{"rfilename": "x", "size": 3}], hotness="hot",
+                       spaces=["s/one"], inferenceProviderMapping=[{"provider": "p", "extra": 1}], private="maybe"))
+    raw = json.loads(r.row["raw"])
+    assert raw["tags"] == ["a", "a"]  # a repeated tag is not in model_tags twice
+    assert raw["siblings"] == [{"rfilename": "x", "size": 3}] and raw["hotness"] == "hot"
+    assert raw["inferenceProviderMapping"] == [{"provider": "p", "extra": 1}] and raw["private"] == "maybe"
+    assert "spaces" not in raw and r.spaces == ["s/one"]
 
 
 @pytest.mark.parametrize("payload, reason", [

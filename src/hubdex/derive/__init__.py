@@ -15,6 +15,7 @@ but those tables and the `Changes` record of this run.
                                                                                match_scores
   4. signals       signals.compute              capability_summary, licence_classes, match_scores
   5. scores        scores.write_scores          -> model_scores (changed rows only), model_changes (scores)
+                   scores.write_percentiles     -> score_percentiles (by value, changed rows only)
                    scores.write_history         -> signals_history (moved by a point or more)
   6. after         the steps the caller declares (`after=`), in order, on the same connection and
                    transaction: the comparisons (hubdex.compare.build: model_scores, match_edges, ...
@@ -154,6 +155,7 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
         unknown = unrecognised_licences(out)
         out["weights_id"] = Coded(np.zeros(len(out["model_key"]), dtype=np.int32), np.array([wid], dtype=object))
         written, removed = scores.write_scores(conn, out, run_id, record=not rebuild_all)
+        scores.write_percentiles(conn, out)  # apart from the rows: they move when any model's value does
         history, history_moved = scores.write_history(conn, out, day)
         done_after = [step(conn, run_id=run_id, now=now, day=day, rebuild_all=rebuild_all) for step in after]
         conn.execute("INSERT OR IGNORE INTO rank_weights VALUES (?, ?, ?)",

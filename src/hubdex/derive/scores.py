@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import columns as columns_
+from ..store.schema import PERCENTILE_SIGNALS
 from .signals import SIGNALS
 
 HISTORY_MOVE = 1.0  # a point on the 0-100 scale: smaller moves are percentile jitter, not news
@@ -65,52 +66,87 @@ def write_scores(conn, out: dict, run_id: int, record: bool = True) -> tuple[int
     return len(changed), len(gone)
 
 
-def write_history(conn, out: dict, day: int) -> tuple[int, int]:
-    """A `signals_history` row for each model whose signals moved by HISTORY_MOVE or more since its
-    last row (or that has none); a rerun the same day replaces that day's rows. Returns (the day's
-    rows, how many of them this run added, changed or removed: 0 for a same-day rerun that moved
-    nothing)."""
-    names = SIGNALS + ("rank",)
-    cur = conn.execute(f"SELECT model_key, max(day), {', '.join(names)} FROM signals_history WHERE day < ? "
-                       "GROUP BY model_key ORDER BY model_key", (day,))
+def _rows_by_key(cur, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, values) of a query returning model_key then `width` numbers, ordered by key; None -> NaN."""
     chunks = []
     while rows := cur.fetchmany(100_000):
-        chunks.append(np.array(rows, dtype=float))  # None becomes NaN
+        chunks.append(np.array(rows, dtype=float))
+    if not chunks:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, width))
+    a = np.concatenate(chunks)
+    return a[:, 0].astype(np.int64), a[:, 1:]
+
+
+def _lookup(keys: np.ndarray, stored_keys: np.ndarray, stored: np.ndarray, width: int):
+    """(hit, values) for each of `keys` (sorted stored_keys): the stored row where there is one."""
+    pos = np.searchsorted(stored_keys, keys)
+    hit = (pos < len(stored_keys)) & (stored_keys[np.minimum(pos, max(len(stored_keys) - 1, 0))] == keys) \
+        if len(stored_keys) else np.zeros(len(keys), dtype=bool)
+    values = np.full((len(keys), width), np.nan)
+    values[hit] = stored[pos[hit]]
+    return hit, values
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row by row: every value equal, NaN (unknown) equal to NaN."""
+    return ((a == b) | (np.isnan(a) & np.isnan(b))).all(axis=1)
+
+
+def write_percentiles(conn, out: dict) -> int:
+    """score_percentiles: each signal's percentile by value (out[s + "_pct"], computed over all models
+    by signals.compute), one row per distinct value; only rows that moved are written, values no model
+    has any more deleted. Returns rows written or deleted."""
+    written = 0
+    for s in PERCENTILE_SIGNALS:
+        v, p = columns_.as_float(out[s]), columns_.as_float(out[s + "_pct"])
+        known = ~np.isnan(v)
+        values, first = np.unique(v[known], return_index=True)
+        pct = p[known][first]
+        stored = conn.execute("SELECT value, pct FROM score_percentiles WHERE signal = ? ORDER BY value", (s,)).fetchall()
+        sv = np.array([r[0] for r in stored], dtype=float)
+        sp = np.array([np.nan if r[1] is None else r[1] for r in stored], dtype=float)
+        hit, old = _lookup(values, sv, sp[:, None] if len(sp) else np.zeros((0, 1)), 1)
+        same = hit & _same(old, pct[:, None])
+        write = np.nonzero(~same)[0]
+        gone = np.setdiff1d(sv, values, assume_unique=True)
+        conn.executemany("DELETE FROM score_percentiles WHERE signal = ? AND value = ?", ((s, x) for x in gone.tolist()))
+        conn.executemany("INSERT OR REPLACE INTO score_percentiles (signal, value, pct) VALUES (?, ?, ?)",
+                         ((s, x, y) for x, y in zip(values[write].tolist(), pct[write].tolist())))
+        written += len(write) + len(gone)
+    return written
+
+
+def write_history(conn, out: dict, day: int) -> tuple[int, int]:
+    """A `signals_history` row for each model whose signals moved by HISTORY_MOVE or more since its
+    last row before `day` (or that has none); a rerun the same day brings that day's rows up to date,
+    writing only those that differ from what is stored (a rerun that moved nothing writes nothing).
+    Returns (the day's rows, how many of them this run added, changed or removed)."""
+    names = SIGNALS + ("rank",)
     keys = out["model_key"]
     now = np.column_stack([columns_.as_float(out[s]) for s in names]) if len(keys) else np.zeros((0, len(names)))
-    moved = np.ones(len(keys), dtype=bool)
-    if chunks:
-        last = np.concatenate(chunks)
-        del chunks
-        lk, lv = last[:, 0].astype(np.int64), last[:, 2:]
-        pos = np.searchsorted(lk, keys)
-        hit = (pos < len(lk)) & (lk[np.minimum(pos, len(lk) - 1)] == keys)
-        prev = np.full_like(now, np.nan)
-        prev[hit] = lv[pos[hit]]
-        # NaN on both sides (an unknown signal still unknown) is no move; unknown to known is one
-        delta = np.abs(now - prev)
-        both_nan = np.isnan(now) & np.isnan(prev)
-        moved = ~hit | (np.where(both_nan, 0.0, np.nan_to_num(delta, nan=HISTORY_MOVE)) >= HISTORY_MOVE).any(axis=1)
+    # (a bare column beside max() comes from the row holding the max: each model's last row)
+    lk, lv = _rows_by_key(conn.execute(f"SELECT model_key, max(day), {', '.join(names)} FROM signals_history "
+                                       "WHERE day < ? GROUP BY model_key ORDER BY model_key", (day,)), len(names) + 1)
+    hit, prev = _lookup(keys, lk, lv[:, 1:], len(names))
+    del lk, lv
+    # NaN on both sides (an unknown signal still unknown) is no move; unknown to known is one
+    delta = np.abs(now - prev)
+    both_nan = np.isnan(now) & np.isnan(prev)
+    moved = ~hit | (np.where(both_nan, 0.0, np.nan_to_num(delta, nan=HISTORY_MOVE)) >= HISTORY_MOVE).any(axis=1)
+    del prev, delta, both_nan
     idx = np.nonzero(moved)[0]
-    earlier = {r[0]: r[1:] for r in conn.execute(f"SELECT model_key, {', '.join(names)} FROM signals_history "
-                                                   "WHERE day = ?", (day,))}
-    fresh = len(idx) if not earlier else _day_rows_changed(earlier, keys[idx], now[idx])
-    conn.execute("DELETE FROM signals_history WHERE day = ?", (day,))
-    for start in range(0, len(idx), SLICE):
-        part = idx[start:start + SLICE]
-        conn.executemany(f"INSERT INTO signals_history (model_key, day, {', '.join(names)}) VALUES "
+    # the day's rows already stored (an earlier derive today): only the differing ones are written
+    tk, tv = _rows_by_key(conn.execute(f"SELECT model_key, {', '.join(names)} FROM signals_history WHERE day = ? "
+                                       "ORDER BY model_key", (day,)), len(names))
+    there, stored = _lookup(keys[idx], tk, tv, len(names))
+    write = idx[~(there & _same(stored, now[idx]))]
+    gone = np.setdiff1d(tk, keys[idx], assume_unique=True)
+    for start in range(0, len(gone), SLICE):
+        conn.executemany("DELETE FROM signals_history WHERE model_key = ? AND day = ?",
+                         ((int(k), day) for k in gone[start:start + SLICE]))
+    for start in range(0, len(write), SLICE):
+        part = write[start:start + SLICE]
+        conn.executemany(f"INSERT OR REPLACE INTO signals_history (model_key, day, {', '.join(names)}) VALUES "
                          f"({', '.join('?' * (len(names) + 2))})",
                          zip(keys[part].tolist(), [day] * len(part), *(now[part, i].tolist() for i in range(len(names)))))
-    return len(idx), fresh
-
-
-def _day_rows_changed(earlier: dict, keys, values) -> int:
-    """How many of a day's rows differ between an earlier derive of that day (`earlier`: key -> row)
-    and this one (`keys`, `values`): added, changed or gone."""
-    changed = 0
-    for key, row in zip(keys.tolist(), values.tolist()):
-        before = earlier.pop(key, None)
-        if before is None or any(not (a == b or (a is None and b != b) or (b is None and a != a))
-                                 for a, b in zip(before, row)):
-            changed += 1
-    return changed + len(earlier)
+    return len(idx), len(write) + len(gone)

@@ -28,7 +28,7 @@ DATA_TABLES = (
     "cards", "card_sections", "evaluations", "capabilities", "model_configs",
     "router_prices", "metric_days",
     "model_capability_rows", "capability_names", "capability_evidence", "capability_summary",
-    "licences", "licence_classes", "rank_weights", "model_scores", "match_scores",
+    "licences", "licence_classes", "rank_weights", "model_scores", "score_percentiles", "match_scores",
     "search_queries", "search_results", "match_copies", "match_evidence", "match_edges", "match_edge_evidence",
     "model_renames",
     "eval_results", "benchmarks", "space_models",

@@ -32,10 +32,11 @@ def _row(conn, sql, params):
 
 def explain(conn, model_id: str) -> dict:
     """The rank of `model_id` with every signal, its inputs, percentile, weight and contribution."""
-    row = _row(conn, "SELECT s.*, m.id, m.pipeline_tag, m.downloads, m.downloads_all_time, m.likes, m.trending_score, "
+    row = _row(conn, "SELECT s.*, p.*, m.id, m.pipeline_tag, m.downloads, m.downloads_all_time, m.likes, m.trending_score, "
                      "m.children_finetune, m.children_adapter, m.children_quantized, m.children_merge, m.spaces_count, "
                      "m.library_name, m.gated, m.disabled, m.removed_at FROM models m "
-                     "LEFT JOIN model_scores s ON s.model_key = m.key WHERE m.id = ?", (model_id,))
+                     "LEFT JOIN model_scores s ON s.model_key = m.key "
+                     "LEFT JOIN model_score_percentiles p ON p.model_key = m.key WHERE m.id = ?", (model_id,))
     if row is None:
         raise NotRanked(f"unknown model: {model_id}")
     if row["rank"] is None:

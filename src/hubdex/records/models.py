@@ -29,6 +29,20 @@ MODEL_COLUMNS = ("id", "oid", "author", "sha", "last_modified", "created_at", "p
 
 _NOT_HASHED = METRIC_FIELDS + ("id", "modelId")
 
+# Fields of the payload that `raw` does not repeat, because a column or a child table holds them
+# exactly (each with the test that it does: a value of another shape stays in `raw`). They were half
+# of `raw`'s bytes, the metrics in it went stale at the first metrics crawl, and writing them twice
+# was a fifth of the crawl's insert time. `raw` keeps the rest (cardData, config, safetensors, gguf,
+# transformersInfo, baseModels, ... and anything the Hub adds): the columns computed from it read there.
+_SCALAR_COLUMNS = {"_id": str, "sha": str, "lastModified": str, "createdAt": str, "pipeline_tag": str,
+                   "library_name": str, "usedStorage": int, "private": bool, "disabled": bool}
+_PROVIDER_KEYS = {"provider", "providerId", "status", "task"}
+
+
+def _scalar_stored(key: str, v) -> bool:
+    """A scalar field stored as its column holds it (exact type: a bool is not an int here)."""
+    return type(v) is _SCALAR_COLUMNS[key]
+
 
 class BadItem(ValueError):
     """A payload that can't become a model row; the message is the quarantine reason."""
@@ -50,6 +64,7 @@ class ModelRecord(NamedTuple):
     has_spaces: bool
     has_providers: bool
     evals: list | None = None  # eval_results rows from `evalResults`; None: the payload did not carry them
+    dropped: tuple = ()  # the payload's fields `raw` leaves out: stored exactly elsewhere
 
     @property
     def row(self) -> dict:
@@ -120,27 +135,35 @@ def _children(item: dict) -> tuple:
     return (None,) * 4  # 2.4.0 types it int; the Hub sends a dict: only the dict is trusted
 
 
-def _providers(item: dict) -> list:
+def _providers(item: dict) -> tuple[list, bool]:
+    """(provider rows, whether model_providers holds the mapping exactly: the listing form, each
+    entry with no field but those four, no provider twice)."""
     mapping = item.get("inferenceProviderMapping")
     rows = []
+    exact = isinstance(mapping, list)
     if isinstance(mapping, list):  # the listing form
         for e in mapping:
             if isinstance(e, dict) and isinstance(e.get("provider"), str):
                 rows.append((e["provider"], e.get("providerId"), e.get("status"), e.get("task")))
+                exact = exact and e.keys() <= _PROVIDER_KEYS
+            else:
+                exact = False
+        exact = exact and len({r[0] for r in rows}) == len(rows)
     elif isinstance(mapping, dict):  # the model_info form
         for name, e in mapping.items():
             if isinstance(e, dict):
                 rows.append((name, e.get("providerId"), e.get("status"), e.get("task")))
-    return rows
+    return rows, exact
 
 
-def _files(item: dict) -> list:
+def _files(item: dict) -> tuple[list, bool]:
+    """(file rows, whether the siblings were names only: then model_files holds them exactly)."""
     siblings = _list(item, "siblings")
     try:  # a listing's siblings carry only rfilename: the common case, built in one pass
         if all(len(s) == 1 for s in siblings):
             names = [s["rfilename"] for s in siblings]
-            if all(isinstance(n, str) for n in names):
-                return [(n, None, None, None) for n in names]
+            if all(type(n) is str for n in names):
+                return [(n, None, None, None) for n in names], len(set(names)) == len(names)
     except (TypeError, KeyError):
         pass
     out = []
@@ -149,7 +172,7 @@ def _files(item: dict) -> list:
             raise BadItem("a sibling without rfilename")
         lfs = s.get("lfs") if isinstance(s.get("lfs"), dict) else {}
         out.append((s["rfilename"], s.get("size"), s.get("blobId"), lfs.get("sha256")))
-    return out
+    return out, False
 
 
 def normalise(item) -> ModelRecord:
@@ -171,11 +194,25 @@ def normalise(item) -> ModelRecord:
     params = (safetensors or {}).get("total") or (gguf or {}).get("total")
     relations = _relations(item, tags)
     children = _children(item)
-    providers = _providers(item)
-    spaces = [s for s in _list(item, "spaces") if isinstance(s, str)]
+    providers, providers_exact = _providers(item)
+    listed_spaces = _list(item, "spaces")
+    spaces = [s for s in listed_spaces if isinstance(s, str)]
+    unique_tags, unique_spaces = list(dict.fromkeys(tags)), list(dict.fromkeys(spaces))
+    files, files_exact = _files(item)
     gated = item.get("gated")
-    # The id is left out: a rename is reported as a rename, not as a change of everything else.
-    raw = orjson.dumps(item).decode()
+    # What `raw` leaves out: what a column or child table holds exactly (module comment above)
+    dropped = [k for k in METRIC_FIELDS if k in item]
+    dropped += [k for k in _SCALAR_COLUMNS if k in item and _scalar_stored(k, item[k])]
+    if "tags" in item and len(unique_tags) == len(tags):
+        dropped.append("tags")
+    if "spaces" in item and len(unique_spaces) == len(listed_spaces):
+        dropped.append("spaces")
+    if files_exact and item.get("siblings") is not None:
+        dropped.append("siblings")
+    if providers_exact:
+        dropped.append("inferenceProviderMapping")
+    drop = set(dropped)
+    raw = orjson.dumps({k: v for k, v in item.items() if k not in drop}).decode()
     # Popped and put back rather than copied: the hash covers everything but metrics and the id.
     held = {k: item.pop(k) for k in _NOT_HASHED if k in item}
     meta_bytes = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
@@ -201,11 +238,11 @@ def normalise(item) -> ModelRecord:
         "meta_hash": hashlib.blake2b(meta_bytes, digest_size=12).hexdigest(),
     }
     metrics = (_int(item, "downloads"), _int(item, "downloadsAllTime"), _int(item, "likes"), _int(item, "trendingScore"))
-    return ModelRecord(model_id, oid, tuple(row.values()), metrics, list(dict.fromkeys(tags)), _files(item),
-                       relations, list(dict.fromkeys(spaces)), providers,
-                       "siblings" in item and item["siblings"] is not None, "spaces" in item,
+    return ModelRecord(model_id, oid, tuple(row.values()), metrics, unique_tags, files, relations, unique_spaces,
+                       providers, "siblings" in item and item["siblings"] is not None, "spaces" in item,
                        "inferenceProviderMapping" in item,
-                       eval_result_rows(model_id, item["evalResults"])[0] if "evalResults" in item else None)
+                       evals=eval_result_rows(model_id, item["evalResults"])[0] if "evalResults" in item else None,
+                       dropped=tuple(dropped))
 
 
 def metrics_of(item) -> tuple[str, str, tuple]:

@@ -416,3 +416,20 @@ def m014_site_model_configs(db):
     # config.json, sentence_bert_config.json, 1_Pooling/config.json, ... (crawl/cards.py CONFIG_FILES).
     db.execute("""CREATE TABLE model_configs (model_key INTEGER NOT NULL REFERENCES models(key), path TEXT NOT NULL,
         sha TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (model_key, path)) WITHOUT ROWID, STRICT""")
+PERCENTILE_SIGNALS = ("adoption", "quality", "ecosystem", "pricing", "rank")
+
+
+@migrations()
+def m012_scale_percentiles_apart(db):
+    # A signal's percentile among all models is a function of its value alone (mid-rank, ties
+    # shared), and moves whenever any model's value crosses it: kept in model_scores it moved 99% of
+    # the rows after 1% of models changed. Kept apart, one row per (signal, value) (at most 10,001 a
+    # signal at two decimals), a derive writes only the values whose percentile moved; the view
+    # model_score_percentiles gives each model's, as the columns did.
+    db.execute("""CREATE TABLE score_percentiles (signal TEXT NOT NULL, value REAL NOT NULL, pct REAL,
+        PRIMARY KEY (signal, value)) WITHOUT ROWID, STRICT""")
+    for s in PERCENTILE_SIGNALS:
+        db.execute(f"INSERT OR IGNORE INTO score_percentiles SELECT '{s}', {s}, {s}_pct FROM model_scores "
+                   f"WHERE {s} IS NOT NULL")
+    for s in PERCENTILE_SIGNALS:
+        db.execute(f"ALTER TABLE model_scores DROP COLUMN {s}_pct")

@@ -12,7 +12,6 @@ from __future__ import annotations
 # and builds them once at the end (maintaining them row by row costs a third of the ingest time).
 ANALYST_INDEXES = {
     "idx_models_author": "models(author)",
-    "idx_models_pipeline_tag": "models(pipeline_tag)",
     "idx_models_downloads": "models(downloads)",
     "idx_model_tags_tag": "model_tags(tag)",
     "idx_model_relations_parent_relation": "model_relations(parent, relation)",
@@ -98,6 +97,17 @@ VIEWS = {
         UNION ALL
         SELECT m.id, c.capability, c.detail, c.evidence_kind, c.evidence_source, c.confidence, 'metadata'
         FROM model_capabilities c JOIN models m ON m.key = c.model_key""",
+    # Each model's percentile of each signal among all models, looked up by value (score_percentiles:
+    # written apart so that a percentile moving rewrites one row a value, not a row a model).
+    "model_score_percentiles": """
+        SELECT s.model_key, a.pct AS adoption_pct, q.pct AS quality_pct, e.pct AS ecosystem_pct,
+               p.pct AS pricing_pct, r.pct AS rank_pct
+        FROM model_scores s
+        LEFT JOIN score_percentiles a ON a.signal = 'adoption' AND a.value = s.adoption
+        LEFT JOIN score_percentiles q ON q.signal = 'quality' AND q.value = s.quality
+        LEFT JOIN score_percentiles e ON e.signal = 'ecosystem' AND e.value = s.ecosystem
+        LEFT JOIN score_percentiles p ON p.signal = 'pricing' AND p.value = s.pricing
+        LEFT JOIN score_percentiles r ON r.signal = 'rank' AND r.value = s.rank""",
     # What each derive run found changed, by model id (the comparisons rebuild from this).
     "model_changes_by_id": """
         SELECT c.run_id, r.started_at, m.id AS model_id, c.reason
@@ -126,7 +136,15 @@ def ensure_views(conn):
         conn.execute(_view_sql(name, VIEWS[name]))
 
 
+# Indexes no query needs any more, dropped where an older database has them: models(pipeline_tag) is
+# the leading column of idx_models_task_downloads and idx_models_task_library_author, which serve
+# every lookup, facet and GROUP BY on the task it served (~25 B a model).
+OBSOLETE_INDEXES = ("idx_models_pipeline_tag",)
+
+
 def ensure_analyst_indexes(conn):
+    for name in OBSOLETE_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")
     for name, target in ANALYST_INDEXES.items():
         conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target}")
 
