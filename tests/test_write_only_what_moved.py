@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from hubdex.clock import Clock
-from hubdex.records.models import normalise
 from hubdex.store.db import open_db
-from hubdex.store.save import Writer
 
 from .conftest import derive
+from .test_derive import _item, _store
 
 DAY = 20_001  # 2024-10-05
 # The tables whose rows a derive shows or keeps: a derive in which nothing moved writes none of them.
@@ -20,23 +18,7 @@ WATCHED = ("model_scores", "signals_history", "comparisons", "comparison_sides",
            "match_edges")
 
 
-def _item(n: int, **over) -> dict:
-    item = {"_id": f"{n:024x}", "id": f"org/model-{n}", "author": "org", "sha": f"{n:040x}",
-            "lastModified": "2024-01-01T00:00:00.000Z", "createdAt": "2024-01-01T00:00:00.000Z", "private": False,
-            "gated": False, "disabled": False, "downloads": 0, "downloadsAllTime": 0, "likes": 0, "trendingScore": 0,
-            "tags": ["transformers", "safetensors", "text-classification", "license:apache-2.0"],
-            "pipeline_tag": "text-classification", "library_name": "transformers",
-            "cardData": {"license": "apache-2.0"},
-            "siblings": [{"rfilename": "README.md"}, {"rfilename": "model.safetensors"}],
-            "childrenModelCount": {"finetune": 0, "adapter": 0, "quantized": 0, "merge": 0},
-            "spaces": [], "inferenceProviderMapping": []}
-    item.update(over)
-    return item
-
-
-def _store(db, items, day=DAY):
-    with db.atomic():
-        Writer(db.conn, day, Clock().now()).save_models([normalise(i) for i in items])
+# the tiny catalogue's items and their storing are test_derive's (one definition of a hand-made model)
 
 
 def _log_writes(conn):
