@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 import requests
 
+from hubdex.crawl.cards import CONFIG_FILES
 from hubdex.crawl.scope import Scope
 from hubdex.jobs import EXIT_OK
 
@@ -107,10 +108,17 @@ def test_incremental_finds_exactly_what_changed(replica_factory, tmp_path):
     changed = len(changes["updated"])
     assert r[:5] == ("incremental", 40, changed, 15, 40 + changed + 15)
     # The minimum: the pages holding the changed models, one model_info each (file sizes, model-index),
-    # one README each (none had been read yet: renamed models' cards too), and the router's catalogue.
+    # one README each (none had been read yet: renamed models' cards too), each small config file its
+    # file list holds (read with the card: context length, embedding dimension), and the router's catalogue.
     pages_needed = -(-(40 + changed + 15) // 1000)
     assert r[7] == 40 + changed + 15
-    assert r[6] == pages_needed and r[5] == pages_needed + r[4] + r[7] + 1
+    touched = changes["added"] + changes["updated"] + [new for _old, new in changes["renamed"]]
+    configs = conn.execute(
+        f"SELECT count(*) FROM model_files f JOIN models m ON m.key = f.model_key WHERE f.path IN "
+        f"({', '.join('?' * len(CONFIG_FILES))}) AND m.id IN ({', '.join('?' * len(touched))})",
+        (*CONFIG_FILES, *touched)).fetchone()[0]
+    assert configs > 0  # the synthetic models ship a config.json
+    assert r[6] == pages_needed and r[5] == pages_needed + r[4] + r[7] + configs + 1
     ids = {row[0] for row in conn.execute("SELECT id FROM models WHERE removed_at IS NULL")}
     assert set(changes["added"]) <= ids and {new for _old, new in changes["renamed"]} <= ids
     assert not {old for old, _new in changes["renamed"]} & ids
