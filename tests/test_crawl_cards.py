@@ -7,6 +7,7 @@ import sqlite3
 
 import pytest
 
+from hubdex.crawl.cards import CONFIG_FILES
 from hubdex.crawl.scope import Scope
 from hubdex.jobs import EXIT_OK
 
@@ -38,7 +39,11 @@ def test_every_model_gets_its_card_gated_ones_from_card_data(demo_with_cards):
                              ).fetchone()[0]
     assert no_readme == 1  # dbmdz/bert-large-cased-finetuned-conll03-english
     assert sources == {"readme": models - gated - no_readme, "cardData": gated, "none": no_readme}
-    assert conn.execute("SELECT cards, requests FROM runs WHERE mode = 'cards'").fetchone() == (models, models)
+    # one README a model, and each small config file its file list holds (read with the card)
+    configs = conn.execute(f"SELECT count(*) FROM model_files WHERE path IN ({', '.join('?' * len(CONFIG_FILES))})",
+                           CONFIG_FILES).fetchone()[0]
+    assert configs > 0
+    assert conn.execute("SELECT cards, requests FROM runs WHERE mode = 'cards'").fetchone() == (models, models + configs)
     sha_match = conn.execute("SELECT count(*) FROM cards c JOIN models m ON m.key = c.model_key "
                              "WHERE c.sha = m.sha").fetchone()[0]
     assert sha_match == models

@@ -123,7 +123,9 @@ class Replica:
         if path in ("/v1/models", "/router/v1/models") or path.startswith(("/v1/models/", "/router/v1/models/")):
             return "router", None
         if "/resolve/" in path:
-            return "card", "resolvers"
+            # a README is a card; any other file read through /resolve/ (config.json and the like) is
+            # counted, and can be faulted, apart: same handler, same bucket
+            return ("card" if path.lower().endswith("/readme.md") else "file"), "resolvers"
         return "other", None
 
     def _answer(self, req, path, prefix, as_of, route, bucket) -> wire.Response:
@@ -171,7 +173,7 @@ class Replica:
             return self.list_models(req, path, prefix)
         if route == "info":
             return self.model_info(req, path, prefix, as_of)
-        if route == "card":
+        if route in ("card", "file"):
             return self.resolve(req, path, prefix)
         if route == "cdn":
             return self.cdn(req, path)

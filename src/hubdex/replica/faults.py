@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 REQUEST_KINDS = {"500", "502", "503", "504", "429", "slow", "reset", "drop", "truncate"}
 ITEM_KINDS = {"missing-id", "new-field", "vanish"}
-ROUTES = ("list", "info", "card", "cdn", "any")
+ROUTES = ("list", "info", "card", "file", "cdn", "any")
 SELECTORS = {"on", "nth", "every", "after", "p", "count"}
 KIND_OPTIONS = {"429": {"headers", "retry"}, "slow": {"delay"}, "missing-id": {"rate"},
                 "new-field": {"name", "value"}, "vanish": {"field"}}
