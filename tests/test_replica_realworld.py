@@ -144,6 +144,25 @@ def test_embedding_dimension_and_max_tokens_in_the_files_libraries_read(demo_rep
     assert checked > 10
 
 
+def test_a_recorded_body_serves_the_corpus_embedding_dimension(demo_replica, demo_models, corpus):
+    """A recorded body keeps its own figures, but its sentence-transformers files carry the corpus's
+    embedding dimension and max input, never a synthesised tensor shape's (all-MiniLM-L6-v2 is 384-d)."""
+    checked = 0
+    for mid in sorted(corpus.models):
+        m = demo_models.get(mid)
+        if m is None or _provenance(demo_replica, mid)["kind"] != "recorded":
+            continue
+        facts = {k: v for k, (v, _s) in corpus.facts(mid).items()}
+        files = {s.rfilename for s in m.siblings}
+        for path, key, fact in (("1_Pooling/config.json", "word_embedding_dimension", "embed_dim"),
+                                ("sentence_bert_config.json", "max_seq_length", "max_tokens")):
+            if path in files and isinstance(facts.get(fact), int):
+                served = requests.get(f"{demo_replica.url}/{mid}/resolve/main/{path}", timeout=30).json()
+                assert served[key] == facts[fact], (mid, path)
+                checked += 1
+    assert checked >= 2  # all-MiniLM-L6-v2 at least
+
+
 def test_recorded_bodies_keep_their_figures(demo_replica, demo_models):
     """Expand answers of a recorded model carry its recorded figures; only the two fields a default body lacks
     are synthesised, by the documented rules."""

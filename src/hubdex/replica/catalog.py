@@ -88,6 +88,8 @@ def add_corpus(store: Store, corpus: corpus_mod.Corpus, now: int) -> dict[str, i
             store.files_text[row] = files
             store.provenance[row] = prov
             new_rows.append(row)
+        else:
+            _sentence_configs_from_corpus(store, row, corpus.facts(mid))
         rows_of[mid] = row
     store.changed()
     recorded.link_relations(store, new_rows)
@@ -95,6 +97,21 @@ def add_corpus(store: Store, corpus: corpus_mod.Corpus, now: int) -> dict[str, i
     evidence.build_spaces(store, rows_of)
     store.changed()
     return rows_of
+
+
+def _sentence_configs_from_corpus(store: Store, row: int, facts: dict) -> None:
+    """A recorded body keeps its own figures, but the sentence-transformers files a library reads its
+    embedding dimension and maximum input from carry the corpus's values (MTEB's model_meta), never
+    ones derived from a synthesised tensor shape (all-MiniLM-L6-v2 had been served as 512-dimensional)."""
+    embed_dim, max_tokens = (facts.get(f, (None,))[0] for f in ("embed_dim", "max_tokens"))
+    files = dict(store.files_text.get(row, {}))
+    if isinstance(embed_dim, int):
+        files["1_Pooling/config.json"] = {"word_embedding_dimension": embed_dim, "pooling_mode_cls_token": False,
+                                          "pooling_mode_mean_tokens": True}
+    if isinstance(max_tokens, int):
+        files["sentence_bert_config.json"] = {"max_seq_length": max_tokens, "do_lower_case": False}
+    if files:
+        store.files_text[row] = files
 
 
 def load_corpus(path: str) -> corpus_mod.Corpus:
