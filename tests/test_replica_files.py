@@ -231,7 +231,7 @@ def test_drop_fault_closes_the_connection_mid_body(replica_factory):
     import http.client
     from urllib.parse import urlsplit
 
-    server = replica_factory("demo", faults="drop:on=card,nth=1")
+    server = replica_factory("demo", faults="drop:on=file,nth=1")  # a file other than a README: route "file"
     model = pick(server, lambda s, r: _lib(s, r) == "transformers")
     sha = HfApi(endpoint=server.url, token=False).model_info(model).sha
     conn = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=5)
@@ -350,7 +350,7 @@ def test_range_on_resolve_follows_the_redirects(demo_replica, api):
     ("503:p=abc", "p='abc'"), ("503:p=5", "from 0 to 1"), ("503:bogus=1", "'bogus' in '503:bogus=1' is unknown"),
     ("bogus=1", "unknown fault kind"), ("503:every=0", "at least 1"), ("503:nth=0", "ordinals from 1"),
     ("slow:delay=-1", "at least 0"), ("missing-id:rate=2", "from 0 to 1"), ("429:headers=maybe", "yes or no"),
-    ("503:on=everything", "use list, info, card, cdn or any"), ("vanish:rate=0.1", "'rate'"),
+    ("503:on=everything", "use list, info, card, file, cdn or any"), ("vanish:rate=0.1", "'rate'"),
 ])
 def test_bad_fault_specs_are_refused_at_start(spec, message, replica_factory):
     out = subprocess.run(HUBDEX + ["replica", "serve", "--catalog", "synthetic:10", "--faults", spec],
