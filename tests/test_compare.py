@@ -32,6 +32,7 @@ def demo_db(tmp_path_factory):
     try:
         assert crawl(db, server.url, mode="full").ok
         assert crawl(db, server.url, mode="cards", scope=Scope(limit=500)).ok  # as make demo reads
+        assert crawl(db, server.url, mode="evidence", evidence_budget=140).ok  # benchmarks and their directions
         assert crawl(db, server.url, mode="search").ok
     finally:
         server.stop()
@@ -218,6 +219,31 @@ def test_no_stored_entry_has_a_garble_a_verbless_capability_or_a_repeat(demo_db)
         check_sentences(json.loads(doc))
         n += 1
     assert n > 100
+
+
+def test_a_head_to_head_lead_goes_the_way_its_benchmark_ranks(demo_db):
+    """A lower word error rate leads: the Hub's evalResults name no metric ("score"), so the direction
+    is the benchmark's (its leaderboard's rank order), never a guess from the name; unknown claims none."""
+    conn = sqlite3.connect(demo_db)
+    lower_rows = 0
+    for (doc,) in conn.execute("SELECT entry FROM comparisons WHERE stale = 0"):
+        for sec in json.loads(doc)["sections"]:
+            if sec["kind"] != "benchmarks":
+                continue
+            for r in sec.get("shared") or []:
+                va, vb = float(r["a"]["shown"]), float(r["b"]["shown"])
+                if r["lower_is_better"] is None:
+                    assert r["lead"] == "unknown"
+                elif r["lead"] in ("a", "b") and va != vb:
+                    better = "a" if (va < vb) == r["lower_is_better"] else "b"
+                    assert r["lead"] == better, (r["dataset"], r["config"], va, vb)
+                    lower_rows += r["lower_is_better"]
+    assert lower_rows > 10  # the speech recognisers' WER rows were checked
+    e = json.loads(_compare(demo_db, "openai/whisper-large-v3", "nvidia/parakeet-tdt-0.6b-v2", "--format", "json").output)
+    rows = [r for s in e["sections"] if s["kind"] == "benchmarks" for r in s.get("shared") or []]
+    clean = next(r for r in rows if r["config"] == "librispeech/test.clean")
+    assert clean["lower_is_better"] is True
+    assert clean["lead"] == ("a" if float(clean["a"]["shown"]) < float(clean["b"]["shown"]) else "b")
 
 
 def test_the_checks_catch_the_garbles_they_name():

@@ -15,7 +15,7 @@ SECTIONS: the renderers (render.py) walk the list and need no change.
 from __future__ import annotations
 
 from ..derive.match import TASK_GROUPS
-from ..derive.signals import LOWER_IS_BETTER
+from ..derive.quality import metric_direction
 from .reading import Side, count_text, language_name
 
 MARGIN = 5             # points on the 0-100 scale: a lead smaller than this is a tie
@@ -24,7 +24,7 @@ RATIO = 1.5            # sizes, downloads and contexts: a difference under this 
 CLAIMS_SHOWN = 6       # capability sentences shown per model before "more" (the rest behind <details>)
 DETAIL_CHARS = 160     # a long detail (a card's intended use) is cut here
 ALSO = 3               # "also consider": this many rivals from outside both families
-ENTRY_VERSION = "5"    # bump when what an entry shows, or how, changes: every entry is then rebuilt
+ENTRY_VERSION = "6"    # bump when what an entry shows, or how, changes: every entry is then rebuilt
 
 
 # -- capabilities as sentences -----------------------------------------------------------------------
@@ -314,7 +314,15 @@ def shared_benchmarks(a: Side, b: Side) -> list:
         if other is None:
             continue
         va, vb = float(bm["shown"]), float(other["shown"])  # at the precision shown
-        lower = bm["metric"].strip().lower() in LOWER_IS_BETTER
+        # the direction its leaderboard ranks by, else the metric's name; neither: no lead is claimed
+        lower = next((x.get("lower_is_better") for x in (bm, other) if x.get("lower_is_better") is not None), None)
+        if lower is None:
+            named = metric_direction(bm["metric"])
+            lower = None if named is None else bool(named)
+        if lower is None:
+            rows.append({"dataset": bm["dataset"], "config": bm.get("config"), "split": bm["split"],
+                         "metric": bm["metric"], "lower_is_better": None, "lead": "unknown", "a": bm, "b": other})
+            continue
         best = min(va, vb) if lower else max(va, vb)
         if abs(va - vb) < BENCH_MARGIN * max(abs(best), 1e-12):
             lead = "tie"

@@ -219,15 +219,19 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
     evals: dict = {}
     if "eval_results" in _optional_tables(conn):
         # the evidence crawl's table: every origin (evalResults, leaderboards, the card's model-index)
-        for key, rid, dataset, config, split, metric, value, kind, origin, name, url in conn.execute(
+        # the benchmark's direction as its leaderboard ranks it (the evidence crawl's `benchmarks`): the
+        # Hub's evalResults name no metric, so "score" alone can't say that a lower WER is better
+        for key, rid, dataset, config, split, metric, value, kind, origin, name, url, lower in conn.execute(
                 """SELECT e.model_key, e.id, e.dataset_id, e.task_id, e.split, e.metric, e.value, e.kind, e.origin,
-                e.source_name, e.source_url FROM temp.compare_keys k JOIN eval_results e ON e.model_key = k.key
+                e.source_name, e.source_url, b.lower_is_better FROM temp.compare_keys k
+                JOIN eval_results e ON e.model_key = k.key LEFT JOIN benchmarks b ON b.dataset_id = e.dataset_id
                 ORDER BY e.model_key, CASE e.kind WHEN 'verified' THEN 0 WHEN 'third-party' THEN 1 ELSE 2 END, e.id"""):
             how = "measured" if kind in ("verified", "third-party") else "claimed"
             where = f"{origin}" + (f" ({kind})" if kind else "") + (f": {name}" if name else "") + \
                 (f" {url}" if url else "")
             evals.setdefault(key, []).append((dataset, config, split, metric or "score", value, how, where,
-                                              {"table": "eval_results", "column": "value", "row": {"id": rid}}))
+                                              {"table": "eval_results", "column": "value", "row": {"id": rid}},
+                                              lower))
     for key, seq, dataset, metric, split, value, source, location in conn.execute(
             """SELECT e.model_key, e.seq, e.dataset, e.metric, e.split, e.value, e.source, e.location
             FROM temp.compare_keys k JOIN evaluations e ON e.model_key = k.key
@@ -235,7 +239,7 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
             ORDER BY e.model_key, e.seq"""):
         evals.setdefault(key, []).append((dataset, None, split, metric, value, "claimed", f"{source}: {location}",
                                           {"table": "evaluations", "column": "value",
-                                           "row": {"model_key": key, "seq": seq}}))
+                                           "row": {"model_key": key, "seq": seq}}, None))
     configs: dict = {}
     if "model_configs" in _optional_tables(conn):
         for key, path, body in conn.execute("""SELECT c.model_key, c.path, c.body FROM temp.compare_keys k
@@ -565,14 +569,15 @@ def _trend(hist: list, key: int, day) -> dict:
 def _benchmarks(evals, key, day) -> list:
     """One result per benchmark (dataset, config, split, metric), measured before claimed."""
     out, seen = [], set()
-    for dataset, config, split, metric, value, how, where, source in evals:
+    for dataset, config, split, metric, value, how, where, source, lower in evals:
         k = (dataset.strip().lower(), (config or "").strip().lower(), (split or "").strip().lower(),
              metric.strip().lower())
         if k in seen or value is None:
             continue
         seen.add(k)
         out.append({"dataset": dataset, "config": config, "split": split, "metric": metric, "value": float(value),
-                    "shown": f"{float(value):.4g}", "how": how, "where": where, "source": dict(source, day=day)})
+                    "shown": f"{float(value):.4g}", "how": how, "where": where, "source": dict(source, day=day),
+                    "lower_is_better": None if lower is None else bool(lower)})
     return out
 
 

@@ -78,7 +78,8 @@ def _t_table(s, a, b):
 def _t_bench(s, a, b):
     out = [s["title"].upper()] + _wrap(s["statement"])
     for r in s["shared"]:
-        lead = {"a": a["name"], "b": b["name"], "tie": "tie"}[r["lead"]]
+        lead = {"a": a["name"], "b": b["name"], "tie": "tie", "unknown": "unknown (which way is better is not known)"}[
+            r["lead"]]
         out += _wrap(f"{_bench_name(r)}: {_bench_value(r['a'])} vs {_bench_value(r['b'])}; leads: {lead}"
                      + ("; lower is better" if r["lower_is_better"] else ""), "  ")
     for side, m in (("a", a), ("b", b)):
@@ -244,7 +245,8 @@ def _h_bench(s, a, b, href):
         out.append(f"<table class=\"cmp\"><thead><tr><th>Benchmark</th><th>{esc(a['name'])}</th>"
                    f"<th>{esc(b['name'])}</th></tr></thead><tbody>")
         for r in s["shared"]:
-            cls = {"a": (" class=\"lead\"", ""), "b": ("", " class=\"lead\""), "tie": ("", "")}[r["lead"]]
+            cls = {"a": (" class=\"lead\"", ""), "b": ("", " class=\"lead\""), "tie": ("", ""), "unknown": ("", "")}[
+                r["lead"]]
             out.append(f"<tr><th>{esc(_bench_name(r))}</th><td{cls[0]}>{esc(_bench_value(r['a']))}</td>"
                        f"<td{cls[1]}>{esc(_bench_value(r['b']))}</td></tr>")
         out.append("</tbody></table><details class=\"sources\"><summary>Sources</summary><ul>")
