@@ -575,12 +575,14 @@ def verdicts(out: dict) -> dict:
 def summary(out: dict) -> str:
     n, v = out["config"]["models"], out["verdicts"]
     rows = [("run", "models", "wall s", "models/s", "x naive", "peak RSS MB", "largest proc", "procs", "cpu s",
-             "requests", "DB MB", "B/model", "srv cpu")]
+             "models/cpu s", "requests", "DB MB", "B/model", "srv cpu")]
 
     def row(name, models, r, requests="", dbb=None):
+        cpu = r.get("cpu_s")
         return (name, f"{models:,}", f"{r['wall_s']:.2f}", f"{r['models_per_s']:,}",
                 f"{r['models_per_s'] / out['naive']['models_per_s']:.2f}", r.get("peak_rss_mb", ""),
-                r.get("max_single_rss_mb", ""), r.get("max_processes", ""), r.get("cpu_s", ""), requests, "" if dbb is None else f"{dbb / 1e6:.1f}",
+                r.get("max_single_rss_mb", ""), r.get("max_processes", ""), r.get("cpu_s", ""),
+                f"{models / cpu:,.0f}" if cpu else "", requests, "" if dbb is None else f"{dbb / 1e6:.1f}",
                 "" if dbb is None else f"{dbb / models:,.0f}", r.get("replica_cpu_share", ""))
 
     f1, f2, nv = out["full_1"], out["full_2"], out["naive"]
@@ -600,7 +602,8 @@ def summary(out: dict) -> str:
     lines += ["  ".join(str(val).ljust(w) if c == 0 else str(val).rjust(w) for c, (val, w) in enumerate(zip(r, widths)))
               for r in rows]
     lines.append("  (peak RSS: sum of the peaks of all the run's processes, an upper bound; largest proc: /usr/bin/time -v;")
-    lines.append("   cpu s: user+sys of all its processes; requests: HTTP requests the run made, the lastModified probe")
+    lines.append("   cpu s: user+sys of all its processes; models/cpu s: models per second of that CPU, the steadier figure on a loaded machine;")
+    lines.append("   requests: HTTP requests the run made, the lastModified probe")
     lines.append("   included, for HTTP passes pages; srv cpu: replica CPU time / wall time)")
     lines.append("")
     lines.append(f"throughput: {v['models_per_s']:,} models/s (target {TARGET_MODELS_PER_S:,}, floor "

@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from hubdex.records.bounded import json_depth
+
 from hubdex.store.lockfile import Busy, DaemonLock, WriterLock
 
 from .conftest import UNLIMITED, crawl, derive
@@ -113,6 +115,39 @@ def test_listing_items_with_ids_the_cli_refuses_or_too_deep_are_quarantined_not_
     with pytest.raises(BadItem, match="nested more than"):
         normalise(deep)
     assert raw_of(deep)  # the quarantine still gets its bytes
+
+
+@pytest.mark.parametrize("where", ["cardData", "config", "siblings", "inferenceProviderMapping", "downloads",
+                                   "tags", "modelId", "unknownField"])
+def test_an_item_one_level_too_deep_is_refused_wherever_the_depth_is(where):
+    """The depth bound is exact at its limit (128 levels for an item), whichever field nests: those
+    `raw` keeps and those a column or child table holds (the check does not walk every item)."""
+    from hubdex.crawl.items import BadItem, normalise
+
+    def nested(levels):  # a value that adds `levels` levels below the field
+        v = "x"
+        for i in range(levels):
+            v = [v] if i % 2 else {"k": v}
+        return v
+
+    def item(levels):
+        base = {"id": "org/model", "_id": "0" * 24, "tags": ["a"], "siblings": [{"rfilename": "f"}]}
+        value = nested(levels)
+        if where == "siblings":  # a list of objects: the value sits in a sibling's field
+            return base | {"siblings": [{"rfilename": "f", "lfs": nested(levels - 2)}]}
+        if where == "inferenceProviderMapping":
+            return base | {where: [{"provider": "p", "status": nested(levels - 2)}]}
+        return base | {where: value}
+
+    # the item itself is level 1: a field's value may add 127 levels
+    deepest_allowed, refused = item(127), item(128)
+    assert json_depth(refused, 200) == 129 and json_depth(deepest_allowed, 200) == 128
+    with pytest.raises(BadItem, match="nested more than 128 levels"):
+        normalise(refused)
+    try:
+        normalise(deepest_allowed)
+    except BadItem as e:  # refused for what it holds (a tag that is a list, ...), never for its depth
+        assert "nested" not in str(e)
 
 
 def test_a_job_that_fails_unexpectedly_closes_its_run_and_the_next_one_says_a_killed_run_was_left(tmp_path):

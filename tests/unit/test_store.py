@@ -68,6 +68,36 @@ def test_new_models_are_inserted_with_children_and_history(db):
     assert db.conn.execute("SELECT id FROM model_search WHERE model_key = ?", (a["key"],)).fetchone() == ("org/a",)
 
 
+def test_a_page_of_new_models_stores_each_ones_lists_exactly(db):
+    """A page's new models' tags, file names and Spaces go in as one statement per table: each model
+    gets its own, whatever characters they hold (a NUL, quotes, escapes, astral planes), between
+    models already stored; files with sizes, a duplicate file name and relations go row by row."""
+    save(db, [rec("org/old", "oid-old", tags=("kept",))])
+    odd = ["quote\"d", "back\\slash", "new\nline", "tab\t", "nul\x00inside", "😀 astral", "\u2028sep", "é"]
+    page = [rec("org/a", "oid-a", tags=odd[:4], siblings=[{"rfilename": "a.json"}, {"rfilename": "dir/b.bin"}],
+                spaces=["s/one", "s/two"]),
+            rec("org/old", "oid-old", tags=("kept",)),  # known and unchanged: no rows
+            rec("org/b", "oid-b", tags=(), siblings=[], spaces=[]),
+            rec("org/c", "oid-c", tags=odd[4:], siblings=[{"rfilename": "w.bin", "size": 5, "blobId": "b1"}],
+                baseModels={"relation": "finetune", "models": [{"id": "org/a"}]}),
+            rec("org/d", "oid-d", tags=("only",), siblings=[{"rfilename": "x"}, {"rfilename": "x"}])]
+    c = save(db, page)
+    assert c == counts(seen=5, new=4, metrics_moved=4)
+
+    def rows(table, column, oid):
+        return sorted(db.conn.execute(f"SELECT {column} FROM {table} JOIN models ON key = model_key WHERE oid = ?",
+                                      (oid,)).fetchall())
+
+    assert tags_of(db, "oid-a") == sorted(odd[:4]) and tags_of(db, "oid-c") == sorted(odd[4:])
+    assert tags_of(db, "oid-b") == [] and tags_of(db, "oid-old") == ["kept"] and tags_of(db, "oid-d") == ["only"]
+    assert rows("model_files", "path, size, blob_id", "oid-a") == [("a.json", None, None), ("dir/b.bin", None, None)]
+    assert rows("model_files", "path, size, blob_id", "oid-c") == [("w.bin", 5, "b1")]
+    assert rows("model_files", "path", "oid-d") == [("x",)]
+    assert rows("model_spaces", "space_id", "oid-a") == [("s/one",), ("s/two",)]
+    assert rows("model_relations", "parent, relation", "oid-c") == [("org/a", "finetune")]
+    assert db.conn.execute("SELECT count(*) FROM model_tags").fetchone()[0] == 1 + 4 + 4 + 1
+
+
 def test_the_same_page_again_writes_nothing(db):
     page = [rec(), rec("org/b", "oid-b")]
     save(db, page)

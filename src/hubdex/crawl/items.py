@@ -30,11 +30,30 @@ def _check_id(item):
             raise BadItem(f"id {item['id']!r} is not a usable model id ({why})")
 
 
+_ITEM_DEPTH = MAX_DEPTH * 2
+_RAW = models.MODEL_COLUMNS.index("raw")
+
+
 def normalise(item) -> models.ModelRecord:
+    """The item as a record, or BadItem. The reasons are tried in this order: an unusable id, an
+    item nested too deep, then what `records.models` finds.
+
+    Depth is checked without walking every node: `raw` is the item's JSON less the fields a
+    column or child table holds exactly (flat by construction: scalars, lists of strings, names-only
+    siblings), so its count of `{` and `[` bounds the item's depth; only an item whose count passes
+    the bound is walked (`check_depth`). An item that fails to normalise is walked too, so that a deep
+    one is refused for its depth whatever else is wrong with it."""
     try:
         _check_id(item)
-        check_depth(item, "item", MAX_DEPTH * 2)
-        return models.normalise(item)
+        try:
+            rec = models.normalise(item)
+        except (Exception, RecursionError):
+            check_depth(item, "item", _ITEM_DEPTH)
+            raise
+        raw = rec.values[_RAW]
+        if raw.count("{") + raw.count("[") > _ITEM_DEPTH:
+            check_depth(item, "item", _ITEM_DEPTH)
+        return rec
     except BadItem:
         raise
     except TooBig as e:

@@ -31,7 +31,7 @@ from .items import BadItem, metrics_of, normalise, raw_of
 from ..store.save import Counts, Writer, get_state, save_offers
 from ..store.shape import begin_bulk_load, ensure_shape
 from .cards import crawl_cards
-from .listing import PAGE_LIMIT, listing_url, pages
+from .listing import PAGE_LIMIT, fewer_collections, listing_url, pages
 from .progress import Progress
 from .scope import Scope
 from .evidence import EvidenceSettings, crawl_evidence
@@ -39,6 +39,21 @@ from .search import SearchSettings, crawl_search
 
 INCREMENTAL_OVERLAP_SECONDS = 600  # re-read 10 minutes below the watermark: clocks and commits race
 METRICS_EXPAND = ["downloads", "downloadsAllTime", "likes", "trendingScore"]
+
+
+_LIST = object()
+
+
+@dataclass
+class ReadPage:
+    """A listing page read (Crawler._read): its records, the _ids it listed (the readable and the
+    unreadable: neither is a deletion), its unreadable items as (id, reason, bytes), and the page
+    itself when it was not a list."""
+
+    records: list
+    oids: list
+    bad: list
+    not_a_list: object = _LIST
 
 
 class Stopped(Exception):
@@ -110,55 +125,71 @@ class Crawler:
             raise Stopped(f"stop requested: {where} committed; the next run resumes there")
 
     # -- shared page handling ----------------------------------------------------------------------
-    def _records(self, url: str, items) -> tuple[list, list]:
+    @staticmethod
+    def _read(url: str, items) -> "ReadPage":
+        """A listing page's items read into records, and the unreadable ones with their reasons.
+        Writes nothing: it runs in the prefetch thread (listing.pages' `prepare`)."""
         if not isinstance(items, list):
-            self.quarantine(url, None, f"page is {type(items).__name__}, not a list", json.dumps(items).encode())
-            raise Stopped(f"a page that is not a list at {url.split('?')[0]}")
-        good, oids = [], []
+            return ReadPage([], [], [], items)
+        good, oids, bad = [], [], []
         for item in items:
             try:
                 rec = normalise(item)
             except BadItem as e:
                 model_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-                self.quarantine(url, model_id, str(e), raw_of(item))
+                bad.append((model_id, str(e), raw_of(item)))
                 if isinstance(item, dict) and isinstance(item.get("_id"), str):
                     oids.append(item["_id"])  # seen, though unreadable: not a deletion
                 continue
             good.append(rec)
             oids.append(rec.oid)
-        return good, oids
+        return ReadPage(good, oids, bad)
+
+    def _records(self, url: str, page: "ReadPage") -> tuple[list, list]:
+        """A read page's records and oids, its unreadable items quarantined (in the page's transaction)."""
+        if page.not_a_list is not _LIST:
+            items = page.not_a_list
+            self.quarantine(url, None, f"page is {type(items).__name__}, not a list", json.dumps(items).encode())
+            raise Stopped(f"a page that is not a list at {url.split('?')[0]}")
+        for model_id, reason, raw in page.bad:
+            self.quarantine(url, model_id, reason, raw)
+        return page.records, page.oids
 
     def quarantine(self, url, model_id, reason, raw):
         """A payload that can't be used: stored with its reason (in the caller's transaction)."""
         self.writer.quarantine(self.run_id, url.split("?")[0] + ("?…" if "?" in url else ""), model_id, reason, raw)
         self.tally.quarantined += 1
 
-    def _walk(self, state_key: str, state: dict, save_page, label: str, total: int | None = None, last_page=None):
+    def _walk(self, state_key: str, state: dict, save_page, label: str, total: int | None = None, last_page=None,
+              read=True):
         """Page from `state["next_url"]`; each page and its checkpoint commit together, checkpoint last.
-        `save_page(url, items)` stores a page and returns True when the listing stops there. The
-        progress line counts what the summary counts: the models seen (not the items listed)."""
+        `save_page(url, page)` stores a page and returns True when the listing stops there; `page` is
+        the items read into records (`_read`, in the prefetch thread) or, with `read=False`, the
+        items as parsed. The progress line counts what the summary counts: the models seen (not the
+        items listed)."""
         bar = Progress(label, total, self.progress_enabled)
         before = self.tally.counts.seen
         models = 0
-        try:
-            for url, items, nxt in pages(self.client, state["next_url"], last_page=last_page,
-                                         should_stop=self.should_stop):
-                with self.db.atomic():
-                    stop_here = save_page(url, items)
-                    state["page"] = state.get("page", 0) + 1
-                    state["next_url"] = None if stop_here else nxt
-                    self.writer.set_state(state_key, state)
-                self.tally.pages += 1
-                models = self.tally.counts.seen - before
-                bar.update(self.tally.pages, models)
-                if stop_here or nxt is None:
-                    break
-                self.check_stop(f"{label} through page {state['page']}")
-            else:  # the listing ended before its last page only because a stop was asked for
-                self.check_stop(f"{label} through page {state.get('page', 0)}")
-        finally:
-            bar.update(self.tally.pages, models, force=True)
-            bar.close()
+        with fewer_collections():
+            try:
+                for url, items, nxt in pages(self.client, state["next_url"], last_page=last_page,
+                                             should_stop=self.should_stop, prepare=self._read if read else None):
+                    with self.db.atomic():
+                        stop_here = save_page(url, items)
+                        state["page"] = state.get("page", 0) + 1
+                        state["next_url"] = None if stop_here else nxt
+                        self.writer.set_state(state_key, state)
+                    self.tally.pages += 1
+                    models = self.tally.counts.seen - before
+                    bar.update(self.tally.pages, models)
+                    if stop_here or nxt is None:
+                        break
+                    self.check_stop(f"{label} through page {state['page']}")
+                else:  # the listing ended before its last page only because a stop was asked for
+                    self.check_stop(f"{label} through page {state.get('page', 0)}")
+            finally:
+                bar.update(self.tally.pages, models, force=True)
+                bar.close()
 
     # -- modes ---------------------------------------------------------------------------------------
     def full(self):
@@ -289,7 +320,7 @@ class Crawler:
 
         if not isinstance(state.get("next_url"), str):
             return
-        self._walk("metrics.pass", state, save_page, "metrics")
+        self._walk("metrics.pass", state, save_page, "metrics", read=False)
         with self.db.atomic():
             self.writer.set_state("metrics.pass", None)
             self._mark_metric_day()

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 _PART = r"\b[\w\-.]{1,96}\b"
 _ID = re.compile(rf"(?:{_PART}/)?{_PART}", flags=re.ASCII)
+_VISIBLE_ASCII = re.compile(r"[!-~]+")  # printable ASCII but space: no whitespace, no control character
 
 
 def invalid_reason(model_id: str) -> str | None:
@@ -47,8 +48,11 @@ def unsafe_reason(model_id) -> str | None:
         return "over 200 characters"
     if model_id.count("/") > 1:
         return "more than one '/'"
-    if any(part in ("", ".", "..") for part in model_id.split("/")):
+    parts = model_id.split("/")
+    if "" in parts or "." in parts or ".." in parts:
         return "an empty, '.' or '..' path segment"
+    if _VISIBLE_ASCII.fullmatch(model_id):  # nearly every id: nothing more to look at, character by character
+        return None
     if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in model_id):
         return "a control character or whitespace in it"
     return None

@@ -10,6 +10,8 @@ it and goes on.
 from __future__ import annotations
 
 import hashlib
+import operator
+from operator import methodcaller
 from typing import NamedTuple
 
 import orjson
@@ -65,6 +67,9 @@ class ModelRecord(NamedTuple):
     has_providers: bool
     evals: list | None = None  # eval_results rows from `evalResults`; None: the payload did not carry them
     dropped: tuple = ()  # the payload's fields `raw` leaves out: stored exactly elsewhere
+    # the file names when the payload listed names only, none twice (a listing's siblings): what
+    # model_files holds for them, as a list (the writer inserts a page's lists in one statement)
+    file_names: list | None = None
 
     @property
     def row(self) -> dict:
@@ -100,19 +105,21 @@ def _list(item: dict, key: str) -> list:
     return v
 
 
-def _licence(tags: list, card: dict) -> tuple:
-    """(licence id as the Hub tags it, license_name, license_link, the card's raw `license`)."""
-    tagged = next((t[8:] for t in tags if isinstance(t, str) and t.startswith("license:")), None)
-    raw = card.get("license") if isinstance(card, dict) else None
-    card_licence = raw if isinstance(raw, str) or raw is None else _json(raw)  # a list in some cards
-    name = card.get("license_name") if isinstance(card, dict) else None
-    link = card.get("license_link") if isinstance(card, dict) else None
+def _licence(tagged, card) -> tuple:
+    """(licence id as the Hub tags it, license_name, license_link, the card's raw `license`);
+    `tagged` is the first `license:` tag's value, or None."""
+    if not isinstance(card, dict):  # cardData absent or not an object
+        return tagged or None, None, None, None
+    raw = card.get("license")
+    card_licence = raw if raw is None or isinstance(raw, str) else _json(raw)  # a list in some cards
+    name, link = card.get("license_name"), card.get("license_link")
     return (tagged or (raw if isinstance(raw, str) else None), name if isinstance(name, str) else None,
             link if isinstance(link, str) else None, card_licence)
 
 
-def _relations(item: dict, tags: list) -> list:
-    """(parent, relation) pairs: `baseModels` when expanded, else the `base_model:<rel>:<id>` tags."""
+def _relations(item: dict, base_tags: list) -> list:
+    """(parent, relation) pairs: `baseModels` when expanded, else the `base_model:<rel>:<id>` tags
+    (`base_tags`: the tags that start with `base_model:`)."""
     base = item.get("baseModels")
     out = []
     if isinstance(base, dict):
@@ -121,11 +128,11 @@ def _relations(item: dict, tags: list) -> list:
             if isinstance(m, dict) and isinstance(m.get("id"), str):
                 out.append((m["id"], rel if isinstance(rel, str) else None))
     if not out:
-        for t in tags:
-            parts = t.split(":", 2) if isinstance(t, str) else ()
-            if len(parts) == 3 and parts[0] == "base_model" and parts[1] in RELATIONS:
+        for t in base_tags:
+            parts = t.split(":", 2)
+            if len(parts) == 3 and parts[1] in RELATIONS:
                 out.append((parts[2], parts[1]))
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(out)) if len(out) > 1 else out
 
 
 def _children(item: dict) -> tuple:
@@ -135,35 +142,41 @@ def _children(item: dict) -> tuple:
     return (None,) * 4  # 2.4.0 types it int; the Hub sends a dict: only the dict is trusted
 
 
-def _providers(item: dict) -> tuple[list, bool]:
+def _cell(v):
+    """A value for a text column: a scalar as it is, anything else as its JSON (never a binding error)."""
+    return v if v is None or isinstance(v, (str, int, float)) else _json(v)
+
+
+def _providers(mapping) -> tuple[list, bool]:
     """(provider rows, whether model_providers holds the mapping exactly: the listing form, each
-    entry with no field but those four, no provider twice)."""
-    mapping = item.get("inferenceProviderMapping")
+    entry with no field but those four, each a string or null, no provider twice)."""
     rows = []
     exact = isinstance(mapping, list)
     if isinstance(mapping, list):  # the listing form
         for e in mapping:
             if isinstance(e, dict) and isinstance(e.get("provider"), str):
-                rows.append((e["provider"], e.get("providerId"), e.get("status"), e.get("task")))
-                exact = exact and e.keys() <= _PROVIDER_KEYS
+                row = (e["provider"], e.get("providerId"), e.get("status"), e.get("task"))
+                flat = all(v is None or type(v) is str for v in row[1:])
+                rows.append(row if flat else row[:1] + tuple(map(_cell, row[1:])))
+                exact = exact and flat and e.keys() <= _PROVIDER_KEYS
             else:
                 exact = False
         exact = exact and len({r[0] for r in rows}) == len(rows)
     elif isinstance(mapping, dict):  # the model_info form
         for name, e in mapping.items():
             if isinstance(e, dict):
-                rows.append((name, e.get("providerId"), e.get("status"), e.get("task")))
+                rows.append((name, _cell(e.get("providerId")), _cell(e.get("status")), _cell(e.get("task"))))
     return rows, exact
 
 
-def _files(item: dict) -> tuple[list, bool]:
-    """(file rows, whether the siblings were names only: then model_files holds them exactly)."""
-    siblings = _list(item, "siblings")
-    try:  # a listing's siblings carry only rfilename: the common case, built in one pass
-        if all(len(s) == 1 for s in siblings):
-            names = [s["rfilename"] for s in siblings]
-            if all(type(n) is str for n in names):
-                return [(n, None, None, None) for n in names], len(set(names)) == len(names)
+def _files(siblings: list) -> tuple[list, list | None, bool]:
+    """(file rows, the names when the siblings were names only, whether model_files then holds them
+    exactly: names only, none twice)."""
+    try:  # a listing's siblings carry only rfilename: the common case, built in C-level passes
+        if _ONE.issuperset(map(len, siblings)):
+            names = list(map(_RFILENAME, siblings))
+            if _STR.issuperset(map(type, names)):
+                return [(n, None, None, None) for n in names], names, len(set(names)) == len(names)
     except (TypeError, KeyError):
         pass
     out = []
@@ -171,78 +184,114 @@ def _files(item: dict) -> tuple[list, bool]:
         if not isinstance(s, dict) or not isinstance(s.get("rfilename"), str):
             raise BadItem("a sibling without rfilename")
         lfs = s.get("lfs") if isinstance(s.get("lfs"), dict) else {}
-        out.append((s["rfilename"], s.get("size"), s.get("blobId"), lfs.get("sha256")))
-    return out, False
+        size = s.get("size")
+        out.append((s["rfilename"], size if type(size) is int else None, _cell(s.get("blobId")),
+                    _cell(lfs.get("sha256"))))
+    return out, None, False
+
+
+_ONE, _STR = frozenset((1,)), frozenset((str,))
+_RFILENAME = operator.itemgetter("rfilename")
+_TAG_PREFIXES = methodcaller("startswith", ("license:", "base_model:"))
+_SCALAR_ITEMS = tuple(_SCALAR_COLUMNS.items())
+
+
+def _bad_str(key: str, v):
+    return BadItem(f"field {key!r} is {type(v).__name__}, not a string")
 
 
 def normalise(item) -> ModelRecord:
+    # The crawl's hot path (once per model of every listing page): the checks are inlined and the
+    # loops over tags and files run in C (map, filter, set). Each reason and the order in which they
+    # are tried are those of the field-by-field version this replaced (tests/unit/test_records.py).
     if not isinstance(item, dict):
         raise BadItem(f"item is {type(item).__name__}, not an object")
-    model_id = item.get("id")
+    get = item.get
+    model_id = get("id")
     if not isinstance(model_id, str) or not model_id:
         raise BadItem("item has no id")
-    oid = item.get("_id")
+    oid = get("_id")
     if not isinstance(oid, str):
         raise BadItem("item has no _id")
     tags = _list(item, "tags")
-    if not all(isinstance(t, str) for t in tags):
+    if tags and not _STR.issuperset(map(type, tags)) and not all(isinstance(t, str) for t in tags):
         raise BadItem("a tag that is not a string")
-    card = item.get("cardData") if isinstance(item.get("cardData"), dict) else {}
-    licence, licence_name, licence_link, card_licence = _licence(tags, card)
-    safetensors = item.get("safetensors") if isinstance(item.get("safetensors"), dict) else None
-    gguf = item.get("gguf") if isinstance(item.get("gguf"), dict) else None
-    params = (safetensors or {}).get("total") or (gguf or {}).get("total")
-    relations = _relations(item, tags)
+    marked = list(filter(_TAG_PREFIXES, tags)) if tags else ()
+    tagged = next((t[8:] for t in marked if t[0] == "l"), None)
+    licence, licence_name, licence_link, card_licence = _licence(tagged, get("cardData"))
+    safetensors = get("safetensors")
+    gguf = get("gguf")
+    gguf = gguf if isinstance(gguf, dict) else None
+    params = (safetensors.get("total") if isinstance(safetensors, dict) else None) or (gguf or {}).get("total")
+    relations = _relations(item, [t for t in marked if t[0] == "b"])
     children = _children(item)
-    providers, providers_exact = _providers(item)
+    providers, providers_exact = _providers(get("inferenceProviderMapping"))
     listed_spaces = _list(item, "spaces")
-    spaces = [s for s in listed_spaces if isinstance(s, str)]
-    unique_tags, unique_spaces = list(dict.fromkeys(tags)), list(dict.fromkeys(spaces))
-    files, files_exact = _files(item)
-    gated = item.get("gated")
+    spaces = listed_spaces if _STR.issuperset(map(type, listed_spaces)) else \
+        [s for s in listed_spaces if isinstance(s, str)]
+    unique_tags = list(dict.fromkeys(tags)) if tags else []
+    unique_spaces = list(dict.fromkeys(spaces)) if spaces else []
+    siblings = _list(item, "siblings")
+    files, names, files_exact = _files(siblings) if siblings else ([], [], True)
+    gated = get("gated")
     # What `raw` leaves out: what a column or child table holds exactly (module comment above)
     dropped = [k for k in METRIC_FIELDS if k in item]
-    dropped += [k for k in _SCALAR_COLUMNS if k in item and _scalar_stored(k, item[k])]
+    dropped += [k for k, kind in _SCALAR_ITEMS if type(get(k)) is kind]
     if "tags" in item and len(unique_tags) == len(tags):
         dropped.append("tags")
     if "spaces" in item and len(unique_spaces) == len(listed_spaces):
         dropped.append("spaces")
-    if files_exact and item.get("siblings") is not None:
+    if files_exact and get("siblings") is not None:
         dropped.append("siblings")
     if providers_exact:
         dropped.append("inferenceProviderMapping")
-    drop = set(dropped)
-    raw = orjson.dumps({k: v for k, v in item.items() if k not in drop}).decode()
-    # Popped and put back rather than copied: the hash covers everything but metrics and the id.
-    held = {k: item.pop(k) for k in _NOT_HASHED if k in item}
-    meta_bytes = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
-    item.update(held)
-    row = {
-        "id": model_id, "oid": oid, "author": _str(item, "author") or (model_id.split("/")[0] if "/" in model_id else None),
-        "sha": _str(item, "sha"), "last_modified": _str(item, "lastModified"), "created_at": _str(item, "createdAt"),
-        "private": item.get("private") if isinstance(item.get("private"), bool) else None,
-        "gated": gated if isinstance(gated, str) else (None if gated is None else ("false" if gated is False else str(gated))),
-        "disabled": item.get("disabled") if isinstance(item.get("disabled"), bool) else None,
-        "pipeline_tag": _str(item, "pipeline_tag"), "library_name": _str(item, "library_name"),
-        "license": licence, "license_name": licence_name, "license_link": licence_link,
-        "card_license": card_licence, "params": params if isinstance(params, int) else None,
-        "used_storage": _int(item, "usedStorage"),
-        "context_length": (gguf or {}).get("context_length") if isinstance((gguf or {}).get("context_length"), int) else None,
-        "base_model_relation": relations[0][1] if relations else None,
-        "children_finetune": children[0], "children_adapter": children[1], "children_quantized": children[2],
-        "children_merge": children[3],
-        "spaces_count": len(spaces) if "spaces" in item else None,
-        "providers_count": len(providers) if "inferenceProviderMapping" in item else None,
-        "inference": _str(item, "inference"), "mask_token": _str(item, "mask_token"),
-        "raw": raw,
-        "meta_hash": hashlib.blake2b(meta_bytes, digest_size=12).hexdigest(),
-    }
+    kept = item.copy()
+    for k in dropped:
+        del kept[k]
+    raw = orjson.dumps(kept).decode()
+    # The hash covers everything but the metrics and the id (sorted keys: the order the Hub sends
+    # fields in does not matter).
+    hashed = item.copy()
+    for k in _NOT_HASHED:
+        hashed.pop(k, None)
+    meta_hash = hashlib.blake2b(orjson.dumps(hashed, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+    author = get("author")
+    if author is not None and not isinstance(author, str):
+        raise _bad_str("author", author)
+    sha, last_modified, created_at = get("sha"), get("lastModified"), get("createdAt")
+    for key, v in (("sha", sha), ("lastModified", last_modified), ("createdAt", created_at)):
+        if v is not None and not isinstance(v, str):
+            raise _bad_str(key, v)
+    private, disabled = get("private"), get("disabled")
+    pipeline_tag, library_name = _str(item, "pipeline_tag"), _str(item, "library_name")
+    context_length = gguf.get("context_length") if gguf else None
+    values = (
+        model_id, oid, author or (model_id.split("/")[0] if "/" in model_id else None),
+        sha, last_modified, created_at,
+        private if isinstance(private, bool) else None,
+        gated if isinstance(gated, str) else (None if gated is None else ("false" if gated is False else str(gated))),
+        disabled if isinstance(disabled, bool) else None,
+        pipeline_tag, library_name, licence, licence_name, licence_link, card_licence,
+        params if isinstance(params, int) else None,
+        _int(item, "usedStorage"),
+        context_length if isinstance(context_length, int) else None,
+        relations[0][1] if relations else None,
+        children[0], children[1], children[2], children[3],
+        len(spaces) if "spaces" in item else None,
+        len(providers) if "inferenceProviderMapping" in item else None,
+        _str(item, "inference"), _str(item, "mask_token"),
+        raw, meta_hash,
+    )
     metrics = (_int(item, "downloads"), _int(item, "downloadsAllTime"), _int(item, "likes"), _int(item, "trendingScore"))
-    return ModelRecord(model_id, oid, tuple(row.values()), metrics, unique_tags, files, relations, unique_spaces,
-                       providers, "siblings" in item and item["siblings"] is not None, "spaces" in item,
-                       "inferenceProviderMapping" in item,
-                       evals=eval_result_rows(model_id, item["evalResults"])[0] if "evalResults" in item else None,
-                       dropped=tuple(dropped))
+    if "evalResults" in item:
+        results = get("evalResults")
+        evals = [] if results == [] else eval_result_rows(model_id, results)[0]
+    else:
+        evals = None
+    has_files = get("siblings") is not None
+    return ModelRecord(model_id, oid, values, metrics, unique_tags, files, relations, unique_spaces,
+                       providers, has_files, "spaces" in item, "inferenceProviderMapping" in item,
+                       evals=evals, dropped=tuple(dropped), file_names=names if has_files and files_exact else None)
 
 
 def metrics_of(item) -> tuple[str, str, tuple]:
