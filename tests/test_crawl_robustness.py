@@ -156,6 +156,21 @@ def test_bad_items_go_to_quarantine_and_the_crawl_goes_on(replica_factory, tmp_p
     assert conn.execute("SELECT count(*) FROM models WHERE json_extract(raw, '$.hotness') = 'hot'").fetchone()[0] == 1980
 
 
+@pytest.mark.parametrize("field", ["downloads", "usedStorage", "likes"])
+def test_a_number_past_64_bits_quarantines_its_item_and_the_crawl_goes_on(replica_factory, tmp_path, field):
+    """JSON allows any integer and SQLite holds 64 bits: such a figure raised OverflowError at the page's
+    insert, which stopped the crawl at that page for good."""
+    server = replica_factory("synthetic:1500", seed=2)
+    control(server, "POST", "faults", f"huge-number:on=list,field={field},rate=0.01".encode())
+    db = tmp_path / "hub.db"
+    out = crawl(db, server.url, mode="full", progress=False)
+    assert out.code == EXIT_OK, out.summary
+    conn = sqlite3.connect(db)
+    reasons = [r[0] for r in conn.execute("SELECT reason FROM quarantine")]
+    assert len(reasons) == 15 and all(f"field '{field}' is 9223372036854775808" in r for r in reasons), reasons[:2]
+    assert conn.execute("SELECT count(*) FROM models").fetchone()[0] == 1485
+
+
 def test_a_field_that_vanishes_becomes_null(replica_factory, tmp_path):
     server = replica_factory("synthetic:1500", seed=2)
     db = tmp_path / "hub.db"

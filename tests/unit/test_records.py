@@ -101,6 +101,22 @@ def test_bad_items_say_why(payload, reason):
     assert isinstance(e.value, ValueError)
 
 
+def test_figures_past_64_bits_are_unknown_or_text_never_an_insert_error():
+    """Only a metric out of range quarantines its item (test_crawl_robustness); a size, a count or a
+    provider field out of range is stored as unknown (a number column) or as text (a text column)."""
+    big = 1 << 63
+    r = normalise(item(safetensors={"total": big}, gguf={"context_length": big},
+                       childrenModelCount={"finetune": big, "merge": 3},
+                       siblings=[{"rfilename": "a.bin", "size": big}],
+                       inferenceProviderMapping=[{"provider": "p", "providerId": big, "status": "live"}]))
+    row = r.row
+    assert row["params"] is None and row["context_length"] is None
+    assert (row["children_finetune"], row["children_merge"]) == (None, 3)
+    assert r.files[0][1] is None
+    assert r.providers[0][1] == str(big)
+    assert normalise(item(safetensors={"total": big - 1})).row["params"] == big - 1
+
+
 def test_meta_hash_ignores_metrics_and_id():
     a = normalise(item(tags=["x"], downloads=1, likes=1, downloadsAllTime=1, trendingScore=1))
     b = normalise(item(id="org/renamed", modelId="org/renamed", tags=["x"], downloads=999, likes=50,

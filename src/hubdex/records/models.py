@@ -80,12 +80,25 @@ def _json(value):
     return None if value is None else orjson.dumps(value).decode()
 
 
+# SQLite stores integers in 64 bits: a bigger one (JSON allows any) raised OverflowError at the page's
+# insert and stopped the crawl there, where one bad item must only be quarantined.
+I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _i64(v):
+    """An int a column can hold, else None (an out-of-range figure is unknown, never clipped)."""
+    return v if type(v) is int and I64_MIN <= v <= I64_MAX else None
+
+
 def _int(item: dict, key: str):
     v = item.get(key)
     if v is None or isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
-        return int(v)
+        n = int(v)  # a float from JSON is finite: the parser refuses infinities
+        if I64_MIN <= n <= I64_MAX:
+            return n
+        raise BadItem(f"field {key!r} is {v!r}, outside a 64-bit integer's range")
     raise BadItem(f"field {key!r} is {type(v).__name__}, not a number")
 
 
@@ -138,12 +151,14 @@ def _relations(item: dict, base_tags: list) -> list:
 def _children(item: dict) -> tuple:
     counts = item.get("childrenModelCount")
     if isinstance(counts, dict):
-        return tuple(counts.get(r) if isinstance(counts.get(r), int) else None for r in RELATIONS)
+        return tuple(_i64(counts.get(r)) for r in RELATIONS)
     return (None,) * 4  # 2.4.0 types it int; the Hub sends a dict: only the dict is trusted
 
 
 def _cell(v):
     """A value for a text column: a scalar as it is, anything else as its JSON (never a binding error)."""
+    if isinstance(v, int) and not I64_MIN <= v <= I64_MAX:
+        return str(v)  # a text column, but SQLite binds a Python int as an integer first
     return v if v is None or isinstance(v, (str, int, float)) else _json(v)
 
 
@@ -185,7 +200,7 @@ def _files(siblings: list) -> tuple[list, list | None, bool]:
             raise BadItem("a sibling without rfilename")
         lfs = s.get("lfs") if isinstance(s.get("lfs"), dict) else {}
         size = s.get("size")
-        out.append((s["rfilename"], size if type(size) is int else None, _cell(s.get("blobId")),
+        out.append((s["rfilename"], _i64(size), _cell(s.get("blobId")),
                     _cell(lfs.get("sha256"))))
     return out, None, False
 
@@ -272,9 +287,9 @@ def normalise(item) -> ModelRecord:
         gated if isinstance(gated, str) else (None if gated is None else ("false" if gated is False else str(gated))),
         disabled if isinstance(disabled, bool) else None,
         pipeline_tag, library_name, licence, licence_name, licence_link, card_licence,
-        params if isinstance(params, int) else None,
+        _i64(params),
         _int(item, "usedStorage"),
-        context_length if isinstance(context_length, int) else None,
+        _i64(context_length),
         relations[0][1] if relations else None,
         children[0], children[1], children[2], children[3],
         len(spaces) if "spaces" in item else None,

@@ -14,6 +14,8 @@ Request faults (the first rule that fires answers the request):
 Item faults (every matching rule applies to the items of a listing or model_info body):
   missing-id              drop `id` from a `rate` of the items (default 0.01; at least one per response)
   new-field               add an unknown field `name` (default `newField`) with `value` to every item
+  huge-number             set `field` (default `downloads`) to 2**63, one past SQLite's integers, in a `rate`
+                          of the items (default 0.01; at least one per response)
   vanish                  remove `field` from every item
 
 Selectors, for any rule: `on=list|info|card|cdn|any` (default any; `card` is /resolve/ and
@@ -22,7 +24,7 @@ Selectors, for any rule: `on=list|info|card|cdn|any` (default any; `card` is /re
 (stop after N firings). Example: `503:on=list,nth=1;429:count=20;missing-id:rate=0.05`.
 
 Options per kind, besides the selectors: 429 `headers=yes|no`, `retry=N` (seconds); slow `delay=S`
-(seconds, >= 0); missing-id `rate=R` (0 to 1); new-field `name=`, `value=`; vanish `field=`. Any
+(seconds, >= 0); missing-id `rate=R` (0 to 1); new-field `name=`, `value=`; huge-number `field=`, `rate=`; vanish `field=`. Any
 other option, or a value out of its range, is refused when the spec is read: `replica serve --faults`
 exits 2 with one line, and POST /_replica/faults answers 400.
 """
@@ -34,11 +36,11 @@ import threading
 from dataclasses import dataclass, field
 
 REQUEST_KINDS = {"500", "502", "503", "504", "429", "slow", "reset", "drop", "truncate"}
-ITEM_KINDS = {"missing-id", "new-field", "vanish"}
+ITEM_KINDS = {"missing-id", "new-field", "vanish", "huge-number"}
 ROUTES = ("list", "info", "card", "file", "cdn", "any")
 SELECTORS = {"on", "nth", "every", "after", "p", "count"}
 KIND_OPTIONS = {"429": {"headers", "retry"}, "slow": {"delay"}, "missing-id": {"rate"},
-                "new-field": {"name", "value"}, "vanish": {"field"}}
+                "new-field": {"name", "value"}, "vanish": {"field"}, "huge-number": {"field", "rate"}}
 
 
 class FaultSpecError(ValueError):
@@ -165,11 +167,14 @@ def apply_item_faults(items: list[dict], rules: list[Rule]) -> list[dict]:
     """Damage items as the rules say (copies: the store's cached structures stay intact)."""
     out = [dict(item) for item in items]
     for rule in rules:
-        if rule.kind == "missing-id":
+        if rule.kind in ("missing-id", "huge-number"):
             rate = float(rule.opts.get("rate", 0.01))
             step = max(1, round(1 / rate)) if rate > 0 else len(out) + 1
             for i in range(len(out) - 1, -1, -step):  # the last item always: at least one per response
-                out[i].pop("id", None)
+                if rule.kind == "missing-id":
+                    out[i].pop("id", None)
+                else:  # JSON allows any integer; SQLite holds 64 bits
+                    out[i][rule.opts.get("field", "downloads")] = 1 << 63
         elif rule.kind == "new-field":
             name = rule.opts.get("name", "newField")
             value = rule.opts.get("value", "surprise")
