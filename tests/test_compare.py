@@ -270,10 +270,12 @@ def test_compare_of_an_unknown_model_is_one_line_and_exit_1(demo_db):
 
 def test_a_stored_fresh_entry_is_served_from_storage(demo_db):
     conn = sqlite3.connect(demo_db)
-    a, b, markdown = conn.execute("SELECT model_a, model_b, markdown FROM comparisons WHERE stale = 0 "
-                                  "ORDER BY model_a LIMIT 1").fetchone()
+    a, b, stored = conn.execute("SELECT model_a, model_b, entry FROM comparisons WHERE stale = 0 "
+                                "ORDER BY model_a LIMIT 1").fetchone()
+    # an entry is stored once, as JSON; its Markdown is rendered from it where it is read
+    assert "markdown" not in {r[1] for r in conn.execute("PRAGMA table_info(comparisons)")}
     out = _compare(demo_db, b, a, "--format", "markdown")  # either order
-    assert out.exit_code == 0 and out.output == markdown
+    assert out.exit_code == 0 and out.output == render.render_markdown(json.loads(stored))
     assert _compare(demo_db, a, b).output.rstrip().endswith("(stored)")
     assert _compare(demo_db, *SEED).output.rstrip().endswith("(built on the spot)")
 
@@ -449,8 +451,8 @@ def test_a_hostile_card_and_a_hostile_id_give_no_live_markup_and_no_file_outside
     again = CliRunner().invoke(main, ["site", str(site), "--db", str(copy)])
     assert ", 0 written," in again.output
     # the markdown escapes the card too
-    md = conn.execute("SELECT markdown FROM comparisons WHERE model_a = ? OR model_b = ?",
-                      (hostile_id, hostile_id)).fetchone()[0]
+    md = render.render_markdown(json.loads(conn.execute("SELECT entry FROM comparisons WHERE model_a = ? OR model_b = ?",
+                                                        (hostile_id, hostile_id)).fetchone()[0]))
     i = md.find("<script>")
     assert i < 0, md[max(0, i - 300):i + 100]
     assert "](javascript:" not in md.replace("\\](javascript:", "")  # an escaped bracket makes no link
