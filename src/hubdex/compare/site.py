@@ -261,7 +261,21 @@ class SiteResult:
                 f"{self.removed:,} removed")
 
 
-def _inside(root: str, rel: str) -> str:
+_PLAIN = re.compile(r"(?:(models|compare|tasks|assets)/)?[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def _inside(root: str, rel: str, folders: dict | None = None) -> str:
+    """The path of rel under root, refusing any that resolves outside it. The site's own names (a file
+    in one of its folders, named by slug()) are checked by their shape and their folder's real path,
+    resolved once a build (`folders`): realpath() of each of 100,000 pages cost more than writing them."""
+    m = _PLAIN.fullmatch(rel) if folders is not None else None
+    if m:
+        sub = m.group(1) or ""
+        real = folders.get(sub)
+        if real is None:
+            real = folders[sub] = os.path.realpath(os.path.join(root, sub))
+        if real == root or os.path.dirname(real) == root and os.path.basename(real) == sub:
+            return os.path.join(root, rel)
     path = os.path.realpath(os.path.join(root, rel))
     if os.path.commonpath([root, path]) != root:
         raise ValueError(f"refusing to write outside {root}: {rel}")
@@ -276,6 +290,7 @@ class _Writer:
         self.root = root
         self.res = SiteResult()
         self.paths: dict = {}
+        self.folders: dict = {}  # the site's folders' real paths, resolved once (_inside)
         for sub in ("models", "compare", "tasks", "assets"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
         try:
@@ -287,7 +302,7 @@ class _Writer:
 
     def fresh(self, rel: str, fp: str) -> bool:
         """True (and the page kept as it is) when the page's fingerprint is the one it was written with."""
-        if fp and self.before.get(rel) == fp and os.path.exists(_inside(self.root, rel)):
+        if fp and self.before.get(rel) == fp and os.path.exists(_inside(self.root, rel, self.folders)):
             self.paths[rel] = fp
             self.res.pages += 1
             self.res.unchanged += 1
@@ -297,7 +312,7 @@ class _Writer:
     def put(self, rel: str, text: str, fp: str = ""):
         self.paths[rel] = fp
         self.res.pages += 1
-        path = _inside(self.root, rel)
+        path = _inside(self.root, rel, self.folders)
         data = text.encode("utf-8")
         try:
             if os.path.getsize(path) == len(data):
@@ -317,7 +332,7 @@ class _Writer:
     def finish(self) -> SiteResult:
         for rel in sorted(set(self.before) - set(self.paths)):
             try:
-                os.remove(_inside(self.root, rel))
+                os.remove(_inside(self.root, rel, self.folders))
                 self.res.removed += 1
             except (FileNotFoundError, ValueError):
                 pass
