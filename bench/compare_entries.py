@@ -125,6 +125,9 @@ def main():
     ap.add_argument("--cards", type=int, default=5_000)
     ap.add_argument("--json")
     ap.add_argument("--workdir")
+    ap.add_argument("--keep-before", action="store_true",
+                    help="keep a copy of the database before the 1%% change (WORKDIR/hub-before.db) and the "
+                         "site it built (WORKDIR/site-before), to time site builds against them again")
     a = ap.parse_args()
     work = Path(a.workdir or tempfile.mkdtemp(prefix="hubdex-compare-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -144,6 +147,11 @@ def main():
         out["site_s"], out["site_peak_mb"], text = run_peak(hub + ["site", str(site), "--db", str(db)])
         out["site"] = site_written(text)
         out["site_baseline_s"] = site_baseline(db, site)
+        if a.keep_before:
+            c = sqlite3.connect(db)
+            c.execute(f"VACUUM INTO '{work / 'hub-before.db'}'")
+            c.close()
+            subprocess.run(["cp", "-a", str(site), str(work / "site-before")], check=True)
         before = entries(db)
         n = max(2, a.models // 100)
         changed = server.scenario(update=n // 2, metrics=n - n // 2, seed=7)
