@@ -601,6 +601,34 @@ def test_the_site_has_a_page_for_every_model_and_a_rerun_rewrites_only_what_chan
     res = site_.build_site(c2, str(site))
     assert set(res.written_paths) == {site_.model_path("openai/whisper-large-v3"),
                                       site_.task_path("automatic-speech-recognition"), "assets/search-index.js"}
+    # a model's rank moved: its page, its task's page, and the pages listing it among their competitors
+    rival = want[0]  # Llama-3.1-8B-Instruct's strongest competitor
+    c2.execute("UPDATE model_scores SET rank = CASE WHEN coalesce(rank, 0) > 50 THEN rank - 30 ELSE coalesce(rank, 0) + 30 "
+               "END WHERE model_key = (SELECT key FROM models WHERE id = ?)", (rival,))
+    c2.commit()
+    res = site_.build_site(c2, str(site))
+    pages = [p for p in res.written_paths if p.startswith("models/")]
+    assert site_.model_path("meta-llama/Llama-3.1-8B-Instruct") in pages and site_.model_path(rival) in pages
+    for p in pages:
+        text = (site / p).read_text()
+        assert p == site_.model_path(rival) or f">{html.escape(rival)}</a>" in text.split('id="competitors"')[1], p
+
+
+def test_pages_rendered_by_worker_processes_are_the_pages_rendered_inline(demo_db, demo_site, tmp_path):
+    """A large build shares its pages among processes (site.WORKERS): the site is the same, byte for byte,
+    with the same manifest, and a rerun after it writes nothing."""
+    from hubdex.compare import site as site_
+
+    conn = sqlite3.connect(demo_db)
+    out = tmp_path / "pooled"
+    res = site_.build_site(conn, str(out), workers=2, parallel_from=1)
+    want = sorted(p.relative_to(demo_site) for p in demo_site.rglob("*") if p.is_file())
+    got = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert got == want and res.pages == len(want) - 1 and res.written == res.pages  # all but the manifest
+    differ = [str(p) for p in want if (out / p).read_bytes() != (demo_site / p).read_bytes()]
+    assert not differ, differ[:5]
+    again = site_.build_site(conn, str(out), workers=1)
+    assert again.written == 0 and again.unchanged == again.pages == res.pages
 
 
 def test_the_verdict_follows_from_the_numbers_and_claims_a_lead_only_past_its_margin():
