@@ -257,6 +257,7 @@ class SiteResult:
     written: int = 0
     unchanged: int = 0
     removed: int = 0
+    kept: int = 0  # of the unchanged: pages not rendered at all, their fingerprint the one they were written with
     written_paths: list = field(default_factory=list)
 
     def summary(self, out_dir) -> str:
@@ -322,6 +323,7 @@ class _Writer:
             self.paths[rel] = fp
             self.res.pages += 1
             self.res.unchanged += 1
+            self.res.kept += 1
             return True
         return False
 
