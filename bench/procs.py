@@ -23,6 +23,21 @@ def hubdex_exe() -> list[str]:
     return [str(exe)] if exe.exists() else [shutil.which("hubdex") or "hubdex"]
 
 
+def children(pid: int) -> list[int]:
+    """The processes pid started (and theirs), from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            kids = [int(x) for t in Path(f"/proc/{p}/task").iterdir()
+                    for x in (t / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            kids = []
+        out += kids
+        todo += kids
+    return out
+
+
 def status_kb(pid: int, key: str) -> int:
     """VmRSS / VmHWM of a process, from the kernel's own accounting."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -270,10 +270,12 @@ def test_compare_of_an_unknown_model_is_one_line_and_exit_1(demo_db):
 
 def test_a_stored_fresh_entry_is_served_from_storage(demo_db):
     conn = sqlite3.connect(demo_db)
-    a, b, markdown = conn.execute("SELECT model_a, model_b, markdown FROM comparisons WHERE stale = 0 "
-                                  "ORDER BY model_a LIMIT 1").fetchone()
+    a, b, stored = conn.execute("SELECT model_a, model_b, entry FROM comparisons WHERE stale = 0 "
+                                "ORDER BY model_a LIMIT 1").fetchone()
+    # an entry is stored once, as JSON; its Markdown is rendered from it where it is read
+    assert "markdown" not in {r[1] for r in conn.execute("PRAGMA table_info(comparisons)")}
     out = _compare(demo_db, b, a, "--format", "markdown")  # either order
-    assert out.exit_code == 0 and out.output == markdown
+    assert out.exit_code == 0 and out.output == render.render_markdown(json.loads(stored))
     assert _compare(demo_db, a, b).output.rstrip().endswith("(stored)")
     assert _compare(demo_db, *SEED).output.rstrip().endswith("(built on the spot)")
 
@@ -449,8 +451,8 @@ def test_a_hostile_card_and_a_hostile_id_give_no_live_markup_and_no_file_outside
     again = CliRunner().invoke(main, ["site", str(site), "--db", str(copy)])
     assert ", 0 written," in again.output
     # the markdown escapes the card too
-    md = conn.execute("SELECT markdown FROM comparisons WHERE model_a = ? OR model_b = ?",
-                      (hostile_id, hostile_id)).fetchone()[0]
+    md = render.render_markdown(json.loads(conn.execute("SELECT entry FROM comparisons WHERE model_a = ? OR model_b = ?",
+                                                        (hostile_id, hostile_id)).fetchone()[0]))
     i = md.find("<script>")
     assert i < 0, md[max(0, i - 300):i + 100]
     assert "](javascript:" not in md.replace("\\](javascript:", "")  # an escaped bracket makes no link
@@ -599,6 +601,36 @@ def test_the_site_has_a_page_for_every_model_and_a_rerun_rewrites_only_what_chan
     res = site_.build_site(c2, str(site))
     assert set(res.written_paths) == {site_.model_path("openai/whisper-large-v3"),
                                       site_.task_path("automatic-speech-recognition"), "assets/search-index.js"}
+    # a model's rank moved: its page, its task's page, and the pages listing it among their competitors
+    rival = want[0]  # Llama-3.1-8B-Instruct's strongest competitor
+    c2.execute("UPDATE model_scores SET rank = CASE WHEN coalesce(rank, 0) > 50 THEN rank - 30 ELSE coalesce(rank, 0) + 30 "
+               "END WHERE model_key = (SELECT key FROM models WHERE id = ?)", (rival,))
+    c2.commit()
+    res = site_.build_site(c2, str(site))
+    pages = [p for p in res.written_paths if p.startswith("models/")]
+    assert site_.model_path("meta-llama/Llama-3.1-8B-Instruct") in pages and site_.model_path(rival) in pages
+    for p in pages:
+        text = (site / p).read_text()
+        assert p == site_.model_path(rival) or f">{html.escape(rival)}</a>" in text.split('id="competitors"')[1], p
+
+
+def test_pages_rendered_by_worker_processes_are_the_pages_rendered_inline(demo_db, tmp_path):
+    """A large build shares its pages among processes (site.WORKERS): the site is the same, byte for byte,
+    its manifest included, and a rerun renders none of the pages again."""
+    from hubdex.compare import site as site_
+
+    conn = sqlite3.connect(demo_db)
+    inline, pooled = tmp_path / "inline", tmp_path / "pooled"
+    one = site_.build_site(conn, str(inline), workers=1)
+    res = site_.build_site(conn, str(pooled), workers=2, parallel_from=1)
+    want = sorted(p.relative_to(inline) for p in inline.rglob("*") if p.is_file())
+    got = sorted(p.relative_to(pooled) for p in pooled.rglob("*") if p.is_file())
+    assert got == want and res.pages == one.pages == len(want) - 1 and res.written == res.pages  # all but the manifest
+    differ = [str(p) for p in want if (pooled / p).read_bytes() != (inline / p).read_bytes()]
+    assert not differ, differ[:5]  # the manifest too: every page with its fingerprint
+    pages = [p for p in want if p.parts[0] in ("models", "compare")]
+    again = site_.build_site(conn, str(pooled), workers=1)
+    assert again.written == 0 and again.unchanged == again.pages == res.pages and again.kept == len(pages)
 
 
 def test_the_verdict_follows_from_the_numbers_and_claims_a_lead_only_past_its_margin():

@@ -26,7 +26,7 @@ MAY_IMPORT = {
     "present": {"clock", "store", "derive"},
     "compare": {"clock", "store", "derive"},
     "export": {"clock", "store"},
-    "serve": {"clock", "store"},
+    "serve": {"clock", "store", "compare"},  # compare: an entry's Markdown, rendered from its stored JSON
     "jobs": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export"},
     "daemon": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs"},
     "cli": {"clock", "hub", "records", "store", "crawl", "derive", "present", "compare", "export", "jobs", "serve",

@@ -499,7 +499,7 @@ def test_comparison_entries_render_sanitised_with_names_as_links(served):
     conn = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True)
     a, b = conn.execute("SELECT model_a, model_b FROM comparisons WHERE stale = 0 LIMIT 1").fetchone()
     page = served.get("hubdex/comparison", a=b, b=a).text  # either order
-    cell = page.split('<td class="col-comparison_markdown', 1)[1].split("</td>", 1)[0]
+    cell = page.split('<td class="col-comparison_entry', 1)[1].split("</td>", 1)[0]
     assert "<table>" in cell and "<h1>" in cell and "|---|" not in cell  # Markdown, rendered whole
     assert f'href="/hubdex/model_profile?{urlencode({"model": a})}"' in cell
     assert f'href="/hubdex/model_profile?{urlencode({"model": b})}"' in cell
@@ -849,7 +849,7 @@ def test_in_a_browser_a_models_whole_story_by_clicks_only(page, served):
     pair = entry.inner_text()
     assert model in pair.split(" vs ")
     _click(page, entry)
-    rendered = page.locator("td.col-comparison_markdown")
+    rendered = page.locator("td.col-comparison_entry")
     assert rendered.locator("h1").count() == 1 and rendered.locator("table").count() >= 1  # Markdown rendered
     assert "|---|" not in rendered.inner_text()
     names = rendered.locator("a.hubdex-model")

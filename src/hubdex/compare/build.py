@@ -205,8 +205,7 @@ def _build_batch(conn, chosen, res: CompareResult, *, run_id, now, everything):
                 res.revived += 1
             res.unchanged += 1
             continue
-        writes.append((sa.id, sb.id, ka, kb, f"{h}:{content}", now, run_id, render.render_json(e),
-                       render.render_markdown(e)))
+        writes.append((sa.id, sb.id, ka, kb, f"{h}:{content}", now, run_id, render.render_json(e)))
         if old is None:
             res.built += 1
         else:
@@ -214,10 +213,10 @@ def _build_batch(conn, chosen, res: CompareResult, *, run_id, now, everything):
     conn.executemany("UPDATE comparisons SET inputs_hash = ?, stale = 0, stale_reason = NULL, stale_since = NULL "
                      "WHERE model_a = ? AND model_b = ?", rehashed)
     conn.executemany("""INSERT INTO comparisons (model_a, model_b, a_key, b_key, inputs_hash, generated_at, run_id,
-        entry, markdown, stale, stale_reason, stale_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL)
+        entry, stale, stale_reason, stale_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL)
         ON CONFLICT (model_a, model_b) DO UPDATE SET a_key = excluded.a_key, b_key = excluded.b_key,
         inputs_hash = excluded.inputs_hash, generated_at = excluded.generated_at, run_id = excluded.run_id,
-        entry = excluded.entry, markdown = excluded.markdown, stale = 0, stale_reason = NULL, stale_since = NULL""",
+        entry = excluded.entry, stale = 0, stale_reason = NULL, stale_since = NULL""",
                      writes)
     conn.executemany("INSERT OR REPLACE INTO comparison_sides VALUES (?, ?, ?)",
                      ((k, hashes[k], shown[k]) for k in side if k in shown))
@@ -269,9 +268,10 @@ def one(conn, a_id: str, b_id: str) -> tuple[dict, str, str]:
     sa, sb = (side[ka], side[kb]) if side[ka].id < side[kb].id else (side[kb], side[ka])
     edge = _edge_for(reading.edges(conn, [(min(ka, kb), max(ka, kb))]), ka, kb)
     h = pair_hash(sa, sb, edge)
-    row = conn.execute("SELECT inputs_hash, stale, entry, markdown FROM comparisons WHERE model_a = ? AND model_b = ?",
+    row = conn.execute("SELECT inputs_hash, stale, entry FROM comparisons WHERE model_a = ? AND model_b = ?",
                        (sa.id, sb.id)).fetchone()
     if row is not None and row[0].split(":")[0] == h and not row[1]:
-        return json.loads(row[2]), row[3], "stored"
+        e = json.loads(row[2])  # the stored form; its Markdown is rendered from it, as it was when built
+        return e, render.render_markdown(e), "stored"
     e = entry_.build_entry(sa, sb, edge)
     return e, render.render_markdown(e), "built on the spot"

@@ -142,13 +142,16 @@ class Edge:
 
 
 # -- SQL ---------------------------------------------------------------------------------------------
+# Every query over a batch of keys reads `temp.compare_keys k CROSS JOIN <table>`: SQLite then walks the
+# batch and looks each key up (CROSS JOIN fixes the loop order), where its planner would otherwise scan
+# the whole table once a batch (all 1.25M capability rows for 2,000 keys at 100,000 models).
 def _keys_table(conn, keys, name="compare_keys"):
     conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (key INTEGER PRIMARY KEY)")
     conn.execute(f"DELETE FROM temp.{name}")
     conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)", ((int(k),) for k in keys))
 
 
-SHOWN_FROM = """FROM temp.compare_keys k JOIN models m ON m.key = k.key
+SHOWN_FROM = """FROM temp.compare_keys k CROSS JOIN models m ON m.key = k.key
     LEFT JOIN model_scores s ON s.model_key = m.key LEFT JOIN match_scores ms ON ms.model_key = m.key"""
 # What a side shows that no model_changes row reports: rounded scores, licence and pricing classes,
 # times matched, copies and the strongest rivals. build.py reads a side again when this moves.
@@ -195,8 +198,9 @@ def _optional_tables(conn) -> set:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
 
 
-def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
-    """key -> Side, for the given model keys (a few bulk queries, whatever their number)."""
+def sides(conn, keys, *, rivals: bool = True, history: bool = True, shares: bool = True) -> dict:
+    """key -> Side, for the given model keys (a few bulk queries, whatever their number). shares=False
+    leaves out how many rivals share each capability (an entry's marks; a model page shows none)."""
     keys = list(keys)
     if not keys:
         return {}
@@ -207,11 +211,11 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
     claims: dict = {}
     for key, seq, name, detail, kind, src in conn.execute(
             """SELECT c.model_key, c.seq, c.capability, c.detail, c.evidence_kind, c.evidence_source
-            FROM temp.compare_keys k JOIN capabilities c ON c.model_key = k.key ORDER BY c.model_key, c.seq"""):
+            FROM temp.compare_keys k CROSS JOIN capabilities c ON c.model_key = k.key ORDER BY c.model_key, c.seq"""):
         claims.setdefault(key, []).append((name, detail, kind, src, "capabilities", {"model_key": key, "seq": seq}))
     for key, name, detail, kind, src in conn.execute(
             """SELECT r.model_key, n.name, r.detail, e.evidence_kind, e.evidence_source
-            FROM temp.compare_keys k JOIN model_capability_rows r ON r.model_key = k.key
+            FROM temp.compare_keys k CROSS JOIN model_capability_rows r ON r.model_key = k.key
             JOIN capability_names n ON n.id = r.capability_id JOIN capability_evidence e ON e.id = r.evidence_id
             ORDER BY r.model_key, r.capability_id, r.detail"""):
         claims.setdefault(key, []).append((name, detail, kind, src, "model_capabilities",
@@ -224,7 +228,7 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
         for key, rid, dataset, config, split, metric, value, kind, origin, name, url, lower in conn.execute(
                 """SELECT e.model_key, e.id, e.dataset_id, e.task_id, e.split, e.metric, e.value, e.kind, e.origin,
                 e.source_name, e.source_url, b.lower_is_better FROM temp.compare_keys k
-                JOIN eval_results e ON e.model_key = k.key LEFT JOIN benchmarks b ON b.dataset_id = e.dataset_id
+                CROSS JOIN eval_results e ON e.model_key = k.key LEFT JOIN benchmarks b ON b.dataset_id = e.dataset_id
                 ORDER BY e.model_key, CASE e.kind WHEN 'verified' THEN 0 WHEN 'third-party' THEN 1 ELSE 2 END, e.id"""):
             how = "measured" if kind in ("verified", "third-party") else "claimed"
             where = f"{origin}" + (f" ({kind})" if kind else "") + (f": {name}" if name else "") + \
@@ -234,7 +238,7 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
                                               lower))
     for key, seq, dataset, metric, split, value, source, location in conn.execute(
             """SELECT e.model_key, e.seq, e.dataset, e.metric, e.split, e.value, e.source, e.location
-            FROM temp.compare_keys k JOIN evaluations e ON e.model_key = k.key
+            FROM temp.compare_keys k CROSS JOIN evaluations e ON e.model_key = k.key
             WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.metric IS NOT NULL AND e.value IS NOT NULL
             ORDER BY e.model_key, e.seq"""):
         evals.setdefault(key, []).append((dataset, None, split, metric, value, "claimed", f"{source}: {location}",
@@ -243,32 +247,32 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True) -> dict:
     configs: dict = {}
     if "model_configs" in _optional_tables(conn):
         for key, path, body in conn.execute("""SELECT c.model_key, c.path, c.body FROM temp.compare_keys k
-                JOIN model_configs c ON c.model_key = k.key"""):
+                CROSS JOIN model_configs c ON c.model_key = k.key"""):
             v = _json(body)
             if v is not None:
                 configs.setdefault(key, {})[path] = v
     hist: dict = {}
     if history:
         for key, day, dl in conn.execute(
-                f"""SELECT h.model_key, h.day, h.downloads FROM temp.compare_keys k JOIN metrics_history h
+                f"""SELECT h.model_key, h.day, h.downloads FROM temp.compare_keys k CROSS JOIN metrics_history h
                 ON h.model_key = k.key WHERE h.day > (SELECT max(day) FROM metrics_history) - {HISTORY_DAYS}
                 ORDER BY h.model_key, h.day"""):
             hist.setdefault(key, []).append([_day(day), dl])
     riv: dict = {}
-    shares: dict = {}
+    shared: dict = {}
     if rivals:
         riv = _rivals(conn)
-        shares = _shares(conn)
+        shared = _shares(conn) if shares else {}
     conn.execute("DELETE FROM temp.compare_keys")
-    return {k: _side(r, claims.get(k, []), evals.get(k, []), hist.get(k, []), riv.get(k, []), shares.get(k, {}),
+    return {k: _side(r, claims.get(k, []), evals.get(k, []), hist.get(k, []), riv.get(k, []), shared.get(k, {}),
                      configs.get(k, {})) for k, r in rows.items()}
 
 
 _RIVALS_SQL = f"""WITH e AS (
         SELECT k.key AS k, x.b_key AS o, x.standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
-            JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
+            CROSS JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
         UNION ALL SELECT k.key, x.a_key, x.standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
-            JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
+            CROSS JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
     r AS (SELECT k, o, weight, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t) AS n FROM e)
     SELECT r.k, r.o, m.id, m.author, m.pipeline_tag, r.weight, CAST(round(s.rank) AS INTEGER)
     FROM r JOIN models m ON m.key = r.o LEFT JOIN model_scores s ON s.model_key = r.o
@@ -294,9 +298,9 @@ def _shares(conn) -> dict:
     out: dict = {}
     for k, name, low, n in conn.execute(f"""WITH e AS (
             SELECT k.key AS k, x.b_key AS o, x.standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
-                JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
+                CROSS JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
             UNION ALL SELECT k.key, x.a_key, x.standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
-                JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
+                CROSS JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
         r AS (SELECT k, o FROM (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t)
               AS n FROM e)
               WHERE n <= 5)
@@ -304,7 +308,7 @@ def _shares(conn) -> dict:
         JOIN model_capability_rows mr ON mr.model_key = r.o JOIN capability_names cn ON cn.id = mr.capability_id
         WHERE cn.name IN ({kinds}) GROUP BY 1, 2, 3"""):
         out.setdefault(k, {})[(name, low)] = n
-    for k, n in conn.execute("""SELECT k.key, count(*) FROM temp.compare_keys k JOIN match_edges x
+    for k, n in conn.execute("""SELECT k.key, count(*) FROM temp.compare_keys k CROSS JOIN match_edges x
             ON (x.a_key = k.key OR x.b_key = k.key) AND x.relation = 'competitor' GROUP BY 1"""):
         out.setdefault(k, {})[("", "rivals")] = min(n, 5)
     return out
@@ -618,7 +622,7 @@ def edges(conn, wanted) -> dict:
 
 def ids(conn, keys) -> dict:
     _keys_table(conn, keys)
-    out = dict(conn.execute("SELECT m.key, m.id FROM temp.compare_keys k JOIN models m ON m.key = k.key"))
+    out = dict(conn.execute("SELECT m.key, m.id FROM temp.compare_keys k CROSS JOIN models m ON m.key = k.key"))
     conn.execute("DELETE FROM temp.compare_keys")
     return out
 
@@ -632,21 +636,36 @@ def resolve(conn, model_id: str):
     return row
 
 
-_PAGE_ROWS_SQL = f"""SELECT m.key, m.id, m.pipeline_tag, m.params, m.downloads, CAST(round(s.rank) AS INTEGER),
+# What a model's page shows, as a fingerprint's parts: its rows (metadata hash, metrics, card, the last
+# history day), its rounded scores, licence and pricing classes, times matched and copies. Its rivals
+# (ids, tasks, weights and ranks, as the page lists them) are read apart, for the whole batch at once
+# (_RIVALS_SQL): read by a subquery per model, they cost most of a rerun.
+_PAGE_ROWS_SQL = """SELECT m.key, m.id, m.pipeline_tag, m.params, m.downloads, CAST(round(s.rank) AS INTEGER),
     s.licence, s.commercial_use, l.name,
-    printf('%s|%s|%s|%s|%s|%s|%s|%s|%s', m.meta_hash, m.downloads, m.downloads_all_time, m.likes, c.sha, c.fetched_at,
-        m.detail_at, (SELECT max(day) FROM metrics_history h WHERE h.model_key = m.key), {SHOWN_KEY_SQL})
-    {SHOWN_FROM} LEFT JOIN licences l ON l.id = s.licence LEFT JOIN cards c ON c.model_key = m.key ORDER BY m.key"""
+    printf('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', m.meta_hash, m.downloads,
+        m.downloads_all_time, m.likes, c.sha, c.fetched_at, m.detail_at,
+        (SELECT max(day) FROM metrics_history h WHERE h.model_key = m.key),
+        CAST(round(s.rank) AS INTEGER), CAST(round(s.adoption) AS INTEGER), CAST(round(s.quality) AS INTEGER),
+        CAST(round(s.ecosystem) AS INTEGER), CAST(round(ms.score) AS INTEGER), s.pricing_class, s.licence,
+        s.commercial_use, s.hosted_providers, round(s.cheapest_input_usd_per_m, 2),
+        round(s.cheapest_output_usd_per_m, 2), s.growth_30d, ms.times_matched),
+    (SELECT count(*) FROM match_copies cc WHERE cc.canonical_key = m.key)
+    """ + SHOWN_FROM + """ LEFT JOIN licences l ON l.id = s.licence LEFT JOIN cards c ON c.model_key = m.key
+    ORDER BY m.key"""
 
 
 def page_rows(conn, keys) -> list[tuple]:
-    """For a batch of models, what a task row and the search index show, and a fingerprint of everything
-    a model's page shows (its rows, card, history day and shown key): (key, id, task, params, downloads,
-    rank, licence, commercial_use, licence name, fingerprint)."""
+    """For a batch of models, what a task row and the search index show, and the parts of a fingerprint
+    of everything a model's page shows (its rows, card, history day, rounded scores, copies and its
+    rivals as the page lists them): (key, id, task, params, downloads, rank, licence, commercial_use,
+    licence name, fingerprint text)."""
     _keys_table(conn, keys)
-    out = conn.execute(_PAGE_ROWS_SQL).fetchall()
+    rows = conn.execute(_PAGE_ROWS_SQL).fetchall()
+    rivals: dict = {}
+    for k, _o, oid, _author, task, weight, rank in conn.execute(_RIVALS_SQL):
+        rivals.setdefault(k, []).append(f"{oid}:{task}:{round(weight, 2)}:{rank}")
     conn.execute("DELETE FROM temp.compare_keys")
-    return out
+    return [(*r[:9], f"{r[9]}|{r[10]}|{','.join(rivals.get(r[0], ()))}") for r in rows]
 
 
 def live_keys(conn, after: int = -1, limit: int = 5000) -> list[int]:

@@ -15,6 +15,7 @@ Models are read in batches of keys, so a page per model costs a batch of sides a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ def slug(text: str, limit: int = 80) -> str:
     return f"{base}-{hashlib.blake2b(text.encode(), digest_size=4).hexdigest()}"
 
 
+@functools.lru_cache(maxsize=1 << 18)  # a build asks for each model's path 2-3 times (index, task, links)
 def model_path(model_id: str) -> str:
     return f"models/{slug(model_id)}.html"
 
@@ -211,7 +213,7 @@ _CLASS = {"yes": "commercial use", "on conditions": "commercial on conditions", 
 
 
 def task_page(task, rows: list, total: int, here: str) -> str:
-    classes = sorted({r[3] for r in rows})
+    classes = sorted({r[2] for r in rows})
     body = [f"<h1>Task: {esc(task or 'no task')}</h1>",
             f"<p>{total:,} models" + (f"; the {len(rows):,} best ranked are listed (search finds every model)"
                                        if total > len(rows) else "") + ". Click a column to sort.</p>",
@@ -223,7 +225,8 @@ def task_page(task, rows: list, total: int, here: str) -> str:
             "<table id=\"models\" class=\"sortable\"><thead><tr><th data-sort=\"text\">Model</th>"
             "<th data-sort=\"num\">Size</th><th data-sort=\"text\">Licence</th>"
             "<th data-sort=\"num\">Downloads</th><th data-sort=\"num\">Rank</th></tr></thead><tbody>"]
-    for mid, params, params_shown, lclass, lic_shown, dl, dl_shown, rank in rows:
+    for mid, params, lclass, lic_shown, dl, rank in rows:
+        params_shown, dl_shown = reading.count_text(params), reading.count_text(dl)
         body.append(f"<tr data-id=\"{esc(mid.lower())}\" data-licence=\"{esc(lclass)}\">"
                     f"<td data-v=\"{esc(mid.lower())}\"><a href=\"{esc(_rel(here, model_path(mid)))}\">{esc(mid)}</a></td>"
                     f"<td data-v=\"{'' if params is None else params}\">{esc(params_shown)}</td>"
@@ -254,6 +257,7 @@ class SiteResult:
     written: int = 0
     unchanged: int = 0
     removed: int = 0
+    kept: int = 0  # of the unchanged: pages not rendered at all, their fingerprint the one they were written with
     written_paths: list = field(default_factory=list)
 
     def summary(self, out_dir) -> str:
@@ -261,7 +265,21 @@ class SiteResult:
                 f"{self.removed:,} removed")
 
 
-def _inside(root: str, rel: str) -> str:
+_PLAIN = re.compile(r"(?:(models|compare|tasks|assets)/)?[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def _inside(root: str, rel: str, folders: dict | None = None) -> str:
+    """The path of rel under root, refusing any that resolves outside it. The site's own names (a file
+    in one of its folders, named by slug()) are checked by their shape and their folder's real path,
+    resolved once a build (`folders`): realpath() of each of 100,000 pages cost more than writing them."""
+    m = _PLAIN.fullmatch(rel) if folders is not None else None
+    if m:
+        sub = m.group(1) or ""
+        real = folders.get(sub)
+        if real is None:
+            real = folders[sub] = os.path.realpath(os.path.join(root, sub))
+        if real == root or os.path.dirname(real) == root and os.path.basename(real) == sub:
+            return os.path.join(root, rel)
     path = os.path.realpath(os.path.join(root, rel))
     if os.path.commonpath([root, path]) != root:
         raise ValueError(f"refusing to write outside {root}: {rel}")
@@ -272,32 +290,47 @@ class _Writer:
     """Writes a file only when its bytes differ from what is there; remembers every file of the site and
     the fingerprint of what each page shows, so that the next run skips pages whose inputs did not move."""
 
-    def __init__(self, root: str):
+    def __init__(self, root: str, manifest: bool = True):
         self.root = root
         self.res = SiteResult()
         self.paths: dict = {}
+        self.folders: dict = {}  # the site's folders' real paths, resolved once (_inside)
+        self.listed: dict = {}   # folder -> the names it held when first asked (_exists)
         for sub in ("models", "compare", "tasks", "assets"):
             os.makedirs(os.path.join(root, sub), exist_ok=True)
         try:
             with open(_inside(root, MANIFEST), encoding="utf-8") as f:
-                before = json.load(f)
+                before = orjson.loads(f.read()) if manifest else {}
         except (FileNotFoundError, ValueError):
             before = {}
         self.before = before if isinstance(before, dict) else {p: "" for p in before}
 
+    def _exists(self, rel: str) -> bool:
+        """Whether the site holds rel: its folder listed once (one scandir, not a stat per page)."""
+        folder, _, name = rel.rpartition("/")
+        names = self.listed.get(folder)
+        if names is None:
+            try:
+                with os.scandir(_inside(self.root, folder, self.folders) if folder else self.root) as it:
+                    names = self.listed[folder] = {e.name for e in it}
+            except FileNotFoundError:
+                names = self.listed[folder] = set()
+        return name in names
+
     def fresh(self, rel: str, fp: str) -> bool:
         """True (and the page kept as it is) when the page's fingerprint is the one it was written with."""
-        if fp and self.before.get(rel) == fp and os.path.exists(_inside(self.root, rel)):
+        if fp and self.before.get(rel) == fp and self._exists(rel):
             self.paths[rel] = fp
             self.res.pages += 1
             self.res.unchanged += 1
+            self.res.kept += 1
             return True
         return False
 
     def put(self, rel: str, text: str, fp: str = ""):
         self.paths[rel] = fp
         self.res.pages += 1
-        path = _inside(self.root, rel)
+        path = _inside(self.root, rel, self.folders)
         data = text.encode("utf-8")
         try:
             if os.path.getsize(path) == len(data):
@@ -314,15 +347,23 @@ class _Writer:
         self.res.written += 1
         self.res.written_paths.append(rel)
 
+    def merge(self, paths: dict, res: SiteResult):
+        """What a worker process wrote (its pages and counts), as if written here."""
+        self.paths.update(paths)
+        self.res.pages += res.pages
+        self.res.written += res.written
+        self.res.unchanged += res.unchanged
+        self.res.written_paths += res.written_paths
+
     def finish(self) -> SiteResult:
         for rel in sorted(set(self.before) - set(self.paths)):
             try:
-                os.remove(_inside(self.root, rel))
+                os.remove(_inside(self.root, rel, self.folders))
                 self.res.removed += 1
             except (FileNotFoundError, ValueError):
                 pass
         with open(_inside(self.root, MANIFEST), "w", encoding="utf-8") as f:
-            json.dump(self.paths, f, sort_keys=True)
+            f.write(orjson.dumps(self.paths, option=orjson.OPT_SORT_KEYS).decode())
         return self.res
 
 
@@ -333,8 +374,87 @@ def _fp(*parts) -> str:
     return hashlib.blake2b(orjson.dumps(parts), digest_size=10).hexdigest()
 
 
-def build_site(conn, out_dir: str) -> SiteResult:
-    """Write the site: every live model, every current (not stale) comparison, tasks and the index."""
+WORKERS = min(2, os.cpu_count() or 1)  # processes rendering pages in a large build
+PARALLEL_FROM = 4000                    # pages to render before a second process is worth its start
+
+
+def _db_path(conn) -> str | None:
+    for _seq, name, path in conn.execute("PRAGMA database_list"):
+        if name == "main":
+            return path or None
+    return None
+
+
+def _model_pages(conn, w: "_Writer", items: list):
+    """Render and write model pages: items are (key, fingerprint, {other id: comparison path})."""
+    for i in range(0, len(items), BATCH):
+        batch = {k: (fp, cmp) for k, fp, cmp in items[i:i + BATCH]}
+        for s in reading.sides(conn, batch, shares=False).values():
+            here = model_path(s.id)
+            fp, cmp = batch[s.key]
+            w.put(here, _page(s.id, model_body(s, cmp, here), here), fp)
+
+
+def _compare_pages(conn, w: "_Writer", items: list, live):
+    """Render and write comparison pages: items are (model_a, model_b, fingerprint)."""
+    for a, b, fp in items:
+        here = compare_path(a, b)
+        row = conn.execute("SELECT entry FROM comparisons WHERE model_a = ? AND model_b = ?", (a, b)).fetchone()
+        e = orjson.loads(row[0]) if row else {}
+        if "sections" not in e:
+            continue  # an entry of an older version (rebuilt by the next derive), or gone meanwhile
+        w.put(here, _page(e["title"], html_body(
+            e, lambda mid, here=here: _rel(here, model_path(mid)) if mid in live else None), here), fp)
+
+
+_FORKED: dict = {}  # what every worker process inherits when forked (the live ids), instead of a copy per job
+
+
+def _work(job):
+    """One chunk of pages, in a worker process: its own read-only connection and writer."""
+    db_path, root, kind, items = job
+    live = _FORKED.get("live")
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        w = _Writer(root, manifest=False)
+        if kind == "models":
+            _model_pages(conn, w, items)
+        else:
+            _compare_pages(conn, w, items, live)
+        return w.paths, w.res
+    finally:
+        conn.close()
+
+
+def _render(conn, w: "_Writer", kind: str, items: list, live, workers: int, parallel_from: int):
+    """Render pages inline, or, for many, in `workers` processes (each page's bytes are the same either
+    way: a page is a function of its rows). The writer learns every page written."""
+    path = _db_path(conn) if workers > 1 and len(items) >= parallel_from else None
+    if path is None:
+        if kind == "models":
+            _model_pages(conn, w, items)
+        else:
+            _compare_pages(conn, w, items, live)
+        return
+    import multiprocessing
+
+    size = max(BATCH // 4, min(BATCH, -(-len(items) // (workers * 4))))
+    jobs = [(path, w.root, kind, items[i:i + size]) for i in range(0, len(items), size)]
+    _FORKED["live"] = live
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for paths, res in pool.imap_unordered(_work, jobs):
+                w.merge(paths, res)
+    finally:
+        _FORKED.clear()
+
+
+def build_site(conn, out_dir: str, *, workers: int = WORKERS, parallel_from: int = PARALLEL_FROM) -> SiteResult:
+    """Write the site: every live model, every current (not stale) comparison, tasks and the index.
+    A model page is rendered only when its fingerprint (reading.page_rows) moved; so is a comparison
+    page (its entry's inputs hash). Many pages to render are shared among `workers` processes."""
     os.makedirs(out_dir, exist_ok=True)
     w = _Writer(os.path.realpath(out_dir))
     w.put("assets/site.css", CSS + "\n")
@@ -350,31 +470,28 @@ def build_site(conn, out_dir: str) -> SiteResult:
     index, tasks = [], {}
     after = -1
     terms = reading.licence_terms()
+    todo = []
     while True:
         keys = reading.live_keys(conn, after, BATCH)
         if not keys:
             break
         after = keys[-1]
-        todo = []
         for key, mid, task, params, downloads, rank, lic, commercial, lic_name, shown in reading.page_rows(conn, keys):
             here = model_path(mid)
             index.append((mid, task, downloads, here))
             t = terms.get(lic) if lic else None
             cu = t["commercial"] if t else {"yes": "yes", "no": "no", "conditional": "on conditions"}.get(commercial or "")
             tasks.setdefault(task, []).append((
-                mid, params, reading.count_text(params), _CLASS.get(cu, "unknown"),
-                lic_name or lic or "unknown", downloads, reading.count_text(downloads), rank))
-            fp = _fp(SITE_VERSION, entry_.ENTRY_VERSION, shown, sorted(compared.get(mid, {}).items()))
+                mid, params, _CLASS.get(cu, "unknown"), lic_name or lic or "unknown", downloads, rank))
+            cmp = compared.get(mid, {})
+            fp = _fp(SITE_VERSION, entry_.ENTRY_VERSION, shown, sorted(cmp.items()))
             if not w.fresh(here, fp):
-                todo.append((key, fp))
-        if todo:
-            fps = dict(todo)
-            for s in reading.sides(conn, fps).values():
-                entry_.prepare(s)
-                here = model_path(s.id)
-                w.put(here, _page(s.id, model_body(s, compared.get(s.id, {}), here), here), fps[s.key])
+                todo.append((key, fp, cmp))
+    _render(conn, w, "models", todo, None, workers, parallel_from)
+    del todo
     live = {r[0] for r in index}  # a link only to a page the site has
-    # comparison pages, a batch of stored entries at a time
+    # comparison pages: those whose entry (its inputs hash) or whose links moved
+    todo = []
     last = ("", "")
     while True:
         rows = conn.execute("SELECT model_a, model_b, inputs_hash FROM comparisons WHERE stale = 0 AND "
@@ -383,19 +500,13 @@ def build_site(conn, out_dir: str) -> SiteResult:
             break
         last = rows[-1][:2]
         for a, b, h in rows:
-            here = compare_path(a, b)
             fp = _fp(SITE_VERSION, h, [x in live for x in (a, b)])
-            if w.fresh(here, fp):
-                continue
-            e = json.loads(conn.execute("SELECT entry FROM comparisons WHERE model_a = ? AND model_b = ?",
-                                        (a, b)).fetchone()[0])
-            if "sections" not in e:
-                continue  # an entry of an older version, rebuilt by the next derive
-            w.put(here, _page(e["title"], html_body(
-                e, lambda mid, here=here: _rel(here, model_path(mid)) if mid in live else None), here), fp)
+            if not w.fresh(compare_path(a, b), fp):
+                todo.append((a, b, fp))
+    _render(conn, w, "compare", todo, live, workers, parallel_from)
     counts = {}
     for task, rows in tasks.items():
-        rows.sort(key=lambda r: (-(r[7] if r[7] is not None else -1), -(r[5] or 0), r[0]))
+        rows.sort(key=lambda r: (-(r[5] if r[5] is not None else -1), -(r[4] or 0), r[0]))
         counts[task] = len(rows)
         here = task_path(task)
         w.put(here, task_page(task, rows[:TASK_ROWS], len(rows), here))

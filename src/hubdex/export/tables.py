@@ -49,7 +49,7 @@ NOT_EXPORTED = {
     "export_state": "what each export directory holds",
     "history_prunes": "history pruned out of SQLite, and where it was exported",
     "_sqlite_migrations": "the migrations applied",
-    "comparisons": "the comparison entries (JSON and Markdown documents, rebuilt from the exported tables; "
+    "comparisons": "the comparison entries (JSON documents, their Markdown rendered from them; rebuilt from the exported tables; "
                    "`hubdex site` publishes them)",
     "comparison_sides": "what each comparison side was last built from",
     "comparison_runs": "the comparisons step's run figures",

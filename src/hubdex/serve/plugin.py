@@ -23,6 +23,7 @@ only on the database that command serves).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from urllib.parse import quote, urlencode
 
@@ -39,8 +40,8 @@ MODEL_ID_IN_TABLE = {("model_search", "id")}
 MARKDOWN_COLUMNS = {("card_sections", "text"), (None, "card_excerpt")}
 # Columns holding a model's integer key (models.key): shown as the model's id, linked to its row.
 KEY_COLUMNS = {"model_key", "a_key", "b_key", "canonical_key"}
-# A comparison entry's Markdown, rendered whole with its models' ids as links.
-COMPARISON_COLUMNS = {("comparisons", "markdown"), (None, "comparison_markdown")}
+# A comparison entry (stored once, as JSON), shown as its Markdown rendered whole with its models' ids as links.
+COMPARISON_COLUMNS = {("comparisons", "entry"), (None, "comparison_entry")}
 
 _IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
 _ATTR = re.compile(r'\b(src|alt)="([^"]*)"')
@@ -97,7 +98,7 @@ def render_cell(row, value, column, table, database, datasette):
     if ((table, column) in MARKDOWN_COLUMNS or (None, column) in MARKDOWN_COLUMNS) and isinstance(value, str):
         return render_card_markdown(value)
     if ((table, column) in COMPARISON_COLUMNS or (None, column) in COMPARISON_COLUMNS) and isinstance(value, str):
-        return render_comparison(value, datasette, _pair_names(row))
+        return render_comparison(entry_markdown(value), datasette, _pair_names(row))
     if column == "comparison" and table is None and isinstance(value, str) and " vs " in value:
         a, b = value.split(" vs ", 1)
         href = datasette.urls.path(f"/{DB_NAME}/comparison") + "?" + urlencode({"a": a, "b": b})
@@ -344,6 +345,18 @@ def readable(column: str, value, table: str | None = None):
 
 
 # -- comparison entries ------------------------------------------------------------------------------
+def entry_markdown(stored: str) -> str:
+    """A stored entry's Markdown, rendered from its JSON (the one form stored) as `hubdex compare
+    --format markdown` renders it; an entry that cannot be read is shown as its text."""
+    from ..compare.render import render_markdown
+
+    try:
+        e = json.loads(stored)
+        return render_markdown(e) if isinstance(e, dict) and "sections" in e else stored
+    except (ValueError, KeyError, TypeError):
+        return stored
+
+
 def _pair_names(row) -> dict:
     """The names an entry calls its two models by (the id, and the name without its author), each to the id."""
     names = {}

@@ -433,3 +433,11 @@ def m012_scale_percentiles_apart(db):
                    f"WHERE {s} IS NOT NULL")
     for s in PERCENTILE_SIGNALS:
         db.execute(f"ALTER TABLE model_scores DROP COLUMN {s}_pct")
+
+
+@migrations()
+def m015_sitefast_comparisons_one_form(db):
+    # An entry is stored once, as JSON (its canonical form, every cell with its source); its Markdown,
+    # text and HTML are rendered from it where they are read (`hubdex compare`, `hubdex site`, the
+    # served `comparison` query). The Markdown column held a second copy of the same content.
+    db.execute("ALTER TABLE comparisons DROP COLUMN markdown")
