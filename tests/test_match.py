@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hubdex.cli import main
 from hubdex.crawl.search import family_stem
-from hubdex.derive import match
+from hubdex.derive import match, match_evidence
 from hubdex.replica import catalog, leagues
 from hubdex.replica.server import start_replica
 
@@ -194,12 +194,12 @@ def _assert_source_rows_exist(conn, e):
                 assert table == "eval_results"
                 dataset, config, metric, got = conn.execute(
                     "SELECT dataset_id, task_id, coalesce(metric, ''), value FROM eval_results WHERE id = ?", ref).fetchone()
-                assert match.benchmark_key(dataset, config, src["split"], metric)[0].split("\x1f")[0] == src["dataset"]
+                assert match_evidence.benchmark_key(dataset, config, src["split"], metric)[0].split("\x1f")[0] == src["dataset"]
                 assert metric.lower() == src["metric"] and got == value, e
     elif e["kind"] == "card_table":
         row = conn.execute("SELECT subject, location FROM evaluations WHERE model_key = ? AND seq = ?",
                            (src["model_key"], d["row_seq"])).fetchone()
-        assert row and row[1].startswith(src["table"]) and match.subject_name(row[0]) in d["names"], e
+        assert row and row[1].startswith(src["table"]) and match_evidence.subject_name(row[0]) in d["names"], e
     elif e["kind"] == "spaces":
         assert conn.execute("SELECT 1 FROM model_spaces WHERE space_id = ?", (src["space_id"],)).fetchone(), e
     elif e["kind"] == "base_model":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hubdex.derive import match
+from hubdex.derive import match, match_evidence
 from hubdex.store.db import open_db
 
 
@@ -35,9 +35,9 @@ def test_copies_fold_by_relation_and_by_format_name_into_the_most_downloaded_mod
 
 
 def test_subject_names_come_from_hub_links_or_plain_text():
-    assert match.subject_name("[Llama 3](https://huggingface.co/meta-llama/Meta-Llama-3-8B)") == "meta-llama/Meta-Llama-3-8B"
-    assert match.subject_name("**Mistral-7B**") == "Mistral-7B"
-    assert match.subject_name("[ours](#results)") == "ours"
+    assert match_evidence.subject_name("[Llama 3](https://huggingface.co/meta-llama/Meta-Llama-3-8B)") == "meta-llama/Meta-Llama-3-8B"
+    assert match_evidence.subject_name("**Mistral-7B**") == "Mistral-7B"
+    assert match_evidence.subject_name("[ours](#results)") == "ours"
 
 
 def test_a_pair_stored_the_other_way_swaps_its_sides():

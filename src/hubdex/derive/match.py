@@ -1,5 +1,7 @@
 """The match graph: which models really compete, from the evidence the crawl stored, with the
 evidence for every edge; and each model's match signal (how strongly evidence puts it among rivals).
+The evidence itself is read by match_evidence.py (its SQL and public types); this module folds
+copies, gates, weighs and writes the graph.
 
 Evidence sets, each a row of `match_evidence` (its kind, what it stands for, its own discount), in the
 order of what they say about competition:
@@ -52,7 +54,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from . import rivals
+from . import match_evidence, rivals
+from .match_evidence import BenchmarkSet, SearchSet, SpaceSet, TableSet
 
 KINDS = ("search", "benchmark", "card_table", "spaces")   # the kinds of evidence (weights.toml [match])
 SEARCH, BENCHMARK, CARD_TABLE, SPACES, BASE = range(5)
@@ -62,8 +65,6 @@ TIER_NAMES = {3: "measured", 2: "Spaces", 1: "search only", 0: "family"}
 TIER_OF_NAME = {v: k for k, v in TIER_NAMES.items()}
 RELATIONS = ("competitor", "family", "complement")
 
-SEARCH_TOP = 20            # canonical results of a query that pair with each other
-SPACES_MAX = 40            # a Space loading more canonical models than this is a catalogue, not a comparison
 BENCH_ALL_PAIRS = 30       # a benchmark reported by at most this many models pairs them all ...
 BENCH_BEST = 3             # ... a larger one pairs each model with this many best-adopted of its size
 BENCH_PEERS = 4            # ... and this many nearest to it in adoption
@@ -234,7 +235,7 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
             marked[key] = base
     del rows_
     if marked:
-        best = _most_downloaded_named(conn, set(marked.values()))
+        best = match_evidence.most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
             hit = best.get(base)
             if hit is not None and hit != key:
@@ -311,39 +312,7 @@ def _base_links(conn, canon) -> list[tuple[int, int, str, bool]]:
     return out
 
 
-# -- evidence --------------------------------------------------------------------------------------
-def _search_sets(conn, canon, m: _Models) -> list:
-    rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key, mo.id
-        FROM search_queries q JOIN search_results r ON r.query_id = q.id AND r.day = q.fetched_day
-        JOIN models mo ON mo.id = r.model_id AND mo.removed_at IS NULL
-        ORDER BY q.id, r.position""")
-    sets, current, members = [], None, []
-    for row in rows:
-        if current is not None and row[0] != current[0]:
-            sets.append(_search_members(current, members, canon))
-            members = []
-        current = row
-        members.append((row[6], row[7], row[8]))
-    if current is not None:
-        sets.append(_search_members(current, members, canon))
-    return [s for s in sets if len(s[1]) >= 2]
-
-
-def _search_members(q, members, canon):
-    seen, kept = set(), []
-    term = q[2].lower()
-    for position, key, model_id in members:  # by position: a copy's first place stands for its canonical
-        if term and term not in model_id.split("/")[-1].lower():
-            continue  # matched on the author's name ('bart' in bartowski/...): says nothing of the model
-        c = int(canon[key])
-        if c not in seen:
-            seen.add(c)
-            kept.append((position, c))
-        if len(kept) == SEARCH_TOP:
-            break
-    return q, kept
-
-
+# -- evidence, as pairs (match_evidence reads it) ---------------------------------------------------
 def _search_label(endpoint, query, params) -> str:
     p = dict(json.loads(params))
     if endpoint == "quicksearch":
@@ -353,8 +322,9 @@ def _search_label(endpoint, query, params) -> str:
     return f"search '{query}' by {p.get('sort', 'downloads')}"
 
 
-def _add_search(q, kept, m: _Models, pairs, ev):
-    qid, endpoint, query, params, qweight, day = q[:6]
+def _add_search(s: SearchSet, m: _Models, pairs, ev):
+    qid, endpoint, query, params, qweight, day = s.query
+    kept = s.members
     groups = [int(m.group[c]) for _p, c in kept]
     share = max(groups.count(g) for g in set(groups)) / len(groups)  # results that span tasks are generic
     weight = qweight * share
@@ -368,59 +338,7 @@ def _add_search(q, kept, m: _Models, pairs, ev):
             pairs.add(ci, cj, SEARCH, strength[i] * strength[j], eid, {"positions": [pi, pj]})
 
 
-def benchmark_key(dataset: str, config: str | None, split: str | None, metric: str) -> tuple[str, str]:
-    """(key, label): what makes two results comparable: the dataset with its config (`glue/sst2`: GLUE's
-    sst2 is not its mnli), the split and the metric, compared without case or surrounding space."""
-    dataset, config = dataset.strip(), (config or "").strip()
-    if config and config.lower() not in ("default", "none") and not dataset.lower().endswith("/" + config.lower()):
-        dataset = f"{dataset}/{config}"
-    split, metric = (split or "").strip(), metric.strip()
-    label = f"benchmark {dataset}" + (f" ({split})" if split else "") + (f" / {metric}" if metric else "")
-    return "\x1f".join(x.lower() for x in (dataset, split, metric)), label
-
-
-def _has_table(conn, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
-def _benchmark_sets(conn, canon) -> list:
-    """(key, label, source, {canonical: (value, ref, own)}) per benchmark two or more canonical models
-    report. Results come from `eval_results` (evalResults, leaderboards, model-index: the evidence
-    crawl) where that table exists and holds rows, and from the card's results tables in
-    `evaluations`; without `eval_results`, from `evaluations` alone (model-index there too). A ref is
-    ("eval_results", id) or ("evaluations", model_key, seq)."""
-    sources = []
-    evidence = _has_table(conn, "eval_results") and conn.execute("SELECT 1 FROM eval_results LIMIT 1").fetchone()
-    if evidence:
-        # (the Hub's results name a dataset and a task id, often no metric or split: those are
-        # part of the key when given, and the same for every model of a leaderboard when not)
-        sources.append(("eval_results", """SELECT r.dataset_id, r.task_id, r.split, coalesce(r.metric, ''), r.model_key,
-            r.id, 0, r.value FROM eval_results r JOIN models mo ON mo.key = r.model_key AND mo.removed_at IS NULL
-            WHERE r.value IS NOT NULL"""))
-    sources.append(("evaluations", """SELECT e.dataset, NULL, e.split, e.metric, e.model_key, e.model_key, e.seq, e.value
-        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
-        WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL"""
-                    + (" AND e.source IS NOT 'model-index'" if evidence else "")))
-    groups: dict = {}
-    for table, sql in sources:
-        for dataset, config, split, metric, key, r1, r2, value in conn.execute(sql):
-            bk, label = benchmark_key(dataset, config, split, metric)
-            g = groups.get(bk)
-            if g is None:
-                d, sp, mt = bk.split("\x1f")
-                g = groups[bk] = (bk, label, {"dataset": d, "split": sp, "metric": mt}, {})
-            c = int(canon[key])
-            own = key == c
-            ref = (table, r1, r2) if table == "evaluations" else (table, r1)
-            best = g[3]
-            prior = best.get(c)
-            # the canonical's own figure, else its first copy's; within one model, its first row
-            if prior is None or (own and not prior[2]) or (own == prior[2] and ref < prior[1]):
-                best[c] = (value, ref, own)
-    return [g for bk, g in sorted(groups.items()) if len(g[3]) >= 2]
-
-
-def _add_benchmark(g, f: _Facts, pairs, ev):
+def _add_benchmark(g: BenchmarkSet, f: _Facts, pairs, ev):
     bk, label, source, best = g
     n = len(best)
     weight = set_discount(n)  # a benchmark everyone reports says little about who competes
@@ -479,34 +397,8 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
                 found += 1
 
 
-def _space_sets(conn, canon) -> list:
-    """(space, canonical members) per Space that loads two to SPACES_MAX current canonical models: from
-    the listing's `spaces` of each model (`model_spaces`) and the Spaces crawl (`space_models`)."""
-    members: dict = {}
-    # (the primary key's own order, no join: which members are still current is asked of the few
-    # Spaces that load several)
-    for key, space in conn.execute("SELECT model_key, space_id FROM model_spaces"):
-        members.setdefault(space, set()).add(key)
-    if _has_table(conn, "space_models"):
-        for space, key in conn.execute("""SELECT s.space_id, mo.key FROM space_models s
-                JOIN models mo ON mo.id = s.model_id"""):
-            members.setdefault(space, set()).add(key)
-    several = {space: keys for space, keys in members.items() if len(keys) >= 2}
-    keys = sorted({k for ks in several.values() for k in ks})
-    removed = set()
-    for at in range(0, len(keys), 500):
-        part = keys[at:at + 500]
-        removed.update(k for (k,) in conn.execute(
-            f"SELECT key FROM models WHERE key IN ({','.join('?' * len(part))}) AND removed_at IS NOT NULL", part))
-    out = []
-    for space in sorted(several):
-        ms = sorted({int(canon[k]) for k in several[space] if k not in removed})
-        if 2 <= len(ms) <= SPACES_MAX:
-            out.append((space, ms))
-    return out
-
-
-def _add_space(space, members, pairs, ev):
+def _add_space(s: SpaceSet, pairs, ev):
+    space, members = s
     weight = set_discount(len(members))  # a Space that loads two models compares them; one of 30 less so
     eid = ev.add(SPACES, space, f"Space {space} loads both", {"space_id": space}, len(members), weight)
     for i in range(len(members)):
@@ -514,97 +406,7 @@ def _add_space(space, members, pairs, ev):
             pairs.add(members[i], members[j], SPACES, weight, eid, {"space": space})
 
 
-_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
-_HUB_URL = re.compile(r"huggingface\.co/([\w.-]+/[\w.-]+)")
-
-
-def subject_name(subject: str) -> str:
-    """What a comparison table's row calls a model: a Hub link's id, else the text without markup."""
-    text = subject.strip()
-    link = _LINK.search(text)
-    if link:
-        hub = _HUB_URL.search(link.group(2))
-        text = hub.group(1) if hub else link.group(1)
-    return text.strip("*_` ").strip()
-
-
-
-def _resolve_names(conn, names: set) -> dict:
-    """lower(name) -> key: an id exactly (case-insensitive), or a bare name as the most downloaded
-    model of that name."""
-    out = {}
-    ids = [n for n in names if "/" in n]
-    bare = {n.lower() for n in names if "/" not in n}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        for key, model_id in conn.execute(f"SELECT key, id FROM models WHERE removed_at IS NULL AND id IN "
-                                          f"({','.join('?' * len(part))})", part):
-            out[model_id.lower()] = key
-    missing = {n.lower() for n in ids if n.lower() not in out}
-    if missing:  # a differently cased id: the Hub's ids are case-insensitive
-        for key, model_id in conn.execute("SELECT key, id FROM models WHERE removed_at IS NULL AND lower(id) IN "
-                                          f"({','.join('?' * len(missing))})", list(missing)):
-            out[model_id.lower()] = key
-    if bare:
-        out.update(_most_downloaded_named(conn, bare))
-    return out
-
-
-def _most_downloaded_named(conn, names: set) -> dict:
-    """lower(repo name) -> the key of the most downloaded current model of that name (any author),
-    through the repo-name index."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM temp.match_names")
-    conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in names])
-    # Which names exist, from the index alone (most names wanted exist nowhere); then the figures of
-    # the few models found.
-    found = conn.execute(f"""SELECT t.name, m.key FROM temp.match_names t
-        JOIN models m ON lower(substr(m.id, instr(m.id, '/') + 1)) = t.name""").fetchall()
-    best = {}
-    for at in range(0, len(found), 500):
-        part = found[at:at + 500]
-        figures = dict(conn.execute(f"SELECT key, coalesce(downloads, 0) FROM models WHERE removed_at IS NULL AND key IN "
-                                    f"({','.join('?' * len(part))})", [k for _n, k in part]))
-        for name, key in part:
-            if key in figures and (name not in best or figures[key] > best[name][1]):
-                best[name] = (key, figures[key])
-    conn.execute("DROP TABLE temp.match_names")
-    return {n: k for n, (k, _dl) in best.items()}
-
-
-def _table_sets(conn, canon) -> list:
-    """(card's model key, table, model id, own value, {canonical named: (seq, value, name)}) per
-    comparison table that names at least one other model."""
-    rows = conn.execute("""SELECT e.model_key, e.seq, e.subject, e.value, e.location, mo.id
-        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
-        WHERE e.subject IS NOT NULL ORDER BY e.model_key, e.seq""").fetchall()
-    if not rows:
-        return []
-    names = {subject_name(r[2]) for r in rows} - {""}
-    resolved = _resolve_names(conn, names)
-    tables: dict = {}
-    for key, seq, subject, value, location, model_id in rows:
-        table = location.rsplit(", row", 1)[0]
-        tables.setdefault((key, table, model_id), []).append((seq, subject_name(subject), value))
-    out = []
-    for (key, table, model_id), cells in tables.items():
-        me = int(canon[key])
-        named, own_value = {}, None
-        for seq, name, value in cells:
-            hit = resolved.get(name.lower())
-            if hit is None:
-                continue
-            c = int(canon[hit])
-            if c == me:
-                own_value = value if own_value is None else own_value
-            elif c not in named:
-                named[c] = (seq, value, name)
-        if named:
-            out.append((key, me, table, model_id, own_value, named))
-    return out
-
-
-def _add_table(t, pairs, ev):
+def _add_table(t: TableSet, pairs, ev):
     key, me, table, model_id, own_value, named = t
     eid = ev.add(CARD_TABLE, f"{key}\x1f{table}", f"comparison table in {model_id}'s card ({table})",
                  {"model_key": key, "table": table}, len(named) + 1, 1.0)
@@ -764,25 +566,18 @@ def build(conn, kind_weights: dict) -> MatchResult:
     result = MatchResult()
     m = _models(conn)
     canon, copies = fold_copies(conn, m)
-    searches = _search_sets(conn, canon, m)
-    benchmarks = _benchmark_sets(conn, canon)
-    tables = _table_sets(conn, canon)
-    spaces = _space_sets(conn, canon)
-    keys = {c for _q, kept in searches for _p, c in kept}
-    keys.update(c for g in benchmarks for c in g[3])
-    keys.update(c for t in tables for c in (t[1], *t[5]))
-    keys.update(c for _s, members in spaces for c in members)
-    f = _facts(conn, m, keys)
+    evidence = match_evidence.read(conn, canon)
+    f = _facts(conn, m, evidence.keys())
     links = _base_links(conn, canon)
     pairs, ev = _Pairs(), _Evidence()
-    for q, kept in searches:
-        _add_search(q, kept, m, pairs, ev)
-    for g in benchmarks:
+    for q in evidence.searches:
+        _add_search(q, m, pairs, ev)
+    for g in evidence.benchmarks:
         _add_benchmark(g, f, pairs, ev)
-    for t in tables:
+    for t in evidence.tables:
         _add_table(t, pairs, ev)
-    for space, members in spaces:
-        _add_space(space, members, pairs, ev)
+    for sp in evidence.spaces:
+        _add_space(sp, pairs, ev)
     _add_base_links(links, pairs, ev)
     conn.execute("DROP TABLE IF EXISTS temp.match_keys")
     result.evidence = dict(ev.count)
@@ -834,10 +629,10 @@ REFRESH_DAYS = 7
 
 
 def inputs_digest(conn, kind_weights: dict) -> str:
-    """What the last build read, beyond the models' changes: the weights, this module's code and the
-    gates', and the search results stored (each query's fetch day and result count)."""
-    code = hashlib.blake2b(pathlib.Path(__file__).read_bytes() + pathlib.Path(rivals.__file__).read_bytes(),
-                           digest_size=8).hexdigest()
+    """What the last build read, beyond the models' changes: the weights, this module's code, the
+    evidence reader's and the gates', and the search results stored (each query's fetch day and result count)."""
+    code = hashlib.blake2b(b"".join(pathlib.Path(mod.__file__).read_bytes() for mod in (match_evidence, rivals))
+                           + pathlib.Path(__file__).read_bytes(), digest_size=8).hexdigest()
     searches = conn.execute("SELECT count(*), coalesce(sum(fetched_day), 0), coalesce(sum(results), 0), "
                             "coalesce(max(fetched_at), '') FROM search_queries").fetchone()
     return json.dumps([sorted(kind_weights.items()), code, list(searches)])
