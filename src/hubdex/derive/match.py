@@ -24,9 +24,16 @@ Rules:
     compete on measured evidence or Spaces (never on search alone).
   * Tiers. An edge's tier is its strongest kind (3 measured: benchmark or comparison table; 2 Spaces;
     1 search only) and its weight is (tier - 1 + strength) / 3, so search co-occurrence alone never
-    outranks measured evidence. `standing` orders a model's rivals: tier, strength in quarters
-    (evidence that ranks alike), then the adoption of both sides in half-decades of downloads (from
-    either side, the better adopted rival first).
+    outranks measured evidence. `standing` orders a model's rivals: tier; for measured rivals the
+    evidence of competing in tenths (strength, closeness on the shared leaderboards, size, tuning,
+    originals before others' finetunes and merges), below that strength in quarters; then the adoption
+    of both sides in half-decades of downloads (evidence that ranks alike: the better adopted first).
+  * Distinct alternatives. Each side reads the edge with its own standing (`a_standing`, `b_standing`):
+    among a model's rivals of one lineage (the name stem of the root of the declared bases, whoever
+    the author: three omniASR sizes, Llama and the finetunes built on it) only the first is distinct,
+    and a rival of the model's own lineage is none; the others follow the distinct rivals of their tier.
+  * Name searches. A query for a name pairs its results at NAME_MATES of its weight: they are found
+    together because they share a name.
   * Local strengths. Each kind's strength is the noisy-or of what the sets the two share say of the
     pair (1 - prod(1 - v)), each set discounted by how generic it is (1 / log2(1 + members): a
     benchmark everyone reports, a Space that loads thirty models, a query whose results span tasks).
@@ -72,6 +79,11 @@ BENCH_SCAN = 400           # (looked for among this many members, best adopted f
 BENCH_NEAR = 2.0           # "comparable size" on a large leaderboard (the gate itself is 4x)
 # Name words of an instruction- or chat-tuned model (`-Instruct`, `-it`, `-chat`, `-sft`, `-dpo`).
 TUNED_WORD = re.compile(r"(?:^|[-_.])(instruct|chat|it|sft|dpo|orpo|rlhf)(?=$|[-_.\d])", re.I)
+# A query for a name (a family's, or a word of model names) finds the models that carry it: two results
+# stand together because they share a word of their names (Orion-Classifier-small and
+# Orion-Classifier-base-multilingual of another author), which says less of competing than a task's own
+# top list does; their pairs count at this share of the query's weight.
+NAME_MATES = 0.5
 MATCH_TOP = 10             # the competitor edges the match signal sums
 MIN_BENCHMARK = 0.25       # a benchmark strength below this (one leaderboard of more than ~15), alone, is no rivalry
 
@@ -121,10 +133,12 @@ class _Pairs:
     """Pair contributions, appended per evidence set and reduced once (numpy, not a dict of pairs)."""
 
     def __init__(self):
-        self.a, self.b, self.kind, self.value, self.ev = [], [], [], [], []
+        self.a, self.b, self.kind, self.value, self.ev, self.close = [], [], [], [], [], []
         self.detail: list[dict] = []
 
-    def add(self, a: int, b: int, kind: int, value: float, ev: int, detail: dict):
+    def add(self, a: int, b: int, kind: int, value: float, ev: int, detail: dict, close: float = math.nan):
+        """`close`: how near the two stand in the set (1 - the gap between their percentiles on one
+        leaderboard; NaN where the set orders nobody)."""
         if a == b:
             return
         if a > b:
@@ -136,6 +150,7 @@ class _Pairs:
         self.value.append(value)
         self.ev.append(ev)
         self.detail.append(detail)
+        self.close.append(close)
 
 
 def _swap(detail: dict) -> dict:
@@ -265,11 +280,12 @@ class _Facts:
     langs: dict              # key -> languages stated (only models that state some)
     ids: dict                # key -> id
     tuned: dict              # key -> instruction- or chat-tuned by its name
+    derived: np.ndarray      # declares a base model of another author (a finetune, adapter or merge of theirs)
 
 
 def _facts(conn, m: _Models, keys: set) -> _Facts:
     f = _Facts(np.zeros(m.size, np.int64), np.zeros(m.size, np.int64), np.zeros(m.size), np.full(m.size, -1, np.int32),
-               np.full(m.size, -1, np.int32), {}, {}, {})
+               np.full(m.size, -1, np.int32), {}, {}, {}, np.zeros(m.size, bool))
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_keys (key INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.match_keys")
     conn.executemany("INSERT INTO temp.match_keys VALUES (?)", ((int(k),) for k in sorted(keys)))
@@ -295,6 +311,12 @@ def _facts(conn, m: _Models, keys: set) -> _Facts:
         langs = rivals.languages(tags.get(key, ()), model_id)
         if langs:
             f.langs[key] = langs
+    # (the parent need not be in the database: the Hub's `base_model` often names a repo since renamed,
+    # and a merge's names its recipe; what counts is that the author built on someone else's model)
+    for key, parent in conn.execute("SELECT t.key, r.parent FROM temp.match_keys t JOIN model_relations r "
+                                    "ON r.model_key = t.key AND r.relation IN ('finetune', 'adapter', 'merge')"):
+        if parent.rpartition("/")[0].lower() != f.ids[key].rpartition("/")[0].lower():
+            f.derived[key] = True
     return f
 
 
@@ -327,7 +349,7 @@ def _add_search(s: SearchSet, m: _Models, pairs, ev):
     kept = s.members
     groups = [int(m.group[c]) for _p, c in kept]
     share = max(groups.count(g) for g in set(groups)) / len(groups)  # results that span tasks are generic
-    weight = qweight * share
+    weight = qweight * share * (NAME_MATES if query else 1.0)
     eid = ev.add(SEARCH, str(qid), _search_label(endpoint, query, params), {"query_id": qid, "day": day}, len(kept),
                  weight)
     strength = [weight / math.log2(1 + p) for p, _c in kept]  # the first places say most
@@ -338,12 +360,25 @@ def _add_search(s: SearchSet, m: _Models, pairs, ev):
             pairs.add(ci, cj, SEARCH, strength[i] * strength[j], eid, {"positions": [pi, pj]})
 
 
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _add_benchmark(g: BenchmarkSet, f: _Facts, pairs, ev):
     bk, label, source, best = g
     n = len(best)
     weight = set_discount(n)  # a benchmark everyone reports says little about who competes
     eid = ev.add(BENCHMARK, bk, label, source, n, weight)
     members = sorted(best)
+    # Where each stands on the board, 0-1 (mid-rank of ties): two models close on a leaderboard contend
+    # for the same place, whichever way the metric runs (the gap is the same).
+    values = np.array([_number(best[c].value) for c in members])
+    ordered = np.sort(values)  # (NaN sorts last and stands nowhere: its closeness is NaN)
+    pct = dict(zip(members, np.where(np.isnan(values), np.nan, (np.searchsorted(ordered, values, "left")
+               + np.searchsorted(ordered, values, "right") - 1) / (2.0 * (n - 1))).tolist()))
 
     paired = set()
 
@@ -352,7 +387,8 @@ def _add_benchmark(g: BenchmarkSet, f: _Facts, pairs, ev):
             return
         paired.add((min(ci, cj), max(ci, cj)))
         (vi, ri, _o), (vj, rj, _o2) = best[ci], best[cj]
-        pairs.add(ci, cj, BENCHMARK, weight, eid, {"values": [vi, vj], "rows": [list(ri), list(rj)]})
+        pairs.add(ci, cj, BENCHMARK, weight, eid, {"values": [vi, vj], "rows": [list(ri), list(rj)]},
+                  1.0 - abs(pct[ci] - pct[cj]))
 
     if n <= BENCH_ALL_PAIRS:
         for i in range(n):
@@ -435,6 +471,7 @@ class _Edges:
     b: np.ndarray
     strength: np.ndarray     # (len(EVIDENCE_KINDS), edges): each kind's strength, 0-1
     inverse: np.ndarray      # pair contribution -> edge
+    close: np.ndarray        # mean closeness of the two on the leaderboards they share, NaN where none
 
 
 def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
@@ -451,7 +488,13 @@ def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
     for k in range(len(EVIDENCE_KINDS)):
         sel = kind == k
         strength[k] = 1.0 - np.exp(np.bincount(inverse[sel], weights=miss[sel], minlength=n))
-    return _Edges(uniq // m.size, uniq % m.size, np.round(np.clip(strength, 0.0, 1.0), 6), inverse)
+    close = np.asarray(pairs.close, float)
+    known = ~np.isnan(close)
+    count = np.bincount(inverse[known], minlength=n)
+    total = np.bincount(inverse[known], weights=close[known], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_close = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return _Edges(uniq // m.size, uniq % m.size, np.round(np.clip(strength, 0.0, 1.0), 6), inverse, mean_close)
 
 
 def _classify(e: _Edges, m: _Models, f: _Facts, links) -> tuple[np.ndarray, dict]:
@@ -505,9 +548,75 @@ def _weights(e: _Edges, kind_weights: dict, f: _Facts) -> tuple[np.ndarray, np.n
     support = (s[: len(KINDS)] * w[:, None]).sum(axis=0)
     within = np.minimum(0.8 * primary + 0.2 * support, 0.999)
     weight = np.round(np.where(tier > 0, (tier - 1 + within) / 3, 0.0), 6)
-    level = np.floor(within * 4)
-    standing = tier * 1000 + level * 100 + f.adoption[e.a] + f.adoption[e.b]
+    adoption = f.adoption[e.a] + f.adoption[e.b]
+    # Measured rivals are ordered by what the measurements say of competing, in tenths: the evidence's
+    # strength, how close the two stand on the leaderboards they share, how close in size, whether both
+    # are instruction-tuned or both not, and whether each is an original (not a finetune, adapter or
+    # merge of another author's model); adoption (half-decades of downloads of both, at most 36, under
+    # one tenth's 40) only orders rivals that evidence ranks alike. Below measured evidence: strength in
+    # quarters, then adoption (search and Spaces say who people look at; adoption is what they use).
+    close = np.where(np.isnan(e.close), 0.5, e.close)
+    pa, pb = f.params[e.a].astype(float), f.params[e.b].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(np.log(np.maximum(pa, 1) / np.maximum(pb, 1))) / math.log(rivals.SIZE_RATIO)
+    sized = np.where((pa > 0) & (pb > 0), 1.0 - np.minimum(gap, 1.0), 0.5)
+    alike = (np.array([f.tuned.get(int(k), False) for k in e.a.tolist()])
+             == np.array([f.tuned.get(int(k), False) for k in e.b.tolist()]))
+    original = (~f.derived[e.a]).astype(float) + (~f.derived[e.b]).astype(float)
+    measured = 0.4 * within + 0.15 * close + 0.15 * sized + 0.1 * alike + 0.1 * original
+    standing = np.where(tier == 3, 3000 + 40 * np.floor(np.minimum(measured, 0.999) * 10) + adoption,
+                        tier * 1000 + np.floor(within * 4) * 100 + adoption)
     return weight, tier, standing.astype(float)
+
+
+DISTINCT = 500   # what a distinct alternative adds to its standing in one model's list (a standing is < 500 within its tier)
+
+
+def _side_standings(e: _Edges, competitor: np.ndarray, standing: np.ndarray, weight: np.ndarray,
+                    lineage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a_standing, b_standing): the order each side reads the other in. A model's list leads with
+    distinct alternatives: among rivals of one lineage (the same family, or one base model's tree:
+    Hermes-3-Llama-3.1-8B is of Llama-3.1-8B's) only the first, in the shared order, is distinct, and a
+    rival of the model's own lineage is none; the rest follow the distinct rivals of their tier."""
+    a_side, b_side = standing.copy(), standing.copy()
+    idx = np.flatnonzero(competitor)
+    if not len(idx):
+        return a_side, b_side
+    viewer = np.concatenate([e.a[idx], e.b[idx]])
+    other = np.concatenate([e.b[idx], e.a[idx]])
+    edge = np.concatenate([idx, idx])
+    side = np.concatenate([np.zeros(len(idx), np.int8), np.ones(len(idx), np.int8)])
+    order = np.lexsort((e.a[edge] + e.b[edge], -weight[edge], -standing[edge], viewer))  # the readers' order
+    viewer, other, edge, side = viewer[order], other[order], edge[order], side[order]
+    lin = lineage[other]
+    _u, group = np.unique(np.stack([viewer, lin]), axis=1, return_inverse=True)
+    first = np.zeros(len(viewer), bool)
+    first[np.unique(group.ravel(), return_index=True)[1]] = True
+    distinct = first & (lin != lineage[viewer])
+    bonus = np.where(distinct, DISTINCT, 0)
+    a_side[edge[side == 0]] += bonus[side == 0]
+    b_side[edge[side == 1]] += bonus[side == 1]
+    return a_side, b_side
+
+
+def _lineage(m: _Models, f: _Facts, links) -> np.ndarray:
+    """Each model's lineage code: the name stem of the root of its declared bases (one parent each,
+    the lowest key, followed up to 8 steps; a model with none is its own root), whoever the author:
+    `Orenguteng/Llama-3.1-8B-Lexi-Uncensored-V2` is of Llama's lineage, `NousResearch/Hermes-3-Llama-3.1-8B`
+    too through the base it declares. -2 - key where nothing is known (a lineage of its own)."""
+    lineage = -2 - np.arange(m.size, dtype=np.int64)
+    parent: dict = {}
+    for c, p, pid, _same in links:
+        if c not in parent or p < parent[c][0]:
+            parent[c] = (p, pid)
+    codes: dict = {}
+    for key, model_id in f.ids.items():
+        k, root, steps = key, model_id, 0
+        while k in parent and steps < 8:
+            k, root = parent[k]
+            steps += 1
+        lineage[key] = codes.setdefault(rivals.family_stem(root), len(codes))
+    return lineage
 
 
 def _scores(m: _Models, copies, a, b, weight, pairs: _Pairs, pair_edge_competitor) -> list:
@@ -556,7 +665,7 @@ def _sync(conn, table: str, columns: tuple, nkey: int, rows) -> int:
 
 
 EDGE_COLUMNS = ("a_key", "b_key", "relation", "task", "weight", "search", "benchmark", "card_table", "sibling", "size",
-                "evidence", "spaces", "tier", "standing")
+                "evidence", "spaces", "tier", "standing", "a_standing", "b_standing")
 
 
 def build(conn, kind_weights: dict) -> MatchResult:
@@ -588,6 +697,7 @@ def build(conn, kind_weights: dict) -> MatchResult:
         e = _reduce(pairs, m)
         relation, result.gated = _classify(e, m, f, links)
         weight, tier, standing = _weights(e, kind_weights, f)
+        a_standing, b_standing = _side_standings(e, relation == 0, standing, weight, _lineage(m, f, links))
         ga, gb = m.group[e.a], m.group[e.b]
         task_code = np.where(ga >= 0, ga, gb)
         kept = np.flatnonzero(relation >= 0)
@@ -598,7 +708,8 @@ def build(conn, kind_weights: dict) -> MatchResult:
             task = None if rel == 2 else (m.groups[int(task_code[i])] if task_code[i] >= 0 else UNKNOWN_TASK)
             edge_rows.append((int(e.a[i]), int(e.b[i]), RELATIONS[rel], task, float(weight[i]),
                               float(s[SEARCH, i]), float(s[BENCHMARK, i]), float(s[CARD_TABLE, i]), 0.0, 0.0,
-                              int(evidence_count[i]), float(s[SPACES, i]), int(tier[i]), float(standing[i])))
+                              int(evidence_count[i]), float(s[SPACES, i]), int(tier[i]), float(standing[i]),
+                              float(a_standing[i]), float(b_standing[i])))
         kept_pair = relation[e.inverse] >= 0
         edge_evidence = [(a, b, x, orjson.dumps(d).decode()) for a, b, x, d, k in
                          zip(pairs.a, pairs.b, pairs.ev, pairs.detail, kept_pair.tolist()) if k]

@@ -410,6 +410,19 @@ def m013_match_rivals(db):
 
 
 @migrations()
+def m015_matchq_side_standings(db):
+    # (branch `matchq`, issue 22: renumber freely) The order each side of a competitor edge reads the
+    # other in: `a_standing` is b's place in a's list, `b_standing` a's in b's. `standing` is shared by
+    # both; a side's adds what makes a distinct alternative (the first of its family or base model's
+    # tree in that list), so a list leads with distinct rivals, not three sizes of one family.
+    have = set(db["match_edges"].columns_dict)
+    for column in ("a_standing", "b_standing"):
+        if column not in have:
+            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
+    db.execute("UPDATE match_edges SET a_standing = standing, b_standing = standing")
+
+
+@migrations()
 def m014_site_model_configs(db):
     # (branch `site`, issue 23: renumber freely) The small JSON configuration files a chooser's facts
     # come from (context length, embedding dimension, max input), read with the card at the same sha:
