@@ -433,3 +433,24 @@ def m012_scale_percentiles_apart(db):
                    f"WHERE {s} IS NOT NULL")
     for s in PERCENTILE_SIGNALS:
         db.execute(f"ALTER TABLE model_scores DROP COLUMN {s}_pct")
+
+
+@migrations()
+def m015_derivefast_match_contributions(db):
+    # (branch `derivefast`, issues 22/25: renumber freely) match_edge_evidence holds what every evidence
+    # set says of every pair, gated pairs included (they have no row in match_edges), with the kind of
+    # the set and the contribution's value: a rebuild after a few models changed recomputes only the
+    # sets that hold one and re-reduces only their pairs, the other sets' contributions read from here.
+    # (Rows written before carry kind -1: the next build, a full one since its code changed, rewrites them.)
+    have = set(db["match_edge_evidence"].columns_dict)
+    if "kind" not in have:
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN kind INTEGER NOT NULL DEFAULT -1")
+    if "value" not in have:
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN value REAL NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_set ON match_edge_evidence(evidence_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_b ON match_edge_evidence(b_key)")
+    # What each model in the graph's evidence last gave the graph (its task, name, size, tags,
+    # relations, Spaces, results: one digest) and its downloads apart: a model whose card was read
+    # again but whose results did not move touches no evidence set.
+    db.execute("""CREATE TABLE IF NOT EXISTS match_inputs (model_key INTEGER PRIMARY KEY, digest INTEGER NOT NULL,
+        downloads INTEGER) STRICT""")
