@@ -119,11 +119,21 @@ class MatchResult:
     scored: int = 0
     written: dict = field(default_factory=dict)    # table -> rows written (inserted, changed or deleted)
     seconds: float = 0.0
+    phases: dict = field(default_factory=dict)     # step -> seconds (update(): where its time goes)
+    mode: str = "build"                            # "build": everything; "update": what changed models touch
+    sets_rebuilt: int = 0                          # update(): the evidence sets it recomputed
+    pairs_reduced: int = 0                         # update(): the pairs it reduced again
 
     def summary(self) -> str:
         sets = ", ".join(f"{self.evidence.get(k, 0):,} {k}" for k in KINDS)
         gated = ", ".join(f"{n:,} by {g}" for g, n in self.gated.items() if n) or "none"
         written = sum(self.written.values())
+        if self.mode == "update":
+            return (f"match graph updated: {self.sets_rebuilt:,} evidence sets that hold a changed model "
+                    f"computed again ({sets}), {self.pairs_reduced:,} pairs reduced again "
+                    f"({self.competitor_edges:,} competitor, {self.family_edges:,} family and "
+                    f"{self.complement_edges:,} complement edges among them), {self.scored:,} models' scores "
+                    f"looked at; {written:,} rows written")
         return (f"match graph: {self.competitor_edges:,} competitor, {self.family_edges:,} family and "
                 f"{self.complement_edges:,} complement edges from {sets} evidence sets; gated out {gated}; "
                 f"{self.copies:,} copies folded; {self.scored:,} models scored; {written:,} rows written")
@@ -484,9 +494,12 @@ def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
     miss = np.log1p(-np.clip(np.asarray(pairs.value, float), 0.0, 0.999999))
     uniq, inverse = np.unique(a * m.size + b, return_inverse=True)
     n = len(uniq)
+    # summed in one order (pair, set) whatever order the contributions came in: an update, which
+    # reads most of a pair's contributions back from the table, sums them as a full build does
+    order = np.lexsort((np.asarray(pairs.ev, np.int64), inverse))
     strength = np.zeros((len(EVIDENCE_KINDS), n))
     for k in range(len(EVIDENCE_KINDS)):
-        sel = kind == k
+        sel = order[kind[order] == k]
         strength[k] = 1.0 - np.exp(np.bincount(inverse[sel], weights=miss[sel], minlength=n))
     close = np.asarray(pairs.close, float)
     known = ~np.isnan(close)
@@ -572,21 +585,23 @@ def _weights(e: _Edges, kind_weights: dict, f: _Facts) -> tuple[np.ndarray, np.n
 DISTINCT = 500   # what a distinct alternative adds to its standing in one model's list (a standing is < 500 within its tier)
 
 
-def _side_standings(e: _Edges, competitor: np.ndarray, standing: np.ndarray, weight: np.ndarray,
-                    lineage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _side_standings(a: np.ndarray, b: np.ndarray, competitor: np.ndarray, standing: np.ndarray,
+                    weight: np.ndarray, lineage: np.ndarray, viewers=None) -> tuple[np.ndarray, np.ndarray]:
     """(a_standing, b_standing): the order each side reads the other in. A model's list leads with
     distinct alternatives: among rivals of one lineage (the same family, or one base model's tree:
     Hermes-3-Llama-3.1-8B is of Llama-3.1-8B's) only the first, in the shared order, is distinct, and a
-    rival of the model's own lineage is none; the rest follow the distinct rivals of their tier."""
+    rival of the model's own lineage is none; the rest follow the distinct rivals of their tier.
+    `viewers` (an update): only these models' sides are computed (the edges given must hold every
+    competitor edge of each), the others are left as `standing`."""
     a_side, b_side = standing.copy(), standing.copy()
     idx = np.flatnonzero(competitor)
     if not len(idx):
         return a_side, b_side
-    viewer = np.concatenate([e.a[idx], e.b[idx]])
-    other = np.concatenate([e.b[idx], e.a[idx]])
+    viewer = np.concatenate([a[idx], b[idx]])
+    other = np.concatenate([b[idx], a[idx]])
     edge = np.concatenate([idx, idx])
     side = np.concatenate([np.zeros(len(idx), np.int8), np.ones(len(idx), np.int8)])
-    order = np.lexsort((e.a[edge] + e.b[edge], -weight[edge], -standing[edge], viewer))  # the readers' order
+    order = np.lexsort((a[edge] + b[edge], -weight[edge], -standing[edge], viewer))  # the readers' order
     viewer, other, edge, side = viewer[order], other[order], edge[order], side[order]
     lin = lineage[other]
     _u, group = np.unique(np.stack([viewer, lin]), axis=1, return_inverse=True)
@@ -594,23 +609,44 @@ def _side_standings(e: _Edges, competitor: np.ndarray, standing: np.ndarray, wei
     first[np.unique(group.ravel(), return_index=True)[1]] = True
     distinct = first & (lin != lineage[viewer])
     bonus = np.where(distinct, DISTINCT, 0)
-    a_side[edge[side == 0]] += bonus[side == 0]
-    b_side[edge[side == 1]] += bonus[side == 1]
+    mine = np.ones(len(viewer), bool) if viewers is None else np.isin(viewer, np.fromiter(viewers, np.int64))
+    a_pick, b_pick = (side == 0) & mine, (side == 1) & mine
+    a_side[edge[a_pick]] += bonus[a_pick]
+    b_side[edge[b_pick]] += bonus[b_pick]
     return a_side, b_side
 
 
-def _lineage(m: _Models, f: _Facts, links) -> np.ndarray:
-    """Each model's lineage code: the name stem of the root of its declared bases (one parent each,
-    the lowest key, followed up to 8 steps; a model with none is its own root), whoever the author:
-    `Orenguteng/Llama-3.1-8B-Lexi-Uncensored-V2` is of Llama's lineage, `NousResearch/Hermes-3-Llama-3.1-8B`
-    too through the base it declares. -2 - key where nothing is known (a lineage of its own)."""
-    lineage = -2 - np.arange(m.size, dtype=np.int64)
-    parent: dict = {}
-    for c, p, pid, _same in links:
-        if c not in parent or p < parent[c][0]:
-            parent[c] = (p, pid)
+def _lineage(conn, canon, keys: set, wanted, size: int) -> np.ndarray:
+    """Each wanted model's lineage code: the name stem of the root of its declared bases (finetune,
+    adapter, merge: one parent each, the lowest canonical key; followed while the parent is itself a
+    model the evidence names, up to 8 steps; a model with none is its own root), whoever the author:
+    `Orenguteng/Llama-3.1-8B-Lexi-Uncensored-V2` is of Llama's lineage by its own name,
+    `NousResearch/Hermes-3-Llama-3.1-8B` through the base it declares. -2 - key for every other model
+    (a lineage of its own). Codes are only ever compared with each other."""
+    lineage = -2 - np.arange(size, dtype=np.int64)
+    wanted = {int(k) for k in wanted}
+    if not wanted:
+        return lineage
+    ids, parent = {}, {}
+    frontier, seen = set(wanted), set()
+    for _step in range(9):
+        if not frontier:
+            break
+        _temp_keys(conn, "match_lineage", frontier)
+        if not seen:
+            ids = dict(conn.execute("SELECT m.key, m.id FROM temp.match_lineage t JOIN models m ON m.key = t.key"))
+        for child, pkey, pid in conn.execute("""SELECT t.key, p.key, p.id FROM temp.match_lineage t
+                JOIN model_relations r ON r.model_key = t.key AND r.relation IN ('finetune', 'adapter', 'merge')
+                JOIN models p ON p.id = r.parent AND p.removed_at IS NULL"""):
+            c, p = int(canon[child]), int(canon[pkey])
+            if c != p and (c not in parent or p < parent[c][0]):
+                parent[c] = (p, pid)
+        seen |= frontier
+        frontier = {parent[c][0] for c in frontier if c in parent} - seen
+        frontier &= keys
+    conn.execute("DROP TABLE IF EXISTS temp.match_lineage")
     codes: dict = {}
-    for key, model_id in f.ids.items():
+    for key, model_id in ids.items():
         k, root, steps = key, model_id, 0
         while k in parent and steps < 8:
             k, root = parent[k]
@@ -664,6 +700,16 @@ def _sync(conn, table: str, columns: tuple, nkey: int, rows) -> int:
     return len(gone) + len(moved)
 
 
+def _contribution_rows(pairs: _Pairs) -> list:
+    """(a, b, set, detail, kind, value, close) of every contribution: what each set says of each pair
+    (close NULL where the set orders nobody: SQLite stores no NaN)."""
+    return [(a, b, x, d if isinstance(d, str) else orjson.dumps(d).decode(), k, v, None if c != c else c)
+            for a, b, x, d, k, v, c in zip(pairs.a, pairs.b, pairs.ev, pairs.detail, pairs.kind, pairs.value,
+                                           pairs.close)]
+
+
+EVIDENCE_COLUMNS = ("id", "kind", "label", "source", "members", "weight")
+CONTRIBUTION_COLUMNS = ("a_key", "b_key", "evidence_id", "detail", "kind", "value", "close")
 EDGE_COLUMNS = ("a_key", "b_key", "relation", "task", "weight", "search", "benchmark", "card_table", "sibling", "size",
                 "evidence", "spaces", "tier", "standing", "a_standing", "b_standing")
 
@@ -676,7 +722,8 @@ def build(conn, kind_weights: dict) -> MatchResult:
     m = _models(conn)
     canon, copies = fold_copies(conn, m)
     evidence = match_evidence.read(conn, canon)
-    f = _facts(conn, m, evidence.keys())
+    keys = evidence.keys()
+    f = _facts(conn, m, keys)
     links = _base_links(conn, canon)
     pairs, ev = _Pairs(), _Evidence()
     for q in evidence.searches:
@@ -697,7 +744,8 @@ def build(conn, kind_weights: dict) -> MatchResult:
         e = _reduce(pairs, m)
         relation, result.gated = _classify(e, m, f, links)
         weight, tier, standing = _weights(e, kind_weights, f)
-        a_standing, b_standing = _side_standings(e, relation == 0, standing, weight, _lineage(m, f, links))
+        a_standing, b_standing = _side_standings(e.a, e.b, relation == 0, standing, weight,
+                                                 _lineage(conn, canon, keys, keys, m.size))
         ga, gb = m.group[e.a], m.group[e.b]
         task_code = np.where(ga >= 0, ga, gb)
         kept = np.flatnonzero(relation >= 0)
@@ -710,9 +758,8 @@ def build(conn, kind_weights: dict) -> MatchResult:
                               float(s[SEARCH, i]), float(s[BENCHMARK, i]), float(s[CARD_TABLE, i]), 0.0, 0.0,
                               int(evidence_count[i]), float(s[SPACES, i]), int(tier[i]), float(standing[i]),
                               float(a_standing[i]), float(b_standing[i])))
-        kept_pair = relation[e.inverse] >= 0
-        edge_evidence = [(a, b, x, orjson.dumps(d).decode()) for a, b, x, d, k in
-                         zip(pairs.a, pairs.b, pairs.ev, pairs.detail, kept_pair.tolist()) if k]
+        # every contribution, gated pairs' too: an update re-reduces a pair from these (see update())
+        edge_evidence = _contribution_rows(pairs)
         competitor = relation == 0
         result.competitor_edges = int(competitor.sum())
         result.family_edges = int((relation == 1).sum())
@@ -722,12 +769,14 @@ def build(conn, kind_weights: dict) -> MatchResult:
     evidence_used = {r[2] for r in edge_evidence}
     w = result.written
     w["match_copies"] = _sync(conn, "match_copies", ("model_key", "canonical_key", "via"), 1, copies)
-    w["match_evidence"] = _sync(conn, "match_evidence", ("id", "kind", "label", "source", "members", "weight"), 1,
+    w["match_evidence"] = _sync(conn, "match_evidence", EVIDENCE_COLUMNS, 1,
                                 [r for eid, r in sorted(ev.rows.items()) if eid in evidence_used])
     w["match_edges"] = _sync(conn, "match_edges", EDGE_COLUMNS, 2, edge_rows)
-    w["match_edge_evidence"] = _sync(conn, "match_edge_evidence", ("a_key", "b_key", "evidence_id", "detail"), 3,
-                                     edge_evidence)
+    w["match_edge_evidence"] = _sync(conn, "match_edge_evidence", CONTRIBUTION_COLUMNS, 3, edge_evidence)
     w["match_scores"] = _sync(conn, "match_scores", ("model_key", "score", "times_matched"), 1, score_rows)
+    inputs = input_digests(conn, keys | {c for c, _p, _via in copies})
+    w["match_inputs"] = _sync(conn, "match_inputs", ("model_key", "digest", "downloads"), 1,
+                              [(k, d, n) for k, (d, n) in sorted(inputs.items())])
     result.scored = len(score_rows)
     result.seconds = time.monotonic() - started
     return result
@@ -741,18 +790,452 @@ REFRESH_DAYS = 7
 
 def inputs_digest(conn, kind_weights: dict) -> str:
     """What the last build read, beyond the models' changes: the weights, this module's code, the
-    evidence reader's and the gates', and the search results stored (each query's fetch day and result count)."""
+    evidence reader's and the gates', the search results stored (each query's fetch day and result
+    count), and the evidence crawl's results and Spaces (a leaderboard's new rows are no model's change)."""
     code = hashlib.blake2b(b"".join(pathlib.Path(mod.__file__).read_bytes() for mod in (match_evidence, rivals))
                            + pathlib.Path(__file__).read_bytes(), digest_size=8).hexdigest()
     searches = conn.execute("SELECT count(*), coalesce(sum(fetched_day), 0), coalesce(sum(results), 0), "
                             "coalesce(max(fetched_at), '') FROM search_queries").fetchone()
-    return json.dumps([sorted(kind_weights.items()), code, list(searches)])
+    crawled = []
+    if match_evidence.has_table(conn, "eval_results"):
+        crawled += conn.execute("SELECT count(*), coalesce(max(id), 0), coalesce(max(fetched_at), '') "
+                                "FROM eval_results").fetchone()
+    if match_evidence.has_table(conn, "space_models"):
+        crawled += conn.execute("SELECT count(*), coalesce(max(day), 0) FROM space_models").fetchone()
+    return json.dumps([sorted(kind_weights.items()), code, list(searches)] + ([crawled] if crawled else []))
 
 
 def needs_rebuild(digest: str, changes: dict, rebuild_all: bool, day: int, last: str | None) -> bool:
     """False only when nothing the graph reads moved since the last build: `digest` is this derive's
     `inputs_digest`, `last` the stored digest and day of the last build."""
-    if rebuild_all or last is None or EVIDENCE_REASONS & {r for r, n in changes.items() if n}:
-        return True
+    return plan(digest, changes, rebuild_all, day, last) != "keep"
+
+
+def plan(digest: str, changes: dict, rebuild_all: bool, day: int, last: str | None) -> str:
+    """"keep" when nothing the graph reads moved since the last build; "update" when only models
+    moved (update() recomputes what they touch); "build" when anything else did (the weights, the
+    code, the search results, the evidence crawl, a rebuild of everything) or the last full build is
+    REFRESH_DAYS old."""
+    if rebuild_all or last is None:
+        return "build"
     stored = json.loads(last)
-    return stored.get("digest") != digest or day - stored.get("day", 0) >= REFRESH_DAYS
+    if stored.get("digest") != digest or day - stored.get("built", stored.get("day", 0)) >= REFRESH_DAYS:
+        return "build"
+    return "update" if EVIDENCE_REASONS & {r for r, n in changes.items() if n} else "keep"
+
+
+def changed_keys(conn, run_id: int) -> list[int]:
+    """The models whose changes in this derive run (model_changes) can move the graph."""
+    marks = ", ".join("?" * len(EVIDENCE_REASONS))
+    return [k for (k,) in conn.execute(f"SELECT DISTINCT model_key FROM model_changes WHERE run_id = ? AND reason IN "
+                                       f"({marks})", (run_id, *sorted(EVIDENCE_REASONS)))]
+
+
+# -- the update: only what a few changed models touch ----------------------------------------------
+# What of a model the graph reads (beside its downloads, kept apart): a change elsewhere (a card's
+# prose, a file) touches no evidence set.
+_INPUT_QUERIES = (
+    "SELECT m.key, m.id, m.pipeline_tag, m.params, m.removed_at IS NOT NULL FROM temp.match_in t "
+    "JOIN models m ON m.key = t.key",
+    f"SELECT t.key, g.tag FROM temp.match_in t JOIN model_tags g ON g.model_key = t.key "
+    f"WHERE length(g.tag) <= 3 OR g.tag IN ('{rivals.MULTILINGUAL}', 'conversational') ORDER BY 1, 2",
+    "SELECT t.key, r.parent, r.relation FROM temp.match_in t JOIN model_relations r ON r.model_key = t.key ORDER BY 1, 2",
+    "SELECT t.key, s.space_id FROM temp.match_in t JOIN model_spaces s ON s.model_key = t.key ORDER BY 1, 2",
+    "SELECT t.key, e.seq, e.metric, e.value, e.dataset, e.subject, e.split, e.source, e.location FROM temp.match_in t "
+    "JOIN evaluations e ON e.model_key = t.key ORDER BY 1, 2",
+)
+_RESULT_QUERY = ("SELECT t.key, r.id, r.dataset_id, r.task_id, r.split, r.metric, r.value FROM temp.match_in t "
+                 "JOIN eval_results r ON r.model_key = t.key ORDER BY 1, 2")
+
+
+def input_digests(conn, keys) -> dict:
+    """key -> (digest of what the graph reads of the model, its downloads), for `keys`."""
+    _temp_keys(conn, "match_in", keys)
+    parts: dict = {}
+    queries = _INPUT_QUERIES + ((_RESULT_QUERY,) if match_evidence.has_table(conn, "eval_results") else ())
+    for n, sql in enumerate(queries):
+        for row in conn.execute(sql):
+            parts.setdefault(row[0], []).append((n, row[1:]))
+    downloads = dict(conn.execute("SELECT m.key, m.downloads FROM temp.match_in t JOIN models m ON m.key = t.key"))
+    conn.execute("DROP TABLE temp.match_in")
+    out = {}
+    for k in keys:
+        h = hashlib.blake2b(repr(parts.get(k, ())).encode(), digest_size=8).digest()
+        out[int(k)] = (int.from_bytes(h, "big") >> 1, downloads.get(k))
+    return out
+
+
+def _temp_keys(conn, name: str, keys) -> None:
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} (key INTEGER PRIMARY KEY)")
+    conn.execute(f"DELETE FROM temp.{name}")
+    conn.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)", ((int(k),) for k in keys))
+
+
+def _temp_pairs(conn, pairs) -> None:
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_pairs (a INTEGER, b INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID")
+    conn.execute("DELETE FROM temp.match_pairs")
+    conn.executemany("INSERT OR IGNORE INTO temp.match_pairs VALUES (?, ?)", pairs)
+
+
+def _write_diff(conn, table: str, columns: tuple, nkey: int, old: dict, new: dict) -> int:
+    """Write `new` over `old` (both key -> row, over the same keys' scope): only the rows that differ."""
+    cols = ", ".join(columns)
+    gone = [k if isinstance(k, tuple) else (k,) for k in old if k not in new]
+    moved = [r for k, r in new.items() if old.get(k) != r]
+    where = " AND ".join(f"{c} = ?" for c in columns[:nkey])
+    conn.executemany(f"DELETE FROM {table} WHERE {where}", gone)
+    conn.executemany(f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({', '.join('?' * len(columns))})", moved)
+    return len(gone) + len(moved)
+
+
+def _fill_groups(conn, m: _Models, keys) -> None:
+    """The task groups of `keys` into m.group (an update reads only the models it looks at)."""
+    code = {g: i for i, g in enumerate(m.groups)}
+    _temp_keys(conn, "match_fill", keys)
+    for key, tag in conn.execute("SELECT m.key, m.pipeline_tag FROM temp.match_fill t JOIN models m ON m.key = t.key "
+                                 "WHERE m.pipeline_tag IS NOT NULL"):
+        g = TASK_GROUPS.get(tag, tag)
+        if g not in code:
+            code[g] = len(m.groups)
+            m.groups.append(g)
+        m.group[key] = code[g]
+    conn.execute("DROP TABLE temp.match_fill")
+
+
+def _refold_copies(conn, size: int, changed: set, old: dict) -> tuple[np.ndarray, list]:
+    """fold_copies' result after `changed` models changed, from the stored fold (`old`: copy ->
+    canonical): the fold is computed again for the changed models, the copies of a changed model, the
+    quantised copies that name one as parent, and the format-named models whose base name is one's
+    name; every other model keeps its canonical."""
+    old_via = {}
+    # (and every copy of what a changed copy folded into: a copy of a copy follows its middle's fate)
+    via_changed = set(changed) | {old[k] for k in changed if k in old}
+    cand = set(changed) | {c for c, p in old.items() if p in via_changed}
+    if changed:
+        _temp_keys(conn, "match_fill", changed)
+        named = conn.execute(f"SELECT m.key, m.id, {REPO_NAME} FROM temp.match_fill t JOIN models m ON m.key = t.key"
+                             ).fetchall()
+        conn.execute("DROP TABLE temp.match_fill")
+        ids = [r[1] for r in named]
+        for at in range(0, len(ids), 500):
+            part = ids[at:at + 500]
+            cand.update(k for (k,) in conn.execute(
+                f"SELECT model_key FROM model_relations WHERE relation = 'quantized' AND parent IN "
+                f"({','.join('?' * len(part))})", part))
+        for _key, _id, name in named:  # `name-GGUF`, `name-4bit`, ...: names that start with it
+            for key, other in conn.execute(f"SELECT key, {REPO_NAME} FROM models WHERE {REPO_NAME} > ? AND "
+                                           f"{REPO_NAME} < ?", (name, name + "\U0010ffff")):
+                if FORMAT_WORD.sub("", other) == name:
+                    cand.add(key)
+    for _ in range(6):  # the copies of a copy whose canonical may move
+        more = {c for c, p in old.items() if p in cand} - cand
+        if not more:
+            break
+        cand |= more
+    canon = np.arange(size, dtype=np.int64)
+    for c, p in old.items():
+        if c not in cand:
+            canon[c] = p
+    for c, p, via in conn.execute("SELECT model_key, canonical_key, via FROM match_copies"):
+        old_via[c] = via
+    cand = sorted(cand)
+    _temp_keys(conn, "match_fill", cand)
+    rows = []
+    quantized = set()
+    for child, parent in conn.execute("""SELECT r.model_key, min(p.key) FROM temp.match_fill t
+            JOIN model_relations r ON r.model_key = t.key AND r.relation = 'quantized'
+            JOIN models p ON p.id = r.parent AND p.removed_at IS NULL
+            JOIN models c ON c.key = r.model_key AND c.removed_at IS NULL GROUP BY r.model_key"""):
+        if child != parent:
+            quantized.add(child)
+            canon[child] = parent
+            rows.append([child, parent, "quantized from"])
+    marked = {}
+    for key, name in conn.execute(f"SELECT m.key, {REPO_NAME} FROM temp.match_fill t JOIN models m ON m.key = t.key"):
+        if key in quantized or name is None or not FORMAT_HINT.search(name):
+            continue
+        base = FORMAT_WORD.sub("", name)
+        if base and base != name:
+            marked[key] = base
+    conn.execute("DROP TABLE temp.match_fill")
+    if marked:
+        best = match_evidence.most_downloaded_named(conn, set(marked.values()))
+        for key, base in marked.items():
+            hit = best.get(base)
+            if hit is not None and hit != key:
+                canon[key] = hit
+                rows.append([key, hit, "format copy by name"])
+    for _ in range(6):
+        canon = canon[canon]
+    fresh = {r[0] for r in rows}
+    candidates = set(cand)
+    rows += [[c, p, old_via[c]] for c, p in old.items() if c not in candidates and c not in fresh]
+    for r in rows:
+        r[1] = int(canon[r[0]])
+    rows = [r for r in rows if r[0] != r[1]]
+    removed = set()
+    part_keys = [r[0] for r in rows if r[0] in candidates]
+    for at in range(0, len(part_keys), 500):
+        part = part_keys[at:at + 500]
+        removed.update(k for (k,) in conn.execute(
+            f"SELECT key FROM models WHERE key IN ({','.join('?' * len(part))}) AND removed_at IS NOT NULL", part))
+    return canon, sorted(tuple(r) for r in rows if r[0] not in removed)
+
+
+def update(conn, kind_weights: dict, changed) -> MatchResult:
+    """The graph after `changed` models (keys) changed, equal to what build() makes from the same
+    tables, computed from the evidence sets that hold a changed model alone: those sets are rebuilt
+    (their contributions replaced), only the pairs they make or made are reduced again (with what
+    the other sets say of those pairs, read back from match_edge_evidence), and only the match
+    scores of those pairs' models (and their copies) are computed again. Everything else stands
+    unread and unwritten. A changed model is one whose task, name, relations, card, figures or
+    existence moved (EVIDENCE_REASONS): nothing else of a model reaches the graph."""
+    started = time.monotonic()
+    result = MatchResult(mode="update")
+    mark = [started]
+
+    def phase(name):
+        now = time.monotonic()
+        result.phases[name] = round(result.phases.get(name, 0) + now - mark[0], 3)
+        mark[0] = now
+
+    m = _Models(conn.execute("SELECT coalesce(max(key), 0) FROM models").fetchone()[0] + 1, None, [])
+    m.group = np.full(m.size, -1, np.int32)  # (filled for the models it looks at: _fill_groups)
+    changed = {int(k) for k in changed}
+    old_copies = dict(conn.execute("SELECT model_key, canonical_key FROM match_copies"))
+    canon, copies = _refold_copies(conn, m.size, changed, old_copies)
+    phase("copies")
+    new_copies = {c: p for c, p, _via in copies}
+    moved_copies = {k for k in set(old_copies) | set(new_copies) if old_copies.get(k) != new_copies.get(k)}
+    # A changed model touches the graph when what the graph reads of it moved (its digest; a model
+    # never digested counts as moved), or only its downloads did (`figures`: they order a large
+    # leaderboard's pairs, name a table's bare names, and weigh its edges' standing)
+    now = input_digests(conn, changed)
+    _temp_keys(conn, "match_in", changed)
+    before = {k: (d, n) for k, d, n in conn.execute(
+        "SELECT i.model_key, i.digest, i.downloads FROM temp.match_in t JOIN match_inputs i ON i.model_key = t.key")}
+    conn.execute("DROP TABLE temp.match_in")
+    moved = {k for k in changed if k not in before or before[k][0] != now[k][0]}
+    figures = {k for k in changed - moved if before[k][1] != now[k][1]}
+    raw = moved | moved_copies
+    touched = raw | {int(canon[k]) for k in raw if k < m.size} | {old_copies[k] for k in moved_copies if k in old_copies}
+    figures = ({int(canon[k]) for k in figures if k < m.size} | figures) - touched
+    phase("changes")
+
+    evidence = match_evidence.read(conn, canon)
+    searches, benchmarks, tables, spaces = evidence.searches, evidence.benchmarks, evidence.tables, evidence.spaces
+    keys = evidence.keys()
+    phase("sets read")
+    _temp_keys(conn, "match_keys", keys)
+    links = _base_links(conn, canon)
+    conn.execute("DROP TABLE IF EXISTS temp.match_keys")
+    by_parent: dict = {}
+    for child, parent, pid, same_author in links:
+        if same_author:
+            by_parent.setdefault((parent, pid), set()).add(child)
+    phase("links")
+
+    # the sets that hold a touched model now, and those whose stored pairs hold one (the sets it left)
+    _temp_keys(conn, "match_touched", touched)
+    dirty = {x for (x,) in conn.execute(
+        "SELECT evidence_id FROM match_edge_evidence WHERE a_key IN (SELECT key FROM temp.match_touched) UNION "
+        "SELECT evidence_id FROM match_edge_evidence WHERE b_key IN (SELECT key FROM temp.match_touched)")}
+    _temp_keys(conn, "match_touched", figures)
+    figured = conn.execute(
+        "SELECT evidence_id, kind, a_key, b_key FROM match_edge_evidence WHERE a_key IN (SELECT key FROM temp.match_touched) "
+        "UNION SELECT evidence_id, kind, a_key, b_key FROM match_edge_evidence "
+        "WHERE b_key IN (SELECT key FROM temp.match_touched)").fetchall()
+    dirty.update(x for x, kind, _a, _b in figured if kind == CARD_TABLE)
+    reweigh = {(a, b) for _x, _k, a, b in figured}  # their edges' standing moves: reduced again
+
+    def held(members, by_figures=False) -> bool:
+        return not touched.isdisjoint(members) or (by_figures and not figures.isdisjoint(members))
+
+    todo = []  # (kind, set, members) of every set to compute again
+    for q in searches:
+        members = [c for _p, c in q.members]
+        eid = evidence_id("search", str(q.query.id))
+        if eid in dirty or held(members):
+            todo.append((SEARCH, eid, q, members))
+    for g in benchmarks:
+        eid = evidence_id("benchmark", g[0])
+        if eid in dirty or held(g[3], len(g[3]) > BENCH_ALL_PAIRS):  # (a large one pairs by adoption)
+            todo.append((BENCHMARK, eid, g, g[3]))
+    for t in tables:
+        eid = evidence_id("card_table", f"{t[0]}\x1f{t[2]}")
+        if eid in dirty or held((t[1], *t[5]), True):  # (a bare name is the most downloaded of that name)
+            todo.append((CARD_TABLE, eid, t, (t[1], *t[5])))
+    for sp in spaces:
+        eid = evidence_id("spaces", sp.space_id)
+        if eid in dirty or held(sp.members):
+            todo.append((SPACES, eid, sp, sp.members))
+    bases: dict = {}  # (two declared parents that fold into one model are one set)
+    for (parent, pid), children in sorted(by_parent.items()):
+        bases.setdefault(evidence_id("base_model", str(parent)), []).append((parent, pid, children))
+    for eid, entries in bases.items():
+        members = [k for parent, _pid, children in entries for k in (parent, *children)]
+        if eid in dirty or held(members):
+            todo.append((BASE, eid, entries, members))
+    dirty.update(x[1] for x in todo)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_dirty (id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.match_dirty")
+    conn.executemany("INSERT INTO temp.match_dirty VALUES (?)", ((x,) for x in dirty))
+    old_dirty = {(a, b, x): (a, b, x, d, k, v, c) for a, b, x, d, k, v, c in conn.execute(
+        f"SELECT {', '.join(CONTRIBUTION_COLUMNS)} FROM match_edge_evidence "
+        "WHERE evidence_id IN (SELECT id FROM temp.match_dirty)")}
+    phase("dirty sets")
+
+    # the facts of the models these sets hold and of the pairs to reduce again, and nobody else's
+    need = {k for x in todo for k in x[3]} | {k for p in old_dirty for k in p[:2]} | {k for p in reweigh for k in p}
+    _fill_groups(conn, m, need)
+    f = _facts(conn, m, need)
+    conn.execute("DROP TABLE IF EXISTS temp.match_keys")
+    phase("facts")
+    pairs, ev = _Pairs(), _Evidence()
+    for kind, _eid, item, _members in todo:
+        if kind == SEARCH:
+            _add_search(item, m, pairs, ev)
+        elif kind == BENCHMARK:
+            _add_benchmark(item, f, pairs, ev)
+        elif kind == CARD_TABLE:
+            _add_table(item, pairs, ev)
+        elif kind == SPACES:
+            _add_space(item, pairs, ev)
+        else:
+            for parent, pid, children in item:
+                _add_base_links([(c, parent, pid, True) for c in children], pairs, ev)
+    for kind in KINDS:
+        result.evidence[kind] = ev.count.get(kind, 0)
+    result.sets_rebuilt = len(dirty)
+    phase("sets computed")
+
+    # the pairs to reduce again: those the dirty sets make now or made before
+    new_dirty: dict = {}
+    for r in _contribution_rows(pairs):
+        new_dirty.setdefault(r[:3], r)
+    pair_keys = sorted({k[:2] for k in old_dirty} | {k[:2] for k in new_dirty} | reweigh)
+    _temp_pairs(conn, pair_keys)
+    # what the clean sets say of those pairs, as stored
+    clean = conn.execute(f"""SELECT {', '.join('x.' + c for c in CONTRIBUTION_COLUMNS)} FROM temp.match_pairs p
+        JOIN match_edge_evidence x ON x.a_key = p.a AND x.b_key = p.b
+        WHERE x.evidence_id NOT IN (SELECT id FROM temp.match_dirty)""").fetchall()
+    for a, b, x, d, k, v, c in clean:
+        pairs.close.append(math.nan if c is None else c)
+        pairs.a.append(a)
+        pairs.b.append(b)
+        pairs.ev.append(x)
+        pairs.kind.append(k)
+        pairs.value.append(v)
+        pairs.detail.append(d)
+    ends = {k for p in pair_keys for k in p}  # (every model of a pair with evidence is among `keys`)
+    result.pairs_reduced = len(pair_keys)
+    phase("pairs read")
+
+    edge_rows: dict = {}
+    if pairs.a:
+        e = _reduce(pairs, m)
+        relation, result.gated = _classify(e, m, f, links)
+        weight, tier, standing = _weights(e, kind_weights, f)
+        ga, gb = m.group[e.a], m.group[e.b]
+        task_code = np.where(ga >= 0, ga, gb)
+        evidence_count = np.bincount(e.inverse, minlength=len(e.a))
+        s = e.strength
+        for i in np.flatnonzero(relation >= 0).tolist():
+            rel = int(relation[i])
+            task = None if rel == 2 else (m.groups[int(task_code[i])] if task_code[i] >= 0 else UNKNOWN_TASK)
+            edge_rows[(int(e.a[i]), int(e.b[i]))] = (
+                int(e.a[i]), int(e.b[i]), RELATIONS[rel], task, float(weight[i]), float(s[SEARCH, i]),
+                float(s[BENCHMARK, i]), float(s[CARD_TABLE, i]), 0.0, 0.0, int(evidence_count[i]), float(s[SPACES, i]),
+                int(tier[i]), float(standing[i]), float(standing[i]), float(standing[i]))
+        result.competitor_edges = int((relation == 0).sum())
+        result.family_edges = int((relation == 1).sum())
+        result.complement_edges = int((relation == 2).sum())
+    phase("reduce")
+    old_edges = {(r[0], r[1]): tuple(r) for r in conn.execute(
+        f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_pairs p "
+        "JOIN match_edges e ON e.a_key = p.a AND e.b_key = p.b")}
+    # Each side's standing (distinct alternatives first) of every model a reduced pair holds: its whole
+    # list, the reduced edges as now computed and its other competitor edges as stored (whose own side
+    # may move with it, the other side not: that model's list did not change)
+    _temp_keys(conn, "match_nodes", ends)
+    around = {(r[0], r[1]): tuple(r) for r in conn.execute(
+        f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_nodes n JOIN match_edges e "
+        "ON e.a_key = n.key WHERE e.relation = 'competitor' UNION "
+        f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_nodes n JOIN match_edges e "
+        "ON e.b_key = n.key WHERE e.relation = 'competitor'")}
+    around = {k: r for k, r in around.items() if k not in edge_rows and k not in old_edges}
+    old_edges.update(around)
+    rows = [r for r in edge_rows.values() if r[2] == "competitor"] + list(around.values())
+    if rows:
+        ra, rb = np.array([r[0] for r in rows], np.int64), np.array([r[1] for r in rows], np.int64)
+        lineage = _lineage(conn, canon, keys, set(ra.tolist()) | set(rb.tolist()), m.size)
+        st = np.array([r[13] for r in rows], float)
+        sa, sb = _side_standings(ra, rb, np.ones(len(rows), bool), st, np.array([r[4] for r in rows], float),
+                                 lineage, viewers=ends)
+        for r, a_st, b_st in zip(rows, sa.tolist(), sb.tolist()):
+            a_in, b_in = r[0] in ends, r[1] in ends
+            edge_rows[(r[0], r[1])] = r[:14] + (a_st if a_in else r[14], b_st if b_in else r[15])
+    phase("sides")
+    w = result.written
+    w["match_copies"] = _sync(conn, "match_copies", ("model_key", "canonical_key", "via"), 1, copies)
+    old_sets = {r[0]: tuple(r) for r in conn.execute(
+        f"SELECT {', '.join(EVIDENCE_COLUMNS)} FROM match_evidence WHERE id IN (SELECT id FROM temp.match_dirty)")}
+    used = {k[2] for k in new_dirty}
+    w["match_evidence"] = _write_diff(conn, "match_evidence", EVIDENCE_COLUMNS, 1, old_sets,
+                                      {eid: r for eid, r in ev.rows.items() if eid in used})
+    w["match_edges"] = _write_diff(conn, "match_edges", EDGE_COLUMNS, 2, old_edges, edge_rows)
+    w["match_edge_evidence"] = _write_diff(conn, "match_edge_evidence", CONTRIBUTION_COLUMNS, 3, old_dirty, new_dirty)
+
+    phase("write")
+    # the match scores of the pairs' models, from their competitor edges as now stored; and their copies'
+    _temp_keys(conn, "match_nodes", ends | touched | figures)
+    weights: dict = {}
+    for key, wt in conn.execute("""
+            SELECT n.key, e.weight FROM temp.match_nodes n JOIN match_edges e ON e.a_key = n.key
+            WHERE e.relation = 'competitor'
+            UNION ALL SELECT n.key, e.weight FROM temp.match_nodes n JOIN match_edges e ON e.b_key = n.key
+            WHERE e.relation = 'competitor'"""):
+        weights.setdefault(key, []).append(wt)
+    times = dict(conn.execute(f"""SELECT key, count(*) FROM (
+            SELECT n.key, x.evidence_id FROM temp.match_nodes n JOIN match_edges e ON e.a_key = n.key
+            JOIN match_edge_evidence x ON x.a_key = e.a_key AND x.b_key = e.b_key
+            WHERE e.relation = 'competitor' AND x.kind < {len(KINDS)}
+            UNION SELECT n.key, x.evidence_id FROM temp.match_nodes n JOIN match_edges e ON e.b_key = n.key
+            JOIN match_edge_evidence x ON x.a_key = e.a_key AND x.b_key = e.b_key
+            WHERE e.relation = 'competitor' AND x.kind < {len(KINDS)}) GROUP BY key"""))
+    scored = {}
+    for key, ws in weights.items():
+        total = 0.0
+        for x in sorted(ws, reverse=True)[:MATCH_TOP]:
+            total += x
+        scored[key] = (round(100 * total / (total + 1), 2), times.get(key, 0))
+    nodes = ends | touched | figures
+    scope = set(nodes) | moved_copies
+    for c, p in new_copies.items():
+        if p in nodes:
+            scope.add(c)
+    _temp_keys(conn, "match_nodes", scope | {new_copies[k] for k in moved_copies if k in new_copies})
+    stored = {r[0]: tuple(r) for r in conn.execute(
+        "SELECT s.model_key, s.score, s.times_matched FROM temp.match_nodes n JOIN match_scores s ON s.model_key = n.key")}
+    new_scores = {}
+    for k in scope:
+        c = new_copies.get(k, k)
+        if c in nodes:
+            if c in scored:
+                new_scores[k] = (k, *scored[c])
+        elif c in stored:
+            new_scores[k] = (k, *stored[c][1:])
+    w["match_scores"] = _write_diff(conn, "match_scores", ("model_key", "score", "times_matched"), 1,
+                                    {k: stored[k] for k in scope if k in stored}, new_scores)
+    # what the graph read of the changed models, for the next update to compare with
+    keep = {k for k in changed if (k < m.size and int(canon[k]) in keys) or k in new_copies}
+    gone = [(k,) for k in changed if k not in keep]
+    conn.executemany("DELETE FROM match_inputs WHERE model_key = ?", gone)
+    conn.executemany("INSERT OR REPLACE INTO match_inputs VALUES (?, ?, ?)", [(k, *now[k]) for k in sorted(keep)])
+    for name in ("match_touched", "match_dirty", "match_pairs", "match_nodes"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    phase("scores")
+    result.copies = len(copies)
+    result.scored = len(new_scores)
+    result.seconds = time.monotonic() - started
+    return result

@@ -410,19 +410,6 @@ def m013_match_rivals(db):
 
 
 @migrations()
-def m015_matchq_side_standings(db):
-    # (branch `matchq`, issue 22: renumber freely) The order each side of a competitor edge reads the
-    # other in: `a_standing` is b's place in a's list, `b_standing` a's in b's. `standing` is shared by
-    # both; a side's adds what makes a distinct alternative (the first of its family or base model's
-    # tree in that list), so a list leads with distinct rivals, not three sizes of one family.
-    have = set(db["match_edges"].columns_dict)
-    for column in ("a_standing", "b_standing"):
-        if column not in have:
-            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
-    db.execute("UPDATE match_edges SET a_standing = standing, b_standing = standing")
-
-
-@migrations()
 def m014_site_model_configs(db):
     # (branch `site`, issue 23: renumber freely) The small JSON configuration files a chooser's facts
     # come from (context length, embedding dimension, max input), read with the card at the same sha:
@@ -446,3 +433,46 @@ def m012_scale_percentiles_apart(db):
                    f"WHERE {s} IS NOT NULL")
     for s in PERCENTILE_SIGNALS:
         db.execute(f"ALTER TABLE model_scores DROP COLUMN {s}_pct")
+
+
+@migrations()
+def m015_derivefast_match_contributions(db):
+    # (branch `derivefast`, issues 22/25: renumber freely) match_edge_evidence holds what every evidence
+    # set says of every pair, gated pairs included (they have no row in match_edges), with the kind of
+    # the set and the contribution's value: a rebuild after a few models changed recomputes only the
+    # sets that hold one and re-reduces only their pairs, the other sets' contributions read from here.
+    # (Rows written before carry kind -1: the next build, a full one since its code changed, rewrites them.)
+    have = set(db["match_edge_evidence"].columns_dict)
+    if "kind" not in have:
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN kind INTEGER NOT NULL DEFAULT -1")
+    if "value" not in have:
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN value REAL NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_set ON match_edge_evidence(evidence_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_b ON match_edge_evidence(b_key)")
+    # What each model in the graph's evidence last gave the graph (its task, name, size, tags,
+    # relations, Spaces, results: one digest) and its downloads apart: a model whose card was read
+    # again but whose results did not move touches no evidence set.
+    db.execute("""CREATE TABLE IF NOT EXISTS match_inputs (model_key INTEGER PRIMARY KEY, digest INTEGER NOT NULL,
+        downloads INTEGER) STRICT""")
+
+
+@migrations()
+def m015_matchq_side_standings(db):
+    # (branch `matchq`, issue 22: renumber freely) The order each side of a competitor edge reads the
+    # other in: `a_standing` is b's place in a's list, `b_standing` a's in b's. `standing` is shared by
+    # both; a side's adds what makes a distinct alternative (the first of its family or base model's
+    # tree in that list), so a list leads with distinct rivals, not three sizes of one family.
+    have = set(db["match_edges"].columns_dict)
+    for column in ("a_standing", "b_standing"):
+        if column not in have:
+            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
+    db.execute("UPDATE match_edges SET a_standing = standing, b_standing = standing")
+
+
+@migrations()
+def m016_matchq_contribution_closeness(db):
+    # (branch `matchq`, issue 22: renumber freely) What a pair's contribution says of how close the two
+    # stand on that set (1 - the gap between their percentiles on one leaderboard; NULL where the set
+    # orders nobody): it orders measured rivals, and an update reads it back with the rest.
+    if "close" not in set(db["match_edge_evidence"].columns_dict):
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN close REAL")
