@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from hubdex.crawl.cards import CONFIG_FILES
+from hubdex.crawl.cards import CONFIG_FILES, TASK_LEADERS
 from hubdex.crawl.scope import Scope
 from hubdex.jobs import EXIT_OK
 
@@ -106,6 +106,29 @@ def test_incremental_refetches_exactly_the_changed_cards(replica_factory, tmp_pa
     readable = conn.execute(f"SELECT count(*) FROM models WHERE gated = 'false' AND id IN "
                             f"({','.join('?' * len(changes['updated']))})", changes["updated"]).fetchone()[0]
     assert changelog == readable > 0  # the new card text was read and stored (gated ones: cardData only)
+
+
+def test_a_short_card_budget_reads_every_tasks_leaders_first(replica_factory, tmp_path):
+    """With fewer reads than models, the cards read are each task's most downloaded (up to TASK_LEADERS),
+    then the rest by downloads; by downloads alone, small tasks' leaders waited behind the biggest task."""
+    server = replica_factory("synthetic:3000", seed=11)
+    db = tmp_path / "hub.db"
+    assert crawl(db, server.url, mode="full", progress=False).code == EXIT_OK
+    conn = sqlite3.connect(db)
+    ranked = conn.execute("SELECT key, pipeline_tag, downloads, row_number() OVER (PARTITION BY pipeline_tag "
+                          "ORDER BY downloads DESC, key) FROM models WHERE removed_at IS NULL").fetchall()
+    leaders = {k for k, _t, _d, place in ranked if place <= TASK_LEADERS}
+    budget = len(leaders) + 40
+    assert budget < len(ranked) // 2
+    assert crawl(db, server.url, mode="cards", scope=Scope(limit=budget), progress=False).code == EXIT_OK
+    read = {k for (k,) in conn.execute("SELECT model_key FROM cards")}
+    assert leaders <= read and len(read) == budget
+    rest = sorted((-d, k) for k, _t, d, place in ranked if place > TASK_LEADERS)
+    by_downloads = {k for _d, k in rest[:40]}
+    assert read - leaders == by_downloads  # (ties in downloads are broken by key)
+    # by downloads alone, some task's leaders would have been left unread
+    top = {k for _d, k in sorted((-d, k) for k, _t, d, _p in ranked)[:budget]}
+    assert leaders - top
 
 
 def search(conn, query) -> set:

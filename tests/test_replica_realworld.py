@@ -163,6 +163,27 @@ def test_a_recorded_body_serves_the_corpus_embedding_dimension(demo_replica, dem
     assert checked >= 2  # all-MiniLM-L6-v2 at least
 
 
+def test_no_real_model_is_served_a_drawn_context_length(demo_replica, demo_models):
+    """No source gives a real model's context length to the replica, so its tokenizer_config.json names
+    none; only a synthetic model's is drawn (Yi-1.5-34B-Chat was once served 131,072 tokens by a hash)."""
+    real = synthetic = 0
+    for mid, m in sorted(demo_models.items()):
+        if "tokenizer_config.json" not in {s.rfilename for s in (m.siblings or [])}:
+            continue
+        kind = _provenance(demo_replica, mid)["kind"]
+        if kind != "synthetic" and real >= 25 or kind == "synthetic" and synthetic >= 5:
+            continue
+        served = requests.get(f"{demo_replica.url}/{mid}/resolve/main/tokenizer_config.json", timeout=30,
+                              headers={"Authorization": "Bearer hf_test"}).json()
+        if kind == "synthetic":
+            assert isinstance(served.get("model_max_length"), int), mid
+            synthetic += 1
+        else:
+            assert "model_max_length" not in served, (mid, kind)
+            real += 1
+    assert real >= 10 and synthetic >= 1
+
+
 def test_recorded_bodies_keep_their_figures(demo_replica, demo_models):
     """Expand answers of a recorded model carry its recorded figures; only the two fields a default body lacks
     are synthesised, by the documented rules."""

@@ -22,6 +22,7 @@ import requests
 from hubdex import serve
 from hubdex.clock import Clock, parse_day
 from hubdex.crawl.scope import Scope
+from hubdex.present import matches as present_matches
 from hubdex.store.db import open_db
 
 from .conftest import UNLIMITED, control, crawl, derive
@@ -284,6 +285,20 @@ def test_every_canned_query_answers(served):
     sections = {r["section"] for r in profile}
     assert {"model", "signal", "licence", "pricing", "capability (metadata)", "card"} <= sections, sections
     assert any(r["item"] == "id" and r["value"] == model for r in profile)
+    # a model's profile lists its competitors as `hubdex matches` does, in its order, and its comparison entries;
+    # model_competitors reads them in the same order
+    ro = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True)
+    rival = ro.execute(
+        "SELECT m.id FROM match_edges e JOIN models m ON m.key = e.a_key WHERE e.relation = 'competitor' "
+        "AND EXISTS (SELECT 1 FROM comparisons c WHERE c.model_a = m.id OR c.model_b = m.id) "
+        "GROUP BY e.a_key ORDER BY count(*) DESC, m.id LIMIT 1").fetchone()[0]
+    expected = [c["id"] for c in present_matches.matches(ro, rival, limit=10)["competitors"]]
+    profile = served.get("hubdex/model_profile.json", _shape="array", model=rival).json()
+    assert len(expected) >= 3 and [r["item"] for r in profile if r["section"] == "competitor"] == expected
+    entries = [r for r in profile if r["section"] == "comparison"]
+    assert entries and all(rival in r["item"].split(" vs ") for r in entries)
+    listed = served.get("hubdex/model_competitors.json", _shape="array", model=rival).json()
+    assert [r["model_id"] for r in listed if r["relation"] == "competitor"][:10] == expected
     parent = sqlite3.connect(f"file:{served.db_path}?mode=ro", uri=True).execute(
         "SELECT parent FROM model_relations GROUP BY parent ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
     tree = served.get("hubdex/derivative_tree.json", _shape="array", model=parent).json()

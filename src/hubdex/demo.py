@@ -36,9 +36,10 @@ def main() -> int:
         print(outcome.summary)
         if not outcome.ok:
             return outcome.code
-        # The replica, like the Hub, allows so many README fetches per window: the demo reads the 500
-        # most downloaded cards (the backlog's order); `hubdex crawl --cards` works through the rest.
-        print("reading the 500 most downloaded cards not yet read ...")
+        # The replica, like the Hub, allows so many README fetches per window: the demo reads 500
+        # cards in the backlog's order (each task's 10 most downloaded, then by downloads);
+        # `hubdex crawl --cards` works through the rest.
+        print("reading 500 cards not yet read (each task's leaders first, then by downloads) ...")
         outcome = jobs.run(CrawlJob(CrawlSettings(endpoint=server.url, mode="cards", scope=Scope(limit=500))), DB,
                            clock=clock)
         print(outcome.summary)

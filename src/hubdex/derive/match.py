@@ -1,5 +1,7 @@
 """The match graph: which models really compete, from the evidence the crawl stored, with the
 evidence for every edge; and each model's match signal (how strongly evidence puts it among rivals).
+The evidence itself is read by match_evidence.py (its SQL and public types); this module folds
+copies, gates, weighs and writes the graph.
 
 Evidence sets, each a row of `match_evidence` (its kind, what it stands for, its own discount), in the
 order of what they say about competition:
@@ -22,9 +24,16 @@ Rules:
     compete on measured evidence or Spaces (never on search alone).
   * Tiers. An edge's tier is its strongest kind (3 measured: benchmark or comparison table; 2 Spaces;
     1 search only) and its weight is (tier - 1 + strength) / 3, so search co-occurrence alone never
-    outranks measured evidence. `standing` orders a model's rivals: tier, strength in quarters
-    (evidence that ranks alike), then the adoption of both sides in half-decades of downloads (from
-    either side, the better adopted rival first).
+    outranks measured evidence. `standing` orders a model's rivals: tier; for measured rivals the
+    evidence of competing in tenths (strength, closeness on the shared leaderboards, size, tuning,
+    originals before others' finetunes and merges), below that strength in quarters; then the adoption
+    of both sides in half-decades of downloads (evidence that ranks alike: the better adopted first).
+  * Distinct alternatives. Each side reads the edge with its own standing (`a_standing`, `b_standing`):
+    among a model's rivals of one lineage (the name stem of the root of the declared bases, whoever
+    the author: three omniASR sizes, Llama and the finetunes built on it) only the first is distinct,
+    and a rival of the model's own lineage is none; the others follow the distinct rivals of their tier.
+  * Name searches. A query for a name pairs its results at NAME_MATES of its weight: they are found
+    together because they share a name.
   * Local strengths. Each kind's strength is the noisy-or of what the sets the two share say of the
     pair (1 - prod(1 - v)), each set discounted by how generic it is (1 / log2(1 + members): a
     benchmark everyone reports, a Space that loads thirty models, a query whose results span tasks).
@@ -52,7 +61,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import orjson
 
-from . import rivals
+from . import match_evidence, rivals
+from .match_evidence import BenchmarkSet, SearchSet, SpaceSet, TableSet
 
 KINDS = ("search", "benchmark", "card_table", "spaces")   # the kinds of evidence (weights.toml [match])
 SEARCH, BENCHMARK, CARD_TABLE, SPACES, BASE = range(5)
@@ -62,8 +72,6 @@ TIER_NAMES = {3: "measured", 2: "Spaces", 1: "search only", 0: "family"}
 TIER_OF_NAME = {v: k for k, v in TIER_NAMES.items()}
 RELATIONS = ("competitor", "family", "complement")
 
-SEARCH_TOP = 20            # canonical results of a query that pair with each other
-SPACES_MAX = 40            # a Space loading more canonical models than this is a catalogue, not a comparison
 BENCH_ALL_PAIRS = 30       # a benchmark reported by at most this many models pairs them all ...
 BENCH_BEST = 3             # ... a larger one pairs each model with this many best-adopted of its size
 BENCH_PEERS = 4            # ... and this many nearest to it in adoption
@@ -71,6 +79,11 @@ BENCH_SCAN = 400           # (looked for among this many members, best adopted f
 BENCH_NEAR = 2.0           # "comparable size" on a large leaderboard (the gate itself is 4x)
 # Name words of an instruction- or chat-tuned model (`-Instruct`, `-it`, `-chat`, `-sft`, `-dpo`).
 TUNED_WORD = re.compile(r"(?:^|[-_.])(instruct|chat|it|sft|dpo|orpo|rlhf)(?=$|[-_.\d])", re.I)
+# A query for a name (a family's, or a word of model names) finds the models that carry it: two results
+# stand together because they share a word of their names (Orion-Classifier-small and
+# Orion-Classifier-base-multilingual of another author), which says less of competing than a task's own
+# top list does; their pairs count at this share of the query's weight.
+NAME_MATES = 0.5
 MATCH_TOP = 10             # the competitor edges the match signal sums
 MIN_BENCHMARK = 0.25       # a benchmark strength below this (one leaderboard of more than ~15), alone, is no rivalry
 
@@ -131,10 +144,12 @@ class _Pairs:
     """Pair contributions, appended per evidence set and reduced once (numpy, not a dict of pairs)."""
 
     def __init__(self):
-        self.a, self.b, self.kind, self.value, self.ev = [], [], [], [], []
+        self.a, self.b, self.kind, self.value, self.ev, self.close = [], [], [], [], [], []
         self.detail: list[dict] = []
 
-    def add(self, a: int, b: int, kind: int, value: float, ev: int, detail: dict):
+    def add(self, a: int, b: int, kind: int, value: float, ev: int, detail: dict, close: float = math.nan):
+        """`close`: how near the two stand in the set (1 - the gap between their percentiles on one
+        leaderboard; NaN where the set orders nobody)."""
         if a == b:
             return
         if a > b:
@@ -146,6 +161,7 @@ class _Pairs:
         self.value.append(value)
         self.ev.append(ev)
         self.detail.append(detail)
+        self.close.append(close)
 
 
 def _swap(detail: dict) -> dict:
@@ -245,7 +261,7 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
             marked[key] = base
     del rows_
     if marked:
-        best = _most_downloaded_named(conn, set(marked.values()))
+        best = match_evidence.most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
             hit = best.get(base)
             if hit is not None and hit != key:
@@ -275,11 +291,12 @@ class _Facts:
     langs: dict              # key -> languages stated (only models that state some)
     ids: dict                # key -> id
     tuned: dict              # key -> instruction- or chat-tuned by its name
+    derived: np.ndarray      # declares a base model of another author (a finetune, adapter or merge of theirs)
 
 
 def _facts(conn, m: _Models, keys: set) -> _Facts:
     f = _Facts(np.zeros(m.size, np.int64), np.zeros(m.size, np.int64), np.zeros(m.size), np.full(m.size, -1, np.int32),
-               np.full(m.size, -1, np.int32), {}, {}, {})
+               np.full(m.size, -1, np.int32), {}, {}, {}, np.zeros(m.size, bool))
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_keys (key INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.match_keys")
     conn.executemany("INSERT INTO temp.match_keys VALUES (?)", ((int(k),) for k in sorted(keys)))
@@ -305,6 +322,12 @@ def _facts(conn, m: _Models, keys: set) -> _Facts:
         langs = rivals.languages(tags.get(key, ()), model_id)
         if langs:
             f.langs[key] = langs
+    # (the parent need not be in the database: the Hub's `base_model` often names a repo since renamed,
+    # and a merge's names its recipe; what counts is that the author built on someone else's model)
+    for key, parent in conn.execute("SELECT t.key, r.parent FROM temp.match_keys t JOIN model_relations r "
+                                    "ON r.model_key = t.key AND r.relation IN ('finetune', 'adapter', 'merge')"):
+        if parent.rpartition("/")[0].lower() != f.ids[key].rpartition("/")[0].lower():
+            f.derived[key] = True
     return f
 
 
@@ -322,39 +345,7 @@ def _base_links(conn, canon) -> list[tuple[int, int, str, bool]]:
     return out
 
 
-# -- evidence --------------------------------------------------------------------------------------
-def _search_sets(conn, canon, m: _Models) -> list:
-    rows = conn.execute("""SELECT q.id, q.endpoint, q.query, q.params, q.weight, r.day, r.position, mo.key, mo.id
-        FROM search_queries q JOIN search_results r ON r.query_id = q.id AND r.day = q.fetched_day
-        JOIN models mo ON mo.id = r.model_id AND mo.removed_at IS NULL
-        ORDER BY q.id, r.position""")
-    sets, current, members = [], None, []
-    for row in rows:
-        if current is not None and row[0] != current[0]:
-            sets.append(_search_members(current, members, canon))
-            members = []
-        current = row
-        members.append((row[6], row[7], row[8]))
-    if current is not None:
-        sets.append(_search_members(current, members, canon))
-    return [s for s in sets if len(s[1]) >= 2]
-
-
-def _search_members(q, members, canon):
-    seen, kept = set(), []
-    term = q[2].lower()
-    for position, key, model_id in members:  # by position: a copy's first place stands for its canonical
-        if term and term not in model_id.split("/")[-1].lower():
-            continue  # matched on the author's name ('bart' in bartowski/...): says nothing of the model
-        c = int(canon[key])
-        if c not in seen:
-            seen.add(c)
-            kept.append((position, c))
-        if len(kept) == SEARCH_TOP:
-            break
-    return q, kept
-
-
+# -- evidence, as pairs (match_evidence reads it) ---------------------------------------------------
 def _search_label(endpoint, query, params) -> str:
     p = dict(json.loads(params))
     if endpoint == "quicksearch":
@@ -364,11 +355,12 @@ def _search_label(endpoint, query, params) -> str:
     return f"search '{query}' by {p.get('sort', 'downloads')}"
 
 
-def _add_search(q, kept, m: _Models, pairs, ev):
-    qid, endpoint, query, params, qweight, day = q[:6]
+def _add_search(s: SearchSet, m: _Models, pairs, ev):
+    qid, endpoint, query, params, qweight, day = s.query
+    kept = s.members
     groups = [int(m.group[c]) for _p, c in kept]
     share = max(groups.count(g) for g in set(groups)) / len(groups)  # results that span tasks are generic
-    weight = qweight * share
+    weight = qweight * share * (NAME_MATES if query else 1.0)
     eid = ev.add(SEARCH, str(qid), _search_label(endpoint, query, params), {"query_id": qid, "day": day}, len(kept),
                  weight)
     strength = [weight / math.log2(1 + p) for p, _c in kept]  # the first places say most
@@ -379,64 +371,25 @@ def _add_search(q, kept, m: _Models, pairs, ev):
             pairs.add(ci, cj, SEARCH, strength[i] * strength[j], eid, {"positions": [pi, pj]})
 
 
-def benchmark_key(dataset: str, config: str | None, split: str | None, metric: str) -> tuple[str, str]:
-    """(key, label): what makes two results comparable: the dataset with its config (`glue/sst2`: GLUE's
-    sst2 is not its mnli), the split and the metric, compared without case or surrounding space."""
-    dataset, config = dataset.strip(), (config or "").strip()
-    if config and config.lower() not in ("default", "none") and not dataset.lower().endswith("/" + config.lower()):
-        dataset = f"{dataset}/{config}"
-    split, metric = (split or "").strip(), metric.strip()
-    label = f"benchmark {dataset}" + (f" ({split})" if split else "") + (f" / {metric}" if metric else "")
-    return "\x1f".join(x.lower() for x in (dataset, split, metric)), label
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
-def _has_table(conn, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
-def _benchmark_sets(conn, canon) -> list:
-    """(key, label, source, {canonical: (value, ref, own)}) per benchmark two or more canonical models
-    report. Results come from `eval_results` (evalResults, leaderboards, model-index: the evidence
-    crawl) where that table exists and holds rows, and from the card's results tables in
-    `evaluations`; without `eval_results`, from `evaluations` alone (model-index there too). A ref is
-    ("eval_results", id) or ("evaluations", model_key, seq)."""
-    sources = []
-    evidence = _has_table(conn, "eval_results") and conn.execute("SELECT 1 FROM eval_results LIMIT 1").fetchone()
-    if evidence:
-        # (the Hub's results name a dataset and a task id, often no metric or split: those are
-        # part of the key when given, and the same for every model of a leaderboard when not)
-        sources.append(("eval_results", """SELECT r.dataset_id, r.task_id, r.split, coalesce(r.metric, ''), r.model_key,
-            r.id, 0, r.value FROM eval_results r JOIN models mo ON mo.key = r.model_key AND mo.removed_at IS NULL
-            WHERE r.value IS NOT NULL"""))
-    sources.append(("evaluations", """SELECT e.dataset, NULL, e.split, e.metric, e.model_key, e.model_key, e.seq, e.value
-        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
-        WHERE e.subject IS NULL AND e.dataset IS NOT NULL AND e.value IS NOT NULL AND e.metric IS NOT NULL"""
-                    + (" AND e.source IS NOT 'model-index'" if evidence else "")))
-    groups: dict = {}
-    for table, sql in sources:
-        for dataset, config, split, metric, key, r1, r2, value in conn.execute(sql):
-            bk, label = benchmark_key(dataset, config, split, metric)
-            g = groups.get(bk)
-            if g is None:
-                d, sp, mt = bk.split("\x1f")
-                g = groups[bk] = (bk, label, {"dataset": d, "split": sp, "metric": mt}, {})
-            c = int(canon[key])
-            own = key == c
-            ref = (table, r1, r2) if table == "evaluations" else (table, r1)
-            best = g[3]
-            prior = best.get(c)
-            # the canonical's own figure, else its first copy's; within one model, its first row
-            if prior is None or (own and not prior[2]) or (own == prior[2] and ref < prior[1]):
-                best[c] = (value, ref, own)
-    return [g for bk, g in sorted(groups.items()) if len(g[3]) >= 2]
-
-
-def _add_benchmark(g, f: _Facts, pairs, ev):
+def _add_benchmark(g: BenchmarkSet, f: _Facts, pairs, ev):
     bk, label, source, best = g
     n = len(best)
     weight = set_discount(n)  # a benchmark everyone reports says little about who competes
     eid = ev.add(BENCHMARK, bk, label, source, n, weight)
     members = sorted(best)
+    # Where each stands on the board, 0-1 (mid-rank of ties): two models close on a leaderboard contend
+    # for the same place, whichever way the metric runs (the gap is the same).
+    values = np.array([_number(best[c].value) for c in members])
+    ordered = np.sort(values)  # (NaN sorts last and stands nowhere: its closeness is NaN)
+    pct = dict(zip(members, np.where(np.isnan(values), np.nan, (np.searchsorted(ordered, values, "left")
+               + np.searchsorted(ordered, values, "right") - 1) / (2.0 * (n - 1))).tolist()))
 
     paired = set()
 
@@ -445,7 +398,8 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
             return
         paired.add((min(ci, cj), max(ci, cj)))
         (vi, ri, _o), (vj, rj, _o2) = best[ci], best[cj]
-        pairs.add(ci, cj, BENCHMARK, weight, eid, {"values": [vi, vj], "rows": [list(ri), list(rj)]})
+        pairs.add(ci, cj, BENCHMARK, weight, eid, {"values": [vi, vj], "rows": [list(ri), list(rj)]},
+                  1.0 - abs(pct[ci] - pct[cj]))
 
     if n <= BENCH_ALL_PAIRS:
         for i in range(n):
@@ -490,34 +444,8 @@ def _add_benchmark(g, f: _Facts, pairs, ev):
                 found += 1
 
 
-def _space_sets(conn, canon) -> list:
-    """(space, canonical members) per Space that loads two to SPACES_MAX current canonical models: from
-    the listing's `spaces` of each model (`model_spaces`) and the Spaces crawl (`space_models`)."""
-    members: dict = {}
-    # (the primary key's own order, no join: which members are still current is asked of the few
-    # Spaces that load several)
-    for key, space in conn.execute("SELECT model_key, space_id FROM model_spaces"):
-        members.setdefault(space, set()).add(key)
-    if _has_table(conn, "space_models"):
-        for space, key in conn.execute("""SELECT s.space_id, mo.key FROM space_models s
-                JOIN models mo ON mo.id = s.model_id"""):
-            members.setdefault(space, set()).add(key)
-    several = {space: keys for space, keys in members.items() if len(keys) >= 2}
-    keys = sorted({k for ks in several.values() for k in ks})
-    removed = set()
-    for at in range(0, len(keys), 500):
-        part = keys[at:at + 500]
-        removed.update(k for (k,) in conn.execute(
-            f"SELECT key FROM models WHERE key IN ({','.join('?' * len(part))}) AND removed_at IS NOT NULL", part))
-    out = []
-    for space in sorted(several):
-        ms = sorted({int(canon[k]) for k in several[space] if k not in removed})
-        if 2 <= len(ms) <= SPACES_MAX:
-            out.append((space, ms))
-    return out
-
-
-def _add_space(space, members, pairs, ev):
+def _add_space(s: SpaceSet, pairs, ev):
+    space, members = s
     weight = set_discount(len(members))  # a Space that loads two models compares them; one of 30 less so
     eid = ev.add(SPACES, space, f"Space {space} loads both", {"space_id": space}, len(members), weight)
     for i in range(len(members)):
@@ -525,97 +453,7 @@ def _add_space(space, members, pairs, ev):
             pairs.add(members[i], members[j], SPACES, weight, eid, {"space": space})
 
 
-_LINK = re.compile(r"\[([^\]]*)\]\(([^)]*)\)")
-_HUB_URL = re.compile(r"huggingface\.co/([\w.-]+/[\w.-]+)")
-
-
-def subject_name(subject: str) -> str:
-    """What a comparison table's row calls a model: a Hub link's id, else the text without markup."""
-    text = subject.strip()
-    link = _LINK.search(text)
-    if link:
-        hub = _HUB_URL.search(link.group(2))
-        text = hub.group(1) if hub else link.group(1)
-    return text.strip("*_` ").strip()
-
-
-
-def _resolve_names(conn, names: set) -> dict:
-    """lower(name) -> key: an id exactly (case-insensitive), or a bare name as the most downloaded
-    model of that name."""
-    out = {}
-    ids = [n for n in names if "/" in n]
-    bare = {n.lower() for n in names if "/" not in n}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk:chunk + 500]
-        for key, model_id in conn.execute(f"SELECT key, id FROM models WHERE removed_at IS NULL AND id IN "
-                                          f"({','.join('?' * len(part))})", part):
-            out[model_id.lower()] = key
-    missing = {n.lower() for n in ids if n.lower() not in out}
-    if missing:  # a differently cased id: the Hub's ids are case-insensitive
-        for key, model_id in conn.execute("SELECT key, id FROM models WHERE removed_at IS NULL AND lower(id) IN "
-                                          f"({','.join('?' * len(missing))})", list(missing)):
-            out[model_id.lower()] = key
-    if bare:
-        out.update(_most_downloaded_named(conn, bare))
-    return out
-
-
-def _most_downloaded_named(conn, names: set) -> dict:
-    """lower(repo name) -> the key of the most downloaded current model of that name (any author),
-    through the repo-name index."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_names (name TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM temp.match_names")
-    conn.executemany("INSERT OR IGNORE INTO temp.match_names VALUES (?)", [(n,) for n in names])
-    # Which names exist, from the index alone (most names wanted exist nowhere); then the figures of
-    # the few models found.
-    found = conn.execute(f"""SELECT t.name, m.key FROM temp.match_names t
-        JOIN models m ON lower(substr(m.id, instr(m.id, '/') + 1)) = t.name""").fetchall()
-    best = {}
-    for at in range(0, len(found), 500):
-        part = found[at:at + 500]
-        figures = dict(conn.execute(f"SELECT key, coalesce(downloads, 0) FROM models WHERE removed_at IS NULL AND key IN "
-                                    f"({','.join('?' * len(part))})", [k for _n, k in part]))
-        for name, key in part:
-            if key in figures and (name not in best or figures[key] > best[name][1]):
-                best[name] = (key, figures[key])
-    conn.execute("DROP TABLE temp.match_names")
-    return {n: k for n, (k, _dl) in best.items()}
-
-
-def _table_sets(conn, canon) -> list:
-    """(card's model key, table, model id, own value, {canonical named: (seq, value, name)}) per
-    comparison table that names at least one other model."""
-    rows = conn.execute("""SELECT e.model_key, e.seq, e.subject, e.value, e.location, mo.id
-        FROM evaluations e JOIN models mo ON mo.key = e.model_key AND mo.removed_at IS NULL
-        WHERE e.subject IS NOT NULL ORDER BY e.model_key, e.seq""").fetchall()
-    if not rows:
-        return []
-    names = {subject_name(r[2]) for r in rows} - {""}
-    resolved = _resolve_names(conn, names)
-    tables: dict = {}
-    for key, seq, subject, value, location, model_id in rows:
-        table = location.rsplit(", row", 1)[0]
-        tables.setdefault((key, table, model_id), []).append((seq, subject_name(subject), value))
-    out = []
-    for (key, table, model_id), cells in tables.items():
-        me = int(canon[key])
-        named, own_value = {}, None
-        for seq, name, value in cells:
-            hit = resolved.get(name.lower())
-            if hit is None:
-                continue
-            c = int(canon[hit])
-            if c == me:
-                own_value = value if own_value is None else own_value
-            elif c not in named:
-                named[c] = (seq, value, name)
-        if named:
-            out.append((key, me, table, model_id, own_value, named))
-    return out
-
-
-def _add_table(t, pairs, ev):
+def _add_table(t: TableSet, pairs, ev):
     key, me, table, model_id, own_value, named = t
     eid = ev.add(CARD_TABLE, f"{key}\x1f{table}", f"comparison table in {model_id}'s card ({table})",
                  {"model_key": key, "table": table}, len(named) + 1, 1.0)
@@ -644,6 +482,7 @@ class _Edges:
     b: np.ndarray
     strength: np.ndarray     # (len(EVIDENCE_KINDS), edges): each kind's strength, 0-1
     inverse: np.ndarray      # pair contribution -> edge
+    close: np.ndarray        # mean closeness of the two on the leaderboards they share, NaN where none
 
 
 def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
@@ -663,7 +502,13 @@ def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
     for k in range(len(EVIDENCE_KINDS)):
         sel = order[kind[order] == k]
         strength[k] = 1.0 - np.exp(np.bincount(inverse[sel], weights=miss[sel], minlength=n))
-    return _Edges(uniq // m.size, uniq % m.size, np.round(np.clip(strength, 0.0, 1.0), 6), inverse)
+    close = np.asarray(pairs.close, float)
+    known = order[~np.isnan(close[order])]
+    count = np.bincount(inverse[known], minlength=n)
+    total = np.bincount(inverse[known], weights=close[known], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_close = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return _Edges(uniq // m.size, uniq % m.size, np.round(np.clip(strength, 0.0, 1.0), 6), inverse, mean_close)
 
 
 def _classify(e: _Edges, m: _Models, f: _Facts, links) -> tuple[np.ndarray, dict]:
@@ -717,9 +562,75 @@ def _weights(e: _Edges, kind_weights: dict, f: _Facts) -> tuple[np.ndarray, np.n
     support = (s[: len(KINDS)] * w[:, None]).sum(axis=0)
     within = np.minimum(0.8 * primary + 0.2 * support, 0.999)
     weight = np.round(np.where(tier > 0, (tier - 1 + within) / 3, 0.0), 6)
-    level = np.floor(within * 4)
-    standing = tier * 1000 + level * 100 + f.adoption[e.a] + f.adoption[e.b]
+    adoption = f.adoption[e.a] + f.adoption[e.b]
+    # Measured rivals are ordered by what the measurements say of competing, in tenths: the evidence's
+    # strength, how close the two stand on the leaderboards they share, how close in size, whether both
+    # are instruction-tuned or both not, and whether each is an original (not a finetune, adapter or
+    # merge of another author's model); adoption (half-decades of downloads of both, at most 36, under
+    # one tenth's 40) only orders rivals that evidence ranks alike. Below measured evidence: strength in
+    # quarters, then adoption (search and Spaces say who people look at; adoption is what they use).
+    close = np.where(np.isnan(e.close), 0.5, e.close)
+    pa, pb = f.params[e.a].astype(float), f.params[e.b].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.abs(np.log(np.maximum(pa, 1) / np.maximum(pb, 1))) / math.log(rivals.SIZE_RATIO)
+    sized = np.where((pa > 0) & (pb > 0), 1.0 - np.minimum(gap, 1.0), 0.5)
+    alike = (np.array([f.tuned.get(int(k), False) for k in e.a.tolist()])
+             == np.array([f.tuned.get(int(k), False) for k in e.b.tolist()]))
+    original = (~f.derived[e.a]).astype(float) + (~f.derived[e.b]).astype(float)
+    measured = 0.4 * within + 0.15 * close + 0.15 * sized + 0.1 * alike + 0.1 * original
+    standing = np.where(tier == 3, 3000 + 40 * np.floor(np.minimum(measured, 0.999) * 10) + adoption,
+                        tier * 1000 + np.floor(within * 4) * 100 + adoption)
     return weight, tier, standing.astype(float)
+
+
+DISTINCT = 500   # what a distinct alternative adds to its standing in one model's list (a standing is < 500 within its tier)
+
+
+def _side_standings(e: _Edges, competitor: np.ndarray, standing: np.ndarray, weight: np.ndarray,
+                    lineage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a_standing, b_standing): the order each side reads the other in. A model's list leads with
+    distinct alternatives: among rivals of one lineage (the same family, or one base model's tree:
+    Hermes-3-Llama-3.1-8B is of Llama-3.1-8B's) only the first, in the shared order, is distinct, and a
+    rival of the model's own lineage is none; the rest follow the distinct rivals of their tier."""
+    a_side, b_side = standing.copy(), standing.copy()
+    idx = np.flatnonzero(competitor)
+    if not len(idx):
+        return a_side, b_side
+    viewer = np.concatenate([e.a[idx], e.b[idx]])
+    other = np.concatenate([e.b[idx], e.a[idx]])
+    edge = np.concatenate([idx, idx])
+    side = np.concatenate([np.zeros(len(idx), np.int8), np.ones(len(idx), np.int8)])
+    order = np.lexsort((e.a[edge] + e.b[edge], -weight[edge], -standing[edge], viewer))  # the readers' order
+    viewer, other, edge, side = viewer[order], other[order], edge[order], side[order]
+    lin = lineage[other]
+    _u, group = np.unique(np.stack([viewer, lin]), axis=1, return_inverse=True)
+    first = np.zeros(len(viewer), bool)
+    first[np.unique(group.ravel(), return_index=True)[1]] = True
+    distinct = first & (lin != lineage[viewer])
+    bonus = np.where(distinct, DISTINCT, 0)
+    a_side[edge[side == 0]] += bonus[side == 0]
+    b_side[edge[side == 1]] += bonus[side == 1]
+    return a_side, b_side
+
+
+def _lineage(m: _Models, f: _Facts, links) -> np.ndarray:
+    """Each model's lineage code: the name stem of the root of its declared bases (one parent each,
+    the lowest key, followed up to 8 steps; a model with none is its own root), whoever the author:
+    `Orenguteng/Llama-3.1-8B-Lexi-Uncensored-V2` is of Llama's lineage, `NousResearch/Hermes-3-Llama-3.1-8B`
+    too through the base it declares. -2 - key where nothing is known (a lineage of its own)."""
+    lineage = -2 - np.arange(m.size, dtype=np.int64)
+    parent: dict = {}
+    for c, p, pid, _same in links:
+        if c not in parent or p < parent[c][0]:
+            parent[c] = (p, pid)
+    codes: dict = {}
+    for key, model_id in f.ids.items():
+        k, root, steps = key, model_id, 0
+        while k in parent and steps < 8:
+            k, root = parent[k]
+            steps += 1
+        lineage[key] = codes.setdefault(rivals.family_stem(root), len(codes))
+    return lineage
 
 
 def _scores(m: _Models, copies, a, b, weight, pairs: _Pairs, pair_edge_competitor) -> list:
@@ -768,15 +679,17 @@ def _sync(conn, table: str, columns: tuple, nkey: int, rows) -> int:
 
 
 def _contribution_rows(pairs: _Pairs) -> list:
-    """(a, b, set, detail, kind, value) of every contribution: what each set says of each pair."""
-    return [(a, b, x, d if isinstance(d, str) else orjson.dumps(d).decode(), k, v) for a, b, x, d, k, v in
-            zip(pairs.a, pairs.b, pairs.ev, pairs.detail, pairs.kind, pairs.value)]
+    """(a, b, set, detail, kind, value, close) of every contribution: what each set says of each pair
+    (close NULL where the set orders nobody)."""
+    return [(a, b, x, d if isinstance(d, str) else orjson.dumps(d).decode(), k, v, None if c != c else c)
+            for a, b, x, d, k, v, c in zip(pairs.a, pairs.b, pairs.ev, pairs.detail, pairs.kind, pairs.value,
+                                           pairs.close)]
 
 
 EVIDENCE_COLUMNS = ("id", "kind", "label", "source", "members", "weight")
-CONTRIBUTION_COLUMNS = ("a_key", "b_key", "evidence_id", "detail", "kind", "value")
+CONTRIBUTION_COLUMNS = ("a_key", "b_key", "evidence_id", "detail", "kind", "value", "close")
 EDGE_COLUMNS = ("a_key", "b_key", "relation", "task", "weight", "search", "benchmark", "card_table", "sibling", "size",
-                "evidence", "spaces", "tier", "standing")
+                "evidence", "spaces", "tier", "standing", "a_standing", "b_standing")
 
 
 def build(conn, kind_weights: dict) -> MatchResult:
@@ -786,25 +699,18 @@ def build(conn, kind_weights: dict) -> MatchResult:
     result = MatchResult()
     m = _models(conn)
     canon, copies = fold_copies(conn, m)
-    searches = _search_sets(conn, canon, m)
-    benchmarks = _benchmark_sets(conn, canon)
-    tables = _table_sets(conn, canon)
-    spaces = _space_sets(conn, canon)
-    keys = {c for _q, kept in searches for _p, c in kept}
-    keys.update(c for g in benchmarks for c in g[3])
-    keys.update(c for t in tables for c in (t[1], *t[5]))
-    keys.update(c for _s, members in spaces for c in members)
-    f = _facts(conn, m, keys)
+    evidence = match_evidence.read(conn, canon)
+    f = _facts(conn, m, evidence.keys())
     links = _base_links(conn, canon)
     pairs, ev = _Pairs(), _Evidence()
-    for q, kept in searches:
-        _add_search(q, kept, m, pairs, ev)
-    for g in benchmarks:
+    for q in evidence.searches:
+        _add_search(q, m, pairs, ev)
+    for g in evidence.benchmarks:
         _add_benchmark(g, f, pairs, ev)
-    for t in tables:
+    for t in evidence.tables:
         _add_table(t, pairs, ev)
-    for space, members in spaces:
-        _add_space(space, members, pairs, ev)
+    for sp in evidence.spaces:
+        _add_space(sp, pairs, ev)
     _add_base_links(links, pairs, ev)
     conn.execute("DROP TABLE IF EXISTS temp.match_keys")
     result.evidence = dict(ev.count)
@@ -815,6 +721,7 @@ def build(conn, kind_weights: dict) -> MatchResult:
         e = _reduce(pairs, m)
         relation, result.gated = _classify(e, m, f, links)
         weight, tier, standing = _weights(e, kind_weights, f)
+        a_standing, b_standing = _side_standings(e, relation == 0, standing, weight, _lineage(m, f, links))
         ga, gb = m.group[e.a], m.group[e.b]
         task_code = np.where(ga >= 0, ga, gb)
         kept = np.flatnonzero(relation >= 0)
@@ -825,7 +732,8 @@ def build(conn, kind_weights: dict) -> MatchResult:
             task = None if rel == 2 else (m.groups[int(task_code[i])] if task_code[i] >= 0 else UNKNOWN_TASK)
             edge_rows.append((int(e.a[i]), int(e.b[i]), RELATIONS[rel], task, float(weight[i]),
                               float(s[SEARCH, i]), float(s[BENCHMARK, i]), float(s[CARD_TABLE, i]), 0.0, 0.0,
-                              int(evidence_count[i]), float(s[SPACES, i]), int(tier[i]), float(standing[i])))
+                              int(evidence_count[i]), float(s[SPACES, i]), int(tier[i]), float(standing[i]),
+                              float(a_standing[i]), float(b_standing[i])))
         # every contribution, gated pairs' too: an update re-reduces a pair from these (see update())
         edge_evidence = _contribution_rows(pairs)
         competitor = relation == 0
@@ -842,7 +750,7 @@ def build(conn, kind_weights: dict) -> MatchResult:
     w["match_edges"] = _sync(conn, "match_edges", EDGE_COLUMNS, 2, edge_rows)
     w["match_edge_evidence"] = _sync(conn, "match_edge_evidence", CONTRIBUTION_COLUMNS, 3, edge_evidence)
     w["match_scores"] = _sync(conn, "match_scores", ("model_key", "score", "times_matched"), 1, score_rows)
-    inputs = input_digests(conn, keys | {c for c, _p, _via in copies})
+    inputs = input_digests(conn, evidence.keys() | {c for c, _p, _via in copies})
     w["match_inputs"] = _sync(conn, "match_inputs", INPUT_COLUMNS, 1, [(k, *v) for k, v in sorted(inputs.items())])
     result.scored = len(score_rows)
     result.seconds = time.monotonic() - started
@@ -856,18 +764,18 @@ REFRESH_DAYS = 7
 
 
 def inputs_digest(conn, kind_weights: dict) -> str:
-    """What the last build read, beyond the models' changes: the weights, this module's code and the
-    gates', the search results stored (each query's fetch day and result count), and the evidence
-    crawl's results and Spaces (a leaderboard's new rows are no model's change)."""
-    code = hashlib.blake2b(pathlib.Path(__file__).read_bytes() + pathlib.Path(rivals.__file__).read_bytes(),
-                           digest_size=8).hexdigest()
+    """What the last build read, beyond the models' changes: the weights, this module's code, the
+    evidence reader's and the gates', the search results stored (each query's fetch day and result
+    count), and the evidence crawl's results and Spaces (a leaderboard's new rows are no model's change)."""
+    code = hashlib.blake2b(b"".join(pathlib.Path(mod.__file__).read_bytes() for mod in (match_evidence, rivals))
+                           + pathlib.Path(__file__).read_bytes(), digest_size=8).hexdigest()
     searches = conn.execute("SELECT count(*), coalesce(sum(fetched_day), 0), coalesce(sum(results), 0), "
                             "coalesce(max(fetched_at), '') FROM search_queries").fetchone()
     crawled = []
-    if _has_table(conn, "eval_results"):
+    if match_evidence.has_table(conn, "eval_results"):
         crawled += conn.execute("SELECT count(*), coalesce(max(id), 0), coalesce(max(fetched_at), '') "
                                 "FROM eval_results").fetchone()
-    if _has_table(conn, "space_models"):
+    if match_evidence.has_table(conn, "space_models"):
         crawled += conn.execute("SELECT count(*), coalesce(max(day), 0) FROM space_models").fetchone()
     return json.dumps([sorted(kind_weights.items()), code, list(searches)] + ([crawled] if crawled else []))
 
@@ -926,7 +834,7 @@ def input_digests(conn, keys) -> dict:
     """key -> (core, results, spaces digests of what the graph reads of the model, its downloads)."""
     _temp_keys(conn, "match_in", keys)
     parts: dict = {}
-    queries = _INPUT_QUERIES + ((_RESULT_QUERY,) if _has_table(conn, "eval_results") else ())
+    queries = _INPUT_QUERIES + ((_RESULT_QUERY,) if match_evidence.has_table(conn, "eval_results") else ())
     for n, sql in enumerate(queries):
         for row in conn.execute(sql):
             parts.setdefault((row[0], _DIGEST_OF[n]), []).append((n, row[1:]))
@@ -1036,7 +944,7 @@ def _refold_copies(conn, size: int, changed: set, old: dict, named: set | None =
             marked[key] = base
     conn.execute("DROP TABLE temp.match_fill")
     if marked:
-        best = _most_downloaded_named(conn, set(marked.values()))
+        best = match_evidence.most_downloaded_named(conn, set(marked.values()))
         for key, base in marked.items():
             hit = best.get(base)
             if hit is not None and hit != key:
@@ -1115,14 +1023,8 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
                       "copies refolded": len(moved_copies), "touched": len(touched)}
     phase("changes")
 
-    searches = _search_sets(conn, canon, m)
-    benchmarks = _benchmark_sets(conn, canon)
-    tables = _table_sets(conn, canon)
-    spaces = _space_sets(conn, canon)
-    keys = {c for _q, kept in searches for _p, c in kept}
-    keys.update(c for g in benchmarks for c in g[3])
-    keys.update(c for t in tables for c in (t[1], *t[5]))
-    keys.update(c for _s, members in spaces for c in members)
+    evidence = match_evidence.read(conn, canon)
+    keys = evidence.keys()
     phase("sets read")
     _temp_keys(conn, "match_keys", keys)
     links = _base_links(conn, canon)
@@ -1165,30 +1067,30 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
         return large and not figures.isdisjoint(members)
 
     todo = []  # (kind, set, members) of every set to compute again
-    for q, kept in searches:
-        members = [c for _p, c in kept]
-        eid = evidence_id("search", str(q[0]))
+    for q in evidence.searches:
+        members = [c for _p, c in q.members]
+        eid = evidence_id("search", str(q.query.id))
         if eid in dirty or held(members, SEARCH):
-            todo.append((SEARCH, eid, (q, kept), members))
-    for g in benchmarks:
-        eid = evidence_id("benchmark", g[0])
-        if eid in dirty or held(g[3], BENCHMARK):
-            todo.append((BENCHMARK, eid, g, g[3]))
-    for t in tables:
-        eid = evidence_id("card_table", f"{t[0]}\x1f{t[2]}")
-        if eid in dirty or held((t[1], *t[5]), CARD_TABLE):
-            todo.append((CARD_TABLE, eid, t, (t[1], *t[5])))
-    for space, members in spaces:
-        eid = evidence_id("spaces", space)
-        if eid in dirty or held(members, SPACES):
-            todo.append((SPACES, eid, (space, members), members))
+            todo.append((SEARCH, eid, q, members))
+    for g in evidence.benchmarks:
+        eid = evidence_id("benchmark", g.key)
+        if eid in dirty or held(g.results, BENCHMARK):
+            todo.append((BENCHMARK, eid, g, g.results))
+    for t in evidence.tables:
+        eid = evidence_id("card_table", f"{t.model_key}\x1f{t.table}")
+        if eid in dirty or held((t.canonical, *t.named), CARD_TABLE):
+            todo.append((CARD_TABLE, eid, t, (t.canonical, *t.named)))
+    for sp in evidence.spaces:
+        eid = evidence_id("spaces", sp.space_id)
+        if eid in dirty or held(sp.members, SPACES):
+            todo.append((SPACES, eid, sp, sp.members))
     dirty.update(x[1] for x in todo)
 
     def stored_of_sets(ids) -> dict:  # the stored contributions of these sets
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_dirty (id INTEGER PRIMARY KEY)")
         conn.execute("DELETE FROM temp.match_dirty")
         conn.executemany("INSERT OR IGNORE INTO temp.match_dirty VALUES (?)", ((x,) for x in ids))
-        return {(a, b, x): (a, b, x, d, k, v) for a, b, x, d, k, v in conn.execute(
+        return {tuple(r[:3]): tuple(r) for r in conn.execute(
             f"SELECT {', '.join(CONTRIBUTION_COLUMNS)} FROM match_edge_evidence "
             "WHERE evidence_id IN (SELECT id FROM temp.match_dirty)")}
 
@@ -1212,19 +1114,25 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     # the facts of the models these sets hold and of the pairs to reduce again, and nobody else's
     need = {k for x in todo for k in x[3]} | {k for p in old_dirty for k in p[:2]} | {k for p in reweigh for k in p}
     _fill_groups(conn, m, need)
-    f = _facts(conn, m, need & keys)  # (as a build: the facts of models named by evidence, none of a bare parent's)
+    # (each model's list leads with distinct alternatives: the lineages of its rivals are read too)
+    _temp_keys(conn, "match_nodes", need)
+    rivals_of = conn.execute("""SELECT e.a_key, e.b_key FROM temp.match_nodes n JOIN match_edges e ON e.a_key = n.key
+        WHERE e.relation = 'competitor' UNION SELECT e.a_key, e.b_key FROM temp.match_nodes n
+        JOIN match_edges e ON e.b_key = n.key WHERE e.relation = 'competitor'""").fetchall()
+    near = need | {k for p in rivals_of for k in p}
+    f = _facts(conn, m, near & keys)  # (as a build: the facts of models named by evidence, none of a bare parent's)
     conn.execute("DROP TABLE IF EXISTS temp.match_keys")
     phase("facts")
     pairs, ev = _Pairs(), _Evidence()
     for kind, _eid, item, _members in todo:
         if kind == SEARCH:
-            _add_search(*item, m, pairs, ev)
+            _add_search(item, m, pairs, ev)
         elif kind == BENCHMARK:
             _add_benchmark(item, f, pairs, ev)
         elif kind == CARD_TABLE:
             _add_table(item, pairs, ev)
         elif kind == SPACES:
-            _add_space(*item, pairs, ev)
+            _add_space(item, pairs, ev)
         else:
             for parent, pid, children in item:
                 _add_base_links([(c, parent, pid, True) for c in children], pairs, ev)
@@ -1243,13 +1151,14 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     clean = conn.execute(f"""SELECT {', '.join('x.' + c for c in CONTRIBUTION_COLUMNS)} FROM temp.match_pairs p
         JOIN match_edge_evidence x ON x.a_key = p.a AND x.b_key = p.b
         WHERE x.evidence_id NOT IN (SELECT id FROM temp.match_dirty)""").fetchall()
-    for a, b, x, d, k, v in clean:
+    for a, b, x, d, k, v, cl in clean:
         pairs.a.append(a)
         pairs.b.append(b)
         pairs.ev.append(x)
         pairs.kind.append(k)
         pairs.value.append(v)
         pairs.detail.append(d)
+        pairs.close.append(math.nan if cl is None else cl)
     ends = {k for p in pair_keys for k in p}  # (every model of a pair with evidence is among `keys`)
     result.pairs_reduced = len(pair_keys)
     phase("pairs read")
@@ -1269,7 +1178,7 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
             edge_rows[(int(e.a[i]), int(e.b[i]))] = (
                 int(e.a[i]), int(e.b[i]), RELATIONS[rel], task, float(weight[i]), float(s[SEARCH, i]),
                 float(s[BENCHMARK, i]), float(s[CARD_TABLE, i]), 0.0, 0.0, int(evidence_count[i]), float(s[SPACES, i]),
-                int(tier[i]), float(standing[i]))
+                int(tier[i]), float(standing[i]), float(standing[i]), float(standing[i]))
         result.competitor_edges = int((relation == 0).sum())
         result.family_edges = int((relation == 1).sum())
         result.complement_edges = int((relation == 2).sum())
@@ -1277,6 +1186,31 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     old_edges = {(r[0], r[1]): tuple(r) for r in conn.execute(
         f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_pairs p "
         "JOIN match_edges e ON e.a_key = p.a AND e.b_key = p.b")}
+    # Side standings: each model whose edges were reduced again reads its whole competitor list again
+    # (its rivals' order, the first of each lineage distinct); the other side of an edge to a model
+    # not reduced keeps its stored reading.
+    _temp_keys(conn, "match_nodes", ends)
+    around = {(r[0], r[1]): tuple(r) for r in conn.execute(
+        f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_nodes n JOIN match_edges e "
+        "ON e.a_key = n.key WHERE e.relation = 'competitor' UNION "
+        f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_nodes n JOIN match_edges e "
+        "ON e.b_key = n.key WHERE e.relation = 'competitor'") if (r[0], r[1]) not in edge_rows
+        and (r[0], r[1]) not in old_edges}
+    lists = list(around.values()) + [r for r in edge_rows.values() if r[2] == "competitor"]
+    if lists:
+        sa = np.array([r[0] for r in lists], np.int64)
+        sb = np.array([r[1] for r in lists], np.int64)
+        st = np.array([r[13] for r in lists], float)
+        wt = np.array([r[4] for r in lists], float)
+        a_side, b_side = _side_standings(_Edges(sa, sb, None, None, None), np.ones(len(lists), bool), st, wt,
+                                         _lineage(m, f, links))
+        for r, x, y in zip(lists, a_side.tolist(), b_side.tolist()):
+            row = r[:14] + (float(x) if r[0] in ends else r[14], float(y) if r[1] in ends else r[15])
+            if (r[0], r[1]) in edge_rows:
+                edge_rows[(r[0], r[1])] = row
+            elif row != r:
+                edge_rows[(r[0], r[1])] = row
+                old_edges[(r[0], r[1])] = r
     w = result.written
     w["match_copies"] = _sync(conn, "match_copies", ("model_key", "canonical_key", "via"), 1, copies)
     old_sets = {r[0]: tuple(r) for r in conn.execute(

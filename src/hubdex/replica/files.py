@@ -301,8 +301,11 @@ class Repo:
         tok.setdefault("bos_token", "<s>")
         tok.setdefault("eos_token", "</s>")
         tok.setdefault("unk_token", "<unk>")
-        tok.update(clean_up_tokenization_spaces=False, model_max_length=render.context_length(self.page, 0),
-                   tokenizer_class="PreTrainedTokenizerFast")
+        tok.update(clean_up_tokenization_spaces=False, tokenizer_class="PreTrainedTokenizerFast")
+        if self.row not in self.store.bodies:
+            # A synthetic model's context is drawn like its other figures; no source gives a real model's,
+            # so the replica serves none rather than a number a reader would take for the model's own.
+            tok.setdefault("model_max_length", render.context_length(self.page, 0))
         return tok
 
     def text(self, path: str) -> bytes:

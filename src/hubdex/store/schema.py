@@ -410,6 +410,19 @@ def m013_match_rivals(db):
 
 
 @migrations()
+def m015_matchq_side_standings(db):
+    # (branch `matchq`, issue 22: renumber freely) The order each side of a competitor edge reads the
+    # other in: `a_standing` is b's place in a's list, `b_standing` a's in b's. `standing` is shared by
+    # both; a side's adds what makes a distinct alternative (the first of its family or base model's
+    # tree in that list), so a list leads with distinct rivals, not three sizes of one family.
+    have = set(db["match_edges"].columns_dict)
+    for column in ("a_standing", "b_standing"):
+        if column not in have:
+            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
+    db.execute("UPDATE match_edges SET a_standing = standing, b_standing = standing")
+
+
+@migrations()
 def m014_site_model_configs(db):
     # (branch `site`, issue 23: renumber freely) The small JSON configuration files a chooser's facts
     # come from (context length, embedding dimension, max input), read with the card at the same sha:
@@ -436,7 +449,7 @@ def m012_scale_percentiles_apart(db):
 
 
 @migrations()
-def m015_derivefast_match_contributions(db):
+def m016_derivefast_match_contributions(db):
     # (branch `derivefast`, issues 22/25: renumber freely) match_edge_evidence holds what every evidence
     # set says of every pair, gated pairs included (they have no row in match_edges), with the kind of
     # the set and the contribution's value: a rebuild after a few models changed recomputes only the
@@ -447,6 +460,8 @@ def m015_derivefast_match_contributions(db):
         db.execute("ALTER TABLE match_edge_evidence ADD COLUMN kind INTEGER NOT NULL DEFAULT -1")
     if "value" not in have:
         db.execute("ALTER TABLE match_edge_evidence ADD COLUMN value REAL NOT NULL DEFAULT 0")
+    if "close" not in have:  # (how near the two stand on one leaderboard, NULL where the set orders nobody)
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN close REAL")
     db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_set ON match_edge_evidence(evidence_id)")
     db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_b ON match_edge_evidence(b_key)")
     # What each model in the graph's evidence last gave the graph, as three digests (`core`: its task,
