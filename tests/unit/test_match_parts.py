@@ -230,6 +230,12 @@ def _larger_graph(tmp_path):
         c.execute("INSERT INTO evaluations VALUES (?, 1, 'acc', ?, 'openai/gsm8k', NULL, 'test', NULL, 'model-index', 'mi')",
                   (key, 0.3 + i / 100))
         c.execute("INSERT INTO model_spaces VALUES (?, ?)", (key, f"s/pair-{i // 2}"))
+    # a finetune by its base's author, in a Space alone (so in no evidence yet)
+    for key, model_id in ((200, "acme/base-7b"), (201, "acme/base-7b-ft")):
+        c.execute("INSERT INTO models (id, key, oid, raw, meta_hash, first_seen, downloads, pipeline_tag, params) "
+                  "VALUES (?, ?, ?, '{}', '', '2026-01-01', 1000, ?, 7000000000)", (model_id, key, f"oid{key}", LLM))
+    c.execute("INSERT INTO model_relations VALUES (201, 'acme/base-7b', 'finetune')")
+    c.execute("INSERT INTO model_spaces VALUES (201, 'd/demo')")
     return db
 
 
@@ -267,6 +273,14 @@ def test_an_update_after_each_kind_of_change_equals_a_full_build(tmp_path):
     c.execute("UPDATE models SET removed_at = '2026-02-01' WHERE key = 120")
     c.execute("UPDATE models SET pipeline_tag = 'fill-mask' WHERE key = 121")
     _update_equals_build(db, {12, 13, 9, 120, 121})
+    # a model now declares another lab's model as its base: its lineage moves, and with it the place of
+    # the distinct alternatives in its rivals' lists (side standings of edges it is not on)
+    c.execute("INSERT INTO model_relations VALUES (104, 'lab3/model-3-7b', 'finetune')")
+    _update_equals_build(db, {104})
+    # another model joins the finetune's Space: the finetune enters the evidence, and with it its family
+    c.execute("INSERT INTO model_spaces VALUES (5, 'd/demo')")
+    _update_equals_build(db, {5})
+    assert c.execute("SELECT relation FROM match_edges WHERE a_key = 200 AND b_key = 201").fetchone() == ("family",)
     # renamed into a format copy of another model (folds into it), and a copy's parent removed
     c.execute("UPDATE models SET id = 'TheBloke/Qwen2.5-7B-Instruct-GGUF' WHERE key = 130")
     r = _update_equals_build(db, {130})

@@ -123,6 +123,7 @@ class MatchResult:
     mode: str = "build"                            # "build": everything; "update": what changed models touch
     sets_rebuilt: int = 0                          # update(): the evidence sets it recomputed
     pairs_reduced: int = 0                         # update(): the pairs it reduced again
+    touched: dict = field(default_factory=dict)    # update(): changed models by what moved of them
 
     def summary(self) -> str:
         sets = ", ".join(f"{self.evidence.get(k, 0):,} {k}" for k in KINDS)
@@ -502,7 +503,7 @@ def _reduce(pairs: _Pairs, m: _Models) -> _Edges:
         sel = order[kind[order] == k]
         strength[k] = 1.0 - np.exp(np.bincount(inverse[sel], weights=miss[sel], minlength=n))
     close = np.asarray(pairs.close, float)
-    known = ~np.isnan(close)
+    known = order[~np.isnan(close[order])]
     count = np.bincount(inverse[known], minlength=n)
     total = np.bincount(inverse[known], weights=close[known], minlength=n)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -781,9 +782,8 @@ def build(conn, kind_weights: dict) -> MatchResult:
     w["match_edges"] = _sync(conn, "match_edges", EDGE_COLUMNS, 2, edge_rows)
     w["match_edge_evidence"] = _sync(conn, "match_edge_evidence", CONTRIBUTION_COLUMNS, 3, edge_evidence)
     w["match_scores"] = _sync(conn, "match_scores", ("model_key", "score", "times_matched"), 1, score_rows)
-    inputs = input_digests(conn, keys | {c for c, _p, _via in copies})
-    w["match_inputs"] = _sync(conn, "match_inputs", ("model_key", "digest", "downloads"), 1,
-                              [(k, d, n) for k, (d, n) in sorted(inputs.items())])
+    inputs = input_digests(conn, evidence.keys() | {c for c, _p, _via in copies})
+    w["match_inputs"] = _sync(conn, "match_inputs", INPUT_COLUMNS, 1, [(k, *v) for k, v in sorted(inputs.items())])
     result.scored = len(score_rows)
     result.seconds = time.monotonic() - started
     return result
@@ -831,11 +831,14 @@ def plan(digest: str, changes: dict, rebuild_all: bool, day: int, last: str | No
     return "update" if EVIDENCE_REASONS & {r for r, n in changes.items() if n} else "keep"
 
 
-def changed_keys(conn, run_id: int) -> list[int]:
-    """The models whose changes in this derive run (model_changes) can move the graph."""
+def changed_keys(conn, run_id: int) -> dict:
+    """key -> reasons, of the models whose changes in this derive run (model_changes) can move the graph."""
     marks = ", ".join("?" * len(EVIDENCE_REASONS))
-    return [k for (k,) in conn.execute(f"SELECT DISTINCT model_key FROM model_changes WHERE run_id = ? AND reason IN "
-                                       f"({marks})", (run_id, *sorted(EVIDENCE_REASONS)))]
+    out: dict = {}
+    for k, why in conn.execute(f"SELECT model_key, reason FROM model_changes WHERE run_id = ? AND reason IN ({marks})",
+                               (run_id, *sorted(EVIDENCE_REASONS))):
+        out.setdefault(k, set()).add(why)
+    return out
 
 
 # -- the update: only what a few changed models touch ----------------------------------------------
@@ -855,21 +858,26 @@ _RESULT_QUERY = ("SELECT t.key, r.id, r.dataset_id, r.task_id, r.split, r.metric
                  "JOIN eval_results r ON r.model_key = t.key ORDER BY 1, 2")
 
 
+_DIGEST_OF = (0, 0, 0, 2, 1, 1)  # each query's digest: 0 core, 1 results, 2 spaces
+INPUT_COLUMNS = ("model_key", "core", "results", "spaces", "downloads")
+
+
 def input_digests(conn, keys) -> dict:
-    """key -> (digest of what the graph reads of the model, its downloads), for `keys`."""
+    """key -> (core, results, spaces digests of what the graph reads of the model, its downloads)."""
     _temp_keys(conn, "match_in", keys)
     parts: dict = {}
     queries = _INPUT_QUERIES + ((_RESULT_QUERY,) if match_evidence.has_table(conn, "eval_results") else ())
     for n, sql in enumerate(queries):
         for row in conn.execute(sql):
-            parts.setdefault(row[0], []).append((n, row[1:]))
+            parts.setdefault((row[0], _DIGEST_OF[n]), []).append((n, row[1:]))
     downloads = dict(conn.execute("SELECT m.key, m.downloads FROM temp.match_in t JOIN models m ON m.key = t.key"))
     conn.execute("DROP TABLE temp.match_in")
-    out = {}
-    for k in keys:
-        h = hashlib.blake2b(repr(parts.get(k, ())).encode(), digest_size=8).digest()
-        out[int(k)] = (int.from_bytes(h, "big") >> 1, downloads.get(k))
-    return out
+
+    def digest(k, d):
+        h = hashlib.blake2b(repr(parts.get((k, d), ())).encode(), digest_size=8).digest()
+        return int.from_bytes(h, "big") >> 1
+
+    return {int(k): (digest(k, 0), digest(k, 1), digest(k, 2), downloads.get(k)) for k in keys}
 
 
 def _temp_keys(conn, name: str, keys) -> None:
@@ -909,17 +917,19 @@ def _fill_groups(conn, m: _Models, keys) -> None:
     conn.execute("DROP TABLE temp.match_fill")
 
 
-def _refold_copies(conn, size: int, changed: set, old: dict) -> tuple[np.ndarray, list]:
+def _refold_copies(conn, size: int, changed: set, old: dict, named: set | None = None) -> tuple[np.ndarray, list]:
     """fold_copies' result after `changed` models changed, from the stored fold (`old`: copy ->
-    canonical): the fold is computed again for the changed models, the copies of a changed model, the
-    quantised copies that name one as parent, and the format-named models whose base name is one's
-    name; every other model keeps its canonical."""
+    canonical): the fold is computed again for the changed models, the copies of a changed model, and,
+    for those of `named` (default: all; the models whose id, existence or downloads moved, what
+    another model's fold reads of them), the quantised copies that name one as parent and the
+    format-named models whose base name is one's name; every other model keeps its canonical."""
     old_via = {}
+    named = changed if named is None else named
     # (and every copy of what a changed copy folded into: a copy of a copy follows its middle's fate)
     via_changed = set(changed) | {old[k] for k in changed if k in old}
     cand = set(changed) | {c for c, p in old.items() if p in via_changed}
-    if changed:
-        _temp_keys(conn, "match_fill", changed)
+    if named:
+        _temp_keys(conn, "match_fill", named)
         named = conn.execute(f"SELECT m.key, m.id, {REPO_NAME} FROM temp.match_fill t JOIN models m ON m.key = t.key"
                              ).fetchall()
         conn.execute("DROP TABLE temp.match_fill")
@@ -1008,9 +1018,15 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
 
     m = _Models(conn.execute("SELECT coalesce(max(key), 0) FROM models").fetchone()[0] + 1, None, [])
     m.group = np.full(m.size, -1, np.int32)  # (filled for the models it looks at: _fill_groups)
+    # `changed`: keys, or key -> the reasons it changed (model_changes): then only a model new,
+    # renamed, removed or with moved figures is looked up as what other models fold into
+    named = None
+    if isinstance(changed, dict):
+        named = {int(k) for k, why in changed.items() if not set(why).isdisjoint(("new", "renamed", "removed",
+                                                                                   "metrics"))}
     changed = {int(k) for k in changed}
     old_copies = dict(conn.execute("SELECT model_key, canonical_key FROM match_copies"))
-    canon, copies = _refold_copies(conn, m.size, changed, old_copies)
+    canon, copies = _refold_copies(conn, m.size, changed, old_copies, named)
     phase("copies")
     new_copies = {c: p for c, p, _via in copies}
     moved_copies = {k for k in set(old_copies) | set(new_copies) if old_copies.get(k) != new_copies.get(k)}
@@ -1019,18 +1035,27 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     # leaderboard's pairs, name a table's bare names, and weigh its edges' standing)
     now = input_digests(conn, changed)
     _temp_keys(conn, "match_in", changed)
-    before = {k: (d, n) for k, d, n in conn.execute(
-        "SELECT i.model_key, i.digest, i.downloads FROM temp.match_in t JOIN match_inputs i ON i.model_key = t.key")}
+    before = {r[0]: tuple(r[1:]) for r in conn.execute(
+        f"SELECT {', '.join('i.' + c for c in INPUT_COLUMNS)} FROM temp.match_in t "
+        "JOIN match_inputs i ON i.model_key = t.key")}
     conn.execute("DROP TABLE temp.match_in")
-    moved = {k for k in changed if k not in before or before[k][0] != now[k][0]}
-    figures = {k for k in changed - moved if before[k][1] != now[k][1]}
+    moved = {k for k in changed if k not in before or before[k][0] != now[k][0]}  # core: every set
+
+    def canonical(ks):
+        return {int(canon[k]) for k in ks if k < m.size} | set(ks)
+
     raw = moved | moved_copies
-    touched = raw | {int(canon[k]) for k in raw if k < m.size} | {old_copies[k] for k in moved_copies if k in old_copies}
-    figures = ({int(canon[k]) for k in figures if k < m.size} | figures) - touched
+    touched = raw | canonical(raw) | {old_copies[k] for k in moved_copies if k in old_copies}
+    # (results: only leaderboards and tables; Spaces: only Spaces; downloads: see `figures` below)
+    by_results = canonical({k for k in changed - moved if before[k][1] != now[k][1]}) - touched
+    by_spaces = canonical({k for k in changed - moved if before[k][2] != now[k][2]}) - touched
+    figures = canonical({k for k in changed - moved if before[k][3] != now[k][3]}) - touched
+    result.touched = {"changed": len(changed), "inputs moved": len(moved), "results moved": len(by_results),
+                      "spaces moved": len(by_spaces), "downloads only": len(figures),
+                      "copies refolded": len(moved_copies), "touched": len(touched)}
     phase("changes")
 
     evidence = match_evidence.read(conn, canon)
-    searches, benchmarks, tables, spaces = evidence.searches, evidence.benchmarks, evidence.tables, evidence.spaces
     keys = evidence.keys()
     phase("sets read")
     _temp_keys(conn, "match_keys", keys)
@@ -1043,59 +1068,91 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     phase("links")
 
     # the sets that hold a touched model now, and those whose stored pairs hold one (the sets it left)
-    _temp_keys(conn, "match_touched", touched)
-    dirty = {x for (x,) in conn.execute(
-        "SELECT evidence_id FROM match_edge_evidence WHERE a_key IN (SELECT key FROM temp.match_touched) UNION "
-        "SELECT evidence_id FROM match_edge_evidence WHERE b_key IN (SELECT key FROM temp.match_touched)")}
-    _temp_keys(conn, "match_touched", figures)
-    figured = conn.execute(
-        "SELECT evidence_id, kind, a_key, b_key FROM match_edge_evidence WHERE a_key IN (SELECT key FROM temp.match_touched) "
-        "UNION SELECT evidence_id, kind, a_key, b_key FROM match_edge_evidence "
-        "WHERE b_key IN (SELECT key FROM temp.match_touched)").fetchall()
-    dirty.update(x for x, kind, _a, _b in figured if kind == CARD_TABLE)
-    reweigh = {(a, b) for _x, _k, a, b in figured}  # their edges' standing moves: reduced again
+    def stored_pairs(ks):  # (set, kind, a, b) of the stored pairs of these models
+        _temp_keys(conn, "match_touched", ks)
+        return conn.execute(
+            "SELECT evidence_id, kind, a_key, b_key FROM match_edge_evidence "
+            "WHERE a_key IN (SELECT key FROM temp.match_touched) UNION SELECT evidence_id, kind, a_key, b_key "
+            "FROM match_edge_evidence WHERE b_key IN (SELECT key FROM temp.match_touched)").fetchall()
 
-    def held(members, by_figures=False) -> bool:
-        return not touched.isdisjoint(members) or (by_figures and not figures.isdisjoint(members))
+    dirty = {x for x, _k, _a, _b in stored_pairs(touched)}
+    dirty.update(x for x, kind, _a, _b in stored_pairs(by_results) if kind in (BENCHMARK, CARD_TABLE))
+    dirty.update(x for x, kind, _a, _b in stored_pairs(by_spaces) if kind == SPACES)
+    figured = stored_pairs(figures)
+    result.touched["sets left"] = len(dirty)
+    dirty.update(x for x, kind, _a, _b in figured if kind == CARD_TABLE)
+    # their edges' standing moves (reduced again) when their adoption's half-decade does
+    half = {k for k in changed - moved if before[k][3] != now[k][3]
+            and int(2 * math.log10(1 + max(before[k][3] or 0, 0))) != int(2 * math.log10(1 + max(now[k][3] or 0, 0)))}
+    half = canonical(half) & figures
+    reweigh = {(a, b) for _x, _k, a, b in figured if a in half or b in half}
+
+    def held(members, kind) -> bool:
+        if not touched.isdisjoint(members):
+            return True
+        if kind in (BENCHMARK, CARD_TABLE) and not by_results.isdisjoint(members):
+            return True
+        if kind == SPACES and not by_spaces.isdisjoint(members):
+            return True
+        # a large leaderboard pairs by adoption; a table's bare name is the most downloaded of that name
+        large = kind == CARD_TABLE or (kind == BENCHMARK and len(members) > BENCH_ALL_PAIRS)
+        return large and not figures.isdisjoint(members)
 
     todo = []  # (kind, set, members) of every set to compute again
-    for q in searches:
+    for q in evidence.searches:
         members = [c for _p, c in q.members]
         eid = evidence_id("search", str(q.query.id))
-        if eid in dirty or held(members):
+        if eid in dirty or held(members, SEARCH):
             todo.append((SEARCH, eid, q, members))
-    for g in benchmarks:
-        eid = evidence_id("benchmark", g[0])
-        if eid in dirty or held(g[3], len(g[3]) > BENCH_ALL_PAIRS):  # (a large one pairs by adoption)
-            todo.append((BENCHMARK, eid, g, g[3]))
-    for t in tables:
-        eid = evidence_id("card_table", f"{t[0]}\x1f{t[2]}")
-        if eid in dirty or held((t[1], *t[5]), True):  # (a bare name is the most downloaded of that name)
-            todo.append((CARD_TABLE, eid, t, (t[1], *t[5])))
-    for sp in spaces:
+    for g in evidence.benchmarks:
+        eid = evidence_id("benchmark", g.key)
+        if eid in dirty or held(g.results, BENCHMARK):
+            todo.append((BENCHMARK, eid, g, g.results))
+    for t in evidence.tables:
+        eid = evidence_id("card_table", f"{t.model_key}\x1f{t.table}")
+        if eid in dirty or held((t.canonical, *t.named), CARD_TABLE):
+            todo.append((CARD_TABLE, eid, t, (t.canonical, *t.named)))
+    for sp in evidence.spaces:
         eid = evidence_id("spaces", sp.space_id)
-        if eid in dirty or held(sp.members):
+        if eid in dirty or held(sp.members, SPACES):
             todo.append((SPACES, eid, sp, sp.members))
+    dirty.update(x[1] for x in todo)
+
+    def stored_of_sets(ids) -> dict:  # the stored contributions of these sets
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_dirty (id INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.match_dirty")
+        conn.executemany("INSERT OR IGNORE INTO temp.match_dirty VALUES (?)", ((x,) for x in ids))
+        return {tuple(r[:3]): tuple(r) for r in conn.execute(
+            f"SELECT {', '.join(CONTRIBUTION_COLUMNS)} FROM match_edge_evidence "
+            "WHERE evidence_id IN (SELECT id FROM temp.match_dirty)")}
+
+    old_dirty = stored_of_sets(dirty)
+    # A base model's set holds its children that are in the evidence: a model enters or leaves the
+    # evidence only through a set computed again here, so the base sets of those sets' models (now
+    # and before) are computed again too.
+    moving = touched | {k for x in todo for k in x[3]} | {k for p in old_dirty for k in p[:2]}
+    dirty.update(x for x, kind, _a, _b in stored_pairs(touched | (moving - keys)) if kind == BASE)
     bases: dict = {}  # (two declared parents that fold into one model are one set)
     for (parent, pid), children in sorted(by_parent.items()):
         bases.setdefault(evidence_id("base_model", str(parent)), []).append((parent, pid, children))
     for eid, entries in bases.items():
         members = [k for parent, _pid, children in entries for k in (parent, *children)]
-        if eid in dirty or held(members):
+        if eid in dirty or not moving.isdisjoint(members):
             todo.append((BASE, eid, entries, members))
-    dirty.update(x[1] for x in todo)
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS match_dirty (id INTEGER PRIMARY KEY)")
-    conn.execute("DELETE FROM temp.match_dirty")
-    conn.executemany("INSERT INTO temp.match_dirty VALUES (?)", ((x,) for x in dirty))
-    old_dirty = {(a, b, x): (a, b, x, d, k, v, c) for a, b, x, d, k, v, c in conn.execute(
-        f"SELECT {', '.join(CONTRIBUTION_COLUMNS)} FROM match_edge_evidence "
-        "WHERE evidence_id IN (SELECT id FROM temp.match_dirty)")}
+            dirty.add(eid)
+    old_dirty = stored_of_sets(dirty)
     phase("dirty sets")
 
     # the facts of the models these sets hold and of the pairs to reduce again, and nobody else's
     need = {k for x in todo for k in x[3]} | {k for p in old_dirty for k in p[:2]} | {k for p in reweigh for k in p}
     _fill_groups(conn, m, need)
-    f = _facts(conn, m, need)
+    # (each model's list leads with distinct alternatives: the lineages of its rivals are read too)
+    _temp_keys(conn, "match_nodes", need)
+    rivals_of = conn.execute("""SELECT e.a_key, e.b_key FROM temp.match_nodes n JOIN match_edges e ON e.a_key = n.key
+        WHERE e.relation = 'competitor' UNION SELECT e.a_key, e.b_key FROM temp.match_nodes n
+        JOIN match_edges e ON e.b_key = n.key WHERE e.relation = 'competitor'""").fetchall()
+    near = need | {k for p in rivals_of for k in p}
+    f = _facts(conn, m, near & keys)  # (as a build: the facts of models named by evidence, none of a bare parent's)
     conn.execute("DROP TABLE IF EXISTS temp.match_keys")
     phase("facts")
     pairs, ev = _Pairs(), _Evidence()
@@ -1126,14 +1183,14 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     clean = conn.execute(f"""SELECT {', '.join('x.' + c for c in CONTRIBUTION_COLUMNS)} FROM temp.match_pairs p
         JOIN match_edge_evidence x ON x.a_key = p.a AND x.b_key = p.b
         WHERE x.evidence_id NOT IN (SELECT id FROM temp.match_dirty)""").fetchall()
-    for a, b, x, d, k, v, c in clean:
-        pairs.close.append(math.nan if c is None else c)
+    for a, b, x, d, k, v, cl in clean:
         pairs.a.append(a)
         pairs.b.append(b)
         pairs.ev.append(x)
         pairs.kind.append(k)
         pairs.value.append(v)
         pairs.detail.append(d)
+        pairs.close.append(math.nan if cl is None else cl)
     ends = {k for p in pair_keys for k in p}  # (every model of a pair with evidence is among `keys`)
     result.pairs_reduced = len(pair_keys)
     phase("pairs read")
@@ -1161,9 +1218,9 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     old_edges = {(r[0], r[1]): tuple(r) for r in conn.execute(
         f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_pairs p "
         "JOIN match_edges e ON e.a_key = p.a AND e.b_key = p.b")}
-    # Each side's standing (distinct alternatives first) of every model a reduced pair holds: its whole
-    # list, the reduced edges as now computed and its other competitor edges as stored (whose own side
-    # may move with it, the other side not: that model's list did not change)
+    # Side standings: each model whose edges were reduced again reads its whole competitor list again
+    # (its rivals' order, the first of each lineage distinct); the other side of an edge to a model
+    # not reduced keeps its stored reading.
     _temp_keys(conn, "match_nodes", ends)
     around = {(r[0], r[1]): tuple(r) for r in conn.execute(
         f"SELECT {', '.join('e.' + c for c in EDGE_COLUMNS)} FROM temp.match_nodes n JOIN match_edges e "
@@ -1194,8 +1251,12 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     w["match_edge_evidence"] = _write_diff(conn, "match_edge_evidence", CONTRIBUTION_COLUMNS, 3, old_dirty, new_dirty)
 
     phase("write")
-    # the match scores of the pairs' models, from their competitor edges as now stored; and their copies'
-    _temp_keys(conn, "match_nodes", ends | touched | figures)
+    # The match scores of the models whose edges or edges' evidence moved, from their competitor edges
+    # as now stored; and their copies'. (A score reads only its model's competitor edges and their sets.)
+    moved_pairs = {k for k in set(old_edges) | set(edge_rows) if old_edges.get(k) != edge_rows.get(k)}
+    moved_pairs.update(k[:2] for k in set(old_dirty) | set(new_dirty) if old_dirty.get(k) != new_dirty.get(k))
+    nodes = {k for p in moved_pairs for k in p}
+    _temp_keys(conn, "match_nodes", nodes)
     weights: dict = {}
     for key, wt in conn.execute("""
             SELECT n.key, e.weight FROM temp.match_nodes n JOIN match_edges e ON e.a_key = n.key
@@ -1216,7 +1277,6 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
         for x in sorted(ws, reverse=True)[:MATCH_TOP]:
             total += x
         scored[key] = (round(100 * total / (total + 1), 2), times.get(key, 0))
-    nodes = ends | touched | figures
     scope = set(nodes) | moved_copies
     for c, p in new_copies.items():
         if p in nodes:
@@ -1238,7 +1298,7 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     keep = {k for k in changed if (k < m.size and int(canon[k]) in keys) or k in new_copies}
     gone = [(k,) for k in changed if k not in keep]
     conn.executemany("DELETE FROM match_inputs WHERE model_key = ?", gone)
-    conn.executemany("INSERT OR REPLACE INTO match_inputs VALUES (?, ?, ?)", [(k, *now[k]) for k in sorted(keep)])
+    conn.executemany("INSERT OR REPLACE INTO match_inputs VALUES (?, ?, ?, ?, ?)", [(k, *now[k]) for k in sorted(keep)])
     for name in ("match_touched", "match_dirty", "match_pairs", "match_nodes"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
     phase("scores")

@@ -436,7 +436,7 @@ def m012_scale_percentiles_apart(db):
 
 
 @migrations()
-def m015_derivefast_match_contributions(db):
+def m016_derivefast_match_contributions(db):
     # (branch `derivefast`, issues 22/25: renumber freely) match_edge_evidence holds what every evidence
     # set says of every pair, gated pairs included (they have no row in match_edges), with the kind of
     # the set and the contribution's value: a rebuild after a few models changed recomputes only the
@@ -447,13 +447,17 @@ def m015_derivefast_match_contributions(db):
         db.execute("ALTER TABLE match_edge_evidence ADD COLUMN kind INTEGER NOT NULL DEFAULT -1")
     if "value" not in have:
         db.execute("ALTER TABLE match_edge_evidence ADD COLUMN value REAL NOT NULL DEFAULT 0")
+    if "close" not in have:  # (how near the two stand on one leaderboard, NULL where the set orders nobody)
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN close REAL")
     db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_set ON match_edge_evidence(evidence_id)")
     db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_b ON match_edge_evidence(b_key)")
-    # What each model in the graph's evidence last gave the graph (its task, name, size, tags,
-    # relations, Spaces, results: one digest) and its downloads apart: a model whose card was read
-    # again but whose results did not move touches no evidence set.
-    db.execute("""CREATE TABLE IF NOT EXISTS match_inputs (model_key INTEGER PRIMARY KEY, digest INTEGER NOT NULL,
-        downloads INTEGER) STRICT""")
+    # What each model in the graph's evidence last gave the graph, as three digests (`core`: its task,
+    # name, size, language and chat tags, relations; `results`: its card's results and eval_results;
+    # `spaces`: the Spaces that load it) and its downloads: a model whose card was read again but
+    # whose results did not move touches no evidence set, one whose results moved only its
+    # leaderboards and tables.
+    db.execute("""CREATE TABLE IF NOT EXISTS match_inputs (model_key INTEGER PRIMARY KEY, core INTEGER NOT NULL,
+        results INTEGER NOT NULL, spaces INTEGER NOT NULL, downloads INTEGER) STRICT""")
 
 
 @migrations()
