@@ -773,8 +773,9 @@ def inputs_digest(conn, kind_weights: dict) -> str:
                             "coalesce(max(fetched_at), '') FROM search_queries").fetchone()
     crawled = []
     if match_evidence.has_table(conn, "eval_results"):
+        # (the evidence crawl's rows carry its run; a card's or a listing's come with a model's change)
         crawled += conn.execute("SELECT count(*), coalesce(max(id), 0), coalesce(max(fetched_at), '') "
-                                "FROM eval_results").fetchone()
+                                "FROM eval_results WHERE run_id IS NOT NULL").fetchone()
     if match_evidence.has_table(conn, "space_models"):
         crawled += conn.execute("SELECT count(*), coalesce(max(day), 0) FROM space_models").fetchone()
     return json.dumps([sorted(kind_weights.items()), code, list(searches)] + ([crawled] if crawled else []))
