@@ -397,3 +397,39 @@ def test_a_derive_with_nothing_new_keeps_the_graph_and_new_evidence_rebuilds_it(
     rebuilt = derive(db)
     assert rebuilt.graph is not None and rebuilt.graph.competitor_edges > 0
     assert conn.execute("SELECT count(*) FROM match_edges").fetchone()[0] == pytest.approx(before[0], rel=0.2)
+
+
+def test_a_derive_after_a_few_models_changed_updates_the_graph_to_what_a_build_makes(graph, tmp_path):
+    """A card read again with new results, and another model's downloads moved: the derive updates
+    the graph (only the sets those models are in), and a full build of the same tables afterwards
+    writes no row: the update left exactly what a build makes."""
+    from hubdex.derive import signals
+    from hubdex.store.db import open_db
+
+    _server, db, _result = graph
+    copy = tmp_path / "copy.db"
+    src, dst = sqlite3.connect(db), sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    ranked = [k for (k,) in dst.execute("""SELECT r.model_key FROM eval_results r JOIN match_scores s ON s.model_key = r.model_key
+        WHERE r.model_key NOT IN (SELECT model_key FROM match_copies) GROUP BY r.model_key ORDER BY count(*) DESC, 1
+        LIMIT 2""")]
+    # (a model whose edges come from Spaces and search alone: its downloads move only its edges' standing)
+    other = dst.execute("""SELECT s.model_key FROM match_scores s WHERE s.model_key NOT IN (?, ?)
+        AND s.model_key NOT IN (SELECT model_key FROM eval_results WHERE model_key IS NOT NULL)
+        AND s.model_key NOT IN (SELECT model_key FROM evaluations)
+        AND s.model_key NOT IN (SELECT model_key FROM match_copies)
+        ORDER BY s.score DESC, 1 LIMIT 1""", ranked).fetchone()[0]
+    dst.execute("UPDATE eval_results SET value = value * 0.9 WHERE model_key IN (?, ?)", ranked)
+    dst.execute("UPDATE cards SET fetched_at = '2030-01-01T00:00:00Z' WHERE model_key IN (?, ?)", ranked)
+    dst.execute("UPDATE models SET downloads = coalesce(downloads, 0) * 40 + 1000 WHERE key = ?", (other,))
+    dst.commit()
+    dst.close()
+    result = derive(copy)
+    assert result.graph is not None and result.graph.mode == "update", result.summary()
+    assert 0 < result.graph.sets_rebuilt and sum(result.graph.written.values()) > 0
+    d = open_db(str(copy), must_exist=True)
+    d.conn.execute("BEGIN")
+    full = match.build(d.conn, signals.load_weights(None)["match"])
+    d.conn.execute("ROLLBACK")
+    assert {t: n for t, n in full.written.items() if t != "match_inputs" and n} == {}

@@ -805,8 +805,9 @@ def inputs_digest(conn, kind_weights: dict) -> str:
                             "coalesce(max(fetched_at), '') FROM search_queries").fetchone()
     crawled = []
     if match_evidence.has_table(conn, "eval_results"):
+        # (the evidence crawl's rows carry its run; a card's or a listing's come with a model's change)
         crawled += conn.execute("SELECT count(*), coalesce(max(id), 0), coalesce(max(fetched_at), '') "
-                                "FROM eval_results").fetchone()
+                                "FROM eval_results WHERE run_id IS NOT NULL").fetchone()
     if match_evidence.has_table(conn, "space_models"):
         crawled += conn.execute("SELECT count(*), coalesce(max(day), 0) FROM space_models").fetchone()
     return json.dumps([sorted(kind_weights.items()), code, list(searches)] + ([crawled] if crawled else []))
@@ -917,13 +918,13 @@ def _fill_groups(conn, m: _Models, keys) -> None:
     conn.execute("DROP TABLE temp.match_fill")
 
 
-def _refold_copies(conn, size: int, changed: set, old: dict, named: set | None = None) -> tuple[np.ndarray, list]:
+def _refold_copies(conn, size: int, changed: set, old: dict, named: set | None = None,
+                   old_via: dict | None = None) -> tuple[np.ndarray, list]:
     """fold_copies' result after `changed` models changed, from the stored fold (`old`: copy ->
     canonical): the fold is computed again for the changed models, the copies of a changed model, and,
     for those of `named` (default: all; the models whose id, existence or downloads moved, what
     another model's fold reads of them), the quantised copies that name one as parent and the
     format-named models whose base name is one's name; every other model keeps its canonical."""
-    old_via = {}
     named = changed if named is None else named
     # (and every copy of what a changed copy folded into: a copy of a copy follows its middle's fate)
     via_changed = set(changed) | {old[k] for k in changed if k in old}
@@ -953,8 +954,8 @@ def _refold_copies(conn, size: int, changed: set, old: dict, named: set | None =
     for c, p in old.items():
         if c not in cand:
             canon[c] = p
-    for c, p, via in conn.execute("SELECT model_key, canonical_key, via FROM match_copies"):
-        old_via[c] = via
+    if old_via is None:
+        old_via = dict(conn.execute("SELECT model_key, via FROM match_copies"))
     cand = sorted(cand)
     _temp_keys(conn, "match_fill", cand)
     rows = []
@@ -1025,8 +1026,9 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
         named = {int(k) for k, why in changed.items() if not set(why).isdisjoint(("new", "renamed", "removed",
                                                                                    "metrics"))}
     changed = {int(k) for k in changed}
-    old_copies = dict(conn.execute("SELECT model_key, canonical_key FROM match_copies"))
-    canon, copies = _refold_copies(conn, m.size, changed, old_copies, named)
+    stored_copies = {r[0]: tuple(r) for r in conn.execute("SELECT model_key, canonical_key, via FROM match_copies")}
+    old_copies = {c: r[1] for c, r in stored_copies.items()}
+    canon, copies = _refold_copies(conn, m.size, changed, old_copies, named, {c: r[2] for c, r in stored_copies.items()})
     phase("copies")
     new_copies = {c: p for c, p, _via in copies}
     moved_copies = {k for k in set(old_copies) | set(new_copies) if old_copies.get(k) != new_copies.get(k)}
@@ -1241,7 +1243,8 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
             edge_rows[(r[0], r[1])] = r[:14] + (a_st if a_in else r[14], b_st if b_in else r[15])
     phase("sides")
     w = result.written
-    w["match_copies"] = _sync(conn, "match_copies", ("model_key", "canonical_key", "via"), 1, copies)
+    w["match_copies"] = _write_diff(conn, "match_copies", ("model_key", "canonical_key", "via"), 1, stored_copies,
+                                    {r[0]: tuple(r) for r in copies})
     old_sets = {r[0]: tuple(r) for r in conn.execute(
         f"SELECT {', '.join(EVIDENCE_COLUMNS)} FROM match_evidence WHERE id IN (SELECT id FROM temp.match_dirty)")}
     used = {k[2] for k in new_dirty}
