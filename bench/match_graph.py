@@ -18,7 +18,17 @@ Steps (each a real `hubdex` process against a replica subprocess, over HTTP):
    cards too), then the graph build again: seconds.
 Targets (issue 11): build under 60 s and 1 GB at 1,000,000 models; rebuild after 1% under 10 s.
 
+`--update-on PATH` (issue 22: the graph's update after 1% changed, under 5 s at 1,000,000 models)
+measures `match.update` on a crawled database in place (e.g. the one `bench/pipeline.py --keep
+--save-changed` leaves): the graph built whole and stored; then 1% of current models changed in SQL
+as the replica's scenario changes them (each model-index result of an updated model takes a new
+value, its metadata hash moves) plus, among them, a few removed, a few renamed and one in ten with
+its downloads moved; then `match.update` for those models, in a transaction, its seconds, peak RSS
+and rows written, against a full build of the same changed tables (seconds) and the baseline of
+reading the graph's inputs once; and whether the two agree row for row (they must).
+
 Run:  .venv/bin/python bench/match_graph.py [--db PATH] [--models 1000000] [--cards 20000] [--json FILE]
+      .venv/bin/python bench/match_graph.py --update-on PATH [--json FILE]
 """
 
 from __future__ import annotations
@@ -78,6 +88,79 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": n,
 """
 
 
+UPDATE = r"""
+import json, random, resource, sys, time
+from hubdex.store.db import open_db
+from hubdex.derive import match, signals
+db = open_db(sys.argv[1], must_exist=True)
+c = db.conn
+weights = signals.load_weights(None)["match"]
+out = {}
+t = time.perf_counter()
+c.execute("BEGIN")
+r = match.build(c, weights)
+c.execute("COMMIT")
+out["first_build_s"] = time.perf_counter() - t
+out["first_build"] = r.summary()
+rng = random.Random(22)
+current = [k for (k,) in c.execute("SELECT key FROM models WHERE removed_at IS NULL")]
+changed = sorted(rng.sample(current, len(current) // 100))
+c.execute("BEGIN")
+for k in changed:  # an update, as the replica's scenario makes one: new results, new metadata
+    c.execute("UPDATE evaluations SET value = round(value * 0.9 + 0.05, 4) WHERE model_key = ? AND subject IS NULL", (k,))
+    c.execute("UPDATE models SET meta_hash = meta_hash || 'x' WHERE key = ?", (k,))
+for k in changed[::10]:
+    c.execute("UPDATE models SET downloads = coalesce(downloads, 0) * 2 + 100 WHERE key = ?", (k,))
+for k in changed[1::200]:
+    c.execute("UPDATE models SET removed_at = '2026-12-01T00:00:00.000Z' WHERE key = ?", (k,))
+for k in changed[2::200]:
+    c.execute("UPDATE models SET id = 'renamed-' || id WHERE key = ?", (k,))
+c.execute("COMMIT")
+TABLES = ("match_scores", "match_edges", "match_edge_evidence", "match_evidence", "match_copies")
+def dump():
+    return {t: c.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall() for t in TABLES}
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+c.execute("BEGIN")
+t = time.perf_counter()
+u = match.update(c, weights, changed)
+out["update_s"] = time.perf_counter() - t
+out["update_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["rss_before_mb"] = base / 1024
+out["update"] = u.summary()
+out["update_phases"] = u.phases
+out["update_written"] = u.written
+after_update = dump()
+c.execute("ROLLBACK")
+c.execute("BEGIN")
+t = time.perf_counter()
+f = match.build(c, weights)
+out["full_build_s"] = time.perf_counter() - t
+out["full_written"] = f.written
+out["equal"] = dump() == after_update
+c.execute("ROLLBACK")
+out["changed"] = len(changed)
+print(json.dumps(out))
+"""
+
+
+def update_on(db: str, json_path):
+    """--update-on: see the module's docstring."""
+    load0 = os.getloadavg()[0]
+    read = python(READ, Path(db))
+    out = python(UPDATE, Path(db))
+    out["read_baseline"] = read
+    load1 = os.getloadavg()[0]
+    lines = [f"match graph update on {db} ({procs.load_line(load0, load1)})",
+             f"first build (whole, stored): {out['first_build_s']:.1f} s",
+             f"1% of models changed ({out['changed']:,}): update {out['update_s']:.1f} s, peak RSS "
+             f"{out['update_peak_rss_mb']:.0f} MB (process before {out['rss_before_mb']:.0f} MB) [target < 5 s]; "
+             f"a full build of the same tables {out['full_build_s']:.1f} s; reading the graph's inputs once "
+             f"{read['seconds']:.1f} s; update equals the full build: {out['equal']}",
+             f"  {out['update']}", f"  phases {out['update_phases']}",
+             f"  written by the update {out['update_written']}, by the full build {out['full_written']}"]
+    procs.report("\n".join(lines), out, json_path)
+
+
 def run(argv, **kw) -> tuple[float, str]:
     t = time.perf_counter()
     p = subprocess.run(argv, capture_output=True, text=True, **kw)
@@ -102,7 +185,10 @@ def main():
     ap.add_argument("--cards", type=int, default=20_000)
     ap.add_argument("--json")
     ap.add_argument("--workdir")
+    ap.add_argument("--update-on", help="measure match.update on this crawled database, in place (see above)")
     a = ap.parse_args()
+    if a.update_on:
+        return update_on(a.update_on, a.json)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="hubdex-match-"))
     work.mkdir(parents=True, exist_ok=True)
     db = work / "hub.db"

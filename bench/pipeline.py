@@ -20,7 +20,7 @@ For each: wall seconds, CPU seconds, peak RSS of the process tree (crawl_full.me
 `runs` / `derive_runs` / `comparison_runs` figures; rows written per table through the database's
 own counter, `total_changes`, is not visible across processes, so the derive's summary says it).
 
-Run:  .venv/bin/python bench/pipeline.py [--models 1000000] [--cards C] [--workdir DIR] [--keep]
+Run:  .venv/bin/python bench/pipeline.py [--models 1000000] [--cards C] [--workdir DIR] [--keep [--save-changed]]
                                           [--json bench/results/pipeline.json]
 The database (~5-7 KB/model) lives in the work directory (a fresh temporary one unless --workdir),
 deleted at the end unless --keep.
@@ -209,6 +209,11 @@ def run(args, work: Path) -> dict:
                            "note": "the raw HTTP pass's seconds per page times the pages it listed"} if raw else None
     finally:
         server.stop()
+    if args.save_changed:  # the database as the 1% derive finds it: to measure that derive again later
+        for suffix in ("", "-wal"):
+            if Path(f"{p.db}{suffix}").exists():
+                shutil.copyfile(f"{p.db}{suffix}", work / f"hub.changed.db{suffix}")
+        say(f"saved {work / 'hub.changed.db'} (the database before the 1% derive)")
     base = read_inputs(p.db)
     say(f"reading derive's inputs once: {base['seconds']} s, {base['rows']:,} rows")
     p.step("derive (1% changed)", hub + ["derive", "--db", str(p.db)], DAY1, base, lambda: derive_figures(p.db))
@@ -262,6 +267,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory (and its database)")
     ap.add_argument("--resume", action="store_true",
                     help="with --workdir: continue a run stopped after its cards step, from the search crawl on")
+    ap.add_argument("--save-changed", action="store_true",
+                    help="with --keep: also keep the database as the 1%% derive finds it (hub.changed.db)")
     ap.add_argument("--json", default=str(RESULTS))
     a = ap.parse_args()
     work = Path(a.workdir) if a.workdir else Path(tempfile.mkdtemp(prefix="hubdex-pipeline-"))

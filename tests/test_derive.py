@@ -492,7 +492,7 @@ def test_wording_long_ids_same_day_reruns_a_busy_database_and_missing_weights(ti
     first = derive(tiny)  # the same day as the fixture's derive: the new model moved others' percentiles
     assert f"{first.history_moved} history rows moved since today's earlier derive (5 for today)" in first.summary()
     assert first.history_moved >= 1
-    lines = runner.invoke(main, ["top", "--db", db_path]).output.splitlines()
+    lines = runner.invoke(main, ["top", "--db", db_path]).output.split("\n\n")[0].splitlines()  # the table
     assert any(long_id in line for line in lines[1:])
     starts = {line.index(" " + word) for line, word in zip(lines, ["model"] + [r.split()[6] for r in lines[1:]])}
     assert len(starts) == 1  # the model column starts at the same place on every line

@@ -48,7 +48,8 @@ def demo_graph(tmp_path_factory):
 def _top(conn, key, n=5):
     return conn.execute("""SELECT CASE WHEN a_key = ? THEN b_key ELSE a_key END, tier, card_table FROM match_edges
         WHERE relation = 'competitor' AND (a_key = ? OR b_key = ?)
-        ORDER BY standing DESC, weight DESC, a_key + b_key LIMIT ?""", (key, key, key, n)).fetchall()
+        ORDER BY CASE WHEN a_key = ? THEN a_standing ELSE b_standing END DESC, weight DESC, a_key + b_key
+        LIMIT ?""", (key, key, key, key, n)).fetchall()
 
 
 def test_top_five_of_well_known_models_compete(demo_graph, capsys):

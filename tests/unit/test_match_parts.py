@@ -5,8 +5,9 @@ writes nothing when nothing moved."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from hubdex.derive import match
+from hubdex.derive import match, match_evidence
 from hubdex.store.db import open_db
 
 
@@ -35,9 +36,9 @@ def test_copies_fold_by_relation_and_by_format_name_into_the_most_downloaded_mod
 
 
 def test_subject_names_come_from_hub_links_or_plain_text():
-    assert match.subject_name("[Llama 3](https://huggingface.co/meta-llama/Meta-Llama-3-8B)") == "meta-llama/Meta-Llama-3-8B"
-    assert match.subject_name("**Mistral-7B**") == "Mistral-7B"
-    assert match.subject_name("[ours](#results)") == "ours"
+    assert match_evidence.subject_name("[Llama 3](https://huggingface.co/meta-llama/Meta-Llama-3-8B)") == "meta-llama/Meta-Llama-3-8B"
+    assert match_evidence.subject_name("**Mistral-7B**") == "Mistral-7B"
+    assert match_evidence.subject_name("[ours](#results)") == "ours"
 
 
 def test_a_pair_stored_the_other_way_swaps_its_sides():
@@ -138,3 +139,182 @@ def test_a_large_set_that_gains_a_member_keeps_its_discount():
     assert match.set_discount(7) == 1 / 3 and match.set_discount(2) > match.set_discount(7)
     assert match.set_discount(2000) == match.set_discount(2001) == match.set_discount(2040)
     assert match.set_discount(2000) > match.set_discount(4000)
+
+
+def _side_order(conn, key):
+    """key's rivals in the order every reader reads them (its own side's standing)."""
+    return [r[0] for r in conn.execute(
+        """SELECT CASE WHEN a_key = ? THEN b_key ELSE a_key END FROM match_edges WHERE relation = 'competitor'
+        AND ? IN (a_key, b_key) ORDER BY CASE WHEN a_key = ? THEN a_standing ELSE b_standing END DESC, weight DESC,
+        a_key + b_key""", (key, key, key))]
+
+
+ASR = "automatic-speech-recognition"
+ASR_MODELS = [(1, "openai/whisper-large-v3", 10_000_000, ASR, 1_550_000_000),
+              # three sizes of one family, better adopted than anyone: one rival, not three
+              (2, "facebook/omniASR-CTC-3B", 12_000_000, ASR, 3_000_000_000),
+              (3, "facebook/omniASR-LLM-1B", 11_000_000, ASR, 1_000_000_000),
+              (4, "facebook/omniASR-LLM-300M", 10_500_000, ASR, 1_600_000_000),
+              (5, "nvidia/canary-1b", 900_000, ASR, 1_000_000_000),
+              (6, "Qwen/Qwen3-ASR-1.7B", 800_000, ASR, 1_700_000_000),
+              (7, "kyutai/stt-2.6b-en", 700_000, ASR, 2_600_000_000),
+              # another author's finetune of an earlier whisper: of whisper's lineage, no alternative to it
+              (8, "someone/german-asr-ft", 20_000_000, ASR, 1_550_000_000),
+              (9, "openai/whisper-large-v2", 1_000, ASR, 1_550_000_000)]
+
+
+def test_a_list_leads_with_distinct_alternatives_and_each_side_reads_its_own(tmp_path):
+    db = _db(tmp_path, ASR_MODELS, relations=[(8, "openai/whisper-large-v2", "finetune")])
+    db.conn.executemany("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [
+        (k, 1, "wer", 2.0 + k / 10, "librispeech_asr", None, "test", None, "model-index",
+         "mi") for k in range(1, 9)])
+    match.build(db.conn, WEIGHTS)
+    whisper = _side_order(db.conn, 1)
+    assert len(whisper) == 7
+    top = whisper[:4]
+    assert len({2, 3, 4} & set(top)) == 1 and {5, 6, 7} <= set(top)  # one omniASR, then the other families
+    assert 8 not in top and whisper.index(8) > whisper.index(7)      # whisper's own lineage: no alternative
+    # each side reads the edge its own way: for an omniASR model whisper is a distinct rival, first
+    for k in (2, 3, 4):
+        assert _side_order(db.conn, k)[0] == 1
+    # the stored edges say it: the shared standing, and each side's
+    for a, b, st, sa, sb in db.conn.execute("SELECT a_key, b_key, standing, a_standing, b_standing FROM match_edges "
+                                            "WHERE relation = 'competitor'"):
+        assert {sa - st, sb - st} <= {0, match.DISTINCT, match.DISTINCT_UNMEASURED}
+    # an update reads each side as a full build does: kyutai declares an omniASR base (it joins that
+    # lineage: whisper's list now holds one of the four); another omniASR size becomes the best adopted
+    db.conn.execute("INSERT INTO model_relations VALUES (7, 'facebook/omniASR-CTC-3B', 'finetune')")
+    _update_equals_build(db, {7})
+    assert len({2, 3, 4, 7} & set(_side_order(db.conn, 1)[:3])) == 1
+    db.conn.execute("UPDATE models SET downloads = 90000000 WHERE key = 4")
+    _update_equals_build(db, {4})
+
+
+def test_a_name_search_pairs_its_results_at_a_discount(tmp_path):
+    models = [(1, "a/Orion-Classifier-small", 500, "text-classification", 60_000_000),
+              (2, "b/Orion-Classifier-base", 20, "text-classification", 60_000_000),
+              (3, "c/Crux-Classifier-small", 400, "text-classification", 60_000_000)]
+    db = _db(tmp_path, models)
+    c = db.conn
+    c.execute("INSERT INTO search_queries (id, endpoint, query, params, origin, weight, refresh_days, fetched_day) "
+              "VALUES (1, 'models', 'Orion', '[]', 'families', 1.0, 7, 100)")
+    c.execute("INSERT INTO search_queries (id, endpoint, query, params, origin, weight, refresh_days, fetched_day) "
+              "VALUES (2, 'models', '', '[[\"pipeline_tag\", \"text-classification\"]]', 'tasks', 1.0, 7, 100)")
+    c.executemany("INSERT INTO search_results VALUES (?, 100, ?, ?)",
+                  [(1, 1, "a/Orion-Classifier-small"), (1, 2, "b/Orion-Classifier-base"),
+                   (2, 1, "a/Orion-Classifier-small"), (2, 2, "c/Crux-Classifier-small")])
+    match.build(c, WEIGHTS)
+    s = dict(((a, b), v) for a, b, v in c.execute("SELECT a_key, b_key, search FROM match_edges"))
+    # the same places in two queries of the same weight: the name's pair counts for less than the task list's
+    assert s[(1, 2)] < 0.6 * s[(1, 3)]
+
+
+# -- the update: what changed models touch, equal to a full build ---------------------------------
+GRAPH_TABLES = ("match_scores", "match_edges", "match_edge_evidence", "match_evidence", "match_copies")
+
+
+def _tables(conn):
+    return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall()) for t in GRAPH_TABLES}
+
+
+def _larger_graph(tmp_path):
+    """The hand-made graph, and a large leaderboard (over BENCH_ALL_PAIRS models: pairs by adoption
+    and size) of 40 more 7B models, each also in a Space with its neighbour."""
+    db = _graph(tmp_path)
+    c = db.conn
+    for i in range(40):
+        key = 100 + i
+        c.execute("INSERT INTO models (id, key, oid, raw, meta_hash, first_seen, downloads, pipeline_tag, params) "
+                  "VALUES (?, ?, ?, '{}', '', '2026-01-01', ?, ?, ?)",
+                  (f"lab{i % 7}/model-{i}-7b", key, f"oid{key}", 10 ** (i % 6) * (i + 1), LLM, 7_000_000_000))
+        c.execute("INSERT INTO evaluations VALUES (?, 1, 'acc', ?, 'openai/gsm8k', NULL, 'test', NULL, 'model-index', 'mi')",
+                  (key, 0.3 + i / 100))
+        c.execute("INSERT INTO model_spaces VALUES (?, ?)", (key, f"s/pair-{i // 2}"))
+    # a finetune by its base's author, in a Space alone (so in no evidence yet)
+    for key, model_id in ((200, "acme/base-7b"), (201, "acme/base-7b-ft")):
+        c.execute("INSERT INTO models (id, key, oid, raw, meta_hash, first_seen, downloads, pipeline_tag, params) "
+                  "VALUES (?, ?, ?, '{}', '', '2026-01-01', 1000, ?, 7000000000)", (model_id, key, f"oid{key}", LLM))
+    c.execute("INSERT INTO model_relations VALUES (201, 'acme/base-7b', 'finetune')")
+    c.execute("INSERT INTO model_spaces VALUES (201, 'd/demo')")
+    return db
+
+
+def _update_equals_build(db, changed):
+    """update() after `changed` models changed, against a full build of the same tables (each in a
+    transaction rolled back); then the update kept."""
+    c = db.conn
+    c.execute("SAVEPOINT full")
+    match.build(c, WEIGHTS)
+    full = _tables(c)
+    c.execute("ROLLBACK TO full")
+    c.execute("RELEASE full")
+    result = match.update(c, WEIGHTS, changed)
+    assert _tables(c) == full
+    return result
+
+
+def test_an_update_after_each_kind_of_change_equals_a_full_build(tmp_path):
+    db = _larger_graph(tmp_path)
+    c = db.conn
+    match.build(c, WEIGHTS)
+    # nothing of what the graph reads moved (a card's prose, a file): no set computed again, nothing written
+    r = _update_equals_build(db, {1, 105})
+    assert r.sets_rebuilt == 0 and sum(r.written.values()) == 0
+    # downloads: a large leaderboard pairs by adoption, and the edges' standing moves
+    c.execute("UPDATE models SET downloads = 50000000 WHERE key IN (103, 5)")
+    r = _update_equals_build(db, {103, 5})
+    assert r.written["match_edges"] > 0
+    # a model loses its results; another gains one on the large leaderboard
+    c.execute("DELETE FROM evaluations WHERE model_key = 6")
+    c.execute("INSERT INTO evaluations VALUES (11, 5, 'acc', 0.4, 'openai/gsm8k', NULL, 'test', NULL, 'model-index', 'mi')")
+    _update_equals_build(db, {6, 11})
+    # a Space now loads two image models and a BERT; a model is removed; another's task moves
+    c.execute("INSERT INTO model_spaces VALUES (12, 'c/compare'), (13, 'c/compare'), (9, 'c/compare')")
+    c.execute("UPDATE models SET removed_at = '2026-02-01' WHERE key = 120")
+    c.execute("UPDATE models SET pipeline_tag = 'fill-mask' WHERE key = 121")
+    _update_equals_build(db, {12, 13, 9, 120, 121})
+    # a model now declares another lab's model as its base: its lineage moves, and with it the place of
+    # the distinct alternatives in its rivals' lists (side standings of edges it is not on)
+    c.execute("INSERT INTO model_relations VALUES (104, 'lab3/model-3-7b', 'finetune')")
+    _update_equals_build(db, {104})
+    # another model joins the finetune's Space: the finetune enters the evidence, and with it its family
+    c.execute("INSERT INTO model_spaces VALUES (5, 'd/demo')")
+    _update_equals_build(db, {5})
+    assert c.execute("SELECT relation FROM match_edges WHERE a_key = 200 AND b_key = 201").fetchone() == ("family",)
+    # renamed into a format copy of another model (folds into it), and a copy's parent removed
+    c.execute("UPDATE models SET id = 'TheBloke/Qwen2.5-7B-Instruct-GGUF' WHERE key = 130")
+    r = _update_equals_build(db, {130})
+    assert c.execute("SELECT canonical_key FROM match_copies WHERE model_key = 130").fetchone() == (2,)
+    # a copy of a copy (131 quantised from Qwen, 132 its GGUF by name) whose middle is renamed: 132 unfolds
+    c.execute("UPDATE models SET id = 'someone/qwen-special' WHERE key = 131")
+    c.execute("INSERT INTO model_relations VALUES (131, 'Qwen/Qwen2.5-7B-Instruct', 'quantized')")
+    c.execute("UPDATE models SET id = 'other/qwen-special-GGUF' WHERE key = 132")
+    _update_equals_build(db, {131, 132})
+    assert c.execute("SELECT canonical_key FROM match_copies WHERE model_key = 132").fetchone() == (2,)
+    c.execute("UPDATE models SET id = 'someone/qwen-renamed' WHERE key = 131")
+    _update_equals_build(db, {131})
+    assert c.execute("SELECT count(*) FROM match_copies WHERE model_key = 132").fetchone() == (0,)
+    c.execute("UPDATE models SET removed_at = '2026-02-01' WHERE key = 2")
+    _update_equals_build(db, {2})
+    assert c.execute("SELECT count(*) FROM match_copies WHERE model_key IN (130, 131)").fetchone() == (0,)
+
+
+def test_an_update_rewrites_nothing_of_the_graph_its_changed_models_are_not_in(tmp_path):
+    """Every row an update writes (insert, change or delete: logged by triggers) belongs to the sets
+    the changed models are in: a new Space between the two image models rewrites nothing of the LLMs'
+    graph, and the other image-free parts are not even reduced again."""
+    db = _larger_graph(tmp_path)
+    c = db.conn
+    match.build(c, WEIGHTS)
+    c.execute("CREATE TABLE written (tbl TEXT, a INTEGER, b INTEGER)")
+    for t, a, b in (("match_edges", "a_key", "b_key"), ("match_edge_evidence", "a_key", "b_key"),
+                    ("match_scores", "model_key", "model_key")):
+        for op, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            c.execute(f"CREATE TEMP TRIGGER log_{t}_{op} AFTER {op} ON {t} BEGIN "
+                      f"INSERT INTO written VALUES ('{t}', {row}.{a}, {row}.{b}); END")
+    c.execute("INSERT INTO model_spaces VALUES (12, 'c/compare'), (13, 'c/compare')")
+    c.execute("UPDATE models SET downloads = 77 WHERE key = 12")
+    r = _update_equals_build(db, {12, 13})
+    written = c.execute("SELECT DISTINCT a FROM written UNION SELECT DISTINCT b FROM written").fetchall()
+    assert written and {k for (k,) in written} <= {12, 13}, written
+    assert r.pairs_reduced == 1 and r.sets_rebuilt == 2  # b/vision and c/compare, their one pair

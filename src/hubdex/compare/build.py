@@ -59,9 +59,9 @@ def _choose(conn, top_m: int) -> int:
     conn.execute("CREATE TEMP TABLE compare_chosen (a INTEGER NOT NULL, b INTEGER NOT NULL, PRIMARY KEY (a, b)) "
                  "WITHOUT ROWID")
     conn.execute("""INSERT INTO temp.compare_chosen WITH e AS (
-            SELECT a_key AS k, b_key AS o, standing, weight, a_key + b_key AS t FROM match_edges
+            SELECT a_key AS k, b_key AS o, a_standing AS standing, weight, a_key + b_key AS t FROM match_edges
             WHERE relation = 'competitor'
-            UNION ALL SELECT b_key, a_key, standing, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
+            UNION ALL SELECT b_key, a_key, b_standing, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
         r AS (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t, o) AS n FROM e)
         SELECT DISTINCT min(k, o), max(k, o) FROM r WHERE n <= ?""", (top_m,))
     return conn.execute("SELECT count(*) FROM temp.compare_chosen").fetchone()[0]

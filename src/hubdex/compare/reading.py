@@ -162,11 +162,12 @@ SHOWN_KEY_SQL = f"""printf('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s',
     s.growth_30d, ms.times_matched,
     (SELECT count(*) FROM match_copies cc WHERE cc.canonical_key = m.key),
     (SELECT group_concat(o || ':' || w || ':' || coalesce(CAST(round(rs.rank) AS INTEGER), ''), ',') FROM (
-        SELECT CASE WHEN e.a_key = m.key THEN e.b_key ELSE e.a_key END AS o, round(e.weight, 2) AS w
+        SELECT CASE WHEN e.a_key = m.key THEN e.b_key ELSE e.a_key END AS o, round(e.weight, 2) AS w,
+            CASE WHEN e.a_key = m.key THEN e.a_standing ELSE e.b_standing END AS st
         FROM match_edges e WHERE (e.a_key = m.key OR e.b_key = m.key) AND e.relation = 'competitor'
         AND (SELECT removed_at FROM models x WHERE x.key = CASE WHEN e.a_key = m.key THEN e.b_key ELSE e.a_key END)
             IS NULL
-        ORDER BY e.standing DESC, e.weight DESC, e.a_key + e.b_key LIMIT {RIVALS}) LEFT JOIN model_scores rs ON rs.model_key = o))"""
+        ORDER BY st DESC, e.weight DESC, e.a_key + e.b_key LIMIT {RIVALS}) LEFT JOIN model_scores rs ON rs.model_key = o))"""
 
 
 def shown_keys(conn, keys) -> dict:
@@ -269,9 +270,9 @@ def sides(conn, keys, *, rivals: bool = True, history: bool = True, shares: bool
 
 
 _RIVALS_SQL = f"""WITH e AS (
-        SELECT k.key AS k, x.b_key AS o, x.standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
+        SELECT k.key AS k, x.b_key AS o, x.a_standing AS standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
             CROSS JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
-        UNION ALL SELECT k.key, x.a_key, x.standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
+        UNION ALL SELECT k.key, x.a_key, x.b_standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
             CROSS JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
     r AS (SELECT k, o, weight, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t) AS n FROM e)
     SELECT r.k, r.o, m.id, m.author, m.pipeline_tag, r.weight, CAST(round(s.rank) AS INTEGER)
@@ -297,9 +298,9 @@ def _shares(conn) -> dict:
     kinds = ", ".join(f"'{k}'" for k in SHARED_KINDS)
     out: dict = {}
     for k, name, low, n in conn.execute(f"""WITH e AS (
-            SELECT k.key AS k, x.b_key AS o, x.standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
+            SELECT k.key AS k, x.b_key AS o, x.a_standing AS standing, x.weight, x.a_key + x.b_key AS t FROM temp.compare_keys k
                 CROSS JOIN match_edges x ON x.a_key = k.key WHERE x.relation = 'competitor'
-            UNION ALL SELECT k.key, x.a_key, x.standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
+            UNION ALL SELECT k.key, x.a_key, x.b_standing, x.weight, x.a_key + x.b_key FROM temp.compare_keys k
                 CROSS JOIN match_edges x ON x.b_key = k.key WHERE x.relation = 'competitor'),
         r AS (SELECT k, o FROM (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t)
               AS n FROM e)
@@ -590,9 +591,9 @@ def pairs(conn, top_m: int, after: int = -1, limit: int | None = None) -> list[t
     """(a_key, b_key), a_key < b_key: every model's top M competitors, each pair once, in key order;
     `after`/`limit` page through them by a_key (a page holds whole a_keys)."""
     sql = """WITH e AS (
-            SELECT a_key AS k, b_key AS o, standing, weight, a_key + b_key AS t FROM match_edges
+            SELECT a_key AS k, b_key AS o, a_standing AS standing, weight, a_key + b_key AS t FROM match_edges
             WHERE relation = 'competitor'
-            UNION ALL SELECT b_key, a_key, standing, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
+            UNION ALL SELECT b_key, a_key, b_standing, weight, a_key + b_key FROM match_edges WHERE relation = 'competitor'),
         r AS (SELECT k, o, row_number() OVER (PARTITION BY k ORDER BY standing DESC, weight DESC, t, o) AS n FROM e)
         SELECT DISTINCT min(k, o) AS a, max(k, o) AS b FROM r WHERE n <= ? ORDER BY 1, 2"""
     return conn.execute(sql, (top_m,)).fetchall() if limit is None else \

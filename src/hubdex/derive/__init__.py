@@ -10,8 +10,8 @@ but those tables and the `Changes` record of this run.
   3. capabilities  capabilities.rebuild         models and children,      -> model_capability_rows,
                                                 licence_classes             capability_summary
      (meanwhile, on a second read-only connection: signals.gather reads the crawled inputs)
-     match         match.build                  search_results, evaluations, -> match_copies, match_evidence,
-                                                model_relations, models        match_edges, match_edge_evidence,
+     match         match.build (match.update    search_results, evaluations, -> match_copies, match_evidence,
+                   when only models changed)    model_relations, models        match_edges, match_edge_evidence,
                                                                                match_scores
   4. signals       signals.compute              capability_summary, licence_classes, match_scores
   5. scores        scores.write_scores          -> model_scores (changed rows only), model_changes (scores)
@@ -142,9 +142,15 @@ def derive(db, *, day: int, now: str, run_id: int, everything: bool = False,
             gathering = pool.submit(_gather, db, day, weights) if path_of(db) else None
             rows = capabilities.rebuild(conn, keys, rebuild_all, found.removed_keys(conn))
             digest = match.inputs_digest(conn, weights["match"])  # the build does not write what it covers
-            if match.needs_rebuild(digest, found.counts, rebuild_all, day, get_state(conn, "derive.match")):
+            last = get_state(conn, "derive.match")
+            todo = match.plan(digest, found.counts, rebuild_all, day, last)
+            if todo == "build":
                 graph = match.build(conn, weights["match"])
-                set_state(conn, "derive.match", json.dumps({"digest": digest, "day": day}), now)
+                set_state(conn, "derive.match", json.dumps({"digest": digest, "day": day, "built": day}), now)
+            elif todo == "update":  # only models moved: what they touch, equal to a build (match.update)
+                graph = match.update(conn, weights["match"], match.changed_keys(conn, found.run_id))
+                built = json.loads(last).get("built", json.loads(last).get("day"))
+                set_state(conn, "derive.match", json.dumps({"digest": digest, "day": day, "built": built}), now)
             else:
                 graph = None  # nothing it reads moved: the graph and match_scores stand
             gathered = gathering.result() if gathering else signals.gather(conn, day, weights)

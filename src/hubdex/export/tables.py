@@ -43,6 +43,7 @@ NOT_EXPORTED = {
     "pass_pages": "a running full pass's page ids",
     "quarantine": "payloads the crawl could not read",
     "derive_inputs": "what each model was last derived from",
+    "match_inputs": "what the match graph last read of each model (a digest, to update the graph)",
     "derive_runs": "the derive's run figures",
     "model_changes": "per-run change records (pruned after 30 days)",
     "model_search": "the full-text search rows (id, author, tags, card text: all exported elsewhere)",

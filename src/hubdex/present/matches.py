@@ -48,7 +48,8 @@ def matches(conn, model_id: str, limit: int = 10) -> dict:
     lists = {"competitor": [], "family": [], "complement": []}
     for a, b, relation, edge_task, weight, tier, *parts, n in conn.execute(
             f"""SELECT a_key, b_key, relation, task, weight, tier, {', '.join(KINDS)}, evidence FROM match_edges
-            WHERE a_key = ? OR b_key = ? ORDER BY standing DESC, weight DESC, a_key + b_key""", (key, key)):
+            WHERE a_key = ? OR b_key = ? ORDER BY CASE WHEN a_key = ? THEN a_standing ELSE b_standing END DESC,
+            weight DESC, a_key + b_key""", (key, key, key)):
         other = b if a == key else a
         bucket = lists[relation]
         if len(bucket) >= limit:

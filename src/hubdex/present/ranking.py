@@ -94,9 +94,9 @@ def _match_inputs(conn, row) -> list:
                        (row["model_key"], row["model_key"])).fetchone()[0]  # a copy competes as what it copies
     rivals = conn.execute("""SELECT m.id FROM match_edges e JOIN models m
         ON m.key = CASE WHEN e.a_key = ? THEN e.b_key ELSE e.a_key END
-        WHERE (e.a_key = ? OR e.b_key = ?) AND e.relation = 'competitor' ORDER BY e.standing DESC, e.weight DESC
-        LIMIT 3""",
-                          (key,) * 3).fetchall()
+        WHERE (e.a_key = ? OR e.b_key = ?) AND e.relation = 'competitor'
+        ORDER BY CASE WHEN e.a_key = ? THEN e.a_standing ELSE e.b_standing END DESC, e.weight DESC LIMIT 3""",
+                          (key,) * 4).fetchall()
     return [{"input": "match graph strength (its strongest rivals' edges, 100 * S / (S + 1))", "value": mine[0]},
             {"input": "times matched", "value": mine[1]},
             {"input": "strongest competitors", "value": ", ".join(r[0] for r in rivals) or None,
@@ -159,30 +159,64 @@ def render_explanation(e: dict) -> str:
     return "\n".join(lines)
 
 
+# A rank that rests on less than this share of the rank's weights (the rest unknown, so the known
+# signals are rescaled to fill it) is flagged in `top`: with quality unknown (0.40 of the weight) a
+# well-adopted model can sit above measured ones on adoption alone.
+THIN_KNOWN = 0.75
+THIN_MARK = "†"
+
+
 def top(conn, task: str | None = None, limit: int = 20) -> list[dict]:
     where, params = ("WHERE m.pipeline_tag = ?", [task]) if task else ("", [])
     cur = conn.execute(f"""SELECT m.id AS model, m.pipeline_tag, s.rank, s.adoption, s.quality, s.ecosystem,
-            s.pricing, s.match, s.pricing_class, s.licence, s.capabilities_count AS capabilities
+            s.pricing, s.match, s.pricing_class, s.licence, s.capabilities_count AS capabilities,
+            coalesce(s.rank_known_weight, 1.0) AS known_weight, s.quality_benchmarks,
+            (SELECT r.relation || ' of ' || r.parent FROM model_relations r
+             WHERE r.model_key = m.key AND r.relation IN ('finetune', 'merge', 'adapter')
+             AND lower(substr(r.parent, 1, instr(r.parent, '/'))) != lower(substr(m.id, 1, instr(m.id, '/')))
+             ORDER BY r.relation = 'merge' DESC, r.parent LIMIT 1) AS built_on
         FROM model_scores s JOIN models m ON m.key = s.model_key {where}
         ORDER BY s.rank DESC, m.id LIMIT ?""", params + [limit])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur]
+    rows = [dict(zip(names, r)) for r in cur]
+    for r in rows:
+        r["unknown_signals"] = [k for k in SIGNALS if r.get(k) is None]
+        r["thin"] = r["known_weight"] < THIN_KNOWN
+    return rows
 
 
 def render_top(rows: list[dict]) -> str:
     """A table whose model and task columns are as wide as their longest value (ids run to 96
-    characters): every column starts at the same place on every line."""
+    characters): every column starts at the same place on every line. `known` is the share of the
+    rank's weights whose signals are known (marked when under THIN_KNOWN); below the table, what the
+    marked ranks lack and which models are built on another author's model."""
     wm = max([len("model")] + [len(r["model"]) for r in rows])
     wt = max([len("task")] + [len(r["pipeline_tag"] or TASK_UNKNOWN) for r in rows])
     wn = max(3, len(str(len(rows))))
     head = (f"{'#':>{wn}}  {'rank':>6}  {'adopt':>6} {'qual':>6} {'eco':>6} {'price':>6}  {'model':<{wm}}  "
-            f"{'task':<{wt}}  pricing class")
+            f"{'task':<{wt}}  {'known':>6}  pricing class")
     lines = [head]
 
     def num(v):
         return "     -" if v is None else f"{v:>6.2f}"  # unknown, never 0
     for i, r in enumerate(rows, 1):
+        known = f"{100 * r['known_weight']:.0f}%" + (THIN_MARK if r["thin"] else " ")
         lines.append(f"{i:>{wn}}  {num(r['rank'])}  {num(r['adoption'])} {num(r['quality'])} {num(r['ecosystem'])} "
                      f"{num(r['pricing'])}  {r['model']:<{wm}}  {(r['pipeline_tag'] or TASK_UNKNOWN):<{wt}}  "
-                     f"{r['pricing_class']}")
+                     f"{known:>6}  {r['pricing_class']}")
+    thin = [(i, r) for i, r in enumerate(rows, 1) if r["thin"]]
+    if thin:
+        lacking = sorted({s for _i, r in thin for s in r["unknown_signals"]})
+        lines += ["", f"{THIN_MARK} {len(thin)} of these ranks rest on under {100 * THIN_KNOWN:.0f}% of the rank's "
+                  f"weights ({', '.join(lacking)} unknown for some; unknown adds nothing and the known signals are "
+                  "rescaled to fill its weight, so such a rank rests mostly on adoption and says less than a "
+                  "measured one): "
+                  + ", ".join(f"#{i}" for i, _r in thin)]
+    built = [(i, r) for i, r in enumerate(rows, 1) if r["built_on"]]
+    if built:
+        lines += ["", "built on another author's model (its quality is its own results; its adoption is its own, "
+                  "not its base's):"]
+        lines += [f"  #{i} {r['model']}: {r['built_on']}"
+                  + ("" if r["quality"] is None else f" (quality from {r['quality_benchmarks'] or 0} benchmarks; "
+                     f"adoption {num(r['adoption']).strip()})") for i, r in built]
     return "\n".join(lines)

@@ -441,3 +441,50 @@ def m015_sitefast_comparisons_one_form(db):
     # text and HTML are rendered from it where they are read (`hubdex compare`, `hubdex site`, the
     # served `comparison` query). The Markdown column held a second copy of the same content.
     db.execute("ALTER TABLE comparisons DROP COLUMN markdown")
+
+
+@migrations()
+def m016_derivefast_match_contributions(db):
+    # (branch `derivefast`, issues 22/25: renumber freely) match_edge_evidence holds what every evidence
+    # set says of every pair, gated pairs included (they have no row in match_edges), with the kind of
+    # the set and the contribution's value: a rebuild after a few models changed recomputes only the
+    # sets that hold one and re-reduces only their pairs, the other sets' contributions read from here.
+    # (Rows written before carry kind -1: the next build, a full one since its code changed, rewrites them.)
+    have = set(db["match_edge_evidence"].columns_dict)
+    if "kind" not in have:
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN kind INTEGER NOT NULL DEFAULT -1")
+    if "value" not in have:
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN value REAL NOT NULL DEFAULT 0")
+    if "close" not in have:  # (how near the two stand on one leaderboard, NULL where the set orders nobody)
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN close REAL")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_set ON match_edge_evidence(evidence_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_match_edge_evidence_b ON match_edge_evidence(b_key)")
+    # What each model in the graph's evidence last gave the graph, as three digests (`core`: its task,
+    # name, size, language and chat tags, relations; `results`: its card's results and eval_results;
+    # `spaces`: the Spaces that load it) and its downloads: a model whose card was read again but
+    # whose results did not move touches no evidence set, one whose results moved only its
+    # leaderboards and tables.
+    db.execute("""CREATE TABLE IF NOT EXISTS match_inputs (model_key INTEGER PRIMARY KEY, core INTEGER NOT NULL,
+        results INTEGER NOT NULL, spaces INTEGER NOT NULL, downloads INTEGER) STRICT""")
+
+
+@migrations()
+def m015_matchq_side_standings(db):
+    # (branch `matchq`, issue 22: renumber freely) The order each side of a competitor edge reads the
+    # other in: `a_standing` is b's place in a's list, `b_standing` a's in b's. `standing` is shared by
+    # both; a side's adds what makes a distinct alternative (the first of its family or base model's
+    # tree in that list), so a list leads with distinct rivals, not three sizes of one family.
+    have = set(db["match_edges"].columns_dict)
+    for column in ("a_standing", "b_standing"):
+        if column not in have:
+            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
+    db.execute("UPDATE match_edges SET a_standing = standing, b_standing = standing")
+
+
+@migrations()
+def m016_matchq_contribution_closeness(db):
+    # (branch `matchq`, issue 22: renumber freely) What a pair's contribution says of how close the two
+    # stand on that set (1 - the gap between their percentiles on one leaderboard; NULL where the set
+    # orders nobody): it orders measured rivals, and an update reads it back with the rest.
+    if "close" not in set(db["match_edge_evidence"].columns_dict):
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN close REAL")
