@@ -180,7 +180,14 @@ def test_a_list_leads_with_distinct_alternatives_and_each_side_reads_its_own(tmp
     # the stored edges say it: the shared standing, and each side's
     for a, b, st, sa, sb in db.conn.execute("SELECT a_key, b_key, standing, a_standing, b_standing FROM match_edges "
                                             "WHERE relation = 'competitor'"):
-        assert {sa - st, sb - st} <= {0, match.DISTINCT}
+        assert {sa - st, sb - st} <= {0, match.DISTINCT, match.DISTINCT_UNMEASURED}
+    # an update reads each side as a full build does: kyutai declares an omniASR base (it joins that
+    # lineage: whisper's list now holds one of the four); another omniASR size becomes the best adopted
+    db.conn.execute("INSERT INTO model_relations VALUES (7, 'facebook/omniASR-CTC-3B', 'finetune')")
+    _update_equals_build(db, {7})
+    assert len({2, 3, 4, 7} & set(_side_order(db.conn, 1)[:3])) == 1
+    db.conn.execute("UPDATE models SET downloads = 90000000 WHERE key = 4")
+    _update_equals_build(db, {4})
 
 
 def test_a_name_search_pairs_its_results_at_a_discount(tmp_path):

@@ -410,19 +410,6 @@ def m013_match_rivals(db):
 
 
 @migrations()
-def m015_matchq_side_standings(db):
-    # (branch `matchq`, issue 22: renumber freely) The order each side of a competitor edge reads the
-    # other in: `a_standing` is b's place in a's list, `b_standing` a's in b's. `standing` is shared by
-    # both; a side's adds what makes a distinct alternative (the first of its family or base model's
-    # tree in that list), so a list leads with distinct rivals, not three sizes of one family.
-    have = set(db["match_edges"].columns_dict)
-    for column in ("a_standing", "b_standing"):
-        if column not in have:
-            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
-    db.execute("UPDATE match_edges SET a_standing = standing, b_standing = standing")
-
-
-@migrations()
 def m014_site_model_configs(db):
     # (branch `site`, issue 23: renumber freely) The small JSON configuration files a chooser's facts
     # come from (context length, embedding dimension, max input), read with the card at the same sha:
@@ -471,3 +458,25 @@ def m016_derivefast_match_contributions(db):
     # leaderboards and tables.
     db.execute("""CREATE TABLE IF NOT EXISTS match_inputs (model_key INTEGER PRIMARY KEY, core INTEGER NOT NULL,
         results INTEGER NOT NULL, spaces INTEGER NOT NULL, downloads INTEGER) STRICT""")
+
+
+@migrations()
+def m015_matchq_side_standings(db):
+    # (branch `matchq`, issue 22: renumber freely) The order each side of a competitor edge reads the
+    # other in: `a_standing` is b's place in a's list, `b_standing` a's in b's. `standing` is shared by
+    # both; a side's adds what makes a distinct alternative (the first of its family or base model's
+    # tree in that list), so a list leads with distinct rivals, not three sizes of one family.
+    have = set(db["match_edges"].columns_dict)
+    for column in ("a_standing", "b_standing"):
+        if column not in have:
+            db.execute(f"ALTER TABLE match_edges ADD COLUMN {column} REAL NOT NULL DEFAULT 0")
+    db.execute("UPDATE match_edges SET a_standing = standing, b_standing = standing")
+
+
+@migrations()
+def m016_matchq_contribution_closeness(db):
+    # (branch `matchq`, issue 22: renumber freely) What a pair's contribution says of how close the two
+    # stand on that set (1 - the gap between their percentiles on one leaderboard; NULL where the set
+    # orders nobody): it orders measured rivals, and an update reads it back with the rest.
+    if "close" not in set(db["match_edge_evidence"].columns_dict):
+        db.execute("ALTER TABLE match_edge_evidence ADD COLUMN close REAL")
