@@ -236,6 +236,9 @@ def _larger_graph(tmp_path):
                   "VALUES (?, ?, ?, '{}', '', '2026-01-01', 1000, ?, 7000000000)", (model_id, key, f"oid{key}", LLM))
     c.execute("INSERT INTO model_relations VALUES (201, 'acme/base-7b', 'finetune')")
     c.execute("INSERT INTO model_spaces VALUES (201, 'd/demo')")
+    # a GGUF copy of Mistral with no evidence of its own (it shows Mistral's match score)
+    c.execute("INSERT INTO models (id, key, oid, raw, meta_hash, first_seen, downloads, pipeline_tag, params) "
+              "VALUES ('TheBloke/Mistral-7B-Instruct-v0.3-GGUF', 140, 'oid140', '{}', '', '2026-01-01', 5, ?, NULL)", (LLM,))
     return db
 
 
@@ -294,8 +297,11 @@ def test_an_update_after_each_kind_of_change_equals_a_full_build(tmp_path):
     c.execute("UPDATE models SET id = 'someone/qwen-renamed' WHERE key = 131")
     _update_equals_build(db, {131})
     assert c.execute("SELECT count(*) FROM match_copies WHERE model_key = 132").fetchone() == (0,)
-    c.execute("UPDATE models SET removed_at = '2026-02-01' WHERE key = 2")
-    _update_equals_build(db, {2})
+    assert c.execute("SELECT count(*) FROM match_scores WHERE model_key = 140").fetchone() == (1,)  # Mistral's
+    c.execute("UPDATE models SET removed_at = '2026-02-01' WHERE key IN (2, 5)")
+    _update_equals_build(db, {2, 5})
+    # the copy no longer folds (Mistral is gone) and has no edge of its own: no match score
+    assert c.execute("SELECT count(*) FROM match_scores WHERE model_key = 140").fetchone() == (0,)
     assert c.execute("SELECT count(*) FROM match_copies WHERE model_key IN (130, 131)").fetchone() == (0,)
 
 

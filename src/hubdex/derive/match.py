@@ -1290,7 +1290,7 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
     new_scores = {}
     for k in scope:
         c = new_copies.get(k, k)
-        if c in nodes:
+        if c in nodes or c == k:  # (a copy no longer a copy has no edge of its own unless it is in `nodes`)
             if c in scored:
                 new_scores[k] = (k, *scored[c])
         elif c in stored:
