@@ -227,6 +227,22 @@ def _models(conn) -> _Models:
     return _Models(size, group, groups)
 
 
+def _fold_named_copies(conn, marked: dict, canon, rows: list):
+    """Fold each name-marked format copy (key -> its name without the format word) into the most
+    downloaded model of that name, adding its row; then follow copies of copies to the first model
+    that is not one. Returns the folded canon array (rows gains the new folds)."""
+    if marked:
+        best = match_evidence.most_downloaded_named(conn, set(marked.values()))
+        for key, base in marked.items():
+            hit = best.get(base)
+            if hit is not None and hit != key:
+                canon[key] = hit
+                rows.append([key, hit, "format copy by name"])
+    for _ in range(6):  # a copy of a copy folds into the first model that is not one
+        canon = canon[canon]
+    return canon
+
+
 def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
     """canonical[key]: the model each copy folds into (itself for every other model); and the
     (copy, canonical, via) rows."""
@@ -260,15 +276,7 @@ def fold_copies(conn, m: _Models) -> tuple[np.ndarray, list]:
         if base and base != name:
             marked[key] = base
     del rows_
-    if marked:
-        best = match_evidence.most_downloaded_named(conn, set(marked.values()))
-        for key, base in marked.items():
-            hit = best.get(base)
-            if hit is not None and hit != key:
-                canon[key] = hit
-                rows.append([key, hit, "format copy by name"])
-    for _ in range(6):  # a copy of a copy folds into the first model that is not one
-        canon = canon[canon]
+    canon = _fold_named_copies(conn, marked, canon, rows)
     for r in rows:
         r[1] = int(canon[r[0]])
     rows = [r for r in rows if r[0] != r[1]]
@@ -976,15 +984,7 @@ def _refold_copies(conn, size: int, changed: set, old: dict, named: set | None =
         if base and base != name:
             marked[key] = base
     conn.execute("DROP TABLE temp.match_fill")
-    if marked:
-        best = match_evidence.most_downloaded_named(conn, set(marked.values()))
-        for key, base in marked.items():
-            hit = best.get(base)
-            if hit is not None and hit != key:
-                canon[key] = hit
-                rows.append([key, hit, "format copy by name"])
-    for _ in range(6):
-        canon = canon[canon]
+    canon = _fold_named_copies(conn, marked, canon, rows)
     fresh = {r[0] for r in rows}
     candidates = set(cand)
     rows += [[c, p, old_via[c]] for c, p in old.items() if c not in candidates and c not in fresh]
