@@ -207,7 +207,7 @@ def render_top(rows: list[dict]) -> str:
     thin = [(i, r) for i, r in enumerate(rows, 1) if r["thin"]]
     if thin:
         lacking = sorted({s for _i, r in thin for s in r["unknown_signals"]})
-        lines += ["", f"{THIN_MARK} {len(thin)} of these ranks rest on under {100 * THIN_KNOWN:.0f}% of the rank's "
+        lines += ["", f"{THIN_MARK} {len(thin)} of these ranks {'rests' if len(thin) == 1 else 'rest'} on under {100 * THIN_KNOWN:.0f}% of the rank's "
                   f"weights ({', '.join(lacking)} unknown for some; unknown adds nothing and the known signals are "
                   "rescaled to fill its weight, so such a rank rests mostly on adoption and says less than a "
                   "measured one): "
