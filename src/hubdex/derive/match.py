@@ -155,6 +155,11 @@ class _Pairs:
         if a > b:
             a, b = b, a
             detail = _swap(detail)
+        self.append(a, b, kind, value, ev, detail, close)
+
+    def append(self, a: int, b: int, kind: int, value: float, ev: int, detail, close: float = math.nan):
+        """One contribution as stored (a < b, its detail already in that order): what add() keeps,
+        and what an update reads back from match_edge_evidence."""
         self.a.append(a)
         self.b.append(b)
         self.kind.append(kind)
@@ -1186,13 +1191,7 @@ def update(conn, kind_weights: dict, changed) -> MatchResult:
         JOIN match_edge_evidence x ON x.a_key = p.a AND x.b_key = p.b
         WHERE x.evidence_id NOT IN (SELECT id FROM temp.match_dirty)""").fetchall()
     for a, b, x, d, k, v, cl in clean:
-        pairs.a.append(a)
-        pairs.b.append(b)
-        pairs.ev.append(x)
-        pairs.kind.append(k)
-        pairs.value.append(v)
-        pairs.detail.append(d)
-        pairs.close.append(math.nan if cl is None else cl)
+        pairs.append(a, b, k, v, x, d, math.nan if cl is None else cl)
     ends = {k for p in pair_keys for k in p}  # (every model of a pair with evidence is among `keys`)
     result.pairs_reduced = len(pair_keys)
     phase("pairs read")
